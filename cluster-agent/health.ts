@@ -1,0 +1,19 @@
+// Health endpoint of the agent: /healthz while the process runs, /readyz while a link to the
+// server is up and not draining (what a kubelet readiness probe wants).
+import http from 'node:http';
+import type { ClusterAgent } from './agent.js';
+
+export function createHealthServer(agent: ClusterAgent): http.Server {
+  return http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const status = agent.status();
+    if (path === '/healthz' || path === '/livez') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(status));
+    } else if (path === '/readyz') {
+      const ready = status.connected && !status.draining;
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(status));
+    } else {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+    }
+  });
+}

@@ -1,0 +1,135 @@
+// Every flag of cluster-agent, validated in one place (exit 2 with a message on misuse).
+import fs from 'node:fs';
+import { hostname } from 'node:os';
+import type { LevelWithSilent } from 'pino';
+import type { HostPort } from '../wire/address.js';
+import { DEFAULT_WINDOW } from '../wire/frames.js';
+import { LOG_LEVELS } from '../wire/log.js';
+import { DAY_MS, UsageError, integerFlag, listenFlag, logLevelFlag, parseFlags, requiredFlag } from '../wire/flags.js';
+import { DestinationPolicy, PolicyRuleError } from './policy.js';
+import type { CarrierKind } from './connector.js';
+
+export interface AgentOptions {
+  server: HostPort;
+  serverName: string;
+  carrier: CarrierKind;
+  proxy: URL | null;
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  /** The cluster's API server: always an allowed destination. */
+  apiserver: HostPort | null;
+  policy: DestinationPolicy;
+  healthListen: HostPort | null;
+  dialTimeoutMs: number;
+  connectTimeoutMs: number;
+  drainTimeoutMs: number;
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+  maxStreams: number;
+  windowBytes: number;
+  keepaliveIntervalMs: number;
+  keepaliveTimeoutMs: number;
+  instance: string;
+  logLevel: LevelWithSilent;
+}
+
+export const AGENT_HELP = `usage: cluster-agent --server HOST:PORT --ca FILE --cert FILE --key FILE [options]
+  --server HOST:PORT         proxy-server agent listener (required)
+  --server-name NAME         name expected in the server certificate [host of --server]
+  --carrier tls|ws           raw TLS, or WebSocket over TLS for HTTPS-only egress [tls]
+  --proxy URL                http://[user:pass@]host:port CONNECT proxy on the way out
+  --apiserver HOST:PORT      the cluster's API server; always allowed
+  --allow RULE               extra allowed destination (repeatable): host:port, host:*,
+                             *.suffix:port, CIDR:port. Everything else is denied.
+  --health-listen HOST:PORT  /healthz /readyz, "off" disables [127.0.0.1:8093]
+  --dial-timeout MS          most time for one destination dial [10000]
+  --connect-timeout MS       most time to establish the carrier [10000]
+  --drain-timeout MS         on SIGTERM, how long open streams may finish [30000]
+  --backoff-initial MS       first reconnect delay [500]
+  --backoff-max MS           reconnect delay cap [10000]
+  --max-streams N            [10000]
+  --window BYTES             per-stream receive window [${DEFAULT_WINDOW}]
+  --keepalive-interval MS    [10000]
+  --keepalive-timeout MS     [30000]
+  --instance NAME            [host name]
+  --log-level LEVEL          ${LOG_LEVELS.join('|')} [info]`;
+
+export function parseAgentOptions(argv: string[]): AgentOptions | 'help' {
+  const v = parseFlags(argv, {
+    server: { type: 'string' },
+    'server-name': { type: 'string' },
+    carrier: { type: 'string' },
+    proxy: { type: 'string' },
+    ca: { type: 'string' },
+    cert: { type: 'string' },
+    key: { type: 'string' },
+    apiserver: { type: 'string' },
+    allow: { type: 'string', multiple: true },
+    'health-listen': { type: 'string' },
+    'dial-timeout': { type: 'string' },
+    'connect-timeout': { type: 'string' },
+    'drain-timeout': { type: 'string' },
+    'backoff-initial': { type: 'string' },
+    'backoff-max': { type: 'string' },
+    'max-streams': { type: 'string' },
+    window: { type: 'string' },
+    'keepalive-interval': { type: 'string' },
+    'keepalive-timeout': { type: 'string' },
+    instance: { type: 'string' },
+    'log-level': { type: 'string' },
+  });
+  if (v.help) return 'help';
+  const server = listenFlag('server', requiredFlag('server', v.server), null)!;
+  if (server.port === 0) throw new UsageError('--server: port must not be 0');
+  const carrier = v.carrier ?? 'tls';
+  if (carrier !== 'tls' && carrier !== 'ws') throw new UsageError('--carrier: expected tls or ws');
+  let proxy: URL | null = null;
+  if (v.proxy !== undefined) {
+    try {
+      proxy = new URL(v.proxy);
+    } catch {
+      throw new UsageError(`--proxy: not a URL: ${JSON.stringify(v.proxy)}`);
+    }
+    if (proxy.protocol !== 'http:') throw new UsageError('--proxy: only http:// CONNECT proxies are supported');
+  }
+  const apiserver = v.apiserver === undefined ? null : listenFlag('apiserver', v.apiserver, null);
+  if (apiserver?.port === 0) throw new UsageError('--apiserver: port must not be 0');
+  const rules = [...(apiserver ? [`${apiserver.host.includes(':') ? `[${apiserver.host}]` : apiserver.host}:${apiserver.port}`] : []), ...(v.allow ?? [])];
+  let policy: DestinationPolicy;
+  try {
+    policy = new DestinationPolicy(rules);
+  } catch (error) {
+    if (error instanceof PolicyRuleError) throw new UsageError(`--allow: ${error.message}`);
+    throw error;
+  }
+  const options: AgentOptions = {
+    server,
+    serverName: v['server-name'] ?? server.host,
+    carrier,
+    proxy,
+    caFile: requiredFlag('ca', v.ca),
+    certFile: requiredFlag('cert', v.cert),
+    keyFile: requiredFlag('key', v.key),
+    apiserver,
+    policy,
+    healthListen: listenFlag('health-listen', v['health-listen'], '127.0.0.1:8093'),
+    dialTimeoutMs: integerFlag('dial-timeout', v['dial-timeout'], 10_000, 1, 10 * 60_000),
+    connectTimeoutMs: integerFlag('connect-timeout', v['connect-timeout'], 10_000, 1, 10 * 60_000),
+    drainTimeoutMs: integerFlag('drain-timeout', v['drain-timeout'], 30_000, 0, DAY_MS),
+    backoffInitialMs: integerFlag('backoff-initial', v['backoff-initial'], 500, 1, 10 * 60_000),
+    backoffMaxMs: integerFlag('backoff-max', v['backoff-max'], 10_000, 1, 60 * 60_000),
+    maxStreams: integerFlag('max-streams', v['max-streams'], 10_000, 1, 1_000_000),
+    windowBytes: integerFlag('window', v.window, DEFAULT_WINDOW, 64 * 1024, 64 * 1024 * 1024),
+    keepaliveIntervalMs: integerFlag('keepalive-interval', v['keepalive-interval'], 10_000, 10, DAY_MS),
+    keepaliveTimeoutMs: integerFlag('keepalive-timeout', v['keepalive-timeout'], 30_000, 10, DAY_MS),
+    instance: v.instance ?? hostname(),
+    logLevel: logLevelFlag(v['log-level']),
+  };
+  if (options.backoffMaxMs < options.backoffInitialMs) throw new UsageError('--backoff-max must be at least --backoff-initial');
+  if (options.keepaliveTimeoutMs <= options.keepaliveIntervalMs) throw new UsageError('--keepalive-timeout must be larger than --keepalive-interval');
+  for (const [flag, file] of [['ca', options.caFile], ['cert', options.certFile], ['key', options.keyFile]] as const) {
+    if (!fs.existsSync(file)) throw new UsageError(`--${flag}: no such file ${file}`);
+  }
+  return options;
+}

@@ -1,0 +1,143 @@
+// Accepts agent links. One TLS port serves both carriers: ALPN "fedtunnel/1" is the raw TLS
+// carrier, "http/1.1" leads to the WebSocket carrier (for networks that only let HTTPS out,
+// possibly through a CONNECT proxy). Either way the cluster and tenant come from the verified
+// client certificate, never from anything the agent says.
+import http from 'node:http';
+import tls from 'node:tls';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { WebSocketServer, createWebSocketStream } from 'ws';
+import { agentIdentityFromPeer, type AgentIdentity } from '../certs/identity.js';
+import { ALPN_TUNNEL, PROTOCOL_VERSION, WEBSOCKET_PATH } from '../wire/frames.js';
+import { MuxSession } from '../wire/session.js';
+import type { AgentLink, AgentRegistry, CarrierKind } from './registry.js';
+import type { ServerMetrics } from './metrics.js';
+
+export interface AgentListenerOptions {
+  tlsContext: tls.SecureContextOptions;
+  windowBytes: number;
+  keepaliveIntervalMs: number;
+  keepaliveTimeoutMs: number;
+  handshakeTimeoutMs: number;
+  maxStreamsPerAgent: number;
+  instance: string;
+}
+
+/** A batch of frames is one WebSocket message; bound it well above the largest batch we send. */
+const MAX_WEBSOCKET_MESSAGE = 64 * 1024 * 1024;
+
+export class AgentListener {
+  readonly server: tls.Server;
+  private readonly http: http.Server;
+  private readonly wss: WebSocketServer;
+  private readonly pendingHandshakes = new Set<MuxSession>();
+  private nextLinkId = 1;
+
+  constructor(
+    private readonly agents: AgentRegistry,
+    private readonly metrics: ServerMetrics,
+    private readonly log: Logger,
+    private readonly options: AgentListenerOptions,
+  ) {
+    this.server = tls.createServer({
+      ...options.tlsContext,
+      requestCert: true,
+      rejectUnauthorized: true,
+      minVersion: 'TLSv1.2',
+      ALPNProtocols: [ALPN_TUNNEL, 'http/1.1'],
+      handshakeTimeout: options.handshakeTimeoutMs,
+    });
+    this.server.on('secureConnection', this.onSecureConnection);
+    this.server.on('tlsClientError', (error, socket) => {
+      this.metrics.agentLinks.inc({ result: 'tls_error' });
+      this.log.debug({ remote: socket.remoteAddress, err: error.message }, 'agent TLS handshake failed');
+      socket.destroy();
+    });
+    this.http = http.createServer({ maxHeaderSize: 16 * 1024 }, (_req, res) => {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end(`agents connect with a WebSocket upgrade on ${WEBSOCKET_PATH}\n`);
+    });
+    this.http.on('clientError', (_error, socket) => socket.destroy());
+    this.wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: MAX_WEBSOCKET_MESSAGE });
+    this.http.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      const identity = agentIdentityFromPeer((req.socket as tls.TLSSocket).getPeerCertificate());
+      if (req.url !== WEBSOCKET_PATH || !identity) {
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
+        this.attach(createWebSocketStream(ws), true, identity, 'ws', req.socket.remoteAddress ?? '');
+      });
+    });
+  }
+
+  /** Closes the listener and every link still in its handshake; registered links are the server's to drain. */
+  close(): Promise<void> {
+    for (const session of this.pendingHandshakes) session.destroy(new Error('server shutting down'));
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private readonly onSecureConnection = (socket: tls.TLSSocket): void => {
+    const identity = agentIdentityFromPeer(socket.getPeerCertificate());
+    if (!identity) {
+      // A valid certificate of our CA that is not an agent's (a user's client cert) must not be
+      // able to serve traffic for any cluster.
+      this.metrics.agentLinks.inc({ result: 'not_an_agent_certificate' });
+      this.log.warn({ remote: socket.remoteAddress }, 'refused agent link: certificate carries no agent identity');
+      socket.destroy();
+      return;
+    }
+    if (socket.alpnProtocol === ALPN_TUNNEL) {
+      socket.setNoDelay(true);
+      this.attach(socket, false, identity, 'tls', socket.remoteAddress ?? '');
+    } else {
+      this.http.emit('connection', socket);
+    }
+  };
+
+  private attach(carrier: Duplex, coalesceWrites: boolean, identity: AgentIdentity, kind: CarrierKind, remoteAddress: string): void {
+    const { options } = this;
+    const linkId = this.nextLinkId++;
+    const log = this.log.child({ link: linkId, cluster: identity.cluster, tenant: identity.tenant, carrier: kind });
+    const session = new MuxSession({
+      role: 'server',
+      carrier,
+      coalesceWrites,
+      window: options.windowBytes,
+      keepaliveIntervalMs: options.keepaliveIntervalMs,
+      keepaliveTimeoutMs: options.keepaliveTimeoutMs,
+      maxStreams: options.maxStreamsPerAgent,
+      instance: options.instance,
+    });
+    this.pendingHandshakes.add(session);
+    const handshakeTimer = setTimeout(() => {
+      this.metrics.agentLinks.inc({ result: 'handshake_timeout' });
+      log.warn({ remote: remoteAddress }, 'agent sent no HELLO in time');
+      session.destroy(new Error('handshake timeout'));
+    }, options.handshakeTimeoutMs);
+    let link: AgentLink | undefined;
+    session.once('hello', (hello) => {
+      clearTimeout(handshakeTimer);
+      this.pendingHandshakes.delete(session);
+      if (hello.version !== PROTOCOL_VERSION) {
+        this.metrics.agentLinks.inc({ result: 'version_mismatch' });
+        log.warn({ version: hello.version }, 'refused agent link: protocol version mismatch');
+        session.goAway(`protocol version ${hello.version} not supported (want ${PROTOCOL_VERSION})`);
+        session.end();
+        return;
+      }
+      link = { linkId, identity, instance: hello.instance, carrier: kind, remoteAddress, connectedAt: new Date(), session };
+      this.agents.add(link);
+      this.metrics.agentLinks.inc({ result: 'accepted' });
+      log.info({ instance: hello.instance, remote: remoteAddress }, 'agent registered');
+    });
+    session.on('rtt', (ms) => this.metrics.linkRtt.observe({ cluster: identity.cluster }, ms / 1000));
+    session.on('goaway', (reason) => log.info({ reason }, 'agent draining'));
+    session.once('close', (error) => {
+      clearTimeout(handshakeTimer);
+      this.pendingHandshakes.delete(session);
+      if (!link) return;
+      this.agents.remove(link);
+      log.info({ reason: error?.message ?? 'closed' }, 'agent unregistered');
+    });
+  }
+}

@@ -1,0 +1,196 @@
+// HTTP CONNECT frontend on top of dial(): for curl (-x / -p), kubectl's proxy-url and
+// kube-apiserver's EgressSelectorConfiguration (HTTPConnect mode).
+//
+// Naming the cluster without modifying the client, in order of precedence:
+//   1. the proxy URL's user name: `https://<cluster>@proxy:8090` → Proxy-Authorization: Basic;
+//   2. a host suffix: CONNECT <host>.<cluster>.tunnel:<port>;
+//   3. on the Unix socket only, --uds-default-cluster (egress selectors cannot add anything).
+import http from 'node:http';
+import https from 'node:https';
+import tls from 'node:tls';
+import fs from 'node:fs';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { userIdentityFromPeer, type UserIdentity } from '../certs/identity.js';
+import { isDnsLabel } from '../certs/names.js';
+import { parseHostPort, formatHostPort } from '../wire/address.js';
+import { DialError } from '../wire/errors.js';
+import { splice } from '../wire/splice.js';
+import { newStreamId, type DialFunction } from './dialer.js';
+import type { ServerMetrics } from './metrics.js';
+
+export const CLUSTER_HOST_SUFFIX = '.tunnel';
+
+export interface ConnectTarget {
+  cluster: string;
+  address: string;
+}
+
+/**
+ * Works out the cluster and destination of a CONNECT request. Pure, so every naming rule is unit
+ * tested without sockets. Throws DialError('BAD_TARGET') with a message meant for the client.
+ */
+export function resolveConnectTarget(authority: string, proxyAuthorization: string | undefined, defaultCluster: string | null): ConnectTarget {
+  const target = parseHostPort(authority);
+  if (!target) throw new DialError('BAD_TARGET', `CONNECT target must be host:port, got ${JSON.stringify(authority)}`);
+  const fromAuth = clusterFromProxyAuthorization(proxyAuthorization);
+  if (fromAuth) return { cluster: fromAuth, address: formatHostPort(target) };
+  const host = target.host.toLowerCase();
+  if (host.endsWith(CLUSTER_HOST_SUFFIX)) {
+    const rest = host.slice(0, -CLUSTER_HOST_SUFFIX.length);
+    const dot = rest.lastIndexOf('.');
+    const cluster = rest.slice(dot + 1);
+    const innerHost = rest.slice(0, Math.max(dot, 0));
+    if (dot > 0 && isDnsLabel(cluster)) return { cluster, address: formatHostPort({ host: innerHost, port: target.port }) };
+    throw new DialError('BAD_TARGET', `host ${JSON.stringify(target.host)} must look like <host>.<cluster>${CLUSTER_HOST_SUFFIX}`);
+  }
+  if (defaultCluster) return { cluster: defaultCluster, address: formatHostPort(target) };
+  throw new DialError(
+    'BAD_TARGET',
+    `no cluster named: use a proxy URL with the cluster as user name (https://<cluster>@proxy:port) or CONNECT <host>.<cluster>${CLUSTER_HOST_SUFFIX}:<port>`,
+  );
+}
+
+function clusterFromProxyAuthorization(header: string | undefined): string | null {
+  if (!header) return null;
+  const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+  if (!match) throw new DialError('BAD_TARGET', 'Proxy-Authorization must be Basic with the cluster name as user name');
+  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
+  const user = decoded.split(':', 1)[0]!;
+  if (!isDnsLabel(user)) throw new DialError('BAD_TARGET', 'the proxy user name must be a cluster name (a DNS label)');
+  return user;
+}
+
+export interface ConnectFrontendOptions {
+  maxHeaderBytes: number;
+  handshakeTimeoutMs: number;
+  udsDefaultCluster: string | null;
+}
+
+type Principal = UserIdentity & { via: 'tls' | 'uds' };
+
+export class ConnectFrontend {
+  private readonly servers: http.Server[] = [];
+  /** Client sockets of established tunnels, closed on shutdown. */
+  private readonly clients = new Set<Duplex>();
+
+  constructor(
+    private readonly dial: DialFunction,
+    private readonly metrics: ServerMetrics,
+    private readonly log: Logger,
+    private readonly options: ConnectFrontendOptions,
+  ) {}
+
+  /** CONNECT over TLS; only client certificates of our CA that are not agent certificates. */
+  listenTls(host: string, port: number, tlsContext: tls.SecureContextOptions): Promise<number> {
+    const server = https.createServer({
+      ...tlsContext,
+      requestCert: true,
+      rejectUnauthorized: true,
+      minVersion: 'TLSv1.2',
+      maxHeaderSize: this.options.maxHeaderBytes,
+      handshakeTimeout: this.options.handshakeTimeoutMs,
+      // Slow-loris defence: the request head must arrive within this time.
+      headersTimeout: this.options.handshakeTimeoutMs,
+    });
+    server.on('tlsClientError', (_error, socket) => socket.destroy());
+    this.setup(server, (req) => {
+      const identity = userIdentityFromPeer((req.socket as tls.TLSSocket).getPeerCertificate());
+      return identity ? { ...identity, via: 'tls' } : null;
+    });
+    return this.listen(server, () => server.listen(port, host)).then(() => (server.address() as { port: number }).port);
+  }
+
+  /** CONNECT over a Unix socket; whoever can open the file (mode 0660) may use it. */
+  async listenUnix(path: string): Promise<void> {
+    fs.rmSync(path, { force: true });
+    const server = http.createServer({ maxHeaderSize: this.options.maxHeaderBytes, headersTimeout: this.options.handshakeTimeoutMs });
+    this.setup(server, () => ({ user: 'system:unix-socket', groups: [], via: 'uds' }));
+    await this.listen(server, () => server.listen(path));
+    fs.chmodSync(path, 0o660);
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.clients) socket.destroy();
+    await Promise.all(this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+    for (const server of this.servers) server.closeAllConnections();
+  }
+
+  private listen(server: http.Server, start: () => void): Promise<void> {
+    this.servers.push(server);
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.once('listening', () => {
+        server.off('error', reject);
+        resolve();
+      });
+      start();
+    });
+  }
+
+  private setup(server: http.Server, authenticate: (req: http.IncomingMessage) => Principal | null): void {
+    const frontend = server instanceof https.Server ? 'connect_tls' : 'connect_uds';
+    server.on('connect', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      const principal = authenticate(req);
+      if (!principal) {
+        this.answer(socket, frontend, 403, 'FORBIDDEN', 'client certificate carries no user identity (agent certificates cannot use this frontend)');
+        return;
+      }
+      void this.handleConnect(req, socket, head, principal, frontend);
+    });
+    // Plain requests: the Kubernetes API proxy (/clusters/<name>/) will live here.
+    server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+      this.metrics.frontendRequests.inc({ frontend, status: 405 });
+      res.writeHead(405, { 'content-type': 'text/plain', allow: 'CONNECT', connection: 'close' }).end('this endpoint only accepts CONNECT\n');
+    });
+    // Malformed requests and oversized headers get a status line, never a crash.
+    server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+      const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      this.metrics.frontendRequests.inc({ frontend, status });
+      if (socket.writable) socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      else socket.destroy();
+    });
+  }
+
+  private async handleConnect(req: http.IncomingMessage, socket: Duplex, head: Buffer, principal: Principal, frontend: string): Promise<void> {
+    const sid = newStreamId();
+    // Errors on the client socket before the tunnel is up must not crash the process.
+    const earlyError = (): void => void socket.destroy();
+    socket.on('error', earlyError);
+    const abort = new AbortController();
+    socket.once('close', () => abort.abort());
+    try {
+      const { cluster, address } = resolveConnectTarget(
+        req.url ?? '',
+        req.headers['proxy-authorization'],
+        principal.via === 'uds' ? this.options.udsDefaultCluster : null,
+      );
+      const tunnel = await this.dial(cluster, address, { sid, signal: abort.signal, requester: principal.user });
+      if (socket.destroyed) {
+        tunnel.destroy();
+        return;
+      }
+      socket.off('error', earlyError);
+      this.metrics.frontendRequests.inc({ frontend, status: 200 });
+      socket.write(`HTTP/1.1 200 Connection Established\r\nTunnel-Stream-Id: ${sid}\r\n\r\n`);
+      if (head.length > 0) tunnel.write(head);
+      this.clients.add(socket);
+      splice(tunnel, socket, 'CLIENT_ERROR', () => this.clients.delete(socket));
+    } catch (error) {
+      const dialError = error instanceof DialError ? error : new DialError('DIAL_FAILED', (error as Error).message);
+      this.answer(socket, frontend, dialError.httpStatus, dialError.code, dialError.message, sid);
+    }
+  }
+
+  private answer(socket: Duplex, frontend: string, status: number, code: string, message: string, sid?: string): void {
+    this.metrics.frontendRequests.inc({ frontend, status });
+    if (socket.destroyed) return;
+    const body = `${code}: ${message}\n`;
+    const reason = http.STATUS_CODES[status] ?? 'Client Closed Request';
+    socket.end(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\nTunnel-Error: ${code}\r\n` +
+        (sid ? `Tunnel-Stream-Id: ${sid}\r\n` : '') +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+}

@@ -1,0 +1,87 @@
+// The one dial contract: dial(cluster, "host:port") → a Duplex to that address inside the
+// cluster, or a DialError with a stable code. The CONNECT frontend uses it today; the Kubernetes
+// API proxy and the federation controller will use exactly this.
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import { parseHostPort } from '../wire/address.js';
+import { DialError } from '../wire/errors.js';
+import type { TunnelStream } from '../wire/stream.js';
+import type { AgentRegistry } from './registry.js';
+import type { ServerMetrics } from './metrics.js';
+
+export interface DialOptions {
+  /** Overrides the server's dial timeout (never above it). */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** Correlation id; generated when absent. */
+  sid?: string;
+  /** Who asked, for logs. */
+  requester?: string;
+}
+
+export type DialFunction = (cluster: string, address: string, options?: DialOptions) => Promise<TunnelStream>;
+
+export function newStreamId(): string {
+  return randomBytes(6).toString('base64url');
+}
+
+export class Dialer {
+  private pending = 0;
+
+  constructor(
+    private readonly agents: AgentRegistry,
+    private readonly metrics: ServerMetrics,
+    private readonly log: Logger,
+    private readonly limits: { dialTimeoutMs: number; maxPendingDials: number },
+  ) {}
+
+  get pendingDials(): number {
+    return this.pending;
+  }
+
+  readonly dial: DialFunction = async (cluster, address, options = {}) => {
+    const started = performance.now();
+    const sid = options.sid ?? newStreamId();
+    const log = this.log.child({ sid, cluster, target: address });
+    try {
+      const target = parseHostPort(address);
+      if (!target) throw new DialError('BAD_TARGET', `not a host:port: ${JSON.stringify(address)}`);
+      if (this.pending >= this.limits.maxPendingDials) {
+        throw new DialError('TOO_MANY_PENDING', `${this.pending} dials pending (limit ${this.limits.maxPendingDials})`);
+      }
+      const link = this.agents.pick(cluster);
+      const timeoutMs = Math.min(options.timeoutMs ?? this.limits.dialTimeoutMs, this.limits.dialTimeoutMs);
+      this.pending++;
+      this.metrics.pendingDials.inc();
+      let stream: TunnelStream;
+      try {
+        stream = await link.session.open(target.host, target.port, { sid, timeoutMs, signal: options.signal });
+      } finally {
+        this.pending--;
+        this.metrics.pendingDials.dec();
+      }
+      const seconds = (performance.now() - started) / 1000;
+      this.metrics.dials.inc({ cluster, result: 'ok' });
+      this.metrics.dialDuration.observe({ result: 'ok' }, seconds);
+      log.info({ link: link.linkId, requester: options.requester, ms: Math.round(seconds * 1000) }, 'stream open');
+      this.observeStream(stream, cluster, started, log);
+      return stream;
+    } catch (error) {
+      const dialError = error instanceof DialError ? error : new DialError('DIAL_FAILED', (error as Error).message);
+      this.metrics.dials.inc({ cluster, result: dialError.code });
+      this.metrics.dialDuration.observe({ result: dialError.code }, (performance.now() - started) / 1000);
+      log.info({ code: dialError.code, requester: options.requester, err: dialError.message }, 'dial failed');
+      throw dialError;
+    }
+  };
+
+  private observeStream(stream: TunnelStream, cluster: string, opened: number, log: Logger): void {
+    stream.once('close', () => {
+      this.metrics.streamBytes.inc({ cluster, direction: 'to_agent' }, stream.bytesSent);
+      this.metrics.streamBytes.inc({ cluster, direction: 'from_agent' }, stream.bytesReceived);
+      this.metrics.streamDuration.observe({ cluster }, (performance.now() - opened) / 1000);
+      log.info({ sent: stream.bytesSent, received: stream.bytesReceived, err: stream.errored?.message }, 'stream closed');
+    });
+  }
+}

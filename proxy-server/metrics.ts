@@ -1,0 +1,81 @@
+// Prometheus metrics of one proxy-server instance. A registry per instance (not prom-client's
+// global one) so tests and benchmarks can run several servers in one process.
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { AgentRegistry } from './registry.js';
+
+export class ServerMetrics {
+  readonly registry = new Registry();
+  readonly agentLinks: Counter<'result'>;
+  readonly dials: Counter<'cluster' | 'result'>;
+  readonly dialDuration: Histogram<'result'>;
+  readonly pendingDials: Gauge;
+  readonly streamBytes: Counter<'cluster' | 'direction'>;
+  readonly streamDuration: Histogram<'cluster'>;
+  readonly linkRtt: Histogram<'cluster'>;
+  readonly frontendRequests: Counter<'frontend' | 'status'>;
+
+  constructor(agents: AgentRegistry) {
+    const registers = [this.registry];
+    this.agentLinks = new Counter({
+      name: 'fedtunnel_agent_links_total',
+      help: 'Agent link attempts by result (accepted, or the reason for refusal)',
+      labelNames: ['result'],
+      registers,
+    });
+    new Gauge({
+      name: 'fedtunnel_agents',
+      help: 'Agent links connected, by cluster and draining state',
+      labelNames: ['cluster', 'draining'],
+      registers,
+      collect() {
+        this.reset();
+        for (const link of agents.summary()) this.inc({ cluster: link.cluster, draining: String(link.draining) });
+      },
+    });
+    new Gauge({
+      name: 'fedtunnel_streams',
+      help: 'Tunneled streams open (including dials awaiting an answer), by cluster',
+      labelNames: ['cluster'],
+      registers,
+      collect() {
+        this.reset();
+        for (const link of agents.summary()) this.inc({ cluster: link.cluster }, link.streams);
+      },
+    });
+    this.dials = new Counter({ name: 'fedtunnel_dials_total', help: 'Dials by cluster and result (ok or error code)', labelNames: ['cluster', 'result'], registers });
+    this.dialDuration = new Histogram({
+      name: 'fedtunnel_dial_duration_seconds',
+      help: 'Time from dial() to an established stream or an error',
+      labelNames: ['result'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.pendingDials = new Gauge({ name: 'fedtunnel_pending_dials', help: 'Dials awaiting the agent', registers });
+    this.streamBytes = new Counter({
+      name: 'fedtunnel_stream_bytes_total',
+      help: 'Bytes carried by closed streams; direction "to_agent" or "from_agent"',
+      labelNames: ['cluster', 'direction'],
+      registers,
+    });
+    this.streamDuration = new Histogram({
+      name: 'fedtunnel_stream_duration_seconds',
+      help: 'Lifetime of tunneled streams',
+      labelNames: ['cluster'],
+      buckets: [0.01, 0.1, 1, 10, 60, 600, 3600],
+      registers,
+    });
+    this.linkRtt = new Histogram({
+      name: 'fedtunnel_link_rtt_seconds',
+      help: 'Keepalive round trip of agent links',
+      labelNames: ['cluster'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers,
+    });
+    this.frontendRequests = new Counter({
+      name: 'fedtunnel_frontend_requests_total',
+      help: 'Frontend requests by frontend and HTTP status',
+      labelNames: ['frontend', 'status'],
+      registers,
+    });
+  }
+}

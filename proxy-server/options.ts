@@ -1,0 +1,118 @@
+// Every flag of proxy-server, validated in one place. A bad flag is a usage error (exit 2) with a
+// message that names the flag; nothing starts half-configured.
+import { hostname } from 'node:os';
+import type { HostPort } from '../wire/address.js';
+import { DEFAULT_WINDOW } from '../wire/frames.js';
+import { LOG_LEVELS } from '../wire/log.js';
+import { DAY_MS, UsageError, integerFlag, listenFlag, logLevelFlag, parseFlags, requiredFlag } from '../wire/flags.js';
+import { isDnsLabel } from '../certs/names.js';
+import type { LevelWithSilent } from 'pino';
+
+export interface ServerOptions {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  /** TLS listener for agents: raw TLS carrier (ALPN fedtunnel/1) and WebSocket carrier on one port. */
+  agentListen: HostPort;
+  /** HTTP CONNECT over TLS with client certificates; null disables it. */
+  connectListen: HostPort | null;
+  /** HTTP CONNECT over a Unix socket (access by file permissions, like ANP's uds mode). */
+  connectUds: string | null;
+  /** Cluster for CONNECT requests on the Unix socket that name none (kube egress selector). */
+  udsDefaultCluster: string | null;
+  /** Plain HTTP health/metrics/debug endpoint; meant for loopback or a pod network. */
+  adminListen: HostPort | null;
+  dialTimeoutMs: number;
+  maxPendingDials: number;
+  maxStreamsPerAgent: number;
+  windowBytes: number;
+  keepaliveIntervalMs: number;
+  keepaliveTimeoutMs: number;
+  handshakeTimeoutMs: number;
+  maxHeaderBytes: number;
+  drainTimeoutMs: number;
+  instance: string;
+  logLevel: LevelWithSilent;
+}
+
+export const SERVER_DEFAULTS = {
+  dialTimeoutMs: 10_000,
+  maxPendingDials: 1_000,
+  maxStreamsPerAgent: 10_000,
+  windowBytes: DEFAULT_WINDOW,
+  keepaliveIntervalMs: 10_000,
+  keepaliveTimeoutMs: 30_000,
+  handshakeTimeoutMs: 10_000,
+  maxHeaderBytes: 16 * 1024,
+  drainTimeoutMs: 30_000,
+} as const;
+
+export const SERVER_HELP = `usage: proxy-server --ca FILE --cert FILE --key FILE [options]
+  --agent-listen HOST:PORT     agent carrier listener (TLS and WebSocket)      [0.0.0.0:8091]
+  --connect-listen HOST:PORT   HTTP CONNECT frontend over mTLS, "off" disables [0.0.0.0:8090]
+  --connect-uds PATH           HTTP CONNECT frontend on a Unix socket (mode 0660)
+  --uds-default-cluster NAME   cluster for Unix-socket CONNECTs that name none
+  --admin-listen HOST:PORT     /healthz /readyz /metrics /debug/agents, "off" disables [127.0.0.1:8095]
+  --dial-timeout MS            [${SERVER_DEFAULTS.dialTimeoutMs}]
+  --max-pending-dials N        [${SERVER_DEFAULTS.maxPendingDials}]
+  --max-streams-per-agent N    [${SERVER_DEFAULTS.maxStreamsPerAgent}]
+  --window BYTES               per-stream flow-control window [${SERVER_DEFAULTS.windowBytes}]
+  --keepalive-interval MS      [${SERVER_DEFAULTS.keepaliveIntervalMs}]
+  --keepalive-timeout MS       link declared dead after this silence [${SERVER_DEFAULTS.keepaliveTimeoutMs}]
+  --handshake-timeout MS       [${SERVER_DEFAULTS.handshakeTimeoutMs}]
+  --max-header-bytes N         CONNECT request header limit [${SERVER_DEFAULTS.maxHeaderBytes}]
+  --drain-timeout MS           on SIGTERM, how long open streams may finish [${SERVER_DEFAULTS.drainTimeoutMs}]
+  --instance NAME              [host name]
+  --log-level LEVEL            ${LOG_LEVELS.join('|')} [info]`;
+
+export function parseServerOptions(argv: string[]): ServerOptions | 'help' {
+  const v = parseFlags(argv, {
+    ca: { type: 'string' },
+    cert: { type: 'string' },
+    key: { type: 'string' },
+    'agent-listen': { type: 'string' },
+    'connect-listen': { type: 'string' },
+    'connect-uds': { type: 'string' },
+    'uds-default-cluster': { type: 'string' },
+    'admin-listen': { type: 'string' },
+    'dial-timeout': { type: 'string' },
+    'max-pending-dials': { type: 'string' },
+    'max-streams-per-agent': { type: 'string' },
+    window: { type: 'string' },
+    'keepalive-interval': { type: 'string' },
+    'keepalive-timeout': { type: 'string' },
+    'handshake-timeout': { type: 'string' },
+    'max-header-bytes': { type: 'string' },
+    'drain-timeout': { type: 'string' },
+    instance: { type: 'string' },
+    'log-level': { type: 'string' },
+  });
+  if (v.help) return 'help';
+  const udsDefaultCluster = v['uds-default-cluster'] ?? null;
+  if (udsDefaultCluster !== null && !isDnsLabel(udsDefaultCluster)) throw new UsageError('--uds-default-cluster: not a DNS label');
+  if (udsDefaultCluster !== null && !v['connect-uds']) throw new UsageError('--uds-default-cluster needs --connect-uds');
+  const d = SERVER_DEFAULTS;
+  const options: ServerOptions = {
+    caFile: requiredFlag('ca', v.ca),
+    certFile: requiredFlag('cert', v.cert),
+    keyFile: requiredFlag('key', v.key),
+    agentListen: listenFlag('agent-listen', v['agent-listen'], '0.0.0.0:8091')!,
+    connectListen: listenFlag('connect-listen', v['connect-listen'], '0.0.0.0:8090'),
+    connectUds: v['connect-uds'] ?? null,
+    udsDefaultCluster,
+    adminListen: listenFlag('admin-listen', v['admin-listen'], '127.0.0.1:8095'),
+    dialTimeoutMs: integerFlag('dial-timeout', v['dial-timeout'], d.dialTimeoutMs, 1, 10 * 60_000),
+    maxPendingDials: integerFlag('max-pending-dials', v['max-pending-dials'], d.maxPendingDials, 1, 1_000_000),
+    maxStreamsPerAgent: integerFlag('max-streams-per-agent', v['max-streams-per-agent'], d.maxStreamsPerAgent, 1, 1_000_000),
+    windowBytes: integerFlag('window', v.window, d.windowBytes, 64 * 1024, 64 * 1024 * 1024),
+    keepaliveIntervalMs: integerFlag('keepalive-interval', v['keepalive-interval'], d.keepaliveIntervalMs, 10, DAY_MS),
+    keepaliveTimeoutMs: integerFlag('keepalive-timeout', v['keepalive-timeout'], d.keepaliveTimeoutMs, 10, DAY_MS),
+    handshakeTimeoutMs: integerFlag('handshake-timeout', v['handshake-timeout'], d.handshakeTimeoutMs, 10, 10 * 60_000),
+    maxHeaderBytes: integerFlag('max-header-bytes', v['max-header-bytes'], d.maxHeaderBytes, 1024, 1024 * 1024),
+    drainTimeoutMs: integerFlag('drain-timeout', v['drain-timeout'], d.drainTimeoutMs, 0, DAY_MS),
+    instance: v.instance ?? hostname(),
+    logLevel: logLevelFlag(v['log-level']),
+  };
+  if (options.keepaliveTimeoutMs <= options.keepaliveIntervalMs) throw new UsageError('--keepalive-timeout must be larger than --keepalive-interval');
+  return options;
+}

@@ -1,0 +1,106 @@
+// Which agent links serve which cluster. Identity comes from the agent's certificate only (see
+// agent-listener.ts), so a link registered under a cluster was proven to belong to it.
+import type { AgentIdentity } from '../certs/identity.js';
+import type { MuxSession } from '../wire/session.js';
+import { DialError } from '../wire/errors.js';
+
+export type CarrierKind = 'tls' | 'ws';
+
+export interface AgentLink {
+  /** Unique per process, for logs and the debug endpoint. */
+  readonly linkId: number;
+  readonly identity: AgentIdentity;
+  /** The agent's self-reported instance name: informational, never trusted for routing. */
+  readonly instance: string;
+  readonly carrier: CarrierKind;
+  readonly remoteAddress: string;
+  readonly connectedAt: Date;
+  readonly session: MuxSession;
+}
+
+export interface AgentLinkSummary {
+  linkId: number;
+  cluster: string;
+  tenant: string;
+  instance: string;
+  carrier: CarrierKind;
+  remoteAddress: string;
+  connectedAt: string;
+  streams: number;
+  draining: boolean;
+  rttMs: number | null;
+}
+
+function isDraining(link: AgentLink): boolean {
+  return link.session.remoteDraining || link.session.localDraining;
+}
+
+export class AgentRegistry {
+  private readonly byCluster = new Map<string, Set<AgentLink>>();
+  /** Clusters that had an agent since start: a dial to one of them is NO_AGENT, not UNKNOWN_CLUSTER. */
+  private readonly seenClusters = new Set<string>();
+
+  constructor(private readonly maxStreamsPerAgent: number) {}
+
+  add(link: AgentLink): void {
+    const { cluster } = link.identity;
+    let links = this.byCluster.get(cluster);
+    if (!links) this.byCluster.set(cluster, (links = new Set()));
+    links.add(link);
+    this.seenClusters.add(cluster);
+  }
+
+  remove(link: AgentLink): void {
+    const links = this.byCluster.get(link.identity.cluster);
+    if (!links?.delete(link)) return;
+    if (links.size === 0) this.byCluster.delete(link.identity.cluster);
+  }
+
+  /** The usable link with the fewest open streams; throws a DialError saying why there is none. */
+  pick(cluster: string): AgentLink {
+    const links = this.byCluster.get(cluster);
+    if (!links || links.size === 0) {
+      if (this.seenClusters.has(cluster)) throw new DialError('NO_AGENT', `no agent of cluster ${cluster} is connected`);
+      throw new DialError('UNKNOWN_CLUSTER', `no agent has ever registered for cluster ${cluster}`);
+    }
+    let best: AgentLink | undefined;
+    let draining = 0;
+    for (const link of links) {
+      if (link.session.isClosed) continue;
+      if (isDraining(link)) {
+        draining++;
+        continue;
+      }
+      if (link.session.streamCount >= this.maxStreamsPerAgent) continue;
+      if (!best || link.session.streamCount < best.session.streamCount) best = link;
+    }
+    if (best) return best;
+    if (draining === links.size) throw new DialError('AGENT_DRAINING', `every agent of cluster ${cluster} is draining`);
+    throw new DialError('STREAM_LIMIT', `every agent of cluster ${cluster} is at its limit of ${this.maxStreamsPerAgent} streams`);
+  }
+
+  links(): AgentLink[] {
+    return [...this.byCluster.values()].flatMap((links) => [...links]);
+  }
+
+  get linkCount(): number {
+    let n = 0;
+    for (const links of this.byCluster.values()) n += links.size;
+    return n;
+  }
+
+  summary(): AgentLinkSummary[] {
+    return this.links().map((link) => ({
+      linkId: link.linkId,
+      cluster: link.identity.cluster,
+      tenant: link.identity.tenant,
+      instance: link.instance,
+      carrier: link.carrier,
+      remoteAddress: link.remoteAddress,
+      connectedAt: link.connectedAt.toISOString(),
+      streams: link.session.streamCount,
+      draining: isDraining(link),
+      rttMs: Number.isNaN(link.session.rttMs) ? null : link.session.rttMs,
+    }));
+  }
+}

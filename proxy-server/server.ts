@@ -1,0 +1,124 @@
+// ProxyServer: the agent listener, the registry, the dial contract and its frontends, as one
+// object that starts and stops cleanly. main.ts runs it as a process; tests and benchmarks may
+// embed it.
+import fs from 'node:fs';
+import type http from 'node:http';
+import type tls from 'node:tls';
+import type { Logger } from 'pino';
+import { AgentRegistry } from './registry.js';
+import { AgentListener } from './agent-listener.js';
+import { ConnectFrontend } from './connect-frontend.js';
+import { Dialer, type DialFunction } from './dialer.js';
+import { ServerMetrics } from './metrics.js';
+import { createAdminServer } from './admin.js';
+import type { ServerOptions } from './options.js';
+
+export interface BoundPorts {
+  agentPort: number;
+  connectPort: number | null;
+  adminPort: number | null;
+  connectUds: string | null;
+}
+
+function listen(server: http.Server | tls.Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as { port: number }).port);
+    });
+  });
+}
+
+function closeServer(server: http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+export class ProxyServer {
+  readonly agents: AgentRegistry;
+  readonly metrics: ServerMetrics;
+  readonly dial: DialFunction;
+  private readonly dialer: Dialer;
+  private readonly agentListener: AgentListener;
+  private readonly connect: ConnectFrontend;
+  private readonly admin: http.Server;
+  private readonly tlsContext: tls.SecureContextOptions;
+  private started = false;
+  private stopping = false;
+
+  constructor(
+    private readonly options: ServerOptions,
+    private readonly log: Logger,
+  ) {
+    this.tlsContext = {
+      ca: fs.readFileSync(options.caFile),
+      cert: fs.readFileSync(options.certFile),
+      key: fs.readFileSync(options.keyFile),
+    };
+    this.agents = new AgentRegistry(options.maxStreamsPerAgent);
+    this.metrics = new ServerMetrics(this.agents);
+    this.dialer = new Dialer(this.agents, this.metrics, log.child({ part: 'dialer' }), options);
+    this.dial = this.dialer.dial;
+    this.agentListener = new AgentListener(this.agents, this.metrics, log.child({ part: 'agents' }), {
+      tlsContext: this.tlsContext,
+      windowBytes: options.windowBytes,
+      keepaliveIntervalMs: options.keepaliveIntervalMs,
+      keepaliveTimeoutMs: options.keepaliveTimeoutMs,
+      handshakeTimeoutMs: options.handshakeTimeoutMs,
+      maxStreamsPerAgent: options.maxStreamsPerAgent,
+      instance: options.instance,
+    });
+    this.connect = new ConnectFrontend(this.dial, this.metrics, log.child({ part: 'connect' }), {
+      maxHeaderBytes: options.maxHeaderBytes,
+      handshakeTimeoutMs: options.handshakeTimeoutMs,
+      udsDefaultCluster: options.udsDefaultCluster,
+    });
+    this.admin = createAdminServer(options.instance, this.agents, this.dialer, this.metrics, () => this.started && !this.stopping);
+  }
+
+  async start(): Promise<BoundPorts> {
+    const { options } = this;
+    const agentPort = await listen(this.agentListener.server, options.agentListen.host, options.agentListen.port);
+    const connectPort = options.connectListen ? await this.connect.listenTls(options.connectListen.host, options.connectListen.port, this.tlsContext) : null;
+    if (options.connectUds) await this.connect.listenUnix(options.connectUds);
+    const adminPort = options.adminListen ? await listen(this.admin, options.adminListen.host, options.adminListen.port) : null;
+    this.started = true;
+    return { agentPort, connectPort, adminPort, connectUds: options.connectUds };
+  }
+
+  /**
+   * Drains: refuses new agent links, tells every agent we are going away (they reconnect to
+   * another replica), lets open streams finish until the deadline, then closes everything.
+   */
+  async stop(drainTimeoutMs = this.options.drainTimeoutMs): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    const closingListener = this.agentListener.close();
+    const links = this.agents.links();
+    for (const link of links) link.session.goAway('server shutting down');
+    const deadline = Date.now() + drainTimeoutMs;
+    await Promise.all(
+      links.map(
+        (link) =>
+          new Promise<void>((resolve) => {
+            if (link.session.isClosed) return resolve();
+            link.session.once('close', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            const check = (): void => {
+              if (link.session.streamCount === 0) link.session.end();
+              else if (Date.now() >= deadline) link.session.destroy(new Error('drain deadline passed'));
+              else timer = setTimeout(check, Math.min(100, Math.max(1, deadline - Date.now())));
+            };
+            let timer: NodeJS.Timeout | undefined;
+            check();
+          }),
+      ),
+    );
+    await Promise.all([closingListener, this.connect.close(), closeServer(this.admin)]);
+  }
+}

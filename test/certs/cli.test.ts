@@ -1,0 +1,165 @@
+import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UsageError, parseCliOptions } from '../../certs/cli.js';
+
+const CLI_PATH = fileURLToPath(new URL('../../certs/cli.js', import.meta.url));
+
+interface CliResult {
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runCli(...args: string[]): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (exitCode) => resolve({ exitCode, stdout, stderr }));
+  });
+}
+
+describe('certs: parseCliOptions', function () {
+  it('parses each command', function () {
+    assert.deepEqual(parseCliOptions(['init-ca', '--dir', 'd']), {
+      command: 'init-ca',
+      dir: 'd',
+      commonName: undefined,
+      days: undefined,
+      force: false,
+    });
+    assert.deepEqual(parseCliOptions(['server', '--dir', 'd', '--name', 'proxy', '--dns', 'a.example', '--dns', 'b', '--ip', '::1', '--days', '30']), {
+      command: 'server',
+      dir: 'd',
+      name: 'proxy',
+      dnsNames: ['a.example', 'b'],
+      ipAddresses: ['::1'],
+      days: 30,
+    });
+    assert.deepEqual(parseCliOptions(['agent', '--dir', 'd', '--cluster', 'c1', '--tenant', 't1']), {
+      command: 'agent',
+      dir: 'd',
+      cluster: 'c1',
+      tenant: 't1',
+      days: undefined,
+    });
+    assert.deepEqual(parseCliOptions(['client', '--dir', 'd', '--user', 'alice', '--group', 'dev', '--group', 'ops']), {
+      command: 'client',
+      dir: 'd',
+      user: 'alice',
+      groups: ['dev', 'ops'],
+      days: undefined,
+    });
+    assert.deepEqual(parseCliOptions(['agent', '--help']), { command: 'help' });
+  });
+
+  it('throws UsageError for invalid invocations', function () {
+    for (const argv of [
+      [],
+      ['frobnicate', '--dir', 'd'],
+      ['agent', '--dir', 'd', '--cluster', 'c1'],
+      ['agent', '--dir', 'd', '--cluster', 'C1', '--tenant', 't1'],
+      ['agent', '--dir', 'd', '--cluster', 'c1', '--tenant', 't1', '--user', 'alice'],
+      ['agent', '--dir', 'd', '--cluster', 'c1', '--tenant', 't1', 'extra'],
+      ['client', '--user', 'alice'],
+      ['client', '--dir', 'd', '--user', 'alice', '--bogus'],
+      ['server', '--dir', 'd', '--name', 'proxy', '--ip', '300.1.1.1'],
+      ['server', '--dir', 'd', '--name', 'proxy', '--dns', 'bad_host'],
+      ['init-ca', '--dir', 'd', '--days', '0'],
+      ['init-ca', '--dir', 'd', '--days', '1.5'],
+      ['init-ca', '--dir'],
+    ]) {
+      assert.throws(() => parseCliOptions(argv), UsageError, argv.join(' '));
+    }
+  });
+});
+
+describe('certs: fedtunnel-certs CLI', function () {
+  let tempDir: string;
+
+  beforeEach(function () {
+    tempDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fedtunnel-cli-'));
+  });
+
+  afterEach(function () {
+    fs.rmSync(tempDir, { recursive: true, force: true });
+  });
+
+  it('creates the CA and each kind of certificate', async function () {
+    const dir = path.join(tempDir, 'pki');
+    const commands = [
+      ['init-ca', '--dir', dir, '--cn', 'test-ca'],
+      ['server', '--dir', dir, '--name', 'proxy', '--dns', 'localhost', '--ip', '127.0.0.1'],
+      ['agent', '--dir', dir, '--cluster', 'c1', '--tenant', 't1', '--days', '30'],
+      ['client', '--dir', dir, '--user', 'alice', '--group', 'dev'],
+    ];
+    for (const args of commands) {
+      const result = await runCli(...args);
+      assert.equal(result.exitCode, 0, `${args.join(' ')}: ${result.stderr}`);
+    }
+
+    const agentResult = await runCli(...commands[2]);
+    assert.deepEqual(agentResult.stdout.trim().split('\n'), [path.join(dir, 'agent-c1.crt'), path.join(dir, 'agent-c1.key')]);
+    assert.deepEqual(fs.readdirSync(dir).sort(), [
+      'agent-c1.crt',
+      'agent-c1.key',
+      'ca.crt',
+      'ca.key',
+      'client-alice.crt',
+      'client-alice.key',
+      'server.crt',
+      'server.key',
+    ]);
+    for (const file of fs.readdirSync(dir).filter((name) => name.endsWith('.key'))) {
+      assert.equal(fs.statSync(path.join(dir, file)).mode & 0o777, 0o600, file);
+    }
+    const caCert = new X509Certificate(fs.readFileSync(path.join(dir, 'ca.crt')));
+    const agentCert = new X509Certificate(fs.readFileSync(path.join(dir, 'agent-c1.crt')));
+    assert.equal(caCert.subject, 'CN=test-ca');
+    assert.equal(agentCert.subjectAltName, 'URI:urn:fedtunnel:agent:t1:c1');
+    assert.ok(agentCert.verify(caCert.publicKey));
+  });
+
+  it('prints usage with --help', async function () {
+    const result = await runCli('--help');
+    assert.equal(result.exitCode, 0);
+    assert.match(result.stdout, /^Usage: fedtunnel-certs/);
+  });
+
+  it('exits 2 with a message on a bad flag or an invalid name', async function () {
+    const badFlag = await runCli('agent', '--dir', tempDir, '--cluster', 'c1', '--tenant', 't1', '--bogus');
+    assert.equal(badFlag.exitCode, 2);
+    assert.match(badFlag.stderr, /^error: .*bogus/);
+
+    const badName = await runCli('agent', '--dir', tempDir, '--cluster', 'Not_A_Label', '--tenant', 't1');
+    assert.equal(badName.exitCode, 2);
+    assert.match(badName.stderr, /^error: .*--cluster/);
+  });
+
+  it('refuses to overwrite an existing CA unless --force', async function () {
+    assert.equal((await runCli('init-ca', '--dir', tempDir)).exitCode, 0);
+    const originalCa = fs.readFileSync(path.join(tempDir, 'ca.crt'), 'utf8');
+
+    const second = await runCli('init-ca', '--dir', tempDir);
+    assert.notEqual(second.exitCode, 0);
+    assert.match(second.stderr, /^error: .*--force/);
+    assert.equal(fs.readFileSync(path.join(tempDir, 'ca.crt'), 'utf8'), originalCa);
+
+    assert.equal((await runCli('init-ca', '--dir', tempDir, '--force')).exitCode, 0);
+    assert.notEqual(fs.readFileSync(path.join(tempDir, 'ca.crt'), 'utf8'), originalCa);
+  });
+
+  it('exits 1 when issuing without a CA', async function () {
+    const result = await runCli('client', '--dir', tempDir, '--user', 'alice');
+    assert.equal(result.exitCode, 1);
+    assert.match(result.stderr, /^error: no CA in .*init-ca/);
+  });
+});

@@ -1,0 +1,20 @@
+// Runs before mocha (npm test): installs the Debian tools the tests drive as real clients and
+// peers when they are missing, so a fresh machine and CI need no manual step.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+
+const needed = [
+  { bin: '/usr/bin/curl', pkg: 'curl' },
+  { bin: '/usr/bin/tinyproxy', pkg: 'tinyproxy' },
+];
+const missing = needed.filter(({ bin }) => !fs.existsSync(bin)).map(({ pkg }) => pkg);
+if (missing.length > 0) {
+  const apt = (args) => execFileSync('apt-get', args, { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  console.log(`installing ${missing.join(', ')} for the tests`);
+  try {
+    apt(['install', '-y', '--no-install-recommends', ...missing]);
+  } catch {
+    apt(['update']);
+    apt(['install', '-y', '--no-install-recommends', ...missing]);
+  }
+}

@@ -1,0 +1,189 @@
+// Test-side clients and destinations: CONNECT through the proxy (TLS or Unix socket), and the
+// services that stand behind the agents.
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import tls from 'node:tls';
+import { createHash } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import { testPki } from './pki.js';
+
+export class ConnectRefused extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string | undefined,
+    readonly body: string,
+  ) {
+    super(`CONNECT answered ${status} ${code ?? ''}: ${body.trim()}`);
+  }
+}
+
+export type ProxyEndpoint = { uds: string } | { tlsPort: number; user?: string };
+
+/** Reads one HTTP response head from a raw socket, leaving the rest of the bytes in the socket. */
+function readResponseHead(socket: Duplex): Promise<{ status: number; headers: Record<string, string>; rest: Buffer }> {
+  return new Promise((resolve, reject) => {
+    let buffered = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      buffered = Buffer.concat([buffered, chunk]);
+      const end = buffered.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      cleanup();
+      const [statusLine, ...headerLines] = buffered.subarray(0, end).toString('latin1').split('\r\n');
+      const headers: Record<string, string> = {};
+      for (const line of headerLines) {
+        const colon = line.indexOf(':');
+        headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+      }
+      resolve({ status: Number(statusLine!.split(' ')[1]), headers, rest: buffered.subarray(end + 4) });
+    };
+    const onEnd = (): void => {
+      cleanup();
+      reject(new Error(`connection closed before a response head (${buffered.length} bytes)`));
+    };
+    const onError = (error: Error): void => {
+      cleanup();
+      reject(error);
+    };
+    const cleanup = (): void => {
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      socket.off('error', onError);
+    };
+    socket.on('data', onData);
+    socket.once('end', onEnd);
+    socket.once('error', onError);
+  });
+}
+
+function openProxySocket(endpoint: ProxyEndpoint, user = 'alice'): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    if ('uds' in endpoint) {
+      const socket = net.connect(endpoint.uds);
+      socket.once('connect', () => resolve(socket)).once('error', reject);
+      return;
+    }
+    const pki = testPki();
+    const identity = pki.users[endpoint.user ?? user]!;
+    const socket = tls.connect({
+      host: '127.0.0.1',
+      port: endpoint.tlsPort,
+      ca: fs.readFileSync(pki.ca.cert),
+      cert: fs.readFileSync(identity.cert),
+      key: fs.readFileSync(identity.key),
+      servername: 'localhost',
+    });
+    socket.once('secureConnect', () => resolve(socket)).once('error', reject);
+  });
+}
+
+/**
+ * CONNECTs through the proxy to `target` in `cluster` (named with Proxy-Authorization, as curl's
+ * `-x https://<cluster>@…` does). Resolves with the tunneled socket, or rejects with ConnectRefused.
+ */
+export async function connectVia(endpoint: ProxyEndpoint, cluster: string | null, target: string): Promise<Duplex> {
+  const socket = await openProxySocket(endpoint);
+  const auth = cluster ? `Proxy-Authorization: Basic ${Buffer.from(`${cluster}:`).toString('base64')}\r\n` : '';
+  socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n${auth}\r\n`);
+  const head = await readResponseHead(socket).catch((error: Error) => {
+    socket.destroy();
+    throw error;
+  });
+  if (head.status !== 200) {
+    const body = head.rest.toString();
+    socket.destroy();
+    throw new ConnectRefused(head.status, head.headers['tunnel-error'], body);
+  }
+  if (head.rest.length > 0) socket.unshift(head.rest);
+  return socket;
+}
+
+/** An HTTP service standing in for something inside a member cluster. */
+export async function startHttpService(name: string): Promise<{ server: http.Server; port: number; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ service: name, path: req.url }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    server,
+    port: (server.address() as net.AddressInfo).port,
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/**
+ * A TCP service with two behaviours chosen by the first byte: 'E' echoes everything back
+ * (half-close aware), 'D' + 8-byte length sends that many pseudo-random bytes, then ends.
+ */
+export async function startByteService(): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    socket.once('readable', function first() {
+      const head = socket.read(1) as Buffer | null;
+      if (!head) return socket.once('readable', first);
+      if (head[0] === 0x45 /* E */) {
+        socket.pipe(socket);
+        return;
+      }
+      const sizeBytes = socket.read(8) as Buffer | null;
+      if (!sizeBytes) return socket.destroy();
+      let remaining = Number(sizeBytes.readBigUInt64BE(0));
+      const block = patternBlock();
+      const pump = (): void => {
+        while (remaining > 0) {
+          const n = Math.min(remaining, block.length);
+          remaining -= n;
+          if (!socket.write(n === block.length ? block : block.subarray(0, n))) return void socket.once('drain', pump);
+        }
+        socket.end();
+      };
+      pump();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+let block: Buffer | undefined;
+function patternBlock(): Buffer {
+  if (!block) {
+    block = Buffer.alloc(64 * 1024);
+    for (let i = 0; i < block.length; i++) block[i] = (i * 31 + (i >> 8)) & 0xff;
+  }
+  return block;
+}
+
+export function downloadRequest(bytes: number): Buffer {
+  const request = Buffer.alloc(9);
+  request[0] = 0x44; // D
+  request.writeBigUInt64BE(BigInt(bytes), 1);
+  return request;
+}
+
+export function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** Collects a socket's bytes until it ends. */
+export function readAll(socket: Duplex): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.once('end', () => resolve(Buffer.concat(chunks)));
+    socket.once('error', reject);
+  });
+}

@@ -1,0 +1,43 @@
+// Joins a tunnel stream to a plain socket (the CONNECT client on the server, the destination on
+// the agent), keeping half-close: an end on one side becomes an end on the other, not a teardown.
+import type { Duplex } from 'node:stream';
+import { StreamResetError, type ResetCode } from './errors.js';
+import type { TunnelStream } from './stream.js';
+
+export interface SpliceResult {
+  /** Set when the splice ended abnormally. */
+  error?: Error;
+  bytesFromSocket: number;
+  bytesToSocket: number;
+}
+
+/**
+ * @param socketResetCode the reset code the peer sees when `socket` fails
+ * @param done called once, after both sides are closed
+ */
+export function splice(tunnel: TunnelStream, socket: Duplex, socketResetCode: ResetCode, done: (result: SpliceResult) => void): void {
+  let error: Error | undefined;
+  let open = 2;
+  const closed = (): void => {
+    if (--open === 0) done({ error, bytesFromSocket: tunnel.bytesSent, bytesToSocket: tunnel.bytesReceived });
+  };
+  socket.on('error', (e: Error) => {
+    error ??= e;
+    tunnel.destroy(new StreamResetError(socketResetCode, e.message, false));
+  });
+  tunnel.on('error', (e: Error) => {
+    error ??= e;
+    // No graceful end: the socket's peer must see the connection fail, not a clean EOF.
+    socket.destroy();
+  });
+  // A socket closed while the tunnel still runs cannot take or give more bytes: reset the stream.
+  // A tunnel closed cleanly has already ended the socket through pipe(); destroying it here would
+  // drop bytes still queued for the socket's peer.
+  socket.on('close', () => {
+    if (!tunnel.destroyed) tunnel.destroy();
+    closed();
+  });
+  tunnel.on('close', closed);
+  socket.pipe(tunnel);
+  tunnel.pipe(socket);
+}
