@@ -8,13 +8,22 @@ import { FULL_SIZES, QUICK_SIZES, startDestinationServers } from './measure.js';
 import { limit, Results, type Target } from './results.js';
 import type { BenchContext, Section } from './scenario.js';
 import { createTunnelSection, type TunnelPathEntry } from './tunnel-section.js';
+import { tlsTunnel, wsTunnel } from './tunnel-paths.js';
+import { createHolSection, HOL_KEY } from './hol-section.js';
+import { AGENT_KEY, createMemorySection, STREAM_KEY } from './memory-section.js';
 import { errorMessage, installExitCleanup, log } from './system.js';
 
 /** Paths of the tunnel section, measured in this order. The tunnel under test adds e.g. `{ factory: tlsTunnel, latencyAs: 'tunnel', dialAs: 'dial' }`. */
-export const tunnelPaths: TunnelPathEntry[] = [{ factory: directPath }, { factory: tlsRelayPath }, { factory: sshPath }];
+export const tunnelPaths: TunnelPathEntry[] = [
+  { factory: directPath },
+  { factory: tlsRelayPath },
+  { factory: sshPath },
+  { factory: tlsTunnel, latencyAs: 'tunnel', dialAs: 'dial' },
+  { factory: wsTunnel },
+];
 
 /** Sections in run order; a further section (e.g. memory) is one more entry. */
-export const sections: Section[] = [createTunnelSection(tunnelPaths)];
+export const sections: Section[] = [createTunnelSection(tunnelPaths), createHolSection(), createMemorySection()];
 
 const throughput = (name: string) => `tunnel.throughput_MBps.${name}`;
 const latency = (name: string) => `tunnel.latency_ms.${name}`;
@@ -32,9 +41,9 @@ export const targets: Target[] = [
     },
     max: 1.0,
   },
-  limit('memory.bytes_per_idle_stream', { max: 10240 }),
-  limit('memory.bytes_per_idle_agent', { max: 65536 }),
-  limit('tunnel.hol_ratio', { min: 0.9 }),
+  limit(STREAM_KEY, { max: 10240 }),
+  limit(AGENT_KEY, { max: 65536 }),
+  limit(HOL_KEY, { min: 0.9 }),
 ];
 
 async function main(): Promise<void> {

@@ -12,12 +12,32 @@ export interface MeasurementSizes {
   throughputBytes: number;
   latencyRequests: number;
   dialCount: number;
+  /** Download size of stream B in the head-of-line test (alone, then beside a stalled stream). */
+  holBytes: number;
+  /** Concurrent idle streams whose server-side memory is measured. */
+  idleStreams: number;
+  /** Idle agent links whose server-side memory is measured. */
+  idleAgents: number;
 }
 
 const MiB = 1024 * 1024;
 
-export const FULL_SIZES: MeasurementSizes = { throughputBytes: 512 * MiB, latencyRequests: 2000, dialCount: 300 };
-export const QUICK_SIZES: MeasurementSizes = { throughputBytes: 64 * MiB, latencyRequests: 200, dialCount: 100 };
+export const FULL_SIZES: MeasurementSizes = {
+  throughputBytes: 512 * MiB,
+  latencyRequests: 2000,
+  dialCount: 300,
+  holBytes: 256 * MiB,
+  idleStreams: 10_000,
+  idleAgents: 1_000,
+};
+export const QUICK_SIZES: MeasurementSizes = {
+  throughputBytes: 64 * MiB,
+  latencyRequests: 200,
+  dialCount: 100,
+  holBytes: 64 * MiB,
+  idleStreams: 1_000,
+  idleAgents: 100,
+};
 
 export const LOOPBACK = '127.0.0.1';
 const MEASUREMENT_DEADLINE_MS = 120_000;
@@ -31,6 +51,8 @@ const HTTP_BODY = Buffer.alloc(100, 'a');
 const GET_REQUEST = 'GET / HTTP/1.1\r\nHost: x\r\n\r\n';
 
 export interface DestinationServers extends DestinationPorts {
+  /** Bytes the sink has handed to the kernel on its connections that are still open. */
+  sinkBytesSent(): number;
   close(): Promise<void>;
 }
 
@@ -51,6 +73,12 @@ export async function startDestinationServers(): Promise<DestinationServers> {
   return {
     sinkPort,
     httpPort,
+    sinkBytesSent() {
+      let sent = 0;
+      // bytesWritten counts what write() accepted, including bytes still queued in the socket.
+      for (const socket of sinkSockets) sent += socket.bytesWritten - socket.writableLength;
+      return sent;
+    },
     async close() {
       for (const socket of sinkSockets) socket.destroy();
       httpServer.closeAllConnections();

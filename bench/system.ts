@@ -50,6 +50,8 @@ export interface ChildOptions {
    */
   stdin?: 'pipe' | 'ignore';
   env?: NodeJS.ProcessEnv;
+  /** Opens a Node IPC channel (process.send / 'message') as the child's fourth stdio entry. */
+  ipc?: boolean;
 }
 
 const OUTPUT_KEPT_CHARS = 16 * 1024;
@@ -67,7 +69,9 @@ export class ManagedChild {
   private readonly exited: Promise<void>;
 
   constructor(command: string, args: string[], options: ChildOptions = {}) {
-    this.process = spawn(command, args, { stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe'], env: options.env });
+    const stdio: Array<'pipe' | 'ignore' | 'ipc'> = [options.stdin ?? 'ignore', 'pipe', 'pipe'];
+    if (options.ipc) stdio.push('ipc');
+    this.process = spawn(command, args, { stdio, env: options.env });
     liveChildren.add(this.process);
     const append = (chunk: Buffer) => {
       this.transcript = (this.transcript + chunk.toString()).slice(-OUTPUT_KEPT_CHARS);

@@ -49,6 +49,9 @@ function readResponseHead(socket: Duplex): Promise<{ status: number; headers: Re
       socket.off('data', onData);
       socket.off('end', onEnd);
       socket.off('error', onError);
+      // Back to paused mode: a flowing socket without a 'data' listener would drop what follows.
+      // Readers must resume() (readAll does).
+      socket.pause();
     };
     socket.on('data', onData);
     socket.once('end', onEnd);
@@ -119,8 +122,9 @@ export async function startHttpService(name: string): Promise<{ server: http.Ser
  * A TCP service with two behaviours chosen by the first byte: 'E' echoes everything back
  * (half-close aware), 'D' + 8-byte length sends that many pseudo-random bytes, then ends.
  */
-export async function startByteService(): Promise<{ port: number; close(): Promise<void> }> {
+export async function startByteService(): Promise<{ port: number; bytesSent(): number; close(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
+  let bytesSent = 0;
   const server = net.createServer({ allowHalfOpen: true }, (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -140,6 +144,7 @@ export async function startByteService(): Promise<{ port: number; close(): Promi
         while (remaining > 0) {
           const n = Math.min(remaining, block.length);
           remaining -= n;
+          bytesSent += n;
           if (!socket.write(n === block.length ? block : block.subarray(0, n))) return void socket.once('drain', pump);
         }
         socket.end();
@@ -150,6 +155,8 @@ export async function startByteService(): Promise<{ port: number; close(): Promi
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as net.AddressInfo).port,
+    /** Download bytes handed to the kernel so far, over all connections. */
+    bytesSent: () => bytesSent,
     close: () =>
       new Promise((resolve) => {
         for (const socket of sockets) socket.destroy();
@@ -185,5 +192,6 @@ export function readAll(socket: Duplex): Promise<Buffer> {
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
     socket.once('end', () => resolve(Buffer.concat(chunks)));
     socket.once('error', reject);
+    socket.resume(); // connectVia leaves the socket explicitly paused
   });
 }

@@ -1,0 +1,137 @@
+// Link failures: an agent killed mid-transfer, a server restarted under its agents.
+import { strict as assert } from 'node:assert';
+import path from 'node:path';
+import { scratchDir } from '../support/paths.js';
+import { startServer, startAgent, spawnAgent, type ServerProcess, type LoggedProcess } from '../support/processes.js';
+import { connectVia, downloadRequest, readAll, startByteService, startHttpService } from '../support/clients.js';
+import { assertNoLeakedResources, resourceBaseline } from '../support/leaks.js';
+
+describe('link failures (processes)', function () {
+  let service: Awaited<ReturnType<typeof startByteService>>;
+  let http: Awaited<ReturnType<typeof startHttpService>>;
+  let baseline: Awaited<ReturnType<typeof resourceBaseline>>;
+  const uds = path.join(scratchDir('failures'), 'connect.sock');
+
+  before(async function () {
+    baseline = await resourceBaseline();
+    service = await startByteService();
+    http = await startHttpService('beta-api');
+  });
+
+  after(async function () {
+    await service.close();
+    await http.close();
+    await assertNoLeakedResources(baseline);
+  });
+
+  it('agent killed with SIGKILL mid-transfer: the client stream fails promptly, the server forgets the agent', async function () {
+    const server = await startServer({ uds });
+    const agent = await startAgent({ cluster: 'alpha', server, allow: [`127.0.0.1:${service.port}`] });
+    try {
+      const socket = await connectVia({ uds }, 'alpha', `127.0.0.1:${service.port}`);
+      const size = 4 * 1024 * 1024 * 1024;
+      socket.write(downloadRequest(size));
+      let received = 0;
+      const ended = new Promise<string>((resolve) => {
+        socket.on('data', (chunk: Buffer) => {
+          received += chunk.length;
+          if (received >= 1024 * 1024 && agent.child.exitCode === null && !agent.child.killed) agent.child.kill('SIGKILL');
+        });
+        socket.once('error', (error: NodeJS.ErrnoException) => resolve(`error ${error.code}`));
+        socket.once('end', () => resolve('end'));
+        socket.resume();
+      });
+      const since = server.mark;
+      const outcome = await ended;
+      // The client's connection is cut (it cannot be mistaken for a complete transfer)...
+      assert.ok(received < size, `received ${received} of ${size} (${outcome})`);
+      // ...because the server saw the carrier die, not because a keepalive eventually timed out.
+      const unregistered = await server.agentUnregistered('alpha', since);
+      assert.doesNotMatch(String(unregistered.reason), /keepalive/);
+      const failed = await server.waitForLog((l) => l.msg === 'stream closed' && typeof l.err === 'string', { since });
+      assert.match(String(failed.err), /agent link lost/);
+      const state = await server.state();
+      assert.deepEqual(state.agents, []);
+      assert.equal(state.streams, 0);
+      assert.equal(state.pendingDials, 0);
+      socket.destroy();
+    } finally {
+      await agent.kill('SIGKILL');
+      await server.kill();
+    }
+  });
+
+  it('server restarted: the agent reconnects and traffic resumes', async function () {
+    let server = await startServer({ uds });
+    const port = server.agentPort;
+    const agent = await startAgent({ cluster: 'beta', server, allow: [`127.0.0.1:${http.port}`] });
+    try {
+      const before = await connectVia({ uds }, 'beta', `127.0.0.1:${http.port}`);
+      before.end('GET /before HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      assert.match((await readAll(before)).toString(), /"path":"\/before"/);
+
+      const agentMark = agent.mark;
+      await server.kill('SIGTERM');
+      // The agent notices (GOAWAY or link loss) and starts reconnecting.
+      await agent.waitForLog((l) => l.msg === 'reconnecting', { since: agentMark });
+      server = await startServer({ uds, agentPort: port });
+      await server.agentRegistered('beta');
+      const after = await connectVia({ uds }, 'beta', `127.0.0.1:${http.port}`);
+      after.end('GET /after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      assert.match((await readAll(after)).toString(), /"path":"\/after"/);
+    } finally {
+      const since = server.mark;
+      await agent.kill();
+      await server.agentUnregistered('beta', since);
+      const state = await server.state();
+      assert.deepEqual(state.agents, []);
+      await server.kill();
+    }
+  });
+
+  it('agent SIGTERM drains: open streams finish, new dials go elsewhere or fail with a reason', async function () {
+    const server = await startServer({ uds });
+    const agent = await startAgent({ cluster: 'alpha', server, allow: [`127.0.0.1:${service.port}`] });
+    try {
+      const socket = await connectVia({ uds }, 'alpha', `127.0.0.1:${service.port}`);
+      const size = 32 * 1024 * 1024;
+      socket.write(downloadRequest(size));
+      socket.pause();
+      const since = server.mark;
+      agent.child.kill('SIGTERM');
+      await server.waitForLog((l) => l.msg === 'agent draining' && l.cluster === 'alpha', { since });
+      // The draining link takes no new dials.
+      await assert.rejects(connectVia({ uds }, 'alpha', `127.0.0.1:${service.port}`), /503 AGENT_DRAINING/);
+      // The open stream still completes.
+      socket.resume();
+      const data = await readAll(socket);
+      assert.equal(data.length, size);
+      const exit = await agent.exited;
+      assert.equal(exit.code, 0);
+      await server.agentUnregistered('alpha', since);
+    } finally {
+      await agent.kill('SIGKILL');
+      await server.kill();
+    }
+  });
+
+  it('an agent keeps retrying with backoff while no server listens, and connects when one appears', async function () {
+    const probe = await startServer({ uds });
+    const port = probe.agentPort;
+    await probe.kill();
+    const agent = spawnAgent({ cluster: 'alpha', server: { agentPort: port } });
+    try {
+      const first = await agent.waitForLog((l) => l.msg === 'reconnecting');
+      const second = await agent.waitForLog((l) => l.msg === 'reconnecting' && l !== first, { since: agent.lines.indexOf(first) + 1 });
+      assert.ok((second.delayMs as number) > 0);
+      const server = await startServer({ uds, agentPort: port });
+      await server.agentRegistered('alpha');
+      const since = server.mark;
+      await agent.kill();
+      await server.agentUnregistered('alpha', since);
+      await server.kill();
+    } finally {
+      await agent.kill('SIGKILL');
+    }
+  });
+});

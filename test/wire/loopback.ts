@@ -1,0 +1,266 @@
+// Helpers for the wire tests that run MuxSessions over real loopback TCP connections: socket
+// pairs, session pairs, a raw frame-level peer, bounded waits and a per-test handle leak check.
+// (Local to test/wire so it does not depend on test/support, which other work is changing.)
+import { strict as assert } from 'node:assert';
+import net from 'node:net';
+import { setImmediate as nextTurn, setTimeout as pause } from 'node:timers/promises';
+import { FrameType } from '../../wire/frames.js';
+import { FrameReceiver } from '../../wire/receiver.js';
+import { encodeJson } from '../../wire/sender.js';
+import { MuxSession, type SessionOptions } from '../../wire/session.js';
+import type { TunnelStream } from '../../wire/stream.js';
+
+// ---- leak check ---------------------------------------------------------------------------------
+
+const TRACKED = ['TCPSocketWrap', 'TCPServerWrap', 'Timeout'] as const;
+
+type Counts = Record<(typeof TRACKED)[number], number>;
+
+function counts(): Counts {
+  const result: Counts = { TCPSocketWrap: 0, TCPServerWrap: 0, Timeout: 0 };
+  for (const kind of process.getActiveResourcesInfo()) {
+    if ((TRACKED as readonly string[]).includes(kind)) result[kind as keyof Counts]++;
+  }
+  return result;
+}
+
+function excess(baseline: Counts): string[] {
+  const now = counts();
+  return TRACKED.filter((kind) => now[kind] > baseline[kind]).map((kind) => `${kind}: ${baseline[kind]} → ${now[kind]}`);
+}
+
+async function assertNoLeaks(baseline: Counts): Promise<void> {
+  let extra = excess(baseline);
+  for (let turn = 0; turn < 200 && extra.length > 0; turn++) {
+    if (turn < 20) await nextTurn();
+    else await pause(5);
+    extra = excess(baseline);
+  }
+  assert.deepEqual(extra, [], `resources leaked by the test: ${extra.join(', ')}`);
+}
+
+// ---- bounded waits ------------------------------------------------------------------------------
+
+/** Rejects when `promise` does not settle within `ms`; the timer never outlives the wait. */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Polls `condition` every loop turn (then every few ms) until it holds, failing after `ms`. */
+export async function until(condition: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  let turn = 0;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    if (turn++ < 50) await nextTurn();
+    else await pause(2);
+  }
+}
+
+/** Resolves with the stream's error (or null) once it has closed, also when it closed already. */
+export function closed(stream: TunnelStream): Promise<Error | null> {
+  if (stream.closed) return Promise.resolve(stream.errored);
+  return new Promise((resolve) => stream.once('close', () => resolve(stream.errored)));
+}
+
+/** Reads a stream to its end. */
+export function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.once('end', () => resolve(Buffer.concat(chunks)));
+    stream.once('error', reject);
+  });
+}
+
+/** Writes `total` bytes of a repeating pattern in `chunkSize` pieces, honouring backpressure. */
+export async function writeBytes(stream: NodeJS.WritableStream, total: number, chunkSize = 64 * 1024): Promise<void> {
+  const chunk = pattern(chunkSize);
+  let sent = 0;
+  while (sent < total) {
+    const n = Math.min(chunkSize, total - sent);
+    sent += n;
+    if (!stream.write(n === chunkSize ? chunk : chunk.subarray(0, n))) {
+      await new Promise<void>((resolve, reject) => {
+        const onDrain = (): void => {
+          stream.off('error', onError);
+          resolve();
+        };
+        const onError = (error: Error): void => {
+          stream.off('drain', onDrain);
+          reject(error);
+        };
+        stream.once('drain', onDrain);
+        stream.once('error', onError);
+      });
+    }
+  }
+}
+
+export function pattern(size: number): Buffer {
+  const buffer = Buffer.allocUnsafe(size);
+  for (let i = 0; i < size; i++) buffer[i] = (i * 7 + 3) & 0xff;
+  return buffer;
+}
+
+// ---- harness ------------------------------------------------------------------------------------
+
+export const SESSION_DEFAULTS = {
+  coalesceWrites: false,
+  window: 256 * 1024,
+  keepaliveIntervalMs: 1000,
+  keepaliveTimeoutMs: 5000,
+  maxStreams: 100,
+} as const;
+
+export interface Frame {
+  type: FrameType;
+  streamId: number;
+  payload: Buffer;
+}
+
+/** A peer that speaks frames by hand: records what it receives and writes raw bytes. */
+export class RawPeer {
+  readonly frames: Frame[] = [];
+  /** DATA bytes received per stream. */
+  readonly data = new Map<number, number>();
+  readonly receiver = new FrameReceiver({
+    onControl: (type, streamId, payload) => this.frames.push({ type, streamId, payload: Buffer.from(payload) }),
+    onData: (streamId, chunk) => this.data.set(streamId, (this.data.get(streamId) ?? 0) + chunk.length),
+  });
+  protocolError: Error | undefined;
+  ended = false;
+
+  constructor(readonly socket: net.Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        this.receiver.feed(chunk);
+      } catch (error) {
+        this.protocolError = error as Error;
+        this.receiver.stop();
+      }
+    });
+    socket.on('end', () => (this.ended = true));
+    socket.on('close', () => (this.ended = true));
+    socket.on('error', () => undefined);
+  }
+
+  send(...buffers: Buffer[]): void {
+    for (const buffer of buffers) this.socket.write(buffer);
+  }
+
+  hello(window = 64 * 1024, instance = 'raw-peer'): void {
+    this.send(encodeJson(FrameType.HELLO, 0, { version: 1, instance, window }));
+  }
+
+  framesOf(type: FrameType): Frame[] {
+    return this.frames.filter((frame) => frame.type === type);
+  }
+
+  async waitFor(type: FrameType, what = FrameType[type], count = 1, ms = 5000): Promise<Frame> {
+    await until(() => this.framesOf(type).length >= count, ms, `${what} frame from the session`);
+    return this.framesOf(type)[count - 1]!;
+  }
+
+  json(frame: Frame): Record<string, unknown> {
+    return JSON.parse(frame.payload.toString('utf8')) as Record<string, unknown>;
+  }
+}
+
+export class Harness {
+  private readonly sockets = new Set<net.Socket>();
+  private readonly sessions = new Set<MuxSession>();
+
+  /** A connected loopback TCP pair; the listening server is already closed. */
+  async socketPair(): Promise<[net.Socket, net.Socket]> {
+    const server = net.createServer({ allowHalfOpen: true });
+    const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    const client = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+    this.sockets.add(client);
+    client.on('error', () => undefined);
+    const [serverSide] = await Promise.all([accepted, new Promise((resolve) => client.once('connect', resolve))]);
+    this.sockets.add(serverSide);
+    serverSide.on('error', () => undefined);
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    return [serverSide, client];
+  }
+
+  session(role: 'server' | 'agent', carrier: net.Socket, options: Partial<SessionOptions> = {}): MuxSession {
+    const session = new MuxSession({ ...SESSION_DEFAULTS, role, carrier, instance: `${role}-test`, ...options });
+    this.sessions.add(session);
+    return session;
+  }
+
+  /** A server session and an agent session over one TCP connection, handshake completed. */
+  async linked(serverOptions: Partial<SessionOptions> = {}, agentOptions: Partial<SessionOptions> = {}) {
+    const [serverSocket, agentSocket] = await this.socketPair();
+    const server = this.session('server', serverSocket, serverOptions);
+    const agent = this.session('agent', agentSocket, agentOptions);
+    await within(
+      Promise.all([new Promise((r) => server.once('hello', r)), new Promise((r) => agent.once('hello', r))]),
+      5000,
+      'HELLO exchange',
+    );
+    return { server, agent, serverSocket, agentSocket };
+  }
+
+  /** A server session whose peer is a RawPeer; the peer has not sent HELLO yet. */
+  async rawAgent(serverOptions: Partial<SessionOptions> = {}) {
+    const [serverSocket, agentSocket] = await this.socketPair();
+    const server = this.session('server', serverSocket, serverOptions);
+    const peer = new RawPeer(agentSocket);
+    await peer.waitFor(FrameType.HELLO);
+    return { server, peer, serverSocket, agentSocket };
+  }
+
+  /** An agent session whose peer is a RawPeer; the peer has not sent HELLO yet. */
+  async rawServer(agentOptions: Partial<SessionOptions> = {}) {
+    const [serverSocket, agentSocket] = await this.socketPair();
+    const agent = this.session('agent', agentSocket, agentOptions);
+    const peer = new RawPeer(serverSocket);
+    await peer.waitFor(FrameType.HELLO);
+    return { agent, peer, serverSocket, agentSocket };
+  }
+
+  async dispose(): Promise<void> {
+    for (const session of this.sessions) session.destroy();
+    const closing: Promise<unknown>[] = [];
+    for (const socket of this.sockets) {
+      if (!socket.closed) closing.push(new Promise((resolve) => socket.once('close', resolve)));
+      socket.destroy();
+    }
+    await within(Promise.all(closing), 5000, 'sockets to close');
+  }
+}
+
+/**
+ * Wraps a test body: takes a handle baseline, runs the body with a Harness, and fails the test
+ * when TCP handles or timers outlive it. The body must close what it opened (usually by
+ * destroying one session and letting the peer notice); the harness only tears things down
+ * after the check, or when the body failed.
+ */
+export function loopbackTest(body: (h: Harness) => Promise<void>): () => Promise<void> {
+  return async function () {
+    await nextTurn();
+    const baseline = counts();
+    const harness = new Harness();
+    try {
+      await body(harness);
+      await assertNoLeaks(baseline);
+    } finally {
+      await harness.dispose();
+    }
+  };
+}
