@@ -2,6 +2,7 @@
 // on shutdown. When the server announces GOAWAY (it is restarting), the agent opens a fresh link
 // at once and lets the old one finish its streams, so a rolling restart drops nothing.
 import fs from 'node:fs';
+import tls from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { MuxSession } from '../wire/session.js';
@@ -46,7 +47,11 @@ export class ClusterAgent {
       kind: options.carrier,
       server: options.server,
       serverName: options.serverName,
-      tls: { ca: fs.readFileSync(options.caFile), cert: fs.readFileSync(options.certFile), key: fs.readFileSync(options.keyFile) },
+      secureContext: tls.createSecureContext({
+        ca: fs.readFileSync(options.caFile),
+        cert: fs.readFileSync(options.certFile),
+        key: fs.readFileSync(options.keyFile),
+      }),
       proxy: options.proxy,
       timeoutMs: options.connectTimeoutMs,
     };

@@ -16,7 +16,8 @@ export interface CarrierOptions {
   server: HostPort;
   /** Name checked against the server certificate (defaults to the server host). */
   serverName: string;
-  tls: { ca: Buffer; cert: Buffer; key: Buffer };
+  /** Built once and reused by every reconnect. */
+  secureContext: tls.SecureContext;
   /** http://host:port of a CONNECT proxy, or null. */
   proxy: URL | null;
   timeoutMs: number;
@@ -52,7 +53,7 @@ function connectThroughProxy(proxy: URL, target: HostPort, signal: AbortSignal):
 
 function tlsOptions(options: CarrierOptions, alpn: string): tls.ConnectionOptions {
   return {
-    ...options.tls,
+    secureContext: options.secureContext,
     servername: net.isIP(options.serverName) ? undefined : options.serverName,
     // Verify the server certificate against the name we were told to expect, IP or DNS.
     checkServerIdentity: (_host, cert) => tls.checkServerIdentity(options.serverName, cert),

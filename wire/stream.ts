@@ -28,7 +28,6 @@ interface PendingWrite {
 
 function ignoreError(): void {}
 
-const READ_HIGH_WATER_MARK = 64 * 1024;
 const WRITE_HIGH_WATER_MARK = 64 * 1024;
 
 export class TunnelStream extends Duplex {
@@ -60,7 +59,12 @@ export class TunnelStream extends Duplex {
   ) {
     super({
       allowHalfOpen: true,
-      readableHighWaterMark: READ_HIGH_WATER_MARK,
+      // Node calls _read() (where we grant credit) only while the buffer is below the high-water
+      // mark. At 64 KiB, a reader catching up after back-pressure would hand credit back only
+      // when nearly empty, idling the sender for a round trip per window; at the window size it
+      // is granted every half window as it is consumed. Memory stays bounded by the window either
+      // way, since the peer cannot send beyond its credit.
+      readableHighWaterMark: window,
       writableHighWaterMark: WRITE_HIGH_WATER_MARK,
     });
     this.sendCredit = peerWindow;
@@ -90,7 +94,11 @@ export class TunnelStream extends Duplex {
     }
     this.receiveRemaining -= chunk.length;
     this.bytesReceived += chunk.length;
-    this.push(chunk);
+    // A slice keeps its whole carrier buffer alive, and one WebSocket message can hold megabytes
+    // of other streams' bytes: copy small slices that will wait in our buffer, so a stalled
+    // stream holds its window and no more.
+    const waits = this.readableLength > 0 || this.readableFlowing !== true;
+    this.push(waits && chunk.buffer.byteLength > 2 * chunk.length ? Buffer.from(chunk) : chunk);
     this.grantConsumed();
   }
 

@@ -1,0 +1,22 @@
+// `npm start` is the project's main job: its sandbox must come up from a fresh directory and
+// route each cluster's traffic to that cluster.
+import { strict as assert } from 'node:assert';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { DIST, scratchDir } from '../support/paths.js';
+
+describe('sandbox (npm start)', function () {
+  it('starts proxy-server, member stand-ins and their agents, and each cluster answers as itself', async function () {
+    const dir = path.join(scratchDir('sandbox'), `run-${process.pid}`);
+    fs.rmSync(dir, { recursive: true, force: true });
+    const { stdout } = await promisify(execFile)(process.execPath, [path.join(DIST, 'deploy', 'sandbox', 'main.js'), '--check', '--dir', dir]);
+    assert.match(stdout, /check east: ok .*"platform":"sandbox\/east"/);
+    assert.match(stdout, /check west: ok .*"platform":"sandbox\/west"/);
+    assert.match(stdout, /curl -sS -p -x https:\/\/east@127\.0\.0\.1:\d+/);
+    // Keys of the sandbox PKI are private to their owner.
+    assert.equal(fs.statSync(path.join(dir, 'pki', 'ca.key')).mode & 0o777, 0o600);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
