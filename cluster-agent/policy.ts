@@ -72,15 +72,20 @@ export class DestinationPolicy {
     const port = parsePort(rule.slice(colon + 1), rule);
     if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
     if (host.includes('/')) {
-      const [address, prefixText] = host.split('/');
+      const parts = host.split('/');
+      const [address, prefixText] = parts;
       const family = net.isIP(address!);
       const prefix = Number(prefixText);
-      if (family === 0 || !/^\d{1,3}$/.test(prefixText!) || prefix > (family === 4 ? 32 : 128)) {
+      if (parts.length !== 2 || family === 0 || !/^\d{1,3}$/.test(prefixText!) || prefix > (family === 4 ? 32 : 128)) {
         throw new PolicyRuleError(`bad CIDR in rule ${JSON.stringify(rule)}`);
       }
-      const block = new net.BlockList();
-      block.addSubnet(address!, prefix, family === 6 ? 'ipv6' : 'ipv4');
-      this.cidrs.push({ block, port });
+      this.addAddressRule(address!, prefix, family, port);
+      return;
+    }
+    const family = net.isIP(host);
+    if (family !== 0) {
+      // IP literals compare as addresses, so ::1 and 0:0:0:0:0:0:0:1 are the same rule.
+      this.addAddressRule(host, family === 4 ? 32 : 128, family, port);
       return;
     }
     if (host.startsWith('*.')) {
@@ -89,9 +94,15 @@ export class DestinationPolicy {
       this.names.push({ kind: 'suffix', name: suffix, port });
       return;
     }
-    if (net.isIP(host) === 0 && !/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(host)) {
+    if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(host)) {
       throw new PolicyRuleError(`bad host in rule ${JSON.stringify(rule)}`);
     }
     this.names.push({ kind: 'exact', name: host.toLowerCase(), port });
+  }
+
+  private addAddressRule(address: string, prefix: number, family: number, port: number | '*'): void {
+    const block = new net.BlockList();
+    block.addSubnet(address, prefix, family === 6 ? 'ipv6' : 'ipv4');
+    this.cidrs.push({ block, port });
   }
 }

@@ -21,6 +21,9 @@ import type { ServerMetrics } from './metrics.js';
 
 export const CLUSTER_HOST_SUFFIX = '.tunnel';
 
+/** Bursts of clients (a controller starting up, a CI fan-out) must queue, not fail with EAGAIN. */
+export const LISTEN_BACKLOG = 4096;
+
 export interface ConnectTarget {
   cluster: string;
   address: string;
@@ -98,7 +101,7 @@ export class ConnectFrontend {
       const identity = userIdentityFromPeer((req.socket as tls.TLSSocket).getPeerCertificate());
       return identity ? { ...identity, via: 'tls' } : null;
     });
-    return this.listen(server, () => server.listen(port, host)).then(() => (server.address() as { port: number }).port);
+    return this.listen(server, () => server.listen({ port, host, backlog: LISTEN_BACKLOG })).then(() => (server.address() as { port: number }).port);
   }
 
   /** CONNECT over a Unix socket; whoever can open the file (mode 0660) may use it. */
@@ -106,7 +109,7 @@ export class ConnectFrontend {
     fs.rmSync(path, { force: true });
     const server = http.createServer({ maxHeaderSize: this.options.maxHeaderBytes, headersTimeout: this.options.handshakeTimeoutMs });
     this.setup(server, () => ({ user: 'system:unix-socket', groups: [], via: 'uds' }));
-    await this.listen(server, () => server.listen(path));
+    await this.listen(server, () => server.listen({ path, backlog: LISTEN_BACKLOG }));
     fs.chmodSync(path, 0o660);
   }
 

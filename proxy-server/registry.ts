@@ -65,8 +65,12 @@ export class AgentRegistry {
     }
     let best: AgentLink | undefined;
     let draining = 0;
+    let closed = 0;
     for (const link of links) {
-      if (link.session.isClosed) continue;
+      if (link.session.isClosed) {
+        closed++;
+        continue;
+      }
       if (isDraining(link)) {
         draining++;
         continue;
@@ -75,7 +79,8 @@ export class AgentRegistry {
       if (!best || link.session.streamCount < best.session.streamCount) best = link;
     }
     if (best) return best;
-    if (draining === links.size) throw new DialError('AGENT_DRAINING', `every agent of cluster ${cluster} is draining`);
+    if (closed === links.size) throw new DialError('NO_AGENT', `no agent of cluster ${cluster} is connected`);
+    if (draining + closed === links.size) throw new DialError('AGENT_DRAINING', `every agent of cluster ${cluster} is draining`);
     throw new DialError('STREAM_LIMIT', `every agent of cluster ${cluster} is at its limit of ${this.maxStreamsPerAgent} streams`);
   }
 

@@ -7,7 +7,7 @@ import type tls from 'node:tls';
 import type { Logger } from 'pino';
 import { AgentRegistry } from './registry.js';
 import { AgentListener } from './agent-listener.js';
-import { ConnectFrontend } from './connect-frontend.js';
+import { ConnectFrontend, LISTEN_BACKLOG } from './connect-frontend.js';
 import { Dialer, type DialFunction } from './dialer.js';
 import { ServerMetrics } from './metrics.js';
 import { createAdminServer } from './admin.js';
@@ -23,7 +23,7 @@ export interface BoundPorts {
 function listen(server: http.Server | tls.Server, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', reject);
       resolve((server.address() as { port: number }).port);
     });

@@ -191,8 +191,12 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Stream
     process.nextTick(() => process.nextTick(() => this.options.carrier.end()));
   }
 
-  /** Tears the link down at once; every stream and pending open fails with `error`. */
-  destroy(error?: Error): void {
+  /**
+   * Tears the link down at once; every stream and pending open fails with `error`. With
+   * `goAwayReason`, a last GOAWAY tells the peer why before the carrier closes (queued frames are
+   * dropped, so it is written straight to the carrier).
+   */
+  destroy(error?: Error, goAwayReason?: string): void {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.keepaliveTimer);
@@ -203,7 +207,11 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Stream
     carrier.off('end', this.onCarrierEnd);
     carrier.off('close', this.onCarrierClose);
     // Keep an error listener: a late socket error after destroy must not crash the process.
-    carrier.destroy();
+    if (goAwayReason !== undefined && carrier.writable) {
+      carrier.end(encodeJson(FrameType.GOAWAY, 0, { reason: clip(goAwayReason) }), () => carrier.destroy());
+    } else {
+      carrier.destroy();
+    }
     const reason = error?.message ?? 'link closed';
     for (const pending of [...this.pendingOpens.values()]) {
       pending.reject(new DialError('LINK_LOST', `agent link lost: ${reason}`));
@@ -245,8 +253,7 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Stream
       this.receiver.feed(chunk);
     } catch (error) {
       if (!(error instanceof ProtocolError)) throw error;
-      this.goAway(`protocol error: ${error.message}`);
-      this.destroy(error);
+      this.destroy(error, `protocol error: ${error.message}`);
     }
   };
 

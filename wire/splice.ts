@@ -1,5 +1,7 @@
 // Joins a tunnel stream to a plain socket (the CONNECT client on the server, the destination on
 // the agent), keeping half-close: an end on one side becomes an end on the other, not a teardown.
+import net from 'node:net';
+import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { StreamResetError, type ResetCode } from './errors.js';
 import type { TunnelStream } from './stream.js';
@@ -16,6 +18,13 @@ export interface SpliceResult {
  * @param done called once, after both sides are closed
  */
 export function splice(tunnel: TunnelStream, socket: Duplex, socketResetCode: ResetCode, done: (result: SpliceResult) => void): void {
+  if (tunnel.destroyed) {
+    // Reset in the same read as its OPEN_OK: there is nothing to carry.
+    abort(socket);
+    const error = tunnel.errored ?? new StreamResetError('CANCEL', 'stream closed before it was spliced');
+    process.nextTick(done, { error, bytesFromSocket: 0, bytesToSocket: 0 });
+    return;
+  }
   let error: Error | undefined;
   let open = 2;
   const closed = (): void => {
@@ -27,8 +36,7 @@ export function splice(tunnel: TunnelStream, socket: Duplex, socketResetCode: Re
   });
   tunnel.on('error', (e: Error) => {
     error ??= e;
-    // No graceful end: the socket's peer must see the connection fail, not a clean EOF.
-    socket.destroy();
+    abort(socket);
   });
   // A socket closed while the tunnel still runs cannot take or give more bytes: reset the stream.
   // A tunnel closed cleanly has already ended the socket through pipe(); destroying it here would
@@ -40,4 +48,20 @@ export function splice(tunnel: TunnelStream, socket: Duplex, socketResetCode: Re
   tunnel.on('close', closed);
   socket.pipe(tunnel);
   tunnel.pipe(socket);
+}
+
+/**
+ * Fails the socket so its peer sees an error, not a clean end: a TCP reset where the socket is
+ * plain TCP. Unix sockets and TLS sockets have no reset in Node's API; they are destroyed.
+ */
+function abort(socket: Duplex): void {
+  if (socket instanceof net.Socket && !(socket instanceof tls.TLSSocket) && socket.remoteAddress !== undefined) {
+    try {
+      socket.resetAndDestroy();
+      return;
+    } catch {
+      // not a TCP handle after all
+    }
+  }
+  socket.destroy();
 }

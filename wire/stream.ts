@@ -172,6 +172,15 @@ export class TunnelStream extends Duplex {
     this.grantConsumed();
   }
 
+  // Node calls _read() before the bytes being read leave the buffer, and not again until the next
+  // push(): a reader draining a full window would never hand credit back, and with the peer out
+  // of credit no push would ever come. So also grant after every read (pipe() and 'data' use it).
+  override read(size?: number): any {
+    const chunk: unknown = super.read(size);
+    this.grantConsumed();
+    return chunk;
+  }
+
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     this.pendingWrite = { chunk, offset: 0, callback };
     this.writePending();

@@ -83,14 +83,15 @@ export function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
   });
 }
 
-/** Writes `total` bytes of a repeating pattern in `chunkSize` pieces, honouring backpressure. */
+/** Writes `pattern(total)` in `chunkSize` pieces, honouring backpressure. */
 export async function writeBytes(stream: NodeJS.WritableStream, total: number, chunkSize = 64 * 1024): Promise<void> {
-  const chunk = pattern(chunkSize);
+  const bytes = pattern(total);
   let sent = 0;
   while (sent < total) {
     const n = Math.min(chunkSize, total - sent);
+    const chunk = bytes.subarray(sent, sent + n);
     sent += n;
-    if (!stream.write(n === chunkSize ? chunk : chunk.subarray(0, n))) {
+    if (!stream.write(chunk)) {
       await new Promise<void>((resolve, reject) => {
         const onDrain = (): void => {
           stream.off('error', onError);
@@ -150,7 +151,11 @@ export class RawPeer {
         this.receiver.stop();
       }
     });
-    socket.on('end', () => (this.ended = true));
+    // Behave like a well-mannered peer: when the session ends the link, end ours too.
+    socket.on('end', () => {
+      this.ended = true;
+      socket.end();
+    });
     socket.on('close', () => (this.ended = true));
     socket.on('error', () => undefined);
   }
@@ -183,17 +188,19 @@ export class Harness {
 
   /** A connected loopback TCP pair; the listening server is already closed. */
   async socketPair(): Promise<[net.Socket, net.Socket]> {
-    const server = net.createServer({ allowHalfOpen: true });
+    // Like the real carriers (agent-listener.ts, connector.ts): Nagle off, half-open allowed.
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true });
     const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as net.AddressInfo;
-    const client = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+    const client = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true, noDelay: true });
     this.sockets.add(client);
     client.on('error', () => undefined);
     const [serverSide] = await Promise.all([accepted, new Promise((resolve) => client.once('connect', resolve))]);
     this.sockets.add(serverSide);
     serverSide.on('error', () => undefined);
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    // Stop listening now; the 'close' event itself would wait for the accepted socket to end.
+    server.close();
     return [serverSide, client];
   }
 

@@ -1,0 +1,211 @@
+import { strict as assert } from 'node:assert';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseAgentOptions, type AgentOptions } from '../../cluster-agent/options.js';
+import { DEFAULT_WINDOW } from '../../wire/frames.js';
+import { UsageError } from '../../wire/flags.js';
+
+describe('cluster-agent: parseAgentOptions', function () {
+  let dir: string;
+  let files: { ca: string; cert: string; key: string };
+  let required: string[];
+
+  before(function () {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agent-options-'));
+    files = { ca: path.join(dir, 'ca.pem'), cert: path.join(dir, 'agent.pem'), key: path.join(dir, 'agent-key.pem') };
+    for (const file of Object.values(files)) fs.writeFileSync(file, 'placeholder\n');
+    required = ['--server', 'proxy.example.com:8091', '--ca', files.ca, '--cert', files.cert, '--key', files.key];
+  });
+
+  after(function () {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  function parse(...extra: string[]): AgentOptions {
+    const result = parseAgentOptions([...required, ...extra]);
+    assert.notEqual(result, 'help');
+    return result as AgentOptions;
+  }
+
+  /** Expects a UsageError (exit code 2) whose message names `flag`. */
+  function usageError(argv: string[], flag: string | RegExp): void {
+    assert.throws(
+      () => parseAgentOptions(argv),
+      (error: unknown) => {
+        assert.ok(error instanceof UsageError, `expected UsageError, got ${String(error)}`);
+        assert.equal(error.exitCode, 2);
+        if (typeof flag === 'string') assert.ok(error.message.includes(flag), `message ${JSON.stringify(error.message)} should name ${flag}`);
+        else assert.match(error.message, flag);
+        return true;
+      },
+    );
+  }
+
+  it('fills in the defaults', function () {
+    const options = parse();
+    assert.deepEqual(options.server, { host: 'proxy.example.com', port: 8091 });
+    assert.equal(options.serverName, 'proxy.example.com');
+    assert.equal(options.carrier, 'tls');
+    assert.equal(options.proxy, null);
+    assert.equal(options.caFile, files.ca);
+    assert.equal(options.certFile, files.cert);
+    assert.equal(options.keyFile, files.key);
+    assert.equal(options.apiserver, null);
+    assert.deepEqual(options.healthListen, { host: '127.0.0.1', port: 8093 });
+    assert.equal(options.dialTimeoutMs, 10_000);
+    assert.equal(options.connectTimeoutMs, 10_000);
+    assert.equal(options.drainTimeoutMs, 30_000);
+    assert.equal(options.backoffInitialMs, 500);
+    assert.equal(options.backoffMaxMs, 10_000);
+    assert.equal(options.maxStreams, 10_000);
+    assert.equal(options.windowBytes, DEFAULT_WINDOW);
+    assert.equal(options.keepaliveIntervalMs, 10_000);
+    assert.equal(options.keepaliveTimeoutMs, 30_000);
+    assert.equal(options.instance, os.hostname());
+    assert.equal(options.logLevel, 'info');
+    // Default deny: without --apiserver or --allow nothing is reachable.
+    assert.ok(!options.policy.allowsName('kubernetes.default.svc', 443));
+  });
+
+  it('returns "help" for --help', function () {
+    assert.equal(parseAgentOptions(['--help']), 'help');
+  });
+
+  it('accepts every flag', function () {
+    const options = parse(
+      '--server-name', 'tunnel.internal',
+      '--carrier', 'ws',
+      '--proxy', 'http://user:pass@egress:3128',
+      '--apiserver', '10.96.0.1:443',
+      '--allow', '*.svc.cluster.local:*',
+      '--allow', '10.0.0.0/8:5432',
+      '--health-listen', 'off',
+      '--dial-timeout', '2000',
+      '--connect-timeout', '3000',
+      '--drain-timeout', '0',
+      '--backoff-initial', '100',
+      '--backoff-max', '100',
+      '--max-streams', '5',
+      '--window', '65536',
+      '--keepalive-interval', '10',
+      '--keepalive-timeout', '11',
+      '--instance', 'agent-7',
+      '--log-level', 'debug',
+    );
+    assert.equal(options.serverName, 'tunnel.internal');
+    assert.equal(options.carrier, 'ws');
+    assert.equal(options.proxy?.href, 'http://user:pass@egress:3128/');
+    assert.deepEqual(options.apiserver, { host: '10.96.0.1', port: 443 });
+    assert.equal(options.healthListen, null);
+    assert.equal(options.dialTimeoutMs, 2000);
+    assert.equal(options.connectTimeoutMs, 3000);
+    assert.equal(options.drainTimeoutMs, 0);
+    assert.equal(options.backoffInitialMs, 100);
+    assert.equal(options.backoffMaxMs, 100);
+    assert.equal(options.maxStreams, 5);
+    assert.equal(options.windowBytes, 65536);
+    assert.equal(options.keepaliveIntervalMs, 10);
+    assert.equal(options.keepaliveTimeoutMs, 11);
+    assert.equal(options.instance, 'agent-7');
+    assert.equal(options.logLevel, 'debug');
+    assert.ok(options.policy.allowsName('10.96.0.1', 443), '--apiserver is always allowed');
+    assert.ok(!options.policy.allowsName('10.96.0.1', 80));
+    assert.ok(options.policy.allowsName('db.ns.svc.cluster.local', 5432));
+    assert.ok(options.policy.allowsName('10.1.2.3', 5432));
+    assert.ok(!options.policy.allowsName('10.1.2.3', 22));
+  });
+
+  it('allows an IPv6 --apiserver', function () {
+    const options = parse('--apiserver', '[fd00::1]:6443');
+    assert.deepEqual(options.apiserver, { host: 'fd00::1', port: 6443 });
+    assert.ok(options.policy.allowsName('fd00::1', 6443));
+  });
+
+  it('allows an IPv6 --server', function () {
+    const options = parseAgentOptions(['--server', '[::1]:8091', '--ca', files.ca, '--cert', files.cert, '--key', files.key]) as AgentOptions;
+    assert.deepEqual(options.server, { host: '::1', port: 8091 });
+    assert.equal(options.serverName, '::1');
+  });
+
+  describe('usage errors', function () {
+    it('requires --server, --ca, --cert and --key', function () {
+      usageError(['--ca', files.ca, '--cert', files.cert, '--key', files.key], '--server');
+      usageError(['--server', 'p:1', '--cert', files.cert, '--key', files.key], '--ca');
+      usageError(['--server', 'p:1', '--ca', files.ca, '--key', files.key], '--cert');
+      usageError(['--server', 'p:1', '--ca', files.ca, '--cert', files.cert], '--key');
+    });
+
+    it('requires the --ca, --cert and --key files to exist', function () {
+      const missing = path.join(dir, 'missing.pem');
+      usageError(['--server', 'p:1', '--ca', missing, '--cert', files.cert, '--key', files.key], /--ca: no such file/);
+      usageError(['--server', 'p:1', '--ca', files.ca, '--cert', missing, '--key', files.key], /--cert: no such file/);
+      usageError(['--server', 'p:1', '--ca', files.ca, '--cert', files.cert, '--key', missing], /--key: no such file/);
+    });
+
+    it('refuses a bad --server', function () {
+      for (const value of ['proxy', 'proxy:', 'proxy:http', 'proxy:65536', 'proxy:0', 'pro xy:1', '::1:8091', '[::1]8091']) {
+        usageError(['--server', value, '--ca', files.ca, '--cert', files.cert, '--key', files.key], '--server');
+      }
+    });
+
+    it('refuses bad numbers', function () {
+      for (const [flag, value] of [
+        ['--dial-timeout', 'abc'],
+        ['--dial-timeout', '0'],
+        ['--dial-timeout', '600001'],
+        ['--dial-timeout', '1.5'],
+        ['--dial-timeout', '1e3'],
+        ['--dial-timeout', '-5'],
+        ['--dial-timeout', ''],
+        ['--connect-timeout', '0'],
+        ['--drain-timeout', '86400001'],
+        ['--backoff-initial', '0'],
+        ['--backoff-max', 'x'],
+        ['--max-streams', '0'],
+        ['--max-streams', '1000001'],
+        ['--window', '65535'],
+        ['--window', '67108865'],
+        ['--keepalive-interval', '9'],
+        ['--keepalive-timeout', 'soon'],
+      ] as const) {
+        usageError([...required, `${flag}=${value}`], flag);
+      }
+    });
+
+    it('refuses --keepalive-timeout not above --keepalive-interval', function () {
+      usageError([...required, '--keepalive-interval', '1000', '--keepalive-timeout', '1000'], '--keepalive-timeout');
+      usageError([...required, '--keepalive-interval', '40000'], '--keepalive-timeout');
+    });
+
+    it('refuses --backoff-max below --backoff-initial', function () {
+      usageError([...required, '--backoff-initial', '1000', '--backoff-max', '999'], '--backoff-max');
+    });
+
+    it('refuses a bad --allow rule', function () {
+      for (const rule of ['example.com', '*.:443', '10.0.0.0/40:443', 'host:0']) {
+        usageError([...required, '--allow', rule], '--allow');
+      }
+    });
+
+    it('refuses a bad --proxy', function () {
+      usageError([...required, '--proxy', 'not a url'], '--proxy');
+      usageError([...required, '--proxy', 'https://egress:3128'], '--proxy');
+      usageError([...required, '--proxy', 'socks5://egress:1080'], '--proxy');
+    });
+
+    it('refuses a bad --carrier, --apiserver, --health-listen or --log-level', function () {
+      usageError([...required, '--carrier', 'quic'], '--carrier');
+      usageError([...required, '--apiserver', 'kube'], '--apiserver');
+      usageError([...required, '--apiserver', 'kube:0'], '--apiserver');
+      usageError([...required, '--health-listen', 'nowhere'], '--health-listen');
+      usageError([...required, '--log-level', 'loud'], '--log-level');
+    });
+
+    it('refuses unknown flags and positional arguments', function () {
+      usageError([...required, '--bogus'], '--bogus');
+      usageError([...required, '--window'], '--window');
+      usageError([...required, 'extra'], /extra/);
+    });
+  });
+});

@@ -1,0 +1,165 @@
+import { strict as assert } from 'node:assert';
+import os from 'node:os';
+import { parseServerOptions, SERVER_DEFAULTS, type ServerOptions } from '../../proxy-server/options.js';
+import { UsageError } from '../../wire/flags.js';
+
+const REQUIRED = ['--ca', 'ca.pem', '--cert', 'server.pem', '--key', 'server-key.pem'];
+
+function parse(...extra: string[]): ServerOptions {
+  const result = parseServerOptions([...REQUIRED, ...extra]);
+  assert.notEqual(result, 'help');
+  return result as ServerOptions;
+}
+
+/** Expects a UsageError (exit code 2) whose message names `flag`. */
+function usageError(argv: string[], flag: string | RegExp): void {
+  assert.throws(
+    () => parseServerOptions(argv),
+    (error: unknown) => {
+      assert.ok(error instanceof UsageError, `expected UsageError, got ${String(error)}`);
+      assert.equal(error.exitCode, 2);
+      if (typeof flag === 'string') assert.ok(error.message.includes(flag), `message ${JSON.stringify(error.message)} should name ${flag}`);
+      else assert.match(error.message, flag);
+      return true;
+    },
+  );
+}
+
+describe('proxy-server: parseServerOptions', function () {
+  it('fills in the defaults', function () {
+    const options = parse();
+    assert.deepEqual(options, {
+      caFile: 'ca.pem',
+      certFile: 'server.pem',
+      keyFile: 'server-key.pem',
+      agentListen: { host: '0.0.0.0', port: 8091 },
+      connectListen: { host: '0.0.0.0', port: 8090 },
+      connectUds: null,
+      udsDefaultCluster: null,
+      adminListen: { host: '127.0.0.1', port: 8095 },
+      dialTimeoutMs: SERVER_DEFAULTS.dialTimeoutMs,
+      maxPendingDials: SERVER_DEFAULTS.maxPendingDials,
+      maxStreamsPerAgent: SERVER_DEFAULTS.maxStreamsPerAgent,
+      windowBytes: SERVER_DEFAULTS.windowBytes,
+      keepaliveIntervalMs: SERVER_DEFAULTS.keepaliveIntervalMs,
+      keepaliveTimeoutMs: SERVER_DEFAULTS.keepaliveTimeoutMs,
+      handshakeTimeoutMs: SERVER_DEFAULTS.handshakeTimeoutMs,
+      maxHeaderBytes: SERVER_DEFAULTS.maxHeaderBytes,
+      drainTimeoutMs: SERVER_DEFAULTS.drainTimeoutMs,
+      instance: os.hostname(),
+      logLevel: 'info',
+    });
+  });
+
+  it('returns "help" for --help', function () {
+    assert.equal(parseServerOptions(['--help']), 'help');
+  });
+
+  it('accepts every flag', function () {
+    const options = parse(
+      '--agent-listen', '[::]:0',
+      '--connect-listen', 'off',
+      '--connect-uds', '/run/fedtunnel/connect.sock',
+      '--uds-default-cluster', 'prod-eu',
+      '--admin-listen', '127.0.0.1:0',
+      '--dial-timeout', '1',
+      '--max-pending-dials', '1000000',
+      '--max-streams-per-agent', '1',
+      '--window', String(64 * 1024 * 1024),
+      '--keepalive-interval', '100',
+      '--keepalive-timeout', '101',
+      '--handshake-timeout', '10',
+      '--max-header-bytes', '1024',
+      '--drain-timeout', '0',
+      '--instance', 'proxy-1',
+      '--log-level', 'silent',
+    );
+    assert.deepEqual(options.agentListen, { host: '::', port: 0 });
+    assert.equal(options.connectListen, null);
+    assert.equal(options.connectUds, '/run/fedtunnel/connect.sock');
+    assert.equal(options.udsDefaultCluster, 'prod-eu');
+    assert.deepEqual(options.adminListen, { host: '127.0.0.1', port: 0 });
+    assert.equal(options.dialTimeoutMs, 1);
+    assert.equal(options.maxPendingDials, 1_000_000);
+    assert.equal(options.maxStreamsPerAgent, 1);
+    assert.equal(options.windowBytes, 64 * 1024 * 1024);
+    assert.equal(options.keepaliveIntervalMs, 100);
+    assert.equal(options.keepaliveTimeoutMs, 101);
+    assert.equal(options.handshakeTimeoutMs, 10);
+    assert.equal(options.maxHeaderBytes, 1024);
+    assert.equal(options.drainTimeoutMs, 0);
+    assert.equal(options.instance, 'proxy-1');
+    assert.equal(options.logLevel, 'silent');
+  });
+
+  it('turns listeners off with "off"', function () {
+    const options = parse('--connect-listen', 'off', '--admin-listen', 'off');
+    assert.equal(options.connectListen, null);
+    assert.equal(options.adminListen, null);
+  });
+
+  describe('usage errors', function () {
+    it('requires --ca, --cert and --key', function () {
+      usageError(['--cert', 'c', '--key', 'k'], '--ca');
+      usageError(['--ca', 'a', '--key', 'k'], '--cert');
+      usageError(['--ca', 'a', '--cert', 'c'], '--key');
+      usageError(['--ca', '', '--cert', 'c', '--key', 'k'], '--ca');
+    });
+
+    it('refuses a bad host:port', function () {
+      for (const flag of ['--agent-listen', '--connect-listen', '--admin-listen']) {
+        for (const value of ['8090', 'localhost', 'localhost:', ':8090', 'localhost:99999', 'local host:1', '::1:8090', '[::1]', '[zz::1]:80']) {
+          usageError([...REQUIRED, flag, value], flag);
+        }
+      }
+    });
+
+    it('refuses non-numeric and out-of-range numbers', function () {
+      for (const [flag, value] of [
+        ['--dial-timeout', 'ten'],
+        ['--dial-timeout', '0'],
+        ['--dial-timeout', '600001'],
+        ['--dial-timeout', '-1'],
+        ['--dial-timeout', '0x10'],
+        ['--max-pending-dials', '0'],
+        ['--max-pending-dials', '1000001'],
+        ['--max-streams-per-agent', '0'],
+        ['--window', '65535'],
+        ['--window', '67108865'],
+        ['--window', '4MiB'],
+        ['--keepalive-interval', '9'],
+        ['--keepalive-timeout', '86400001'],
+        ['--handshake-timeout', '9'],
+        ['--max-header-bytes', '1023'],
+        ['--max-header-bytes', '1048577'],
+        ['--drain-timeout', '1.5'],
+      ] as const) {
+        usageError([...REQUIRED, `${flag}=${value}`], flag);
+      }
+    });
+
+    it('refuses --keepalive-timeout not above --keepalive-interval', function () {
+      usageError([...REQUIRED, '--keepalive-interval', '5000', '--keepalive-timeout', '5000'], '--keepalive-timeout');
+      usageError([...REQUIRED, '--keepalive-interval', '5000', '--keepalive-timeout', '4999'], '--keepalive-timeout');
+      usageError([...REQUIRED, '--keepalive-interval', '60000'], '--keepalive-timeout');
+    });
+
+    it('refuses a bad --uds-default-cluster, or one without --connect-uds', function () {
+      usageError([...REQUIRED, '--uds-default-cluster', 'prod'], '--connect-uds');
+      for (const name of ['Prod', 'prod_eu', '-prod', 'a'.repeat(64), 'prod.eu']) {
+        usageError([...REQUIRED, '--connect-uds', '/tmp/x.sock', '--uds-default-cluster', name], '--uds-default-cluster');
+      }
+    });
+
+    it('refuses a bad --log-level', function () {
+      usageError([...REQUIRED, '--log-level', 'verbose'], '--log-level');
+    });
+
+    it('refuses unknown flags, missing values and positional arguments', function () {
+      usageError([...REQUIRED, '--bogus'], '--bogus');
+      usageError([...REQUIRED, '--allow', 'x:1'], '--allow');
+      usageError([...REQUIRED, '--dial-timeout'], '--dial-timeout');
+      usageError([...REQUIRED, 'serve'], /serve/);
+    });
+  });
+});
