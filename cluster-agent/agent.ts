@@ -29,6 +29,10 @@ export function backoffDelay(attempt: number, initialMs: number, maxMs: number, 
   return Math.round(base * (0.8 + 0.4 * random()));
 }
 
+function createSecureContext(options: AgentOptions): tls.SecureContext {
+  return tls.createSecureContext({ ca: fs.readFileSync(options.caFile), cert: fs.readFileSync(options.certFile), key: fs.readFileSync(options.keyFile) });
+}
+
 export class ClusterAgent {
   private readonly sessions = new Set<MuxSession>();
   /** The link new dials arrive on; older ones are draining. */
@@ -47,14 +51,15 @@ export class ClusterAgent {
       kind: options.carrier,
       server: options.server,
       serverName: options.serverName,
-      secureContext: tls.createSecureContext({
-        ca: fs.readFileSync(options.caFile),
-        cert: fs.readFileSync(options.certFile),
-        key: fs.readFileSync(options.keyFile),
-      }),
+      secureContext: createSecureContext(options),
       proxy: options.proxy,
       timeoutMs: options.connectTimeoutMs,
     };
+  }
+
+  /** Re-reads CA, certificate and key (SIGHUP); the next link uses them, the current one keeps its own. */
+  reloadCertificates(): void {
+    this.carrierOptions.secureContext = createSecureContext(this.options);
   }
 
   status(): AgentStatus {

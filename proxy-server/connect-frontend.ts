@@ -113,6 +113,10 @@ export class ConnectFrontend {
     fs.chmodSync(path, 0o660);
   }
 
+  setSecureContext(tlsContext: tls.SecureContextOptions): void {
+    for (const server of this.servers) if (server instanceof https.Server) server.setSecureContext(tlsContext);
+  }
+
   async close(): Promise<void> {
     for (const socket of this.clients) socket.destroy();
     await Promise.all(this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));

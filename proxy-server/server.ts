@@ -3,7 +3,7 @@
 // embed it.
 import fs from 'node:fs';
 import type http from 'node:http';
-import type tls from 'node:tls';
+import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { AgentRegistry } from './registry.js';
 import { AgentListener } from './agent-listener.js';
@@ -37,6 +37,10 @@ function closeServer(server: http.Server): Promise<void> {
   });
 }
 
+function readTlsFiles(options: ServerOptions): tls.SecureContextOptions {
+  return { ca: fs.readFileSync(options.caFile), cert: fs.readFileSync(options.certFile), key: fs.readFileSync(options.keyFile) };
+}
+
 export class ProxyServer {
   readonly agents: AgentRegistry;
   readonly metrics: ServerMetrics;
@@ -45,7 +49,7 @@ export class ProxyServer {
   private readonly agentListener: AgentListener;
   private readonly connect: ConnectFrontend;
   private readonly admin: http.Server;
-  private readonly tlsContext: tls.SecureContextOptions;
+  private tlsContext: tls.SecureContextOptions;
   private started = false;
   private stopping = false;
 
@@ -53,11 +57,7 @@ export class ProxyServer {
     private readonly options: ServerOptions,
     private readonly log: Logger,
   ) {
-    this.tlsContext = {
-      ca: fs.readFileSync(options.caFile),
-      cert: fs.readFileSync(options.certFile),
-      key: fs.readFileSync(options.keyFile),
-    };
+    this.tlsContext = readTlsFiles(options);
     this.agents = new AgentRegistry(options.maxStreamsPerAgent);
     this.metrics = new ServerMetrics(this.agents);
     this.dialer = new Dialer(this.agents, this.metrics, log.child({ part: 'dialer' }), options);
@@ -87,6 +87,18 @@ export class ProxyServer {
     const adminPort = options.adminListen ? await listen(this.admin, options.adminListen.host, options.adminListen.port) : null;
     this.started = true;
     return { agentPort, connectPort, adminPort, connectUds: options.connectUds };
+  }
+
+  /**
+   * Re-reads the CA, certificate and key (SIGHUP): new handshakes on every listener use them, open
+   * links keep theirs. A file that fails to load leaves the old material in place.
+   */
+  reloadCertificates(): void {
+    const next = readTlsFiles(this.options);
+    tls.createSecureContext(next); // throws on a bad pair before anything is swapped
+    this.tlsContext = next;
+    this.agentListener.server.setSecureContext(next);
+    this.connect.setSecureContext(next);
   }
 
   /**

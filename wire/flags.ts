@@ -46,3 +46,45 @@ export function parseFlags<T extends Record<string, { type: 'string' | 'boolean'
   }
 }
 
+
+/**
+ * The start of every binary: parses argv, prints help and exits 0 for --help, prints the usage
+ * error and exits 2 for a bad flag.
+ */
+export function parseOrExit<T>(binary: string, help: string, parse: (argv: string[]) => T | 'help', argv = process.argv.slice(2)): T {
+  let result: T | 'help';
+  try {
+    result = parse(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`${binary}: ${error.message}\n${help}\n`);
+    process.exit(error.exitCode);
+  }
+  if (result === 'help') {
+    process.stdout.write(`${help}\n`);
+    process.exit(0);
+  }
+  return result;
+}
+
+/**
+ * SIGTERM/SIGINT run `drain` once (then exit 0, or 1 if it fails); a second signal exits at once.
+ */
+export function exitOnSignals(log: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void }, drain: (signal: string) => Promise<void>): void {
+  let signals = 0;
+  const onSignal = (signal: string): void => {
+    if (++signals > 1) {
+      log.warn({ signal }, 'second signal: exiting without drain');
+      process.exit(1);
+    }
+    drain(signal).then(
+      () => process.exit(0),
+      (error: Error) => {
+        log.error({ err: error.message }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+}

@@ -17,6 +17,19 @@ type LogPredicate = (line: LogLine) => boolean;
 
 const DEFAULT_WAIT_MS = 20_000;
 
+/** Every child a test started, so a failed test cannot leave processes behind (see root-hooks). */
+const children = new Set<ChildProcess>();
+
+export async function killAllChildren(): Promise<void> {
+  await Promise.all(
+    [...children].map((child) => {
+      if (child.exitCode !== null || child.signalCode !== null) return undefined;
+      child.kill('SIGKILL');
+      return once(child, 'exit');
+    }),
+  );
+}
+
 export class LoggedProcess {
   readonly lines: LogLine[] = [];
   private readonly events = new EventEmitter();
@@ -38,7 +51,11 @@ export class LoggedProcess {
       this.events.emit('line', line);
     });
     child.stderr!.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
-    this.exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
+    children.add(child);
+    this.exited = once(child, 'exit').then(([code, signal]) => {
+      children.delete(child);
+      return { code: code as number | null, signal: signal as NodeJS.Signals | null };
+    });
   }
 
   /** Resolves with the first log line (past or future, after `since`) matching the predicate. */

@@ -1,0 +1,60 @@
+// Certificate rotation without a restart (ANP loads its certificates once, #350/#801): SIGHUP
+// makes the proxy-server use new files for new handshakes, and a broken file changes nothing.
+import { strict as assert } from 'node:assert';
+import fs from 'node:fs';
+import path from 'node:path';
+import tls from 'node:tls';
+import { once } from 'node:events';
+import { issueServerCert, readKeyPair, writeKeyPair } from '../../certs/pki.js';
+import { testPki } from '../support/pki.js';
+import { scratchDir } from '../support/paths.js';
+import { startServer } from '../support/processes.js';
+import { assertNoLeakedResources, resourceBaseline } from '../support/leaks.js';
+
+async function servedSerial(port: number): Promise<string> {
+  const pki = testPki();
+  const socket = tls.connect({
+    host: '127.0.0.1',
+    port,
+    ca: fs.readFileSync(pki.ca.cert),
+    cert: fs.readFileSync(pki.users.alice!.cert),
+    key: fs.readFileSync(pki.users.alice!.key),
+    servername: 'localhost',
+  });
+  await once(socket, 'secureConnect');
+  const serial = socket.getPeerCertificate().serialNumber;
+  socket.end();
+  await once(socket, 'close');
+  return serial;
+}
+
+describe('certificate reload (processes)', function () {
+  it('SIGHUP switches new handshakes to the new server certificate; a broken file keeps the old one', async function () {
+    const baseline = await resourceBaseline();
+    const pki = testPki();
+    const dir = scratchDir('reload');
+    const ca = readKeyPair(path.dirname(pki.ca.cert), 'ca');
+    const first = writeKeyPair(dir, 'server', issueServerCert(ca, { commonName: 'hub', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] }));
+    const server = await startServer({ extraArgs: ['--cert', first.cert, '--key', first.key] });
+    try {
+      const before = await servedSerial(server.connectPort);
+
+      writeKeyPair(dir, 'server', issueServerCert(ca, { commonName: 'hub', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] }));
+      let since = server.mark;
+      server.child.kill('SIGHUP');
+      await server.waitForLog((l) => l.msg === 'certificates reloaded', { since });
+      const rotated = await servedSerial(server.connectPort);
+      assert.notEqual(rotated, before);
+
+      fs.writeFileSync(first.key, 'not a key');
+      since = server.mark;
+      server.child.kill('SIGHUP');
+      const failed = await server.waitForLog((l) => l.msg === 'certificate reload failed; keeping the old ones', { since });
+      assert.doesNotMatch(JSON.stringify(failed), /BEGIN|PRIVATE/, 'no key material in the log');
+      assert.equal(await servedSerial(server.connectPort), rotated);
+    } finally {
+      await server.kill();
+    }
+    await assertNoLeakedResources(baseline);
+  });
+});
