@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseAgentOptions, type AgentOptions } from '../../cluster-agent/options.js';
 import { DEFAULT_WINDOW } from '../../wire/frames.js';
-import { UsageError } from '../../wire/flags.js';
+import { assertUsageError } from '../support/usage.js';
 
 describe('cluster-agent: parseAgentOptions', function () {
   let dir: string;
@@ -28,18 +28,9 @@ describe('cluster-agent: parseAgentOptions', function () {
     return result as AgentOptions;
   }
 
-  /** Expects a UsageError (exit code 2) whose message names `flag`. */
+  /** parseAgentOptions(argv) must throw a UsageError naming `flag`. */
   function usageError(argv: string[], flag: string | RegExp): void {
-    assert.throws(
-      () => parseAgentOptions(argv),
-      (error: unknown) => {
-        assert.ok(error instanceof UsageError, `expected UsageError, got ${String(error)}`);
-        assert.equal(error.exitCode, 2);
-        if (typeof flag === 'string') assert.ok(error.message.includes(flag), `message ${JSON.stringify(error.message)} should name ${flag}`);
-        else assert.match(error.message, flag);
-        return true;
-      },
-    );
+    assertUsageError(() => parseAgentOptions(argv), flag);
   }
 
   it('fills in the defaults', function () {

@@ -14,6 +14,8 @@ import { scratchDir } from '../support/paths.js';
 import { startServer, startAgent, spawnAgent, type ServerProcess, type LoggedProcess } from '../support/processes.js';
 import { ConnectRefused, connectVia, readAll, startHttpService } from '../support/clients.js';
 import { assertNoLeakedResources, resourceBaseline } from '../support/leaks.js';
+import { freePort } from '../support/ports.js';
+import { assertServerIdle, stopAgent } from '../support/server-state.js';
 
 const run = promisify(execFile);
 
@@ -63,12 +65,8 @@ describe('CONNECT frontend (processes, curl)', function () {
   });
 
   after(async function () {
-    await alpha?.kill();
-    await server?.agentUnregistered('alpha');
-    const state = await server.state();
-    assert.deepEqual(state.agents, [], 'registry is empty after the agent left');
-    assert.equal(state.streams, 0);
-    assert.equal(state.pendingDials, 0);
+    await stopAgent(server, alpha, 'alpha');
+    await assertServerIdle(server);
     await server.kill();
     await service.close();
     await assertNoLeakedResources(baseline);
@@ -109,9 +107,7 @@ describe('CONNECT frontend (processes, curl)', function () {
     try {
       await expectRefused(connectVia({ uds }, 'beta', `127.0.0.1:${closedPort}`), 502, 'CONNECTION_REFUSED');
     } finally {
-      const since = server.mark;
-      await strict.kill();
-      await server.agentUnregistered('beta', since);
+      await stopAgent(server, strict, 'beta');
     }
     await expectRefused(connectVia({ uds }, 'beta', `127.0.0.1:${closedPort}`), 503, 'NO_AGENT');
     const result = await curlStatus(curlArgs(server, 'nowhere', `http://127.0.0.1:${service.port}/`));
@@ -128,10 +124,7 @@ describe('CONNECT frontend (processes, curl)', function () {
       assert.equal(state.pendingDials, 0);
       assert.equal(state.streams, 0, 'the timed-out stream is forgotten');
     } finally {
-      const since = server.mark;
-      hung.child.kill('SIGKILL');
-      await hung.exited;
-      await server.agentUnregistered('beta', since);
+      await stopAgent(server, hung, 'beta', 'SIGKILL');
     }
   });
 
@@ -145,9 +138,7 @@ describe('CONNECT frontend (processes, curl)', function () {
       // beta had agents earlier in this suite, so "not connected" rather than "never seen".
       await expectRefused(connectVia({ uds }, 'beta', `127.0.0.1:${service.port}`), 503, 'NO_AGENT');
     } finally {
-      const mark = server.mark;
-      await impostor.kill();
-      await server.waitForLog((l) => l.msg === 'agent unregistered' && l.cluster === 'alpha', { since: mark });
+      await stopAgent(server, impostor, 'alpha'); // it registered as alpha
     }
   });
 
@@ -225,11 +216,3 @@ describe('CONNECT frontend (processes, curl)', function () {
     assert.equal(server.child.exitCode, null);
   });
 });
-
-async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}

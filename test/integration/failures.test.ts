@@ -5,6 +5,7 @@ import { scratchDir } from '../support/paths.js';
 import { startServer, startAgent, spawnAgent, type ServerProcess, type LoggedProcess } from '../support/processes.js';
 import { connectVia, downloadRequest, readAll, startByteService, startHttpService } from '../support/clients.js';
 import { assertNoLeakedResources, resourceBaseline } from '../support/leaks.js';
+import { assertServerIdle, stopAgent } from '../support/server-state.js';
 
 describe('link failures (processes)', function () {
   let service: Awaited<ReturnType<typeof startByteService>>;
@@ -50,10 +51,7 @@ describe('link failures (processes)', function () {
       assert.doesNotMatch(String(unregistered.reason), /keepalive/);
       const failed = await server.waitForLog((l) => l.msg === 'stream closed' && typeof l.err === 'string', { since });
       assert.match(String(failed.err), /agent link lost/);
-      const state = await server.state();
-      assert.deepEqual(state.agents, []);
-      assert.equal(state.streams, 0);
-      assert.equal(state.pendingDials, 0);
+      await assertServerIdle(server);
       socket.destroy();
     } finally {
       await agent.kill('SIGKILL');
@@ -80,11 +78,8 @@ describe('link failures (processes)', function () {
       after.end('GET /after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
       assert.match((await readAll(after)).toString(), /"path":"\/after"/);
     } finally {
-      const since = server.mark;
-      await agent.kill();
-      await server.agentUnregistered('beta', since);
-      const state = await server.state();
-      assert.deepEqual(state.agents, []);
+      await stopAgent(server, agent, 'beta');
+      await assertServerIdle(server);
       await server.kill();
     }
   });
@@ -126,9 +121,7 @@ describe('link failures (processes)', function () {
       assert.ok((second.delayMs as number) > 0);
       const server = await startServer({ uds, agentPort: port });
       await server.agentRegistered('alpha');
-      const since = server.mark;
-      await agent.kill();
-      await server.agentUnregistered('alpha', since);
+      await stopAgent(server, agent, 'alpha');
       await server.kill();
     } finally {
       await agent.kill('SIGKILL');

@@ -8,6 +8,7 @@ import { startServer, startAgent, type ServerProcess, type LoggedProcess } from 
 import { connectVia, downloadRequest, readAll, sha256, startByteService } from '../support/clients.js';
 import { startTinyproxy, type Tinyproxy } from '../support/tinyproxy.js';
 import { assertNoLeakedResources, resourceBaseline } from '../support/leaks.js';
+import { assertServerIdle, stopAgent } from '../support/server-state.js';
 
 describe('WebSocket carrier through tinyproxy (processes)', function () {
   let proxy: Tinyproxy;
@@ -32,12 +33,8 @@ describe('WebSocket carrier through tinyproxy (processes)', function () {
   });
 
   after(async function () {
-    const since = server.mark;
-    await agent.kill();
-    await server.agentUnregistered('alpha', since);
-    const state = await server.state();
-    assert.deepEqual(state.agents, []);
-    assert.equal(state.streams, 0);
+    await stopAgent(server, agent, 'alpha');
+    await assertServerIdle(server);
     await server.kill();
     await proxy.stop();
     await service.close();

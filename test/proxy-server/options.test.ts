@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import os from 'node:os';
 import { parseServerOptions, SERVER_DEFAULTS, type ServerOptions } from '../../proxy-server/options.js';
-import { UsageError } from '../../wire/flags.js';
+import { assertUsageError } from '../support/usage.js';
 
 const REQUIRED = ['--ca', 'ca.pem', '--cert', 'server.pem', '--key', 'server-key.pem'];
 
@@ -11,18 +11,9 @@ function parse(...extra: string[]): ServerOptions {
   return result as ServerOptions;
 }
 
-/** Expects a UsageError (exit code 2) whose message names `flag`. */
+/** parseServerOptions(argv) must throw a UsageError naming `flag`. */
 function usageError(argv: string[], flag: string | RegExp): void {
-  assert.throws(
-    () => parseServerOptions(argv),
-    (error: unknown) => {
-      assert.ok(error instanceof UsageError, `expected UsageError, got ${String(error)}`);
-      assert.equal(error.exitCode, 2);
-      if (typeof flag === 'string') assert.ok(error.message.includes(flag), `message ${JSON.stringify(error.message)} should name ${flag}`);
-      else assert.match(error.message, flag);
-      return true;
-    },
-  );
+  assertUsageError(() => parseServerOptions(argv), flag);
 }
 
 describe('proxy-server: parseServerOptions', function () {

@@ -2,25 +2,17 @@
 // corporate egress proxy an agent must go through. `npm test` installs it when missing.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
 import { once } from 'node:events';
 import { scratchDir } from './paths.js';
+import { freePort } from './ports.js';
 
 export interface Tinyproxy {
   port: number;
   /** CONNECT requests the proxy has logged so far. */
   connects: string[];
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
 }
 
 export async function startTinyproxy(): Promise<Tinyproxy> {

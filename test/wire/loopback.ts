@@ -1,43 +1,14 @@
 // Helpers for the wire tests that run MuxSessions over real loopback TCP connections: socket
-// pairs, session pairs, a raw frame-level peer, bounded waits and a per-test handle leak check.
-// (Local to test/wire so it does not depend on test/support, which other work is changing.)
-import { strict as assert } from 'node:assert';
+// pairs, session pairs, a raw frame-level peer, bounded waits and a per-test handle leak check
+// (the one in test/support/leaks.ts).
 import net from 'node:net';
 import { setImmediate as nextTurn, setTimeout as pause } from 'node:timers/promises';
 import { FrameType } from '../../wire/frames.js';
 import { FrameReceiver } from '../../wire/receiver.js';
-import { encodeJson } from '../../wire/sender.js';
+import { encodeControl, encodeJson } from '../../wire/sender.js';
 import { MuxSession, type SessionOptions } from '../../wire/session.js';
 import type { TunnelStream } from '../../wire/stream.js';
-
-// ---- leak check ---------------------------------------------------------------------------------
-
-const TRACKED = ['TCPSocketWrap', 'TCPServerWrap', 'Timeout'] as const;
-
-type Counts = Record<(typeof TRACKED)[number], number>;
-
-function counts(): Counts {
-  const result: Counts = { TCPSocketWrap: 0, TCPServerWrap: 0, Timeout: 0 };
-  for (const kind of process.getActiveResourcesInfo()) {
-    if ((TRACKED as readonly string[]).includes(kind)) result[kind as keyof Counts]++;
-  }
-  return result;
-}
-
-function excess(baseline: Counts): string[] {
-  const now = counts();
-  return TRACKED.filter((kind) => now[kind] > baseline[kind]).map((kind) => `${kind}: ${baseline[kind]} → ${now[kind]}`);
-}
-
-async function assertNoLeaks(baseline: Counts): Promise<void> {
-  let extra = excess(baseline);
-  for (let turn = 0; turn < 200 && extra.length > 0; turn++) {
-    if (turn < 20) await nextTurn();
-    else await pause(5);
-    extra = excess(baseline);
-  }
-  assert.deepEqual(extra, [], `resources leaked by the test: ${extra.join(', ')}`);
-}
+import { assertNoLeakedResources, resourceBaseline } from '../support/leaks.js';
 
 // ---- bounded waits ------------------------------------------------------------------------------
 
@@ -71,6 +42,18 @@ export async function until(condition: () => boolean, ms: number, what: string):
 export function closed(stream: TunnelStream): Promise<Error | null> {
   if (stream.closed) return Promise.resolve(stream.errored);
   return new Promise((resolve) => stream.once('close', () => resolve(stream.errored)));
+}
+
+/** Resolves with the close error (if any) once the session has closed, also when it closed already. */
+export function sessionClosed(session: MuxSession): Promise<Error | undefined> {
+  if (session.isClosed) return Promise.resolve(undefined);
+  return new Promise((resolve) => session.once('close', resolve));
+}
+
+/** Destroys `session` and waits until `other`, the session at the far end of the link, has closed too. */
+export async function closeLink(session: MuxSession, other: MuxSession): Promise<void> {
+  session.destroy();
+  await within(sessionClosed(other), 5000, 'the far end of the link to close');
 }
 
 /** Reads a stream to its end. */
@@ -180,6 +163,11 @@ export class RawPeer {
   json(frame: Frame): Record<string, unknown> {
     return JSON.parse(frame.payload.toString('utf8')) as Record<string, unknown>;
   }
+
+  /** Waits until the session at the other end has closed the link (our side ends with it). */
+  async waitEnded(ms = 5000): Promise<void> {
+    await until(() => this.ended, ms, 'raw peer to see the close');
+  }
 }
 
 export class Harness {
@@ -252,6 +240,47 @@ export class Harness {
   }
 }
 
+// ---- raw-peer sequences --------------------------------------------------------------------------
+
+/** Where openRawStream() opens its stream to; the peer receives exactly this in the OPEN frame. */
+export const RAW_OPEN = { host: 'x', port: 1, sid: 'raw', timeoutMs: 5000 } as const;
+
+export interface RawAgentOptions {
+  /** Options for the server session. */
+  server?: Partial<SessionOptions>;
+  /** The receive window the raw peer announces in its HELLO. */
+  window?: number;
+}
+
+/** A server session whose RawPeer agent has sent HELLO, and the server has taken it in. */
+export async function rawAgentAfterHello(h: Harness, options: RawAgentOptions = {}) {
+  const raw = await h.rawAgent(options.server);
+  raw.peer.hello(options.window);
+  await until(() => raw.server.peerHello !== undefined, 5000, 'server to receive HELLO');
+  return raw;
+}
+
+/**
+ * rawAgentAfterHello(), then one stream: the server opens RAW_OPEN, the peer answers the OPEN
+ * frame (with OPEN_OK unless `answer` gives other frames, sent in one go) and the open resolves.
+ * Returns the OPEN frame the peer received as `open` and the server's stream as `stream`.
+ */
+export async function openRawStream(h: Harness, options: RawAgentOptions & { answer?: (streamId: number) => Buffer[] } = {}) {
+  const raw = await rawAgentAfterHello(h, options);
+  const { host, port, ...openOptions } = RAW_OPEN;
+  const opening = raw.server.open(host, port, openOptions);
+  const open = await raw.peer.waitFor(FrameType.OPEN);
+  raw.peer.send(...(options.answer?.(open.streamId) ?? [encodeControl(FrameType.OPEN_OK, open.streamId)]));
+  const stream = await within(opening, 5000, 'open');
+  return { ...raw, open, stream };
+}
+
+/** Destroys the server session and waits until its RawPeer has seen the link close. */
+export async function closeRaw(server: MuxSession, peer: RawPeer): Promise<void> {
+  server.destroy();
+  await peer.waitEnded();
+}
+
 /**
  * Wraps a test body: takes a handle baseline, runs the body with a Harness, and fails the test
  * when TCP handles or timers outlive it. The body must close what it opened (usually by
@@ -260,12 +289,11 @@ export class Harness {
  */
 export function loopbackTest(body: (h: Harness) => Promise<void>): () => Promise<void> {
   return async function () {
-    await nextTurn();
-    const baseline = counts();
+    const baseline = await resourceBaseline();
     const harness = new Harness();
     try {
       await body(harness);
-      await assertNoLeaks(baseline);
+      await assertNoLeakedResources(baseline);
     } finally {
       await harness.dispose();
     }

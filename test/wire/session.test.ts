@@ -8,14 +8,23 @@ import { DialError, ProtocolError, StreamResetError } from '../../wire/errors.js
 import { encodeControl, encodeHeader, encodeJson, encodeWindow } from '../../wire/sender.js';
 import { LinkClosedError, type MuxSession } from '../../wire/session.js';
 import type { TunnelStream } from '../../wire/stream.js';
-import { closed, loopbackTest, pattern, readAll, until, within, writeBytes } from './loopback.js';
+import {
+  RAW_OPEN,
+  closeLink,
+  closeRaw,
+  closed,
+  loopbackTest,
+  openRawStream,
+  pattern,
+  rawAgentAfterHello,
+  readAll,
+  sessionClosed,
+  until,
+  within,
+  writeBytes,
+} from './loopback.js';
 
 const OPEN = { sid: 'test', timeoutMs: 5000 };
-
-function sessionClosed(session: MuxSession): Promise<Error | undefined> {
-  if (session.isClosed) return Promise.resolve(undefined);
-  return new Promise((resolve) => session.once('close', resolve));
-}
 
 async function dialError(promise: Promise<unknown>): Promise<DialError> {
   try {
@@ -46,8 +55,7 @@ describe('wire: MuxSession over loopback TCP', function () {
         assert.deepEqual(server.peerHello, { version: 1, instance: 'agt', window: 200_000 });
         assert.deepEqual(agent.peerHello, { version: 1, instance: 'srv', window: 100_000 });
         assert.equal(server.streamCount, 0);
-        server.destroy();
-        await within(sessionClosed(agent), 5000, 'agent to notice the closed link');
+        await closeLink(server, agent);
       }),
     );
 
@@ -60,8 +68,7 @@ describe('wire: MuxSession over loopback TCP', function () {
         assert.equal(error.code, 'NO_AGENT');
         const agent = h.session('agent', agentSocket);
         assert.throws(() => agent.open('x', 1, OPEN), /only the server side opens streams/);
-        agent.destroy();
-        await within(sessionClosed(server), 5000, 'server to notice the closed link');
+        await closeLink(agent, server);
       }),
     );
   });
@@ -93,8 +100,7 @@ describe('wire: MuxSession over loopback TCP', function () {
         await until(() => server.streamCount === 0 && agent.streamCount === 0, 5000, 'both sides to forget the stream');
         assert.equal(stream.bytesSent, 11);
         assert.equal(stream.bytesReceived, reply.length);
-        server.destroy();
-        await within(sessionClosed(agent), 5000, 'agent close');
+        await closeLink(server, agent);
       }),
     );
 
@@ -122,8 +128,7 @@ describe('wire: MuxSession over loopback TCP', function () {
         assert.equal(await within(closed(agentStream!), 5000, 'agent stream close'), null);
         assert.equal(await within(closed(stream), 5000, 'server stream close'), null);
         await until(() => server.streamCount === 0 && agent.streamCount === 0, 5000, 'both sides to forget the stream');
-        agent.destroy();
-        await within(sessionClosed(server), 5000, 'server close');
+        await closeLink(agent, server);
       }),
     );
 
@@ -147,8 +152,7 @@ describe('wire: MuxSession over loopback TCP', function () {
         );
         results.forEach((buffer, i) => assert.ok(buffer.equals(Buffer.alloc(10_000 + i, i)), `stream ${i}`));
         await until(() => server.streamCount === 0 && agent.streamCount === 0, 5000, 'all streams forgotten');
-        server.destroy();
-        await within(sessionClosed(agent), 5000, 'agent close');
+        await closeLink(server, agent);
       }),
     );
 
@@ -168,8 +172,7 @@ describe('wire: MuxSession over loopback TCP', function () {
           [a.id, 'first', 'a.example', 443],
           [b.id, 'second', 'b.example', 8443],
         ]);
-        server.destroy();
-        await within(sessionClosed(agent), 5000, 'agent close');
+        await closeLink(server, agent);
       }),
     );
   });
@@ -186,8 +189,7 @@ describe('wire: MuxSession over loopback TCP', function () {
         assert.equal(error.httpStatus, 502);
         assert.equal(server.streamCount, 0);
         assert.equal(agent.streamCount, 0);
-        server.destroy();
-        await within(sessionClosed(agent), 5000, 'agent close');
+        await closeLink(server, agent);
       }),
     );
 
@@ -199,8 +201,7 @@ describe('wire: MuxSession over loopback TCP', function () {
         const error = await dialError(server.open('x', 1, OPEN));
         assert.equal(error.code, 'DIAL_FAILED');
         await until(() => server.streamCount === 0 && agent.streamCount === 0, 5000, 'both sides to forget the stream');
-        server.destroy();
-        await within(sessionClosed(agent), 5000, 'agent close');
+        await closeLink(server, agent);
       }),
     );
 
@@ -221,8 +222,7 @@ describe('wire: MuxSession over loopback TCP', function () {
         assert.equal(agentError.code, 'CANCEL');
         assert.equal(agentError.remote, true);
         assert.equal(agent.streamCount, 0);
-        server.destroy();
-        await within(sessionClosed(agent), 5000, 'agent close');
+        await closeLink(server, agent);
       }),
     );
 
@@ -245,8 +245,7 @@ describe('wire: MuxSession over loopback TCP', function () {
         const early = await dialError(server.open('x', 1, { ...OPEN, signal: AbortSignal.abort() }));
         assert.equal(early.code, 'CANCELLED');
         await until(() => server.streamCount === 0 && agent.streamCount === 0, 5000, 'both sides to forget the streams');
-        server.destroy();
-        await within(sessionClosed(agent), 5000, 'agent close');
+        await closeLink(server, agent);
       }),
     );
 
@@ -284,8 +283,7 @@ describe('wire: MuxSession over loopback TCP', function () {
         assert.equal(opens, 1, "the agent's owner only saw the open it could take");
         assert.equal(agent.streamCount, 1);
         assert.equal(server.streamCount, 1);
-        server.destroy();
-        await within(sessionClosed(agent), 5000, 'agent close');
+        await closeLink(server, agent);
       }),
     );
   });
@@ -339,8 +337,7 @@ describe('wire: MuxSession over loopback TCP', function () {
         assert.ok(writeReturnedFalse, "the writer's write() reported backpressure");
         assert.ok(agentA.writableLength > 0, 'the writer has bytes waiting for credit');
         assert.ok(offeredA <= WINDOW + agentA.writableHighWaterMark + chunk.length, `the writer was stopped after ${offeredA} bytes`);
-        server.destroy();
-        await within(sessionClosed(agent), 5000, 'agent close');
+        await closeLink(server, agent);
       }),
     );
 
@@ -365,8 +362,7 @@ describe('wire: MuxSession over loopback TCP', function () {
         assert.equal(all.length, TOTAL);
         assert.ok(all.equals(pattern(TOTAL)));
         assert.equal(agentStream!.bytesSent, TOTAL);
-        server.destroy();
-        await within(sessionClosed(agent), 5000, 'agent close');
+        await closeLink(server, agent);
       }),
     );
 
@@ -395,8 +391,7 @@ describe('wire: MuxSession over loopback TCP', function () {
         await within(ended, 5000, 'the whole stream through a pausing reader');
         assert.equal(received, TOTAL);
         assert.ok(Buffer.concat(chunks).equals(pattern(TOTAL)));
-        server.destroy();
-        await within(sessionClosed(agent), 5000, 'agent close');
+        await closeLink(server, agent);
       }),
     );
 
@@ -404,14 +399,8 @@ describe('wire: MuxSession over loopback TCP', function () {
       'a peer that sends more than the window gets the stream reset with FLOW_CONTROL',
       loopbackTest(async (h) => {
         const WINDOW = 64 * 1024;
-        const { server, peer } = await h.rawAgent({ window: WINDOW });
-        peer.hello(WINDOW);
-        await until(() => server.peerHello !== undefined, 5000, 'server to receive HELLO');
-        const opening = server.open('x', 1, OPEN);
-        const open = await peer.waitFor(FrameType.OPEN);
-        assert.deepEqual(peer.json(open), { host: 'x', port: 1, sid: OPEN.sid, timeoutMs: OPEN.timeoutMs });
-        peer.send(encodeControl(FrameType.OPEN_OK, open.streamId));
-        const stream = await within(opening, 5000, 'open');
+        const { server, peer, open, stream } = await openRawStream(h, { server: { window: WINDOW }, window: WINDOW });
+        assert.deepEqual(peer.json(open), RAW_OPEN);
         // Exactly one window is fine (in two frames)...
         peer.send(encodeHeader(FrameType.DATA, open.streamId, WINDOW / 2), Buffer.alloc(WINDOW / 2, 1));
         peer.send(encodeHeader(FrameType.DATA, open.streamId, WINDOW / 2), Buffer.alloc(WINDOW / 2, 2));
@@ -428,46 +417,34 @@ describe('wire: MuxSession over loopback TCP', function () {
         assert.equal(peer.json(reset).code, 'FLOW_CONTROL');
         assert.equal(server.streamCount, 0);
         assert.ok(!server.isClosed, 'the link survives a stream-level error');
-        server.destroy();
-        await until(() => peer.ended, 5000, 'raw peer to see the close');
+        await closeRaw(server, peer);
       }),
     );
 
     it(
       'a WINDOW increment of 0 resets the stream with FLOW_CONTROL',
       loopbackTest(async (h) => {
-        const { server, peer } = await h.rawAgent();
-        peer.hello();
-        await until(() => server.peerHello !== undefined, 5000, 'server to receive HELLO');
-        const opening = server.open('x', 1, OPEN);
-        const open = await peer.waitFor(FrameType.OPEN);
-        peer.send(encodeControl(FrameType.OPEN_OK, open.streamId), encodeWindow(open.streamId, 0));
-        const stream = await within(opening, 5000, 'open');
+        // The zero increment travels together with the OPEN_OK.
+        const { server, peer, stream } = await openRawStream(h, {
+          answer: (streamId) => [encodeControl(FrameType.OPEN_OK, streamId), encodeWindow(streamId, 0)],
+        });
         const error = await within(closed(stream), 5000, 'stream reset');
         assert.ok(error instanceof StreamResetError && error.code === 'FLOW_CONTROL', String(error));
-        server.destroy();
-        await until(() => peer.ended, 5000, 'raw peer to see the close');
+        await closeRaw(server, peer);
       }),
     );
 
     it(
       'DATA after FIN resets the stream with PROTOCOL',
       loopbackTest(async (h) => {
-        const { server, peer } = await h.rawAgent();
-        peer.hello();
-        await until(() => server.peerHello !== undefined, 5000, 'server to receive HELLO');
-        const opening = server.open('x', 1, OPEN);
-        const open = await peer.waitFor(FrameType.OPEN);
-        peer.send(encodeControl(FrameType.OPEN_OK, open.streamId));
-        const stream = await within(opening, 5000, 'open');
+        const { server, peer, open, stream } = await openRawStream(h);
         stream.resume();
         peer.send(encodeControl(FrameType.FIN, open.streamId), encodeHeader(FrameType.DATA, open.streamId, 1), Buffer.from('x'));
         const error = await within(closed(stream), 5000, 'stream reset');
         assert.ok(error instanceof StreamResetError && error.code === 'PROTOCOL', String(error));
         const reset = await peer.waitFor(FrameType.RESET);
         assert.equal(peer.json(reset).code, 'PROTOCOL');
-        server.destroy();
-        await until(() => peer.ended, 5000, 'raw peer to see the close');
+        await closeRaw(server, peer);
       }),
     );
   });
@@ -499,8 +476,7 @@ describe('wire: MuxSession over loopback TCP', function () {
           assert.equal(error.remote, true);
           await until(() => server.streamCount === 0 && agent.streamCount === 0, 5000, 'both sides to forget the stream');
           assert.ok(!server.isClosed && !agent.isClosed, 'the link survives');
-          server.destroy();
-          await within(sessionClosed(agent), 5000, 'agent close');
+          await closeLink(server, agent);
         }),
       );
     }
@@ -520,8 +496,7 @@ describe('wire: MuxSession over loopback TCP', function () {
         const error = await within(closed(agentStream!), 5000, 'agent stream reset');
         assert.ok(error instanceof StreamResetError && error.code === 'CLIENT_ERROR' && error.message === 'client went away');
         await until(() => server.streamCount === 0 && agent.streamCount === 0, 5000, 'both sides to forget the stream');
-        server.destroy();
-        await within(sessionClosed(agent), 5000, 'agent close');
+        await closeLink(server, agent);
       }),
     );
   });
@@ -540,17 +515,14 @@ describe('wire: MuxSession over loopback TCP', function () {
         // An idle link answered by PONGs outlives several keepalive timeouts.
         await pause(400);
         assert.ok(!server.isClosed && !agent.isClosed, 'healthy idle link stays up');
-        server.destroy();
-        await within(sessionClosed(agent), 5000, 'agent close');
+        await closeLink(server, agent);
       }),
     );
 
     it(
       'a silent peer is declared dead: streams and pending opens fail with LINK_LOST',
       loopbackTest(async (h) => {
-        const { server, peer } = await h.rawAgent({ keepaliveIntervalMs: 20, keepaliveTimeoutMs: 100 });
-        peer.hello();
-        await until(() => server.peerHello !== undefined, 5000, 'server to receive HELLO');
+        const { server, peer } = await rawAgentAfterHello(h, { server: { keepaliveIntervalMs: 20, keepaliveTimeoutMs: 100 } });
         // First open is answered, the second is not; then the peer goes silent.
         const first = server.open('x', 1, OPEN);
         const second = server.open('x', 2, { ...OPEN, timeoutMs: 60_000 });
@@ -570,7 +542,7 @@ describe('wire: MuxSession over loopback TCP', function () {
         assert.equal(server.streamCount, 0);
         assert.ok(peer.framesOf(FrameType.PING).length >= 1, 'the server pinged the silent peer');
         for (const ping of peer.framesOf(FrameType.PING)) assert.equal(ping.payload.length, 8);
-        await until(() => peer.ended, 5000, 'raw peer to see the close');
+        await peer.waitEnded();
       }),
     );
   });
@@ -595,8 +567,7 @@ describe('wire: MuxSession over loopback TCP', function () {
         stream.end(pattern(100_000));
         assert.ok((await within(echoed, 5000, 'echo after GOAWAY')).equals(pattern(100_000)));
         assert.equal(await within(closed(stream), 5000, 'stream close'), null);
-        server.destroy();
-        await within(sessionClosed(agent), 5000, 'agent close');
+        await closeLink(server, agent);
       }),
     );
 
@@ -611,8 +582,7 @@ describe('wire: MuxSession over loopback TCP', function () {
         assert.equal(error.code, 'AGENT_DRAINING');
         assert.equal(opened, 0, "the agent's owner never sees the refused open");
         assert.equal(agent.streamCount, 0);
-        server.destroy();
-        await within(sessionClosed(agent), 5000, 'agent close');
+        await closeLink(server, agent);
       }),
     );
 
@@ -710,7 +680,7 @@ describe('wire: MuxSession over loopback TCP', function () {
           assert.ok(error instanceof ProtocolError, String(error));
           assert.match(error.message, pattern);
           assert.ok(server.isClosed);
-          await until(() => peer.ended, 5000, 'raw peer to see the close');
+          await peer.waitEnded();
         }),
       );
     }
@@ -729,7 +699,7 @@ describe('wire: MuxSession over loopback TCP', function () {
           const error = await within(closeEvent, 5000, 'link close');
           assert.ok(error instanceof ProtocolError, String(error));
           assert.match(error.message, pattern);
-          await until(() => peer.ended, 5000, 'raw peer to see the close');
+          await peer.waitEnded();
         }
       }),
     );
@@ -737,18 +707,12 @@ describe('wire: MuxSession over loopback TCP', function () {
     it(
       'streams of a link closed for a protocol error fail with LINK_LOST',
       loopbackTest(async (h) => {
-        const { server, peer } = await h.rawAgent();
-        peer.hello();
-        await until(() => server.peerHello !== undefined, 5000, 'server to receive HELLO');
-        const opening = server.open('x', 1, OPEN);
-        const open = await peer.waitFor(FrameType.OPEN);
-        peer.send(encodeControl(FrameType.OPEN_OK, open.streamId));
-        const stream = await within(opening, 5000, 'open');
+        const { server, peer, stream } = await openRawStream(h);
         peer.send(Buffer.alloc(10, 0xee));
         const error = await within(closed(stream), 5000, 'stream failure');
         assert.ok(error instanceof StreamResetError && error.code === 'LINK_LOST', String(error));
         assert.equal(server.streamCount, 0);
-        await until(() => peer.ended, 5000, 'raw peer to see the close');
+        await peer.waitEnded();
       }),
     );
 
@@ -762,7 +726,7 @@ describe('wire: MuxSession over loopback TCP', function () {
         peer.hello();
         peer.send(encodeHeader(FrameType.DATA, 0, 1), Buffer.from('x'));
         await within(closeEvent, 5000, 'link close');
-        await until(() => peer.ended, 5000, 'raw peer to see the close');
+        await peer.waitEnded();
         const goaways = peer.framesOf(FrameType.GOAWAY).map((frame) => peer.json(frame).reason);
         assert.equal(goaways.length, 1, 'expected exactly one GOAWAY frame before the link closed');
         assert.match(String(goaways[0]), /^protocol error: DATA frame on stream 0/);

@@ -5,16 +5,11 @@ import type net from 'node:net';
 import { Duplex } from 'node:stream';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { StreamResetError } from '../../wire/errors.js';
-import type { MuxSession } from '../../wire/session.js';
 import { splice, type SpliceResult } from '../../wire/splice.js';
 import { TunnelStream, type StreamLink } from '../../wire/stream.js';
-import { closed, loopbackTest, readAll, until, within, type Harness } from './loopback.js';
+import { closeLink, closed, loopbackTest, readAll, until, within, type Harness } from './loopback.js';
 
 const OPEN = { sid: 'splice', timeoutMs: 5000 };
-
-function sessionClosed(session: MuxSession): Promise<unknown> {
-  return session.isClosed ? Promise.resolve() : new Promise((resolve) => session.once('close', resolve));
-}
 
 /**
  * A linked session pair whose agent splices every accepted stream to a fresh loopback socket;
@@ -55,8 +50,7 @@ describe('wire: splice', function () {
       assert.deepEqual(results[0], { error: undefined, bytesFromSocket: 23, bytesToSocket: 18 });
       assert.equal(await closed(stream), null, 'a clean splice closes the stream without error');
       await until(() => server.streamCount === 0 && agent.streamCount === 0, 5000, 'streams forgotten');
-      server.destroy();
-      await within(sessionClosed(agent), 5000, 'agent close');
+      await closeLink(server, agent);
     }),
   );
 
@@ -72,8 +66,7 @@ describe('wire: splice', function () {
       assert.equal(error.code, 'DESTINATION_ERROR');
       await until(() => results.length === 1, 5000, 'splice done');
       assert.ok(results[0]!.error, 'the splice reports the socket error');
-      server.destroy();
-      await within(sessionClosed(agent), 5000, 'agent close');
+      await closeLink(server, agent);
     }),
   );
 
@@ -94,8 +87,7 @@ describe('wire: splice', function () {
       await until(() => results.length === 1, 5000, 'splice done');
       assert.ok(results[0]!.error instanceof StreamResetError);
       assert.equal((results[0]!.error as StreamResetError).code, 'CLIENT_ERROR');
-      server.destroy();
-      await within(sessionClosed(agent), 5000, 'agent close');
+      await closeLink(server, agent);
     }),
   );
 
@@ -126,8 +118,7 @@ describe('wire: splice', function () {
       stream.destroy(new StreamResetError('CLIENT_ERROR', 'client went away', false));
       await within(outcome, 5000, 'the destination to see its connection go');
       assert.ok(!cleanEnd && failure !== undefined, `the peer saw ${cleanEnd ? 'a clean end' : 'no error'} instead of a connection reset`);
-      server.destroy();
-      await within(sessionClosed(agent), 5000, 'agent close');
+      await closeLink(server, agent);
     }),
   );
 
