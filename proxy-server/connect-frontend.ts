@@ -140,6 +140,7 @@ export class ConnectFrontend {
     server.on('connect', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       const principal = authenticate(req);
       if (!principal) {
+        this.log.warn({ frontend, remote: req.socket.remoteAddress }, 'refused CONNECT: client certificate carries no user identity');
         this.answer(socket, frontend, 403, 'FORBIDDEN', 'client certificate carries no user identity (agent certificates cannot use this frontend)');
         return;
       }
@@ -153,6 +154,7 @@ export class ConnectFrontend {
     // Malformed requests and oversized headers get a status line, never a crash.
     server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
       const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      this.log.debug({ frontend, code: error.code, status }, 'malformed request');
       this.metrics.frontendRequests.inc({ frontend, status });
       if (socket.writable) socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       else socket.destroy();

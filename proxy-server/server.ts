@@ -55,7 +55,7 @@ export class ProxyServer {
 
   constructor(
     private readonly options: ServerOptions,
-    private readonly log: Logger,
+    log: Logger,
   ) {
     this.tlsContext = readTlsFiles(options);
     this.agents = new AgentRegistry(options.maxStreamsPerAgent);

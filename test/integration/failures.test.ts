@@ -2,7 +2,7 @@
 import { strict as assert } from 'node:assert';
 import path from 'node:path';
 import { scratchDir } from '../support/paths.js';
-import { startServer, startAgent, spawnAgent, type ServerProcess, type LoggedProcess } from '../support/processes.js';
+import { startServer, startAgent, spawnAgent } from '../support/processes.js';
 import { connectVia, downloadRequest, readAll, startByteService, startHttpService } from '../support/clients.js';
 import { assertNoLeakedResources, resourceBaseline } from '../support/leaks.js';
 import { assertServerIdle, stopAgent } from '../support/server-state.js';
