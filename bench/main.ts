@@ -11,6 +11,7 @@ import { createTunnelSection, type TunnelPathEntry } from './tunnel-section.js';
 import { tlsTunnel, wsTunnel } from './tunnel-paths.js';
 import { createHolSection, HOL_KEY } from './hol-section.js';
 import { AGENT_KEY, createMemorySection, STREAM_KEY } from './memory-section.js';
+import { createStoreSection } from './store-section.js';
 import { errorMessage, installExitCleanup, log } from './system.js';
 
 /** Paths of the tunnel section, measured in this order. The tunnel under test adds e.g. `{ factory: tlsTunnel, latencyAs: 'tunnel', dialAs: 'dial' }`. */
@@ -23,7 +24,7 @@ export const tunnelPaths: TunnelPathEntry[] = [
 ];
 
 /** Sections in run order; a further section (e.g. memory) is one more entry. */
-export const sections: Section[] = [createTunnelSection(tunnelPaths), createHolSection(), createMemorySection()];
+export const sections: Section[] = [createTunnelSection(tunnelPaths), createHolSection(), createMemorySection(), createStoreSection()];
 
 const throughput = (name: string) => `tunnel.throughput_MBps.${name}`;
 const latency = (name: string) => `tunnel.latency_ms.${name}`;
@@ -44,6 +45,9 @@ export const targets: Target[] = [
   limit(STREAM_KEY, { max: 10240 }),
   limit(AGENT_KEY, { max: 65536 }),
   limit(HOL_KEY, { min: 0.9 }),
+  limit('store.sqlite.writes_per_s', { min: 2000 }),
+  limit('store.mysql.writes_per_s', { min: 1000 }),
+  ...['sqlite', 'mysql'].flatMap((backend) => [limit(`store.${backend}.watch_p99_ms`, { max: 50 }), limit(`store.${backend}.list_10k_ms`, { max: 200 })]),
 ];
 
 async function main(): Promise<void> {

@@ -16,6 +16,9 @@ export interface MeasurementSizes {
   holBytes: number;
   /** Concurrent idle streams whose server-side memory is measured. */
   idleStreams: number;
+  /** Writes and watch samples of the store section (its list is always 10 000 objects). */
+  storeWrites: number;
+  storeWatchSamples: number;
   /** Idle agent links whose server-side memory is measured. */
   idleAgents: number;
 }
@@ -29,6 +32,8 @@ export const FULL_SIZES: MeasurementSizes = {
   holBytes: 256 * MiB,
   idleStreams: 10_000,
   idleAgents: 1_000,
+  storeWrites: 5000,
+  storeWatchSamples: 500,
 };
 export const QUICK_SIZES: MeasurementSizes = {
   throughputBytes: 64 * MiB,
@@ -37,6 +42,8 @@ export const QUICK_SIZES: MeasurementSizes = {
   holBytes: 64 * MiB,
   idleStreams: 1_000,
   idleAgents: 100,
+  storeWrites: 1000,
+  storeWatchSamples: 100,
 };
 
 export const LOOPBACK = '127.0.0.1';
