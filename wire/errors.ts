@@ -93,3 +93,9 @@ export class ProtocolError extends Error {
   override readonly name = 'ProtocolError';
   readonly code = 'PROTOCOL_ERROR';
 }
+
+/** Link failure; every stream and pending open on the link fails with it. */
+export class LinkClosedError extends Error {
+  override readonly name = 'LinkClosedError';
+  readonly code = 'LINK_LOST';
+}

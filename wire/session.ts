@@ -9,7 +9,9 @@ import { FrameType, MAX_STREAM_ID, PROTOCOL_VERSION } from './frames.js';
 import { FrameReceiver } from './receiver.js';
 import { FrameSender, encodeControl, encodeJson, encodeWindow } from './sender.js';
 import { TunnelStream, type StreamLink } from './stream.js';
-import { DialError, ProtocolError, StreamResetError, type DialErrorCode, type ResetCode } from './errors.js';
+import { DialError, LinkClosedError, ProtocolError, StreamResetError, type DialErrorCode, type ResetCode } from './errors.js';
+
+export { LinkClosedError };
 import {
   clip,
   parseGoAway,
@@ -42,12 +44,6 @@ export interface OpenOptions {
   sid: string;
   timeoutMs: number;
   signal?: AbortSignal;
-}
-
-/** Link failure; every stream and pending open on the link fails with it. */
-export class LinkClosedError extends Error {
-  override readonly name = 'LinkClosedError';
-  readonly code = 'LINK_LOST';
 }
 
 interface PendingOpen {

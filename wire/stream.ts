@@ -44,6 +44,8 @@ export class TunnelStream extends Duplex {
   private finSent = false;
   private finReceived = false;
   private forgotten = false;
+  /** Idle timer of setTimeout(), refreshed by traffic. */
+  private idleTimer: NodeJS.Timeout | undefined;
   /** Set when the peer or the link ended the stream, so we do not answer with a RESET. */
   private resetByPeer = false;
 
@@ -94,6 +96,7 @@ export class TunnelStream extends Duplex {
     }
     this.receiveRemaining -= chunk.length;
     this.bytesReceived += chunk.length;
+    this.idleTimer?.refresh();
     // A slice keeps its whole carrier buffer alive, and one WebSocket message can hold megabytes
     // of other streams' bytes: copy small slices that will wait in our buffer, so a stalled
     // stream holds its window and no more.
@@ -155,8 +158,11 @@ export class TunnelStream extends Duplex {
   setNoDelay(): this {
     return this;
   }
-  setTimeout(_ms: number, callback?: () => void): this {
+  /** Like net.Socket: emits 'timeout' after `ms` without bytes in either direction; 0 disables. */
+  setTimeout(ms: number, callback?: () => void): this {
     if (callback) this.once('timeout', callback);
+    clearTimeout(this.idleTimer);
+    this.idleTimer = ms > 0 ? setTimeout(() => this.emit('timeout'), ms).unref() : undefined;
     return this;
   }
   ref(): this {
@@ -195,6 +201,7 @@ export class TunnelStream extends Duplex {
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.pendingWrite = null;
+    clearTimeout(this.idleTimer);
     if (!this.forgotten) {
       if (!this.resetByPeer && !(this.finSent && this.finReceived)) {
         const code = error instanceof StreamResetError ? error.code : error ? 'CLIENT_ERROR' : 'CANCEL';
@@ -218,6 +225,7 @@ export class TunnelStream extends Duplex {
       this.sendCredit -= size;
       this.bytesSent += size;
     }
+    this.idleTimer?.refresh();
     if (pending.offset < pending.chunk.length) return; // resumed by receiveWindow()
     this.pendingWrite = null;
     this.link.whenWritable(pending.callback);

@@ -312,5 +312,30 @@ describe('wire: TunnelStream', function () {
       assert.equal(timeouts, 1);
       stream.destroy();
     });
+
+    it("emits 'timeout' after the idle time, and traffic restarts the clock", async function () {
+      const { stream } = make();
+      const fired = once(stream, 'timeout');
+      stream.setTimeout(30);
+      // Traffic before the deadline must not count as idle; the event still comes once it stops.
+      stream.receiveData(Buffer.alloc(10));
+      stream.write(Buffer.alloc(10));
+      await fired;
+      stream.setTimeout(0);
+      stream.destroy();
+    });
+
+    it('setTimeout(0) disables the idle timer and destroy() clears it', async function () {
+      const { stream } = make();
+      let timeouts = 0;
+      stream.on('timeout', () => timeouts++);
+      stream.setTimeout(5);
+      stream.setTimeout(0);
+      stream.setTimeout(5);
+      stream.destroy();
+      await once(stream, 'close');
+      await new Promise((resolve) => setTimeout(resolve, 20).unref());
+      assert.equal(timeouts, 0);
+    });
   });
 });
