@@ -1,0 +1,361 @@
+// Resource operations on the store (no HTTP here): list/get/create/update/patch/delete with
+// Kubernetes semantics (resourceVersion, uid, generation, finalizers, status subresource).
+import { randomBytes, randomUUID } from 'node:crypto';
+import { StoreError, type Store } from '../store/types.js';
+import { ApiError, errors } from './errors.js';
+import { applyPatch, PatchError } from './patch.js';
+import { matchFields, matchLabels, pinnedField, type FieldRequirement, type LabelRequirement } from './selectors.js';
+import { decodeContinue, decodeObject, encodeContinue, encodeObject, objectKey, typePrefix, type KubeObject } from './storage.js';
+import { groupVersion, type ResourceType, type TypeRegistry } from './types.js';
+import { validateObject } from './validation.js';
+
+export const NAMESPACES: ResourceType = {
+  group: '',
+  version: 'v1',
+  kind: 'Namespace',
+  plural: 'namespaces',
+  singular: 'namespace',
+  namespaced: false,
+  hasStatus: true,
+};
+
+export interface ListOptions {
+  labels: LabelRequirement[];
+  fields: FieldRequirement[];
+  limit?: number;
+  continueToken?: string;
+}
+
+export interface ListOutcome {
+  items: KubeObject[];
+  resourceVersion: string;
+  continueToken?: string;
+}
+
+export function mapStoreError(err: unknown, t?: ResourceType, name?: string): never {
+  if (err instanceof ApiError) throw err;
+  if (err instanceof StoreError) {
+    switch (err.code) {
+      case 'NOT_FOUND':
+        throw errors.notFound(t?.group ?? '', t?.plural ?? '', name ?? '');
+      case 'ALREADY_EXISTS':
+        throw errors.alreadyExists(t?.group ?? '', t?.plural ?? '', name ?? '');
+      case 'CONFLICT':
+        throw errors.conflict(t?.group ?? '', t?.plural ?? '', name ?? '', 'the object has been modified; please apply your changes to the latest version and try again');
+      case 'COMPACTED':
+        throw errors.expired('The resourceVersion for the provided list is too old.');
+      case 'FUTURE_REVISION':
+        throw errors.tooLargeResourceVersion(0);
+      case 'UNAVAILABLE':
+        throw errors.unavailable('storage is unavailable');
+    }
+  }
+  throw err;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+}
+
+export function objectFields(obj: KubeObject): Record<string, string> {
+  return { 'metadata.name': obj.metadata.name ?? '', 'metadata.namespace': obj.metadata.namespace ?? '' };
+}
+
+export function matches(obj: KubeObject, labels: LabelRequirement[], fields: FieldRequirement[]): boolean {
+  return matchLabels(labels, obj.metadata.labels) && matchFields(fields, objectFields(obj));
+}
+
+export class Resources {
+  constructor(
+    readonly store: Store,
+    readonly registry: TypeRegistry,
+  ) {}
+
+  async ensureNamespace(namespace: string): Promise<void> {
+    await this.bootstrap(NAMESPACES, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace }, spec: { finalizers: [] }, status: { phase: 'Active' } });
+  }
+
+  private async bootstrap(t: ResourceType, obj: KubeObject): Promise<void> {
+    try {
+      await this.create(t, undefined, obj, { skipNamespaceCheck: true });
+    } catch (err) {
+      if (!(err instanceof ApiError && err.reason === 'AlreadyExists')) throw err;
+    }
+  }
+
+  private async requireNamespace(t: ResourceType, namespace: string | undefined): Promise<void> {
+    if (!t.namespaced) return;
+    if (!namespace) throw errors.badRequest('the namespace of the object must be set');
+    const ns = await this.store.get(objectKey(NAMESPACES, undefined, namespace)).catch((e) => mapStoreError(e));
+    if (!ns) throw new ApiError(404, 'NotFound', `namespaces "${namespace}" not found`, { name: namespace, kind: 'namespaces' });
+    if (decodeObject(ns).metadata.deletionTimestamp) {
+      throw errors.forbidden(`unable to create new content in namespace ${namespace} because it is being terminated`);
+    }
+  }
+
+  async list(t: ResourceType, namespace: string | undefined, opts: ListOptions): Promise<ListOutcome> {
+    let prefix = typePrefix(t, namespace);
+    const pinnedNs = pinnedField(opts.fields, 'metadata.namespace');
+    if (t.namespaced && !namespace && pinnedNs !== undefined) prefix = typePrefix(t, pinnedNs);
+    let revision: number | undefined;
+    let startKey: string | undefined;
+    if (opts.continueToken) {
+      let token;
+      try {
+        token = decodeContinue(opts.continueToken);
+      } catch {
+        throw errors.badRequest('invalid continue token');
+      }
+      if (!token.start.startsWith(prefix)) throw errors.badRequest('continue token does not belong to this list');
+      revision = token.rv;
+      startKey = token.start;
+    }
+    const limit = opts.limit && opts.limit > 0 ? opts.limit : undefined;
+    const items: KubeObject[] = [];
+    let readRevision = revision ?? 0;
+    let next: string | undefined = startKey;
+    let more = false;
+    // Filtering happens after reading: keep reading pages until `limit` matching items or the end.
+    for (;;) {
+      let page;
+      try {
+        page = await this.store.list(prefix, { revision: readRevision || undefined, limit: limit ? Math.max(limit - items.length, 1) : undefined, startKey: next });
+      } catch (err) {
+        if (err instanceof StoreError && err.code === 'COMPACTED' && opts.continueToken) {
+          throw errors.expired('The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.');
+        }
+        mapStoreError(err, t);
+      }
+      readRevision = page.revision;
+      for (const kv of page.items) {
+        const obj = decodeObject(kv);
+        if (matches(obj, opts.labels, opts.fields)) items.push(obj);
+      }
+      more = page.more;
+      next = page.continueKey;
+      if (!page.more || !next) break;
+      if (limit && items.length >= limit) break;
+    }
+    return {
+      items,
+      resourceVersion: String(readRevision),
+      continueToken: more && next ? encodeContinue({ rv: readRevision, start: next }) : undefined,
+    };
+  }
+
+  async get(t: ResourceType, namespace: string | undefined, name: string): Promise<KubeObject> {
+    const kv = await this.store.get(objectKey(t, namespace, name)).catch((e) => mapStoreError(e, t, name));
+    if (!kv) throw errors.notFound(t.group, t.plural, name);
+    return decodeObject(kv);
+  }
+
+  private checkBody(t: ResourceType, body: unknown): KubeObject {
+    if (!isObject(body)) throw errors.badRequest('the request body must be a JSON object');
+    if (body.metadata !== undefined && !isObject(body.metadata)) throw errors.badRequest('metadata must be an object');
+    const obj = { ...body, metadata: { ...((body.metadata as object) ?? {}) } } as KubeObject;
+    if (obj.kind !== undefined && obj.kind !== t.kind) throw errors.badRequest(`the kind of the object (${String(obj.kind)}) does not match the resource (${t.kind})`);
+    if (obj.apiVersion !== undefined && obj.apiVersion !== groupVersion(t)) throw errors.badRequest(`the apiVersion of the object (${String(obj.apiVersion)}) does not match ${groupVersion(t)}`);
+    obj.kind = t.kind;
+    obj.apiVersion = groupVersion(t);
+    return obj;
+  }
+
+  private validate(t: ResourceType, obj: KubeObject): void {
+    const errs = validateObject(t, obj);
+    if (errs.length > 0) throw errors.invalid(t.kind, obj.metadata.name ?? obj.metadata.generateName ?? '', errs);
+  }
+
+  async create(t: ResourceType, namespace: string | undefined, body: unknown, opts: { dryRun?: boolean; skipNamespaceCheck?: boolean } = {}): Promise<KubeObject> {
+    const obj = this.checkBody(t, body);
+    const meta = obj.metadata;
+    if (t.namespaced) {
+      if (meta.namespace !== undefined && meta.namespace !== '' && namespace !== undefined && meta.namespace !== namespace) {
+        throw errors.badRequest('the namespace of the provided object does not match the namespace sent on the request');
+      }
+      meta.namespace = namespace ?? meta.namespace;
+    } else {
+      delete meta.namespace;
+    }
+    if (!meta.name && typeof meta.generateName === 'string' && meta.generateName !== '') {
+      meta.name = `${meta.generateName}${randomBytes(4).toString('hex').slice(0, 5)}`;
+    }
+    delete meta.resourceVersion;
+    delete meta.deletionTimestamp;
+    delete meta.deletionGracePeriodSeconds;
+    meta.uid = randomUUID();
+    meta.creationTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    meta.generation = 1;
+    if (t.group === '' && t.kind === 'Secret' && (obj.type === undefined || obj.type === '')) obj.type = 'Opaque';
+    // Status is owned by the /status subresource: a create starts without it.
+    if (t.hasStatus) delete obj.status;
+    if (t.plural === 'namespaces') {
+      obj.status = { phase: 'Active' };
+    }
+    this.validate(t, obj);
+    if (!opts.skipNamespaceCheck) await this.requireNamespace(t, meta.namespace);
+    if (opts.dryRun) return obj;
+    const kv = await this.store.create(objectKey(t, meta.namespace, meta.name!), encodeObject(obj)).catch((e) => mapStoreError(e, t, meta.name));
+    return decodeObject(kv);
+  }
+
+  /**
+   * Replaces the object (or its status). `expected` = the client's resourceVersion precondition.
+   * Returns the stored object (or the final version if the update completed a pending deletion).
+   */
+  async update(t: ResourceType, namespace: string | undefined, name: string, body: unknown, opts: { status?: boolean; dryRun?: boolean } = {}): Promise<KubeObject> {
+    const obj = this.checkBody(t, body);
+    if (obj.metadata.name !== undefined && obj.metadata.name !== name) throw errors.badRequest(`the name of the object (${obj.metadata.name}) does not match the name on the URL (${name})`);
+    if (t.namespaced && obj.metadata.namespace && obj.metadata.namespace !== namespace) {
+      throw errors.badRequest('the namespace of the provided object does not match the namespace sent on the request');
+    }
+    let expected: number | undefined;
+    const rv = obj.metadata.resourceVersion;
+    if (rv !== undefined && rv !== '') {
+      if (typeof rv !== 'string' || !/^[0-9]+$/.test(rv)) throw errors.badRequest(`invalid resourceVersion "${String(rv)}"`);
+      expected = Number(rv);
+    }
+    const current = await this.get(t, namespace, name);
+    return this.replace(t, current, obj, expected, opts);
+  }
+
+  private async replace(t: ResourceType, current: KubeObject, incoming: KubeObject, expected: number | undefined, opts: { status?: boolean; dryRun?: boolean }): Promise<KubeObject> {
+    const name = current.metadata.name!;
+    const currentRv = Number(current.metadata.resourceVersion);
+    if (expected !== undefined && expected !== currentRv) {
+      throw errors.conflict(t.group, t.plural, name, 'the object has been modified; please apply your changes to the latest version and try again');
+    }
+    let next: KubeObject;
+    if (opts.status) {
+      // Only status changes through /status.
+      next = { ...current, status: incoming.status };
+      if (incoming.status === undefined) delete next.status;
+    } else {
+      next = { ...incoming, metadata: { ...incoming.metadata } };
+      if (t.hasStatus) {
+        if (current.status === undefined) delete next.status;
+        else next.status = current.status;
+      }
+    }
+    const meta = next.metadata;
+    meta.name = name;
+    if (t.namespaced) meta.namespace = current.metadata.namespace;
+    else delete meta.namespace;
+    meta.uid = current.metadata.uid;
+    meta.creationTimestamp = current.metadata.creationTimestamp;
+    if (current.metadata.deletionTimestamp) {
+      meta.deletionTimestamp = current.metadata.deletionTimestamp;
+      meta.deletionGracePeriodSeconds = current.metadata.deletionGracePeriodSeconds;
+    } else {
+      delete meta.deletionTimestamp;
+      delete meta.deletionGracePeriodSeconds;
+    }
+    const gen = current.metadata.generation ?? 1;
+    meta.generation = !opts.status && !sameJson(current.spec, next.spec) ? gen + 1 : gen;
+    delete meta.resourceVersion;
+    delete meta.generateName;
+    if (current.metadata.generateName) meta.generateName = current.metadata.generateName;
+    this.validate(t, next);
+    if (meta.deletionTimestamp && !current.metadata.deletionTimestamp) throw errors.badRequest('deletionTimestamp cannot be set by an update');
+    const key = objectKey(t, meta.namespace, name);
+    if (opts.dryRun) return { ...next, metadata: { ...meta, resourceVersion: current.metadata.resourceVersion } };
+    if (meta.deletionTimestamp && (meta.finalizers ?? []).length === 0) {
+      // The last finalizer is gone: the pending deletion completes now.
+      const deleted = await this.store.delete(key, currentRv).catch((e) => mapStoreError(e, t, name));
+      void deleted;
+      return { ...next, metadata: { ...meta, resourceVersion: String(await this.store.currentRevision()) } };
+    }
+    if (sameJson(stripVolatile(current), stripVolatile(next))) return current;
+    const kv = await this.store.update(key, encodeObject(next), currentRv).catch((e) => mapStoreError(e, t, name));
+    return decodeObject(kv);
+  }
+
+  async patch(t: ResourceType, namespace: string | undefined, name: string, patchType: string, patch: unknown, opts: { status?: boolean; dryRun?: boolean } = {}): Promise<KubeObject> {
+    for (let attempt = 0; ; attempt++) {
+      const current = await this.get(t, namespace, name);
+      let patched: unknown;
+      try {
+        patched = applyPatch(patchType, current, patch);
+      } catch (err) {
+        if (err instanceof PatchError) throw new ApiError(422, 'Invalid', `the patch could not be applied: ${err.message}`, { name, kind: t.kind });
+        throw err;
+      }
+      const obj = this.checkBody(t, patched);
+      if (obj.metadata.name !== name) throw errors.badRequest(`the name of the object (${String(obj.metadata.name)}) does not match the name on the URL (${name})`);
+      const rv = obj.metadata.resourceVersion;
+      const precondition = rv !== undefined && rv !== current.metadata.resourceVersion;
+      let expected: number | undefined;
+      if (precondition) {
+        if (typeof rv !== 'string' || !/^[0-9]+$/.test(rv)) throw errors.badRequest(`invalid resourceVersion "${String(rv)}"`);
+        expected = Number(rv);
+      }
+      try {
+        return await this.replace(t, current, obj, expected, opts);
+      } catch (err) {
+        // Patches without a precondition retry against the newest version when they lose a race.
+        if (!precondition && attempt < 5 && err instanceof ApiError && err.reason === 'Conflict') continue;
+        throw err;
+      }
+    }
+  }
+
+  /**
+   * Deletes every object of every namespaced type in `namespace` (objects with finalizers are only
+   * marked). Done synchronously before the namespace itself goes; no namespace controller yet.
+   */
+  private async emptyNamespace(namespace: string): Promise<void> {
+    for (const type of this.registry.all()) {
+      if (!type.namespaced) continue;
+      let startKey: string | undefined;
+      for (;;) {
+        const page = await this.store.list(typePrefix(type, namespace), { limit: 500, startKey }).catch((e) => mapStoreError(e, type));
+        for (const kv of page.items) {
+          const obj = decodeObject(kv);
+          try {
+            await this.delete(type, namespace, obj.metadata.name!);
+          } catch (err) {
+            if (!(err instanceof ApiError && err.reason === 'NotFound')) throw err;
+          }
+        }
+        if (!page.more || !page.continueKey) break;
+        startKey = page.continueKey;
+      }
+    }
+  }
+
+  /** Deletes, or (finalizers pending) marks for deletion. Returns the object as deleted/marked. */
+  async delete(t: ResourceType, namespace: string | undefined, name: string, opts: { expected?: number; expectedUid?: string; dryRun?: boolean } = {}): Promise<{ object: KubeObject; pending: boolean }> {
+    for (let attempt = 0; ; attempt++) {
+      const current = await this.get(t, namespace, name);
+      const rv = Number(current.metadata.resourceVersion);
+      if (opts.expected !== undefined && opts.expected !== rv) throw errors.conflict(t.group, t.plural, name, 'the object has been modified; please apply your changes to the latest version and try again');
+      if (opts.expectedUid !== undefined && opts.expectedUid !== current.metadata.uid) throw errors.conflict(t.group, t.plural, name, `Precondition failed: UID in precondition: ${opts.expectedUid}, UID in object meta: ${current.metadata.uid}`);
+      const key = objectKey(t, current.metadata.namespace, name);
+      const finalizers = current.metadata.finalizers ?? [];
+      if (opts.dryRun) return { object: current, pending: finalizers.length > 0 };
+      try {
+        if (finalizers.length > 0) {
+          if (current.metadata.deletionTimestamp) return { object: current, pending: true };
+          const marked: KubeObject = { ...current, metadata: { ...current.metadata, deletionTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), deletionGracePeriodSeconds: 0 } };
+          const kv = await this.store.update(key, encodeObject(marked), rv);
+          return { object: decodeObject(kv), pending: true };
+        }
+        if (t.plural === 'namespaces' && t.group === '') await this.emptyNamespace(name);
+        await this.store.delete(key, rv);
+        return { object: current, pending: false };
+      } catch (err) {
+        if (err instanceof StoreError && err.code === 'CONFLICT' && opts.expected === undefined && attempt < 5) continue;
+        mapStoreError(err, t, name);
+      }
+    }
+  }
+}
+
+function stripVolatile(o: KubeObject): unknown {
+  const { resourceVersion: _rv, ...meta } = o.metadata;
+  void _rv;
+  return { ...o, metadata: meta };
+}

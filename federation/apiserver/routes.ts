@@ -1,0 +1,70 @@
+// URL path → what is asked for (pure). Resource paths:
+//   /api/v1[/watch]/namespaces/<ns>/<plural>[/<name>[/<subresource>]]
+//   /api/v1[/watch]/<plural>[/<name>[/<subresource>]]          (and /apis/<group>/<version>/...)
+
+export type Route =
+  | { kind: 'version' }
+  | { kind: 'health'; check: 'healthz' | 'readyz' | 'livez' }
+  | { kind: 'apiVersions' }
+  | { kind: 'openapiV3' }
+  | { kind: 'apiGroupList' }
+  | { kind: 'apiGroup'; group: string }
+  | { kind: 'resourceList'; group: string; version: string }
+  | {
+      kind: 'resource';
+      group: string;
+      version: string;
+      plural: string;
+      namespace?: string;
+      name?: string;
+      subresource?: string;
+      watchPath: boolean;
+    }
+  | { kind: 'notFound' };
+
+/** Tells whether `plural` is a namespaced resource of group/version (disambiguates namespaces/<x>/...). */
+export type IsNamespacedPlural = (group: string, version: string, plural: string) => boolean;
+
+export function parsePath(pathname: string, isNamespacedPlural: IsNamespacedPlural): Route {
+  let segs: string[];
+  try {
+    segs = pathname.split('/').filter((s) => s !== '').map(decodeURIComponent);
+  } catch {
+    return { kind: 'notFound' };
+  }
+  if (segs.length === 1 && segs[0] === 'version') return { kind: 'version' };
+  if (segs.length >= 1 && (segs[0] === 'healthz' || segs[0] === 'readyz' || segs[0] === 'livez')) return { kind: 'health', check: segs[0] };
+  if (segs[0] === 'openapi' && segs[1] === 'v3') return { kind: 'openapiV3' };
+  let group: string;
+  let version: string;
+  let rest: string[];
+  if (segs[0] === 'api') {
+    if (segs.length === 1) return { kind: 'apiVersions' };
+    group = '';
+    version = segs[1]!;
+    rest = segs.slice(2);
+  } else if (segs[0] === 'apis') {
+    if (segs.length === 1) return { kind: 'apiGroupList' };
+    if (segs.length === 2) return { kind: 'apiGroup', group: segs[1]! };
+    group = segs[1]!;
+    version = segs[2]!;
+    rest = segs.slice(3);
+  } else {
+    return { kind: 'notFound' };
+  }
+  if (rest.length === 0) return { kind: 'resourceList', group, version };
+  let watchPath = false;
+  if (rest[0] === 'watch') {
+    watchPath = true;
+    rest = rest.slice(1);
+    if (rest.length === 0) return { kind: 'notFound' };
+  }
+  let namespace: string | undefined;
+  if (rest[0] === 'namespaces' && rest.length >= 3 && isNamespacedPlural(group, version, rest[2]!)) {
+    namespace = rest[1]!;
+    rest = rest.slice(2);
+  }
+  if (rest.length > 3) return { kind: 'notFound' };
+  const [plural, name, subresource] = rest as [string, string | undefined, string | undefined];
+  return { kind: 'resource', group, version, plural, namespace, name, subresource, watchPath };
+}

@@ -1,0 +1,271 @@
+// The HTTPS front of the API server: client-certificate authentication, authorization, routing to
+// discovery documents and resource operations, Status errors for every failure.
+import https from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import type { Logger } from '../../wire/log.js';
+import { userIdentityFromPeer } from '../../certs/identity.js';
+import type { Store } from '../store/types.js';
+import { authorize, forbiddenMessage, type UserInfo, type Verb } from './authz.js';
+import { DEFAULT_MAX_BODY_BYTES, decodeObjectBody, mediaType, parseJson, readBody } from './body.js';
+import { apiGroup, apiGroupList, apiResourceList, apiVersions, SERVER_VERSION } from './discovery.js';
+import { ApiError, errors } from './errors.js';
+import { openApiV3 } from './openapi.js';
+import { PROTOBUF_MEDIA_TYPE } from './protobuf.js';
+import { PATCH_TYPES } from './patch.js';
+import { Resources } from './resources.js';
+import { parsePath, type Route } from './routes.js';
+import { parseFieldSelector, parseLabelSelector, SelectorError } from './selectors.js';
+import { parseResourceVersion, type KubeObject } from './storage.js';
+import { toTable, wantsTable } from './table.js';
+import { groupVersion, type TypeRegistry } from './types.js';
+import { serveWatch } from './watch.js';
+
+export interface ApiServerOptions {
+  store: Store;
+  registry: TypeRegistry;
+  tls: { ca: Buffer | string; cert: Buffer | string; key: Buffer | string };
+  log: Logger;
+  maxBodyBytes?: number;
+  bookmarkIntervalMs?: number;
+}
+
+export interface ApiServer {
+  server: https.Server;
+  resources: Resources;
+  listen(host: string, port: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+type ResourceRoute = Extract<Route, { kind: 'resource' }>;
+
+function sendJson(res: ServerResponse, code: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-cache, private' });
+  res.end(text);
+}
+
+function authenticate(req: IncomingMessage): UserInfo | null {
+  const socket = req.socket as TLSSocket;
+  if (!socket.authorized) return null;
+  const peer = socket.getPeerCertificate();
+  if (!peer || Object.keys(peer).length === 0) return null;
+  return userIdentityFromPeer(peer);
+}
+
+function isTrue(v: string | null): boolean {
+  return v === 'true' || v === '1';
+}
+
+export async function createApiServer(options: ApiServerOptions): Promise<ApiServer> {
+  const { store, registry, log } = options;
+  const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const bookmarkIntervalMs = options.bookmarkIntervalMs ?? 10_000;
+  const resources = new Resources(store, registry);
+  await resources.ensureNamespace('default');
+  const isNamespacedPlural = (g: string, v: string, p: string): boolean => registry.lookup(g, v, p)?.namespaced === true;
+
+  const server = https.createServer({ ...options.tls, requestCert: true, rejectUnauthorized: false }, (req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      const apiErr = err instanceof ApiError ? err : errors.internal('internal error');
+      if (!(err instanceof ApiError)) log.error({ err, method: req.method, url: req.url }, 'request failed');
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      // Whatever of the body was not read is drained, so the client can finish sending and read the Status.
+      req.resume();
+      sendJson(res, apiErr.code, apiErr.toStatus());
+    });
+  });
+  server.on('clientError', (_err, socket) => socket.destroy());
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'https://apiserver');
+    } catch {
+      throw errors.badRequest('invalid request URL');
+    }
+    const route = parsePath(url.pathname, isNamespacedPlural);
+    log.debug({ method: req.method, url: req.url }, 'request');
+    if (route.kind === 'health') {
+      res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
+      res.end('ok');
+      return;
+    }
+    const user = authenticate(req);
+    if (!user) throw errors.unauthorized();
+    const method = req.method ?? 'GET';
+    if (route.kind !== 'resource' && method !== 'GET') throw errors.methodNotSupported(method, url.pathname);
+    switch (route.kind) {
+      case 'version':
+        return sendJson(res, 200, SERVER_VERSION);
+      case 'apiVersions':
+        return sendJson(res, 200, apiVersions(req.headers.host ?? ''));
+      case 'apiGroupList':
+        return sendJson(res, 200, apiGroupList(registry));
+      case 'apiGroup': {
+        const doc = apiGroup(registry, route.group);
+        if (!doc) throw errors.pathNotFound();
+        return sendJson(res, 200, doc);
+      }
+      case 'resourceList': {
+        const doc = apiResourceList(registry, route.group, route.version);
+        if (!doc) throw errors.pathNotFound();
+        return sendJson(res, 200, doc);
+      }
+      case 'openapiV3': {
+        const doc = openApiV3(registry, url.pathname);
+        if (!doc) throw errors.pathNotFound();
+        return sendJson(res, 200, doc);
+      }
+      case 'notFound':
+        throw errors.pathNotFound();
+      case 'resource':
+        return handleResource(req, res, url, route, user);
+    }
+  }
+
+  async function handleResource(req: IncomingMessage, res: ServerResponse, url: URL, route: ResourceRoute, user: UserInfo): Promise<void> {
+    const t = registry.lookup(route.group, route.version, route.plural);
+    if (!t) throw errors.pathNotFound();
+    if (route.subresource !== undefined && !(route.subresource === 'status' && t.hasStatus)) throw errors.pathNotFound();
+    const method = req.method ?? 'GET';
+    const q = url.searchParams;
+    const ns = route.namespace;
+    const name = route.name;
+    const status = route.subresource === 'status';
+    if (t.namespaced && name !== undefined && ns === undefined) throw errors.pathNotFound();
+    const watching = route.watchPath || (method === 'GET' && name === undefined && isTrue(q.get('watch')));
+    let verb: Verb;
+    if (route.watchPath && method !== 'GET') throw errors.methodNotSupported(method, url.pathname);
+    if (method === 'GET') verb = watching ? 'watch' : name === undefined ? 'list' : 'get';
+    else if (method === 'POST' && name === undefined) verb = 'create';
+    else if (method === 'PUT' && name !== undefined) verb = 'update';
+    else if (method === 'PATCH' && name !== undefined) verb = 'patch';
+    else if (method === 'DELETE' && name !== undefined && !status) verb = 'delete';
+    else throw errors.methodNotSupported(method, url.pathname);
+    if (status && verb !== 'get' && verb !== 'update' && verb !== 'patch') throw errors.methodNotSupported(method, url.pathname);
+    if (!authorize(user, verb)) throw errors.forbidden(forbiddenMessage(user, verb, t.group, t.plural, ns, route.subresource));
+    const dryRun = q.getAll('dryRun').includes('All');
+    const table = wantsTable(req.headers.accept);
+    const includeObject = q.get('includeObject') ?? undefined;
+    const render = (obj: KubeObject): unknown => (table ? toTable(t, [obj], { resourceVersion: obj.metadata.resourceVersion, includeObject }) : obj);
+
+    switch (verb) {
+      case 'list':
+      case 'watch': {
+        let labels, fields;
+        try {
+          labels = parseLabelSelector(q.get('labelSelector'));
+          fields = parseFieldSelector(q.get('fieldSelector'));
+        } catch (err) {
+          if (err instanceof SelectorError) throw errors.badRequest(err.message);
+          throw err;
+        }
+        if (route.watchPath && name !== undefined) fields = [...fields, { field: 'metadata.name', op: '=' as const, value: name }];
+        if (verb === 'watch') {
+          const fromRevision = rv(q.get('resourceVersion'));
+          const timeout = q.get('timeoutSeconds');
+          return serveWatch(res, store, resources, t, {
+            namespace: ns,
+            labels,
+            fields,
+            fromRevision,
+            bookmarks: isTrue(q.get('allowWatchBookmarks')),
+            bookmarkIntervalMs,
+            timeoutSeconds: timeout !== null && /^[0-9]+$/.test(timeout) ? Number(timeout) : undefined,
+            render,
+          });
+        }
+        const limitText = q.get('limit');
+        if (limitText !== null && !/^[0-9]+$/.test(limitText)) throw errors.badRequest(`invalid limit "${limitText}"`);
+        const out = await resources.list(t, ns, { labels, fields, limit: limitText ? Number(limitText) : undefined, continueToken: q.get('continue') ?? undefined });
+        if (table) return sendJson(res, 200, toTable(t, out.items, { resourceVersion: out.resourceVersion, continue: out.continueToken, includeObject }));
+        return sendJson(res, 200, {
+          kind: `${t.kind}List`,
+          apiVersion: groupVersion(t),
+          metadata: { resourceVersion: out.resourceVersion, ...(out.continueToken ? { continue: out.continueToken } : {}) },
+          items: out.items,
+        });
+      }
+      case 'get':
+        return sendJson(res, 200, render(await resources.get(t, ns, name!)));
+      case 'create': {
+        const body = await objectBody(req);
+        const created = await resources.create(t, ns, body, { dryRun });
+        log.debug({ user: user.user, resource: t.plural, namespace: ns, name: created.metadata.name }, 'created');
+        return sendJson(res, 201, render(created));
+      }
+      case 'update': {
+        const body = await objectBody(req);
+        return sendJson(res, 200, render(await resources.update(t, ns, name!, body, { status, dryRun })));
+      }
+      case 'patch': {
+        const type = mediaType(req);
+        if (!(type in PATCH_TYPES)) throw errors.unsupportedMediaType(type);
+        const patch = parseJson(await readBody(req, maxBody));
+        return sendJson(res, 200, render(await resources.patch(t, ns, name!, type, patch, { status, dryRun })));
+      }
+      case 'delete': {
+        const raw = await readBody(req, maxBody);
+        let expected: number | undefined;
+        let expectedUid: string | undefined;
+        let bodyDryRun = false;
+        if (raw.length > 0) {
+          const opts = decodeObjectBody(mediaType(req), raw) as { preconditions?: { resourceVersion?: string; uid?: string }; dryRun?: string[] } | null;
+          if (typeof opts !== 'object' || opts === null) throw errors.badRequest('DeleteOptions must be an object');
+          expected = rv(opts.preconditions?.resourceVersion);
+          expectedUid = opts.preconditions?.uid;
+          bodyDryRun = Array.isArray(opts.dryRun) && opts.dryRun.includes('All');
+        }
+        const out = await resources.delete(t, ns, name!, { expected, expectedUid, dryRun: dryRun || bodyDryRun });
+        if (out.pending) return sendJson(res, 200, render(out.object));
+        return sendJson(res, 200, {
+          kind: 'Status',
+          apiVersion: 'v1',
+          metadata: {},
+          status: 'Success',
+          details: { name: out.object.metadata.name, group: t.group, kind: t.plural, uid: out.object.metadata.uid },
+        });
+      }
+    }
+  }
+
+  function rv(text: string | null | undefined): number | undefined {
+    try {
+      return parseResourceVersion(text);
+    } catch {
+      throw errors.badRequest(`invalid resourceVersion "${String(text)}"`);
+    }
+  }
+
+  async function objectBody(req: IncomingMessage): Promise<unknown> {
+    const type = mediaType(req);
+    if (type !== 'application/json' && type !== 'application/yaml' && type !== PROTOBUF_MEDIA_TYPE && type !== '') throw errors.unsupportedMediaType(type);
+    return decodeObjectBody(type, await readBody(req, maxBody));
+  }
+
+  return {
+    server,
+    resources,
+    listen(host: string, port: number): Promise<number> {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          const addr = server.address();
+          resolve(typeof addr === 'object' && addr ? addr.port : port);
+        });
+      });
+    },
+    close(): Promise<void> {
+      return new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+}
+
