@@ -1,0 +1,60 @@
+// Every flag of the federation API server, validated in one place (exit 2 with a message).
+import type { LevelWithSilent } from 'pino';
+import type { HostPort } from '../../wire/address.js';
+import { LOG_LEVELS } from '../../wire/log.js';
+import { UsageError, integerFlag, listenFlag, logLevelFlag, parseFlags, requiredFlag } from '../../wire/flags.js';
+import { DEFAULT_MAX_BODY_BYTES } from './body.js';
+
+export interface ApiServerOptions {
+  listen: HostPort;
+  /** sqlite:///path.db, sqlite::memory: or mysql://user:pass@host:3306/db */
+  store: string;
+  mysqlTablePrefix: string | null;
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  /** Serve the built-in core types, standing in for a member cluster's API server. */
+  member: boolean;
+  maxBodyBytes: number;
+  bookmarkIntervalMs: number;
+  logLevel: LevelWithSilent;
+}
+
+export const APISERVER_HELP = `usage: apiserver --ca FILE --cert FILE --key FILE [options]
+  --listen HOST:PORT          [127.0.0.1:6443]
+  --store URL                 sqlite:///path.db | sqlite::memory: | mysql://user:pass@host:3306/db [sqlite::memory:]
+  --mysql-table-prefix P      table name prefix in a shared MySQL database [kv_]
+  --member                    serve core types (namespaces, configmaps, secrets, services, serviceaccounts, deployments)
+  --max-body-bytes N          request body limit [${DEFAULT_MAX_BODY_BYTES}]
+  --bookmark-interval-ms MS   watch BOOKMARK period [10000]
+  --log-level LEVEL           ${LOG_LEVELS.join('|')} [info]`;
+
+export function parseApiServerOptions(argv: string[]): ApiServerOptions | 'help' {
+  const v = parseFlags(argv, {
+    listen: { type: 'string' },
+    store: { type: 'string' },
+    'mysql-table-prefix': { type: 'string' },
+    ca: { type: 'string' },
+    cert: { type: 'string' },
+    key: { type: 'string' },
+    member: { type: 'boolean' },
+    'max-body-bytes': { type: 'string' },
+    'bookmark-interval-ms': { type: 'string' },
+    'log-level': { type: 'string' },
+  });
+  if (v.help) return 'help';
+  const store = v.store ?? 'sqlite::memory:';
+  if (!/^(sqlite:|mysql:\/\/)/.test(store)) throw new UsageError('--store: expected sqlite:///path, sqlite::memory: or mysql://…');
+  return {
+    listen: listenFlag('listen', v.listen, '127.0.0.1:6443')!,
+    store,
+    mysqlTablePrefix: v['mysql-table-prefix'] ?? null,
+    caFile: requiredFlag('ca', v.ca),
+    certFile: requiredFlag('cert', v.cert),
+    keyFile: requiredFlag('key', v.key),
+    member: v.member ?? false,
+    maxBodyBytes: integerFlag('max-body-bytes', v['max-body-bytes'], DEFAULT_MAX_BODY_BYTES, 1024, 1024 * 1024 * 1024),
+    bookmarkIntervalMs: integerFlag('bookmark-interval-ms', v['bookmark-interval-ms'], 10_000, 10, 3_600_000),
+    logLevel: logLevelFlag(v['log-level']),
+  };
+}
