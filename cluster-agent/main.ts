@@ -2,7 +2,7 @@
 // cluster-agent process: flags → ClusterAgent (+ health endpoint) → signals.
 import type http from 'node:http';
 import { createLogger } from '../wire/log.js';
-import { exitOnSignals, parseOrExit } from '../wire/flags.js';
+import { exitOnSignals, parseOrExit, reloadCertificatesOnSighup } from '../wire/flags.js';
 import { ClusterAgent } from './agent.js';
 import { createHealthServer } from './health.js';
 import { AGENT_HELP, parseAgentOptions } from './options.js';
@@ -28,14 +28,7 @@ if (options.healthListen) {
 const healthPort = health ? (health.address() as { port: number }).port : null;
 log.info({ healthPort, server: options.server, carrier: options.carrier, allow: options.policy.rules }, 'cluster-agent started');
 agent.start();
-process.on('SIGHUP', () => {
-  try {
-    agent.reloadCertificates();
-    log.info({}, 'certificates reloaded; the next link uses them');
-  } catch (error) {
-    log.error({ err: (error as Error).message }, 'certificate reload failed; keeping the old ones');
-  }
-});
+reloadCertificatesOnSighup(log, () => agent.reloadCertificates());
 exitOnSignals(log, async (signal) => {
   log.info({ signal, drainMs: options.drainTimeoutMs }, 'draining');
   await agent.drain();

@@ -2,7 +2,7 @@
 // proxy-server process: flags → ProxyServer → signals. Prints one "ready" log line with the bound
 // ports (tests and the sandbox wait for it instead of sleeping).
 import { createLogger } from '../wire/log.js';
-import { exitOnSignals, parseOrExit } from '../wire/flags.js';
+import { exitOnSignals, parseOrExit, reloadCertificatesOnSighup } from '../wire/flags.js';
 import { ProxyServer } from './server.js';
 import { SERVER_HELP, parseServerOptions } from './options.js';
 
@@ -17,14 +17,7 @@ try {
   log.fatal({ err: (error as Error).message }, 'proxy-server failed to start');
   process.exit(1);
 }
-process.on('SIGHUP', () => {
-  try {
-    server.reloadCertificates();
-    log.info({}, 'certificates reloaded');
-  } catch (error) {
-    log.error({ err: (error as Error).message }, 'certificate reload failed; keeping the old ones');
-  }
-});
+reloadCertificatesOnSighup(log, () => server.reloadCertificates());
 exitOnSignals(log, async (signal) => {
   log.info({ signal, drainMs: options.drainTimeoutMs }, 'shutting down');
   await server.stop();

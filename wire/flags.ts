@@ -1,4 +1,5 @@
-// Flag parsing helpers shared by every binary's options module.
+// Start-up helpers shared by every binary: flag parsing and validation (usage errors exit 2),
+// help, and the signal handling (drain on SIGTERM/SIGINT, certificate reload on SIGHUP).
 import { parseArgs } from 'node:util';
 import type { LevelWithSilent } from 'pino';
 import { parseHostPort, type HostPort } from './address.js';
@@ -67,10 +68,24 @@ export function parseOrExit<T>(binary: string, help: string, parse: (argv: strin
   return result;
 }
 
+type SignalLog = { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
+
+/** SIGHUP reloads certificates; a reload that fails keeps the old ones and says so. */
+export function reloadCertificatesOnSighup(log: SignalLog, reload: () => void): void {
+  process.on('SIGHUP', () => {
+    try {
+      reload();
+      log.info({}, 'certificates reloaded');
+    } catch (error) {
+      log.error({ err: (error as Error).message }, 'certificate reload failed; keeping the old ones');
+    }
+  });
+}
+
 /**
  * SIGTERM/SIGINT run `drain` once (then exit 0, or 1 if it fails); a second signal exits at once.
  */
-export function exitOnSignals(log: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void }, drain: (signal: string) => Promise<void>): void {
+export function exitOnSignals(log: SignalLog, drain: (signal: string) => Promise<void>): void {
   let signals = 0;
   const onSignal = (signal: string): void => {
     if (++signals > 1) {
