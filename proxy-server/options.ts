@@ -31,6 +31,10 @@ export interface ServerOptions {
   handshakeTimeoutMs: number;
   maxHeaderBytes: number;
   drainTimeoutMs: number;
+  /** The embedded federation API server; null disables it. */
+  federationListen: HostPort | null;
+  /** Its store: sqlite:///path.db (embedded, the default) or mysql://user:pass@host:3306/db. */
+  federationStore: string;
   instance: string;
   logLevel: LevelWithSilent;
 }
@@ -45,6 +49,7 @@ export const SERVER_DEFAULTS = {
   handshakeTimeoutMs: 10_000,
   maxHeaderBytes: 16 * 1024,
   drainTimeoutMs: 30_000,
+  federationStore: 'sqlite:///var/lib/fedtunnel/federation.db',
 } as const;
 
 export const SERVER_HELP = `usage: proxy-server --ca FILE --cert FILE --key FILE [options]
@@ -62,6 +67,8 @@ export const SERVER_HELP = `usage: proxy-server --ca FILE --cert FILE --key FILE
   --handshake-timeout MS       [${SERVER_DEFAULTS.handshakeTimeoutMs}]
   --max-header-bytes N         CONNECT request header limit [${SERVER_DEFAULTS.maxHeaderBytes}]
   --drain-timeout MS           on SIGTERM, how long open streams may finish [${SERVER_DEFAULTS.drainTimeoutMs}]
+  --federation-listen HOST:PORT  embedded federation API server (Kubernetes API, mTLS), "off" disables [off]
+  --federation-store URL       sqlite:///path.db | mysql://user:pass@host:3306/db [${SERVER_DEFAULTS.federationStore}]
   --instance NAME              [host name]
   --log-level LEVEL            ${LOG_LEVELS.join('|')} [info]`;
 
@@ -84,6 +91,8 @@ export function parseServerOptions(argv: string[]): ServerOptions | 'help' {
     'handshake-timeout': { type: 'string' },
     'max-header-bytes': { type: 'string' },
     'drain-timeout': { type: 'string' },
+    'federation-listen': { type: 'string' },
+    'federation-store': { type: 'string' },
     instance: { type: 'string' },
     'log-level': { type: 'string' },
   });
@@ -110,9 +119,12 @@ export function parseServerOptions(argv: string[]): ServerOptions | 'help' {
     handshakeTimeoutMs: integerFlag('handshake-timeout', v['handshake-timeout'], d.handshakeTimeoutMs, 10, 10 * 60_000),
     maxHeaderBytes: integerFlag('max-header-bytes', v['max-header-bytes'], d.maxHeaderBytes, 1024, 1024 * 1024),
     drainTimeoutMs: integerFlag('drain-timeout', v['drain-timeout'], d.drainTimeoutMs, 0, DAY_MS),
+    federationListen: listenFlag('federation-listen', v['federation-listen'], null),
+    federationStore: v['federation-store'] ?? d.federationStore,
     instance: v.instance ?? hostname(),
     logLevel: logLevelFlag(v['log-level']),
   };
+  if (!/^(sqlite:|mysql:\/\/)/.test(options.federationStore)) throw new UsageError('--federation-store: expected sqlite:///path, sqlite::memory: or mysql://…');
   if (options.keepaliveTimeoutMs <= options.keepaliveIntervalMs) throw new UsageError('--keepalive-timeout must be larger than --keepalive-interval');
   return options;
 }

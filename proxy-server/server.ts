@@ -12,9 +12,16 @@ import { Dialer, type DialFunction } from './dialer.js';
 import { ServerMetrics } from './metrics.js';
 import { createAdminServer } from './admin.js';
 import type { ServerOptions } from './options.js';
+import type { HostPort } from '../wire/address.js';
+import { openStore } from '../federation/store/open.js';
+import type { Store } from '../federation/store/types.js';
+import { createApiServer, type ApiServer } from '../federation/apiserver/server.js';
+import { TypeRegistry } from '../federation/apiserver/types.js';
+import { NAMESPACES } from '../federation/apiserver/resources.js';
 
 export interface BoundPorts {
   agentPort: number;
+  federationPort: number | null;
   connectPort: number | null;
   adminPort: number | null;
   connectUds: string | null;
@@ -37,7 +44,13 @@ function closeServer(server: http.Server): Promise<void> {
   });
 }
 
-function readTlsFiles(options: ServerOptions): tls.SecureContextOptions {
+interface TlsFiles {
+  ca: Buffer;
+  cert: Buffer;
+  key: Buffer;
+}
+
+function readTlsFiles(options: ServerOptions): TlsFiles {
   return { ca: fs.readFileSync(options.caFile), cert: fs.readFileSync(options.certFile), key: fs.readFileSync(options.keyFile) };
 }
 
@@ -49,13 +62,14 @@ export class ProxyServer {
   private readonly agentListener: AgentListener;
   private readonly connect: ConnectFrontend;
   private readonly admin: http.Server;
-  private tlsContext: tls.SecureContextOptions;
+  private tlsContext: TlsFiles;
+  private federation: { api: ApiServer; store: Store } | null = null;
   private started = false;
   private stopping = false;
 
   constructor(
     private readonly options: ServerOptions,
-    log: Logger,
+    private readonly log: Logger,
   ) {
     this.tlsContext = readTlsFiles(options);
     this.agents = new AgentRegistry(options.maxStreamsPerAgent);
@@ -85,8 +99,19 @@ export class ProxyServer {
     const connectPort = options.connectListen ? await this.connect.listenTls(options.connectListen.host, options.connectListen.port, this.tlsContext) : null;
     if (options.connectUds) await this.connect.listenUnix(options.connectUds);
     const adminPort = options.adminListen ? await listen(this.admin, options.adminListen.host, options.adminListen.port) : null;
+    const federationPort = options.federationListen ? await this.startFederation(options.federationListen) : null;
     this.started = true;
-    return { agentPort, connectPort, adminPort, connectUds: options.connectUds };
+    return { agentPort, federationPort, connectPort, adminPort, connectUds: options.connectUds };
+  }
+
+  /** The federation's own API server, in this process, on its own port, with the server's TLS material. */
+  private async startFederation(at: HostPort): Promise<number> {
+    const store = await openStore(this.options.federationStore);
+    const registry = new TypeRegistry();
+    registry.add(NAMESPACES);
+    const api = await createApiServer({ store, registry, log: this.log.child({ part: 'federation' }), tls: this.tlsContext });
+    this.federation = { api, store };
+    return api.listen(at.host, at.port);
   }
 
   /**
@@ -99,6 +124,7 @@ export class ProxyServer {
     this.tlsContext = next;
     this.agentListener.server.setSecureContext(next);
     this.connect.setSecureContext(next);
+    this.federation?.api.server.setSecureContext(next);
   }
 
   /**
@@ -131,6 +157,7 @@ export class ProxyServer {
           }),
       ),
     );
-    await Promise.all([closingListener, this.connect.close(), closeServer(this.admin)]);
+    await Promise.all([closingListener, this.connect.close(), closeServer(this.admin), this.federation?.api.close()]);
+    await this.federation?.store.close();
   }
 }

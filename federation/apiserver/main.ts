@@ -3,15 +3,26 @@
 // "apiserver ready" line with the bound port once it serves requests (tests wait for it).
 import fs from 'node:fs';
 import { createLogger } from '../../wire/log.js';
-import { exitOnSignals, parseOrExit } from '../../wire/flags.js';
+import { exitOnSignals, parseOrExit, UsageError } from '../../wire/flags.js';
 import { openStore } from '../store/open.js';
 import { createApiServer } from './server.js';
 import { MEMBER_TYPES, TypeRegistry } from './types.js';
 import { NAMESPACES } from './resources.js';
 import { APISERVER_HELP, parseApiServerOptions } from './options.js';
+import { parseTokenFile, TokenAuthenticator } from './authn.js';
 
 const options = parseOrExit('apiserver', APISERVER_HELP, parseApiServerOptions);
 const log = createLogger('apiserver', options.logLevel);
+// The token file is read at start-up only; a bad line exits 2 naming the line (never its text).
+const tokens = options.tokenFile === null ? undefined : parseOrExit('apiserver', APISERVER_HELP, () => {
+  let text: string;
+  try {
+    text = fs.readFileSync(options.tokenFile!, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--token-file: cannot read ${options.tokenFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  return new TokenAuthenticator(parseTokenFile(text, options.tokenFile!));
+}, []);
 const registry = new TypeRegistry();
 if (options.member) for (const type of MEMBER_TYPES) registry.add(type);
 else registry.add(NAMESPACES);
@@ -25,9 +36,10 @@ try {
     tls: { ca: fs.readFileSync(options.caFile), cert: fs.readFileSync(options.certFile), key: fs.readFileSync(options.keyFile) },
     maxBodyBytes: options.maxBodyBytes,
     bookmarkIntervalMs: options.bookmarkIntervalMs,
+    tokens,
   });
   const port = await api.listen(options.listen.host, options.listen.port);
-  log.info({ port, host: options.listen.host, store: options.store.split(':', 1)[0], member: options.member }, 'apiserver ready');
+  log.info({ port, host: options.listen.host, store: options.store.split(':', 1)[0], member: options.member, tokens: tokens?.size ?? 0 }, 'apiserver ready');
   exitOnSignals(log, async (signal) => {
     log.info({ signal }, 'apiserver stopping');
     await api.close();

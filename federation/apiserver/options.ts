@@ -13,6 +13,8 @@ export interface ApiServerOptions {
   caFile: string;
   certFile: string;
   keyFile: string;
+  /** kube-apiserver static token file (token,user,uid,"groups"), or null for client certificates only. */
+  tokenFile: string | null;
   /** Serve the built-in core types, standing in for a member cluster's API server. */
   member: boolean;
   maxBodyBytes: number;
@@ -24,6 +26,7 @@ export const APISERVER_HELP = `usage: apiserver --ca FILE --cert FILE --key FILE
   --listen HOST:PORT          [127.0.0.1:6443]
   --store URL                 sqlite:///path.db | sqlite::memory: | mysql://user:pass@host:3306/db [sqlite::memory:]
   --mysql-table-prefix P      table name prefix in a shared MySQL database [kv_]
+  --token-file FILE           static bearer tokens, CSV lines token,user,uid,"group1,group2"
   --member                    serve core types (namespaces, configmaps, secrets, services, serviceaccounts, deployments)
   --max-body-bytes N          request body limit [${DEFAULT_MAX_BODY_BYTES}]
   --bookmark-interval-ms MS   watch BOOKMARK period [10000]
@@ -37,6 +40,7 @@ export function parseApiServerOptions(argv: string[]): ApiServerOptions | 'help'
     ca: { type: 'string' },
     cert: { type: 'string' },
     key: { type: 'string' },
+    'token-file': { type: 'string' },
     member: { type: 'boolean' },
     'max-body-bytes': { type: 'string' },
     'bookmark-interval-ms': { type: 'string' },
@@ -52,6 +56,7 @@ export function parseApiServerOptions(argv: string[]): ApiServerOptions | 'help'
     caFile: requiredFlag('ca', v.ca),
     certFile: requiredFlag('cert', v.cert),
     keyFile: requiredFlag('key', v.key),
+    tokenFile: v['token-file'] || null,
     member: v.member ?? false,
     maxBodyBytes: integerFlag('max-body-bytes', v['max-body-bytes'], DEFAULT_MAX_BODY_BYTES, 1024, 1024 * 1024 * 1024),
     bookmarkIntervalMs: integerFlag('bookmark-interval-ms', v['bookmark-interval-ms'], 10_000, 10, 3_600_000),

@@ -7,7 +7,8 @@ import { applyPatch, PatchError } from './patch.js';
 import { matchFields, matchLabels, pinnedField, type FieldRequirement, type LabelRequirement } from './selectors.js';
 import { decodeContinue, decodeObject, encodeContinue, encodeObject, objectKey, typePrefix, type KubeObject } from './storage.js';
 import { groupVersion, type ResourceType, type TypeRegistry } from './types.js';
-import { validateObject } from './validation.js';
+import { validateObject, type FieldError } from './validation.js';
+import type { Converter } from './conversion.js';
 
 export const NAMESPACES: ResourceType = {
   group: '',
@@ -69,11 +70,50 @@ export function matches(obj: KubeObject, labels: LabelRequirement[], fields: Fie
   return matchLabels(labels, obj.metadata.labels) && matchFields(fields, objectFields(obj));
 }
 
+/** Extension points used by runtime-registered types (CRDs): extra validation and write notifications. */
+export interface ResourceHooks {
+  validate?(t: ResourceType, obj: KubeObject): FieldError[];
+  /** Called after an object was written (deleted: it is gone from the store). */
+  written?(t: ResourceType, obj: KubeObject, deleted: boolean): void;
+}
+
 export class Resources {
+  /** Converts custom resources between versions; without one, only strategy None works. */
+  converter: Converter | undefined;
+  readonly hooks: ResourceHooks[] = [];
+
   constructor(
     readonly store: Store,
     readonly registry: TypeRegistry,
   ) {}
+
+  private notify(t: ResourceType, obj: KubeObject, deleted: boolean): void {
+    for (const h of this.hooks) h.written?.(t, obj, deleted);
+  }
+
+  /** The type objects of `t` are stored as (itself unless a non-storage version of a CRD). */
+  storageType(t: ResourceType): ResourceType {
+    if (!t.crd || t.version === t.crd.storageVersion) return t;
+    return { ...t, version: t.crd.storageVersion };
+  }
+
+  /** Objects (any stored version) converted to the version of `t`. */
+  async convertTo(t: ResourceType, objs: KubeObject[]): Promise<KubeObject[]> {
+    if (!t.crd) return objs;
+    const desired = groupVersion(t);
+    if (objs.every((o) => o.apiVersion === desired)) return objs;
+    if (!this.converter) {
+      if (t.crd.conversion.strategy !== 'None') throw errors.internal(`no converter for ${t.crd.name}`);
+      return objs.map((o) => (o.apiVersion === desired ? o : { ...o, apiVersion: desired }));
+    }
+    const out = await this.converter.convert(t.crd, objs, desired);
+    // Conversion never changes resourceVersion (it is not part of the converted payload's identity).
+    return out.map((o, i) => ({ ...o, metadata: { ...o.metadata, resourceVersion: objs[i]!.metadata.resourceVersion } }));
+  }
+
+  async convertOne(t: ResourceType, obj: KubeObject): Promise<KubeObject> {
+    return (await this.convertTo(t, [obj]))[0]!;
+  }
 
   async ensureNamespace(namespace: string): Promise<void> {
     await this.bootstrap(NAMESPACES, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace }, spec: { finalizers: [] }, status: { phase: 'Active' } });
@@ -98,6 +138,14 @@ export class Resources {
   }
 
   async list(t: ResourceType, namespace: string | undefined, opts: ListOptions): Promise<ListOutcome> {
+    if (t.crd) {
+      const out = await this.listStored(this.storageType(t), namespace, opts);
+      return { ...out, items: await this.convertTo(t, out.items) };
+    }
+    return this.listStored(t, namespace, opts);
+  }
+
+  private async listStored(t: ResourceType, namespace: string | undefined, opts: ListOptions): Promise<ListOutcome> {
     let prefix = typePrefix(t, namespace);
     const pinnedNs = pinnedField(opts.fields, 'metadata.namespace');
     if (t.namespaced && !namespace && pinnedNs !== undefined) prefix = typePrefix(t, pinnedNs);
@@ -148,6 +196,11 @@ export class Resources {
   }
 
   async get(t: ResourceType, namespace: string | undefined, name: string): Promise<KubeObject> {
+    if (t.crd) return this.convertOne(t, await this.getStored(this.storageType(t), namespace, name));
+    return this.getStored(t, namespace, name);
+  }
+
+  private async getStored(t: ResourceType, namespace: string | undefined, name: string): Promise<KubeObject> {
     const kv = await this.store.get(objectKey(t, namespace, name)).catch((e) => mapStoreError(e, t, name));
     if (!kv) throw errors.notFound(t.group, t.plural, name);
     return decodeObject(kv);
@@ -166,10 +219,16 @@ export class Resources {
 
   private validate(t: ResourceType, obj: KubeObject): void {
     const errs = validateObject(t, obj);
+    for (const h of this.hooks) errs.push(...(h.validate?.(t, obj) ?? []));
     if (errs.length > 0) throw errors.invalid(t.kind, obj.metadata.name ?? obj.metadata.generateName ?? '', errs);
   }
 
   async create(t: ResourceType, namespace: string | undefined, body: unknown, opts: { dryRun?: boolean; skipNamespaceCheck?: boolean } = {}): Promise<KubeObject> {
+    const st = this.storageType(t);
+    if (st !== t) {
+      const converted = await this.convertOne(st, this.checkBody(t, body));
+      return this.convertOne(t, await this.create(st, namespace, converted, opts));
+    }
     const obj = this.checkBody(t, body);
     const meta = obj.metadata;
     if (t.namespaced) {
@@ -199,7 +258,9 @@ export class Resources {
     if (!opts.skipNamespaceCheck) await this.requireNamespace(t, meta.namespace);
     if (opts.dryRun) return obj;
     const kv = await this.store.create(objectKey(t, meta.namespace, meta.name!), encodeObject(obj)).catch((e) => mapStoreError(e, t, meta.name));
-    return decodeObject(kv);
+    const created = decodeObject(kv);
+    this.notify(t, created, false);
+    return created;
   }
 
   /**
@@ -207,6 +268,11 @@ export class Resources {
    * Returns the stored object (or the final version if the update completed a pending deletion).
    */
   async update(t: ResourceType, namespace: string | undefined, name: string, body: unknown, opts: { status?: boolean; dryRun?: boolean } = {}): Promise<KubeObject> {
+    const st = this.storageType(t);
+    if (st !== t) {
+      const converted = await this.convertOne(st, this.checkBody(t, body));
+      return this.convertOne(t, await this.update(st, namespace, name, converted, opts));
+    }
     const obj = this.checkBody(t, body);
     if (obj.metadata.name !== undefined && obj.metadata.name !== name) throw errors.badRequest(`the name of the object (${obj.metadata.name}) does not match the name on the URL (${name})`);
     if (t.namespaced && obj.metadata.namespace && obj.metadata.namespace !== namespace) {
@@ -266,14 +332,20 @@ export class Resources {
       // The last finalizer is gone: the pending deletion completes now.
       const deleted = await this.store.delete(key, currentRv).catch((e) => mapStoreError(e, t, name));
       void deleted;
-      return { ...next, metadata: { ...meta, resourceVersion: String(await this.store.currentRevision()) } };
+      const gone = { ...next, metadata: { ...meta, resourceVersion: String(await this.store.currentRevision()) } };
+      this.notify(t, gone, true);
+      return gone;
     }
     if (sameJson(stripVolatile(current), stripVolatile(next))) return current;
     const kv = await this.store.update(key, encodeObject(next), currentRv).catch((e) => mapStoreError(e, t, name));
-    return decodeObject(kv);
+    const updated = decodeObject(kv);
+    this.notify(t, updated, false);
+    return updated;
   }
 
   async patch(t: ResourceType, namespace: string | undefined, name: string, patchType: string, patch: unknown, opts: { status?: boolean; dryRun?: boolean } = {}): Promise<KubeObject> {
+    const st = this.storageType(t);
+    if (st !== t) return this.patchConverted(t, st, namespace, name, patchType, patch, opts);
     for (let attempt = 0; ; attempt++) {
       const current = await this.get(t, namespace, name);
       let patched: unknown;
@@ -302,13 +374,37 @@ export class Resources {
     }
   }
 
+  /** Patch in a non-storage version: read, convert, patch, convert back, replace (with a precondition). */
+  private async patchConverted(t: ResourceType, st: ResourceType, namespace: string | undefined, name: string, patchType: string, patch: unknown, opts: { status?: boolean; dryRun?: boolean }): Promise<KubeObject> {
+    for (let attempt = 0; ; attempt++) {
+      const current = await this.get(t, namespace, name);
+      let patched: unknown;
+      try {
+        patched = applyPatch(patchType, current, patch);
+      } catch (err) {
+        if (err instanceof PatchError) throw new ApiError(422, 'Invalid', `the patch could not be applied: ${err.message}`, { name, kind: t.kind });
+        throw err;
+      }
+      const obj = this.checkBody(t, patched);
+      if (obj.metadata.name !== name) throw errors.badRequest(`the name of the object (${String(obj.metadata.name)}) does not match the name on the URL (${name})`);
+      const precondition = obj.metadata.resourceVersion !== current.metadata.resourceVersion;
+      if (!precondition) obj.metadata.resourceVersion = current.metadata.resourceVersion;
+      try {
+        return await this.update(t, namespace, name, obj, opts);
+      } catch (err) {
+        if (!precondition && attempt < 5 && err instanceof ApiError && err.reason === 'Conflict') continue;
+        throw err;
+      }
+    }
+  }
+
   /**
    * Deletes every object of every namespaced type in `namespace` (objects with finalizers are only
    * marked). Done synchronously before the namespace itself goes; no namespace controller yet.
    */
   private async emptyNamespace(namespace: string): Promise<void> {
     for (const type of this.registry.all()) {
-      if (!type.namespaced) continue;
+      if (!type.namespaced || this.storageType(type) !== type) continue;
       let startKey: string | undefined;
       for (;;) {
         const page = await this.store.list(typePrefix(type, namespace), { limit: 500, startKey }).catch((e) => mapStoreError(e, type));
@@ -328,6 +424,12 @@ export class Resources {
 
   /** Deletes, or (finalizers pending) marks for deletion. Returns the object as deleted/marked. */
   async delete(t: ResourceType, namespace: string | undefined, name: string, opts: { expected?: number; expectedUid?: string; dryRun?: boolean } = {}): Promise<{ object: KubeObject; pending: boolean }> {
+    const st = this.storageType(t);
+    if (st !== t) {
+      const out = await this.delete(st, namespace, name, opts);
+      // A completed delete only reports name/uid: no conversion needed (nor wanted: it cannot fail now).
+      return { object: out.pending ? await this.convertOne(t, out.object) : { ...out.object, apiVersion: groupVersion(t) }, pending: out.pending };
+    }
     for (let attempt = 0; ; attempt++) {
       const current = await this.get(t, namespace, name);
       const rv = Number(current.metadata.resourceVersion);
@@ -341,10 +443,13 @@ export class Resources {
           if (current.metadata.deletionTimestamp) return { object: current, pending: true };
           const marked: KubeObject = { ...current, metadata: { ...current.metadata, deletionTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), deletionGracePeriodSeconds: 0 } };
           const kv = await this.store.update(key, encodeObject(marked), rv);
-          return { object: decodeObject(kv), pending: true };
+          const object = decodeObject(kv);
+          this.notify(t, object, false);
+          return { object, pending: true };
         }
         if (t.plural === 'namespaces' && t.group === '') await this.emptyNamespace(name);
         await this.store.delete(key, rv);
+        this.notify(t, current, true);
         return { object: current, pending: false };
       } catch (err) {
         if (err instanceof StoreError && err.code === 'CONFLICT' && opts.expected === undefined && attempt < 5) continue;

@@ -2,10 +2,9 @@
 // discovery documents and resource operations, Status errors for every failure.
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../../wire/log.js';
-import { userIdentityFromPeer } from '../../certs/identity.js';
 import type { Store } from '../store/types.js';
+import { authenticateRequest, type TokenAuthenticator } from './authn.js';
 import { authorize, forbiddenMessage, type UserInfo, type Verb } from './authz.js';
 import { DEFAULT_MAX_BODY_BYTES, decodeObjectBody, mediaType, parseJson, readBody } from './body.js';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, SERVER_VERSION } from './discovery.js';
@@ -28,6 +27,8 @@ export interface ApiServerOptions {
   log: Logger;
   maxBodyBytes?: number;
   bookmarkIntervalMs?: number;
+  /** Static bearer tokens (--token-file); client certificates are always accepted. */
+  tokens?: TokenAuthenticator;
 }
 
 export interface ApiServer {
@@ -43,14 +44,6 @@ function sendJson(res: ServerResponse, code: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-cache, private' });
   res.end(text);
-}
-
-function authenticate(req: IncomingMessage): UserInfo | null {
-  const socket = req.socket as TLSSocket;
-  if (!socket.authorized) return null;
-  const peer = socket.getPeerCertificate();
-  if (!peer || Object.keys(peer).length === 0) return null;
-  return userIdentityFromPeer(peer);
 }
 
 function isTrue(v: string | null): boolean {
@@ -94,7 +87,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
       res.end('ok');
       return;
     }
-    const user = authenticate(req);
+    const user = authenticateRequest(req, options.tokens);
     if (!user) throw errors.unauthorized();
     const method = req.method ?? 'GET';
     if (route.kind !== 'resource' && method !== 'GET') throw errors.methodNotSupported(method, url.pathname);

@@ -12,6 +12,16 @@ export interface ResourceType {
   shortNames?: string[];
   /** Whether the type has a /status subresource (status is then ignored on the main resource). */
   hasStatus: boolean;
+  /** Set for types registered from a CustomResourceDefinition (several versions share one storage version). */
+  crd?: CrdVersioning;
+}
+
+/** How the versions of a custom resource map to its storage version. */
+export interface CrdVersioning {
+  /** Name of the CustomResourceDefinition (<plural>.<group>). */
+  name: string;
+  storageVersion: string;
+  conversion: { strategy: 'None' } | { strategy: 'Webhook'; url: string; caBundle?: string; conversionReviewVersions: string[] };
 }
 
 export function groupVersion(t: { group: string; version: string }): string {
@@ -24,6 +34,11 @@ export class TypeRegistry {
   add(type: ResourceType): void {
     if (this.lookup(type.group, type.version, type.plural)) throw new Error(`resource ${type.plural}.${type.group || 'core'}/${type.version} already registered`);
     this.types.push({ ...type, shortNames: type.shortNames ? [...type.shortNames] : undefined });
+  }
+
+  /** Removes every type `match` accepts (runtime unregistration, e.g. a deleted CRD). */
+  removeWhere(match: (t: ResourceType) => boolean): void {
+    for (let i = this.types.length - 1; i >= 0; i--) if (match(this.types[i]!)) this.types.splice(i, 1);
   }
 
   lookup(group: string, version: string, plural: string): ResourceType | undefined {

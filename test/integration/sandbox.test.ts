@@ -8,13 +8,16 @@ import { promisify } from 'node:util';
 import { DIST, scratchDir } from '../support/paths.js';
 
 describe('sandbox (npm start)', function () {
-  it('starts proxy-server, member stand-ins and their agents, and each cluster answers as itself', async function () {
+  it('starts proxy-server with the federation API server, member-mode clusters and their agents; kubectl reaches each as itself', async function () {
     const dir = path.join(scratchDir('sandbox'), `run-${process.pid}`);
     fs.rmSync(dir, { recursive: true, force: true });
     const { stdout } = await promisify(execFile)(process.execPath, [path.join(DIST, 'deploy', 'sandbox', 'main.js'), '--check', '--dir', dir]);
-    assert.match(stdout, /check east: ok .*"platform":"sandbox\/east"/);
-    assert.match(stdout, /check west: ok .*"platform":"sandbox\/west"/);
+    assert.match(stdout, /check federation: ok namespace\/default/);
+    assert.match(stdout, /check east: ok east$/m);
+    assert.match(stdout, /check west: ok west$/m);
     assert.match(stdout, /curl -sS -p -x https:\/\/east@127\.0\.0\.1:\d+/);
+    // The kubeconfig routes member contexts through the proxy by cluster name.
+    assert.match(fs.readFileSync(path.join(dir, 'kubeconfig'), 'utf8'), /proxy-url: https:\/\/east@127\.0\.0\.1:\d+/);
     // Keys of the sandbox PKI are private to their owner.
     assert.equal(fs.statSync(path.join(dir, 'pki', 'ca.key')).mode & 0o777, 0o600);
     fs.rmSync(dir, { recursive: true, force: true });

@@ -1,0 +1,135 @@
+// Authentication of API requests: a verified client certificate (CN = user, O = groups) or a bearer
+// token from a kube-apiserver static token file (--token-file). As in kube-apiserver, any valid
+// authenticator wins (a verified certificate is tried first); a request whose only credential is an
+// unknown bearer token is unauthenticated (401). Tokens are never logged or kept in clear text:
+// only their SHA-256 digests are stored, and they are compared in constant time.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { userIdentityFromPeer } from '../../certs/identity.js';
+import { UsageError } from '../../wire/flags.js';
+import type { UserInfo } from './authz.js';
+
+export interface StaticToken {
+  token: string;
+  user: string;
+  uid: string;
+  groups: string[];
+}
+
+/** Splits one CSV record (RFC 4180 quoting, "" inside quotes is a quote); null if the quoting is broken. */
+export function splitCsvLine(line: string): string[] | null {
+  const fields: string[] = [];
+  let i = 0;
+  for (;;) {
+    while (line[i] === ' ' || line[i] === '\t') i++; // like Go's csv.Reader with TrimLeadingSpace
+    let field = '';
+    if (line[i] === '"') {
+      i++;
+      for (;;) {
+        if (i >= line.length) return null;
+        if (line[i] === '"') {
+          if (line[i + 1] === '"') {
+            field += '"';
+            i += 2;
+            continue;
+          }
+          i++;
+          break;
+        }
+        field += line[i++];
+      }
+      while (line[i] === ' ' || line[i] === '\t') i++;
+      if (i < line.length && line[i] !== ',') return null;
+    } else {
+      const end = line.indexOf(',', i);
+      field = line.slice(i, end < 0 ? line.length : end);
+      if (field.includes('"')) return null;
+      i = end < 0 ? line.length : end;
+    }
+    fields.push(field);
+    if (i >= line.length) return fields;
+    i++; // the comma
+  }
+}
+
+/**
+ * Parses a static token file: one `token,user,uid[,"group1,group2"]` record a line. Blank lines and
+ * lines starting with # are skipped. A bad line is a UsageError naming the file and line number
+ * (never the line itself: it holds a token).
+ */
+export function parseTokenFile(text: string, fileName = 'token file'): StaticToken[] {
+  const out: StaticToken[] = [];
+  const seen = new Set<string>();
+  const lines = text.split(/\r?\n/);
+  for (let n = 0; n < lines.length; n++) {
+    const line = lines[n]!;
+    if (line.trim() === '' || line.trimStart().startsWith('#')) continue;
+    const where = `${fileName} line ${n + 1}`;
+    const fields = splitCsvLine(line);
+    if (!fields) throw new UsageError(`--token-file: ${where}: malformed CSV quoting`);
+    if (fields.length < 3 || fields.length > 4) throw new UsageError(`--token-file: ${where}: expected token,user,uid[,"groups"], found ${fields.length} columns`);
+    const [token, user, uid, groupText] = fields.map((f) => f.trim()) as [string, string, string, string | undefined];
+    if (token === '') throw new UsageError(`--token-file: ${where}: empty token`);
+    if (/[\s]/.test(token)) throw new UsageError(`--token-file: ${where}: the token contains whitespace`);
+    if (user === '') throw new UsageError(`--token-file: ${where}: empty user name`);
+    if (seen.has(token)) throw new UsageError(`--token-file: ${where}: duplicate token`);
+    seen.add(token);
+    const groups = groupText === undefined ? [] : groupText.split(',').map((g) => g.trim()).filter((g) => g !== '');
+    out.push({ token, user, uid, groups });
+  }
+  return out;
+}
+
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+/** Looks tokens up by comparing SHA-256 digests in constant time against every entry. */
+export class TokenAuthenticator {
+  private readonly entries: Array<{ hash: Buffer; user: UserInfo }>;
+
+  constructor(tokens: readonly StaticToken[]) {
+    this.entries = tokens.map((t) => ({ hash: digest(t.token), user: { user: t.user, groups: [...t.groups] } }));
+  }
+
+  get size(): number {
+    return this.entries.length;
+  }
+
+  authenticate(token: string): UserInfo | null {
+    const h = digest(token);
+    let found: UserInfo | null = null;
+    // No early exit: every entry is compared, whichever matches.
+    for (const e of this.entries) {
+      if (timingSafeEqual(h, e.hash) && found === null) found = e.user;
+    }
+    return found ? { user: found.user, groups: [...found.groups] } : null;
+  }
+}
+
+/**
+ * The bearer token of an Authorization header, as kube-apiserver reads it: `Bearer <token>`
+ * (scheme case-insensitive). undefined when there is no bearer token at all.
+ */
+export function bearerToken(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const parts = header.trim().split(' ');
+  if (parts.length !== 2 || parts[0]!.toLowerCase() !== 'bearer' || parts[1] === '') return undefined;
+  return parts[1];
+}
+
+/** The user of a request: a verified client certificate, else a known bearer token, else null (401). */
+export function authenticateRequest(req: IncomingMessage, tokens?: TokenAuthenticator): UserInfo | null {
+  const socket = req.socket as TLSSocket;
+  if (socket.authorized) {
+    const peer = socket.getPeerCertificate();
+    if (peer && Object.keys(peer).length > 0) {
+      const user = userIdentityFromPeer(peer);
+      if (user) return user;
+    }
+  }
+  const token = bearerToken(req.headers.authorization);
+  if (token === undefined || !tokens) return null;
+  return tokens.authenticate(token);
+}

@@ -1,0 +1,176 @@
+// Version conversion of custom resources (apiextensions.k8s.io/v1 contract): strategy None only
+// rewrites apiVersion; strategy Webhook POSTs a ConversionReview over HTTPS (certificate checked
+// against the CRD's caBundle), the connection being made through an injectable dialer (in the
+// proxy-server: its tunnel dial()). Responses are validated strictly: any problem fails the whole
+// request with a 500 InternalError Status, so no partially converted object is ever returned or written.
+import { randomUUID } from 'node:crypto';
+import https from 'node:https';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
+import { errors } from './errors.js';
+import type { KubeObject } from './storage.js';
+import type { CrdVersioning } from './types.js';
+
+/** Opens a byte stream to "host:port" (IPv6 hosts in brackets). */
+export type Dialer = (hostPort: string) => Promise<Duplex>;
+
+export const DEFAULT_CONVERSION_TIMEOUT_MS = 10_000;
+
+export function splitHostPort(hostPort: string): { host: string; port: number } {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(hostPort) ?? /^([^:]+):(\d+)$/.exec(hostPort);
+  if (!m) throw new Error(`invalid host:port "${hostPort}"`);
+  return { host: m[1]!, port: Number(m[2]) };
+}
+
+export const netDialer: Dialer = (hostPort) =>
+  new Promise((resolve, reject) => {
+    const { host, port } = splitHostPort(hostPort);
+    const socket = net.connect({ host, port });
+    socket.once('connect', () => {
+      socket.off('error', reject);
+      resolve(socket);
+    });
+    socket.once('error', reject);
+  });
+
+export interface ConverterOptions {
+  dialer?: Dialer;
+  timeoutMs?: number;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function stableJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
+  if (isObject(v)) return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${stableJson(v[k])}`).join(',')}}`;
+  return JSON.stringify(v ?? null);
+}
+
+export class Converter {
+  private readonly dialer: Dialer;
+  private readonly timeoutMs: number;
+  /** Number of webhook calls made (for diagnostics and tests). */
+  calls = 0;
+
+  constructor(options: ConverterOptions = {}) {
+    this.dialer = options.dialer ?? netDialer;
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_CONVERSION_TIMEOUT_MS;
+  }
+
+  /** Converts every object whose apiVersion is not `desiredAPIVersion` (order kept). */
+  async convert(crd: CrdVersioning, objects: KubeObject[], desiredAPIVersion: string): Promise<KubeObject[]> {
+    const pending = objects.map((o, i) => ({ o, i })).filter(({ o }) => o.apiVersion !== desiredAPIVersion);
+    if (pending.length === 0) return objects;
+    const out = [...objects];
+    if (crd.conversion.strategy === 'None') {
+      for (const { o, i } of pending) out[i] = { ...o, apiVersion: desiredAPIVersion };
+      return out;
+    }
+    const converted = await this.webhook(crd, crd.conversion, pending.map((p) => p.o), desiredAPIVersion);
+    pending.forEach(({ i }, j) => (out[i] = converted[j]!));
+    return out;
+  }
+
+  private async webhook(crd: CrdVersioning, hook: Extract<CrdVersioning['conversion'], { strategy: 'Webhook' }>, objects: KubeObject[], desiredAPIVersion: string): Promise<KubeObject[]> {
+    const fail = (why: string): Error => errors.internal(`conversion webhook for ${crd.name} failed: ${why}`);
+    const uid = randomUUID();
+    const review = { apiVersion: 'apiextensions.k8s.io/v1', kind: 'ConversionReview', request: { uid, desiredAPIVersion, objects } };
+    this.calls++;
+    let text: string;
+    try {
+      text = await this.post(hook.url, hook.caBundle, JSON.stringify(review));
+    } catch (err) {
+      throw fail((err as Error).message);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw fail('the response is not JSON');
+    }
+    if (!isObject(parsed) || parsed.kind !== 'ConversionReview' || !isObject(parsed.response)) throw fail('the response is not a ConversionReview with a response');
+    const response = parsed.response;
+    if (response.uid !== uid) throw fail(`the response uid ${JSON.stringify(response.uid)} does not match the request uid ${uid}`);
+    const result = isObject(response.result) ? response.result : {};
+    if (result.status !== 'Success') throw fail(`the webhook reported ${String(result.status ?? 'no status')}${typeof result.message === 'string' ? `: ${result.message}` : ''}`);
+    const converted = response.convertedObjects;
+    if (!Array.isArray(converted)) throw fail('the response has no convertedObjects');
+    if (converted.length !== objects.length) throw fail(`expected ${objects.length} converted objects, got ${converted.length}`);
+    return converted.map((c: unknown, i) => {
+      const orig = objects[i]!;
+      if (!isObject(c) || !isObject(c.metadata)) throw fail(`converted object ${i} is not an object with metadata`);
+      if (c.apiVersion !== desiredAPIVersion) throw fail(`converted object ${i} has apiVersion ${JSON.stringify(c.apiVersion)}, expected ${desiredAPIVersion}`);
+      if (c.kind !== orig.kind) throw fail(`converted object ${i} changed kind from ${String(orig.kind)} to ${JSON.stringify(c.kind)}`);
+      const { labels: _l1, annotations: _a1, ...origMeta } = orig.metadata;
+      const { labels: _l2, annotations: _a2, ...newMeta } = c.metadata;
+      void [_l1, _a1, _l2, _a2];
+      for (const field of ['name', 'namespace', 'uid'] as const) {
+        if (stableJson(origMeta[field]) !== stableJson(newMeta[field])) throw fail(`converted object ${i} changed metadata.${field}`);
+      }
+      if (stableJson(origMeta) !== stableJson(newMeta)) throw fail(`converted object ${i} changed metadata other than labels and annotations`);
+      for (const m of ['labels', 'annotations'] as const) {
+        const v = c.metadata[m];
+        if (v !== undefined && (!isObject(v) || Object.values(v).some((x) => typeof x !== 'string'))) throw fail(`converted object ${i} has invalid metadata.${m}`);
+      }
+      return c as KubeObject;
+    });
+  }
+
+  private async post(url: string, caBundle: string | undefined, body: string): Promise<string> {
+    const u = new URL(url);
+    if (u.protocol !== 'https:') throw new Error(`webhook URL ${url} is not https`);
+    const host = u.hostname.replace(/^\[|\]$/g, '');
+    const port = u.port ? Number(u.port) : 443;
+    const ca = caBundle ? Buffer.from(caBundle, 'base64') : undefined;
+    const deadline = Date.now() + this.timeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
+    });
+    let raw: Duplex | undefined;
+    let socket: tls.TLSSocket | undefined;
+    try {
+      const dialing = this.dialer(net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`);
+      dialing.then((s) => {
+        // Dialed after the deadline: nobody uses this stream.
+        if (Date.now() >= deadline && s !== raw) s.destroy();
+      }, () => undefined);
+      raw = await Promise.race([dialing, timeout]);
+      socket = tls.connect({ socket: raw, ca, host, ...(net.isIP(host) ? {} : { servername: host }) });
+      return await Promise.race([
+        timeout,
+        new Promise<string>((resolve, reject) => {
+          const req = https.request(
+            {
+              method: 'POST',
+              host,
+              port,
+              path: `${u.pathname}${u.search}`,
+              headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'Content-Length': Buffer.byteLength(body) },
+              createConnection: () => socket!,
+            },
+            (res) => {
+              const chunks: Buffer[] = [];
+              res.on('data', (c: Buffer) => chunks.push(c));
+              res.on('error', reject);
+              res.on('end', () => {
+                const text = Buffer.concat(chunks).toString('utf8');
+                if (res.statusCode !== 200) reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
+                else resolve(text);
+              });
+            },
+          );
+          req.on('error', reject);
+          req.end(body);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+      socket?.destroy();
+      raw?.destroy();
+    }
+  }
+}
