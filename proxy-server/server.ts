@@ -16,6 +16,7 @@ import type { HostPort } from '../wire/address.js';
 import { openStore } from '../federation/store/open.js';
 import type { Store } from '../federation/store/types.js';
 import { createApiServer, type ApiServer } from '../federation/apiserver/server.js';
+import { federationDialer } from './federation-dialer.js';
 import { TypeRegistry } from '../federation/apiserver/types.js';
 import { NAMESPACES } from '../federation/apiserver/resources.js';
 
@@ -109,7 +110,8 @@ export class ProxyServer {
     const store = await openStore(this.options.federationStore);
     const registry = new TypeRegistry();
     registry.add(NAMESPACES);
-    const api = await createApiServer({ store, registry, log: this.log.child({ part: 'federation' }), tls: this.tlsContext });
+    // CRD conversion webhooks inside member clusters are reached through the tunnel (<host>.<cluster>.tunnel).
+    const api = await createApiServer({ store, registry, log: this.log.child({ part: 'federation' }), tls: this.tlsContext, dialer: federationDialer(this.dial) });
     this.federation = { api, store };
     return api.listen(at.host, at.port);
   }

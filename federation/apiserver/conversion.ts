@@ -23,6 +23,15 @@ export function splitHostPort(hostPort: string): { host: string; port: number } 
   return { host: m[1]!, port: Number(m[2]) };
 }
 
+/**
+ * The name the webhook's certificate must carry: the host itself, or for "<host>.<cluster>.tunnel"
+ * (a host inside a member cluster, reached through the proxy-server's tunnel) the inner host.
+ */
+export function tlsIdentityHost(host: string): string {
+  const m = /^(.+)\.[a-z0-9]([-a-z0-9]*[a-z0-9])?\.tunnel$/i.exec(host);
+  return m ? m[1]! : host;
+}
+
 export const netDialer: Dialer = (hostPort) =>
   new Promise((resolve, reject) => {
     const { host, port } = splitHostPort(hostPort);
@@ -139,7 +148,8 @@ export class Converter {
         if (Date.now() >= deadline && s !== raw) s.destroy();
       }, () => undefined);
       raw = await Promise.race([dialing, timeout]);
-      socket = tls.connect({ socket: raw, ca, host, ...(net.isIP(host) ? {} : { servername: host }) });
+      const identity = tlsIdentityHost(host);
+      socket = tls.connect({ socket: raw, ca, host: identity, ...(net.isIP(identity) ? {} : { servername: identity }) });
       return await Promise.race([
         timeout,
         new Promise<string>((resolve, reject) => {

@@ -2,7 +2,7 @@
 // versions in the TypeRegistry at once; deleting it unregisters them (and removes its objects).
 // CRDs already in the store are registered when the server starts.
 import type { Logger } from '../../wire/log.js';
-import type { Store } from '../store/types.js';
+import { StoreError, type Store } from '../store/types.js';
 import { Converter, type Dialer } from './conversion.js';
 import type { Resources } from './resources.js';
 import { decodeObject, typePrefix, type KubeObject } from './storage.js';
@@ -152,9 +152,10 @@ export async function installCrdSupport(resources: Resources, options: CrdSuppor
       if (!isCrdType(t)) return;
       const name = obj.metadata.name!;
       if (deleted) {
-        const types = registry.all().filter((x) => x.crd?.name === name);
+        const served = registry.all().find((x) => x.crd?.name === name);
         unregister(name);
-        if (types[0]) void deleteAll(store, types[0]).catch((err: unknown) => log.warn({ err, crd: name }, 'removing objects of a deleted CRD failed'));
+        // Like Kubernetes, the objects of a deleted CRD go with it (watchers see DELETED events).
+        if (served) return deleteAll(store, served);
         return;
       }
       register(obj);
@@ -175,12 +176,19 @@ export async function installCrdSupport(resources: Resources, options: CrdSuppor
   if (page.more) log.warn('more CRDs in the store than one list page: some are not served');
 }
 
-/** Deletes every stored object of a custom resource type (the CRD is gone). */
+/** Deletes every stored object of a custom resource type (its CRD is gone). */
 async function deleteAll(store: Store, t: ResourceType): Promise<void> {
   const prefix = typePrefix({ ...t, namespaced: false });
   for (;;) {
     const page = await store.list(prefix, { limit: 500 });
-    for (const kv of page.items) await store.delete(kv.key).catch(() => undefined);
+    for (const kv of page.items) {
+      try {
+        await store.delete(kv.key, kv.modRevision);
+      } catch (err) {
+        // Changed or deleted meanwhile: the next page read sees it again (or not at all).
+        if (!(err instanceof StoreError && (err.code === 'CONFLICT' || err.code === 'NOT_FOUND'))) throw err;
+      }
+    }
     if (!page.more) return;
   }
 }

@@ -74,7 +74,7 @@ export function matches(obj: KubeObject, labels: LabelRequirement[], fields: Fie
 export interface ResourceHooks {
   validate?(t: ResourceType, obj: KubeObject): FieldError[];
   /** Called after an object was written (deleted: it is gone from the store). */
-  written?(t: ResourceType, obj: KubeObject, deleted: boolean): void;
+  written?(t: ResourceType, obj: KubeObject, deleted: boolean): void | Promise<void>;
 }
 
 export class Resources {
@@ -87,8 +87,8 @@ export class Resources {
     readonly registry: TypeRegistry,
   ) {}
 
-  private notify(t: ResourceType, obj: KubeObject, deleted: boolean): void {
-    for (const h of this.hooks) h.written?.(t, obj, deleted);
+  private async notify(t: ResourceType, obj: KubeObject, deleted: boolean): Promise<void> {
+    for (const h of this.hooks) await h.written?.(t, obj, deleted);
   }
 
   /** The type objects of `t` are stored as (itself unless a non-storage version of a CRD). */
@@ -259,7 +259,7 @@ export class Resources {
     if (opts.dryRun) return obj;
     const kv = await this.store.create(objectKey(t, meta.namespace, meta.name!), encodeObject(obj)).catch((e) => mapStoreError(e, t, meta.name));
     const created = decodeObject(kv);
-    this.notify(t, created, false);
+    await this.notify(t, created, false);
     return created;
   }
 
@@ -333,13 +333,13 @@ export class Resources {
       const deleted = await this.store.delete(key, currentRv).catch((e) => mapStoreError(e, t, name));
       void deleted;
       const gone = { ...next, metadata: { ...meta, resourceVersion: String(await this.store.currentRevision()) } };
-      this.notify(t, gone, true);
+      await this.notify(t, gone, true);
       return gone;
     }
     if (sameJson(stripVolatile(current), stripVolatile(next))) return current;
     const kv = await this.store.update(key, encodeObject(next), currentRv).catch((e) => mapStoreError(e, t, name));
     const updated = decodeObject(kv);
-    this.notify(t, updated, false);
+    await this.notify(t, updated, false);
     return updated;
   }
 
@@ -403,8 +403,12 @@ export class Resources {
    * marked). Done synchronously before the namespace itself goes; no namespace controller yet.
    */
   private async emptyNamespace(namespace: string): Promise<void> {
-    for (const type of this.registry.all()) {
-      if (!type.namespaced || this.storageType(type) !== type) continue;
+    const seen = new Set<string>();
+    for (const served of this.registry.all()) {
+      // Every version of a custom resource shares one storage type: empty it once.
+      const type = this.storageType(served);
+      if (!type.namespaced || seen.has(`${type.group}/${type.plural}`)) continue;
+      seen.add(`${type.group}/${type.plural}`);
       let startKey: string | undefined;
       for (;;) {
         const page = await this.store.list(typePrefix(type, namespace), { limit: 500, startKey }).catch((e) => mapStoreError(e, type));
@@ -444,12 +448,12 @@ export class Resources {
           const marked: KubeObject = { ...current, metadata: { ...current.metadata, deletionTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), deletionGracePeriodSeconds: 0 } };
           const kv = await this.store.update(key, encodeObject(marked), rv);
           const object = decodeObject(kv);
-          this.notify(t, object, false);
+          await this.notify(t, object, false);
           return { object, pending: true };
         }
         if (t.plural === 'namespaces' && t.group === '') await this.emptyNamespace(name);
         await this.store.delete(key, rv);
-        this.notify(t, current, true);
+        await this.notify(t, current, true);
         return { object: current, pending: false };
       } catch (err) {
         if (err instanceof StoreError && err.code === 'CONFLICT' && opts.expected === undefined && attempt < 5) continue;

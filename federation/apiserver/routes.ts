@@ -7,6 +7,7 @@ export type Route =
   | { kind: 'health'; check: 'healthz' | 'readyz' | 'livez' }
   | { kind: 'apiVersions' }
   | { kind: 'openapiV3' }
+  | { kind: 'openapiV2' }
   | { kind: 'apiGroupList' }
   | { kind: 'apiGroup'; group: string }
   | { kind: 'resourceList'; group: string; version: string }
@@ -35,6 +36,7 @@ export function parsePath(pathname: string, isNamespacedPlural: IsNamespacedPlur
   if (segs.length === 1 && segs[0] === 'version') return { kind: 'version' };
   if (segs.length >= 1 && (segs[0] === 'healthz' || segs[0] === 'readyz' || segs[0] === 'livez')) return { kind: 'health', check: segs[0] };
   if (segs[0] === 'openapi' && segs[1] === 'v3') return { kind: 'openapiV3' };
+  if (segs.length === 2 && segs[0] === 'openapi' && segs[1] === 'v2') return { kind: 'openapiV2' };
   let group: string;
   let version: string;
   let rest: string[];

@@ -8,8 +8,11 @@ import { authenticateRequest, type TokenAuthenticator } from './authn.js';
 import { authorize, forbiddenMessage, type UserInfo, type Verb } from './authz.js';
 import { DEFAULT_MAX_BODY_BYTES, decodeObjectBody, mediaType, parseJson, readBody } from './body.js';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, SERVER_VERSION } from './discovery.js';
+import type { Dialer } from './conversion.js';
+import { installCrdSupport } from './crd.js';
 import { ApiError, errors } from './errors.js';
 import { openApiV3 } from './openapi.js';
+import { sendOpenApiV2 } from './openapiv2.js';
 import { PROTOBUF_MEDIA_TYPE } from './protobuf.js';
 import { PATCH_TYPES } from './patch.js';
 import { Resources } from './resources.js';
@@ -29,6 +32,9 @@ export interface ApiServerOptions {
   bookmarkIntervalMs?: number;
   /** Static bearer tokens (--token-file); client certificates are always accepted. */
   tokens?: TokenAuthenticator;
+  /** Opens connections to CRD conversion webhooks (default: net.connect; in the proxy-server: its tunnel dial()). */
+  dialer?: Dialer;
+  conversionTimeoutMs?: number;
 }
 
 export interface ApiServer {
@@ -56,6 +62,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
   const bookmarkIntervalMs = options.bookmarkIntervalMs ?? 10_000;
   const resources = new Resources(store, registry);
   await resources.ensureNamespace('default');
+  await installCrdSupport(resources, { dialer: options.dialer, conversionTimeoutMs: options.conversionTimeoutMs, log });
   const isNamespacedPlural = (g: string, v: string, p: string): boolean => registry.lookup(g, v, p)?.namespaced === true;
 
   const server = https.createServer({ ...options.tls, requestCert: true, rejectUnauthorized: false }, (req, res) => {
@@ -113,6 +120,8 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
         if (!doc) throw errors.pathNotFound();
         return sendJson(res, 200, doc);
       }
+      case 'openapiV2':
+        return sendOpenApiV2(req, res);
       case 'notFound':
         throw errors.pathNotFound();
       case 'resource':

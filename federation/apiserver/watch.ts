@@ -2,7 +2,7 @@
 // Without a resourceVersion (or "0") the current state is sent first as ADDED events.
 import type { ServerResponse } from 'node:http';
 import type { Event, Store, StoreError } from '../store/types.js';
-import { errors, statusOf } from './errors.js';
+import { ApiError, errors, statusOf } from './errors.js';
 import { matches, Resources } from './resources.js';
 import type { FieldRequirement, LabelRequirement } from './selectors.js';
 import { decodeObject, typePrefix, type KubeObject } from './storage.js';
@@ -69,13 +69,25 @@ export async function serveWatch(res: ServerResponse, store: Store, resources: R
     for (const timer of timers) clearInterval(timer);
     res.end();
   };
+  // Custom resources are stored in their storage version: events are converted in order.
+  let chain: Promise<void> = Promise.resolve();
   const watch = store.watch(
     typePrefix(t, opts.namespace),
     from,
     (e) => {
       lastRevision = e.revision;
       const event = classifyEvent(e, opts.labels, opts.fields);
-      if (event) send(event.type, opts.render(event.object));
+      if (!event) return;
+      if (!t.crd) return send(event.type, opts.render(event.object));
+      chain = chain.then(async () => {
+        if (closed) return;
+        try {
+          send(event.type, opts.render(await resources.convertOne(t, event.object)));
+        } catch (err) {
+          send('ERROR', err instanceof ApiError ? err.toStatus() : statusOf(500, 'InternalError', 'conversion failed'));
+          finish();
+        }
+      });
     },
     (err: StoreError) => {
       const status =
@@ -88,7 +100,11 @@ export async function serveWatch(res: ServerResponse, store: Store, resources: R
   );
   if (opts.bookmarks) {
     timers.push(
-      setInterval(() => send('BOOKMARK', { kind: t.kind, apiVersion: groupVersion(t), metadata: { resourceVersion: String(lastRevision) } }), opts.bookmarkIntervalMs),
+      setInterval(() => {
+        const bookmark = (): void => send('BOOKMARK', { kind: t.kind, apiVersion: groupVersion(t), metadata: { resourceVersion: String(lastRevision) } });
+        if (t.crd) chain = chain.then(bookmark);
+        else bookmark();
+      }, opts.bookmarkIntervalMs),
     );
   }
   if (opts.timeoutSeconds !== undefined && opts.timeoutSeconds > 0) {

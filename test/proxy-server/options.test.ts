@@ -37,9 +37,18 @@ describe('proxy-server: parseServerOptions', function () {
       handshakeTimeoutMs: SERVER_DEFAULTS.handshakeTimeoutMs,
       maxHeaderBytes: SERVER_DEFAULTS.maxHeaderBytes,
       drainTimeoutMs: SERVER_DEFAULTS.drainTimeoutMs,
+      federationListen: null,
+      federationStore: SERVER_DEFAULTS.federationStore,
       instance: os.hostname(),
       logLevel: 'info',
     });
+  });
+
+  it('enables the embedded federation API server and checks its store URL', function () {
+    const options = parse('--federation-listen', '127.0.0.1:6443', '--federation-store', 'mysql://fed@db:3306/fed');
+    assert.deepEqual(options.federationListen, { host: '127.0.0.1', port: 6443 });
+    assert.equal(options.federationStore, 'mysql://fed@db:3306/fed');
+    usageError([...REQUIRED, '--federation-store', 'postgres://x'], '--federation-store');
   });
 
   it('returns "help" for --help', function () {
