@@ -1,5 +1,7 @@
-// JSON merge patch (RFC 7386) and JSON patch (RFC 6902), pure. Strategic merge patch is served as a
-// merge patch for now (kubectl apply/label send it for built-in types).
+// JSON merge patch (RFC 7386), JSON patch (RFC 6902) and strategic merge patch (for the built-in
+// kinds in strategic-merge.ts; other kinds reject it with 415 like Kubernetes does for custom resources).
+import { ApiError } from './errors.js';
+import { smpSchemaFor, strategicMerge, StrategicMergeError } from './strategic-merge.js';
 
 export class PatchError extends Error {
   override name = 'PatchError';
@@ -25,20 +27,22 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
   return result;
 }
 
-/** Strategic merge patch directives ($patch, $retainKeys, $setElementOrder/…, $deleteFromPrimitiveList/…) are dropped. */
-export function strategicAsMergePatch(target: unknown, patch: unknown): unknown {
-  return mergePatch(target, stripDirectives(patch));
-}
-
-function stripDirectives(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(stripDirectives);
-  if (!isObject(v)) return v;
-  const out: Record<string, unknown> = {};
-  for (const [k, val] of Object.entries(v)) {
-    if (k.startsWith('$')) continue;
-    out[k] = stripDirectives(val);
+/** Strategic merge patch using the merge keys of the target's kind; kinds without a schema get 415. */
+export function strategicMergePatch(target: unknown, patch: unknown): unknown {
+  const keys = smpSchemaFor(target);
+  if (!keys) {
+    throw new ApiError(
+      415,
+      'UnsupportedMediaType',
+      'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml',
+    );
   }
-  return out;
+  try {
+    return strategicMerge(target, patch, keys);
+  } catch (err) {
+    if (err instanceof StrategicMergeError) throw new PatchError(err.message);
+    throw err;
+  }
 }
 
 export interface JsonPatchOp {
@@ -155,7 +159,7 @@ export function jsonPatch(target: unknown, ops: unknown): unknown {
 
 export const PATCH_TYPES = {
   'application/merge-patch+json': mergePatch,
-  'application/strategic-merge-patch+json': strategicAsMergePatch,
+  'application/strategic-merge-patch+json': strategicMergePatch,
   'application/json-patch+json': jsonPatch,
 } as const;
 

@@ -212,12 +212,18 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
       }
       case 'delete': {
         const raw = await readBody(req, maxBody);
+        const policies = ['Foreground', 'Background', 'Orphan'];
+        const checkPolicy = (p: unknown): void => {
+          if (p !== undefined && p !== null && !policies.includes(p as string)) throw errors.badRequest(`propagationPolicy: unsupported value ${JSON.stringify(p)}, expected one of ${policies.join(', ')}`);
+        };
+        for (const p of q.getAll('propagationPolicy')) checkPolicy(p);
         let expected: number | undefined;
         let expectedUid: string | undefined;
         let bodyDryRun = false;
         if (raw.length > 0) {
-          const opts = decodeObjectBody(mediaType(req), raw) as { preconditions?: { resourceVersion?: string; uid?: string }; dryRun?: string[] } | null;
+          const opts = decodeObjectBody(mediaType(req), raw) as { preconditions?: { resourceVersion?: string; uid?: string }; dryRun?: string[]; propagationPolicy?: unknown } | null;
           if (typeof opts !== 'object' || opts === null) throw errors.badRequest('DeleteOptions must be an object');
+          checkPolicy(opts.propagationPolicy);
           expected = rv(opts.preconditions?.resourceVersion);
           expectedUid = opts.preconditions?.uid;
           bodyDryRun = Array.isArray(opts.dryRun) && opts.dryRun.includes('All');

@@ -3,7 +3,7 @@
 import { strict as assert } from 'node:assert';
 import { authorize } from '../../../federation/apiserver/authz.js';
 import { errors } from '../../../federation/apiserver/errors.js';
-import { jsonPatch, mergePatch, PatchError, strategicAsMergePatch } from '../../../federation/apiserver/patch.js';
+import { jsonPatch, mergePatch, PatchError } from '../../../federation/apiserver/patch.js';
 import { decodeProtobufObject } from '../../../federation/apiserver/protobuf.js';
 import { parsePath } from '../../../federation/apiserver/routes.js';
 import { matchFields, matchLabels, parseFieldSelector, parseLabelSelector, SelectorError } from '../../../federation/apiserver/selectors.js';
@@ -69,9 +69,6 @@ describe('apiserver: patches', function () {
   it('merge patch adds, replaces and removes with null', function () {
     assert.deepEqual(mergePatch({ a: 1, b: { c: 2, d: 3 }, e: [1] }, { b: { c: null, x: 1 }, e: [2], f: 'n' }), { a: 1, b: { d: 3, x: 1 }, e: [2], f: 'n' });
     assert.deepEqual(mergePatch({ a: 1 }, 'x'), 'x');
-  });
-  it('strategic merge patch drops directives and merges', function () {
-    assert.deepEqual(strategicAsMergePatch({ metadata: { labels: { a: '1' } } }, { $patch: 'merge', metadata: { labels: { b: '2' } } }), { metadata: { labels: { a: '1', b: '2' } } });
   });
   it('JSON patch supports all operations with pointer escaping', function () {
     const doc = { a: { 'b/c': 1, 'd~e': 2 }, list: [1, 2] };

@@ -15,19 +15,9 @@ import { assertNoLeakedResources, resourceBaseline } from '../../support/leaks.j
 import { DIST } from '../../support/paths.js';
 import { describeStore, type StoreFixture, type StoreTuning } from './suite.js';
 import { assertStreamMatches, runConcurrentUpdates, text, WatchRecorder, type AckedWrite } from './workload.js';
+import { MYSQL_URL, mysqlUnreachable } from '../../support/mysql.js';
 
-const MYSQL_URL = process.env.FEDTUNNEL_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
 
-/** Null if the server answers, else why not. */
-async function mysqlUnreachable(): Promise<string | null> {
-  try {
-    const connection = await mysql.createConnection({ uri: MYSQL_URL, connectTimeout: 3000 });
-    await connection.end();
-    return null;
-  } catch (err) {
-    return (err as { code?: string }).code ?? String(err);
-  }
-}
 
 /** Tables of their own for one test (random prefix), dropped by destroy(). */
 async function mysqlFixture(): Promise<StoreFixture & { tablePrefix: string; openWith(options: object): Promise<Store> }> {
