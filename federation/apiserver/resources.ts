@@ -348,15 +348,7 @@ export class Resources {
     if (st !== t) return this.patchConverted(t, st, namespace, name, patchType, patch, opts);
     for (let attempt = 0; ; attempt++) {
       const current = await this.get(t, namespace, name);
-      let patched: unknown;
-      try {
-        patched = applyPatch(patchType, current, patch);
-      } catch (err) {
-        if (err instanceof PatchError) throw new ApiError(422, 'Invalid', `the patch could not be applied: ${err.message}`, { name, kind: t.kind });
-        throw err;
-      }
-      const obj = this.checkBody(t, patched);
-      if (obj.metadata.name !== name) throw errors.badRequest(`the name of the object (${String(obj.metadata.name)}) does not match the name on the URL (${name})`);
+      const obj = this.applyPatchTo(t, current, name, patchType, patch);
       const rv = obj.metadata.resourceVersion;
       const precondition = rv !== undefined && rv !== current.metadata.resourceVersion;
       let expected: number | undefined;
@@ -374,19 +366,25 @@ export class Resources {
     }
   }
 
+  /** The patched object, checked like a request body: a patch that cannot apply is 422, a renamed object 400. */
+  private applyPatchTo(t: ResourceType, current: KubeObject, name: string, patchType: string, patch: unknown): KubeObject {
+    let patched: unknown;
+    try {
+      patched = applyPatch(patchType, current, patch);
+    } catch (err) {
+      if (err instanceof PatchError) throw new ApiError(422, 'Invalid', `the patch could not be applied: ${err.message}`, { name, kind: t.kind });
+      throw err;
+    }
+    const obj = this.checkBody(t, patched);
+    if (obj.metadata.name !== name) throw errors.badRequest(`the name of the object (${String(obj.metadata.name)}) does not match the name on the URL (${name})`);
+    return obj;
+  }
+
   /** Patch in a non-storage version: read, convert, patch, convert back, replace (with a precondition). */
   private async patchConverted(t: ResourceType, st: ResourceType, namespace: string | undefined, name: string, patchType: string, patch: unknown, opts: { status?: boolean; dryRun?: boolean }): Promise<KubeObject> {
     for (let attempt = 0; ; attempt++) {
       const current = await this.get(t, namespace, name);
-      let patched: unknown;
-      try {
-        patched = applyPatch(patchType, current, patch);
-      } catch (err) {
-        if (err instanceof PatchError) throw new ApiError(422, 'Invalid', `the patch could not be applied: ${err.message}`, { name, kind: t.kind });
-        throw err;
-      }
-      const obj = this.checkBody(t, patched);
-      if (obj.metadata.name !== name) throw errors.badRequest(`the name of the object (${String(obj.metadata.name)}) does not match the name on the URL (${name})`);
+      const obj = this.applyPatchTo(t, current, name, patchType, patch);
       const precondition = obj.metadata.resourceVersion !== current.metadata.resourceVersion;
       if (!precondition) obj.metadata.resourceVersion = current.metadata.resourceVersion;
       try {
