@@ -66,23 +66,21 @@ describe('apiserver: @kubernetes/client-node against the binary', function () {
     const events: Array<{ type: string; name: string; data?: Record<string, string> }> = [];
     const waiters = new Set<() => void>();
     let doneErr: unknown = 'not called';
-    const done = new Promise<void>((resolve) => {
-      void new Watch(kc)
-        .watch(
-          '/api/v1/namespaces/default/configmaps',
-          { resourceVersion: start.metadata?.resourceVersion },
-          (type, obj: V1ConfigMap) => {
-            events.push({ type, name: obj.metadata?.name ?? '', data: obj.data });
-            for (const w of [...waiters]) w();
-          },
-          (err) => {
-            doneErr = err;
-            resolve();
-          },
-        )
-        .then((c) => (controller = c));
-    });
-    let controller: AbortController | undefined;
+    let markDone!: () => void;
+    const done = new Promise<void>((resolve) => (markDone = resolve));
+    // watch() resolves with its controller once the watch request is established.
+    const controller: AbortController = await new Watch(kc).watch(
+      '/api/v1/namespaces/default/configmaps',
+      { resourceVersion: start.metadata?.resourceVersion },
+      (type, obj: V1ConfigMap) => {
+        events.push({ type, name: obj.metadata?.name ?? '', data: obj.data });
+        for (const w of [...waiters]) w();
+      },
+      (err) => {
+        doneErr = err;
+        markDone();
+      },
+    );
     const waitFor = (n: number): Promise<void> =>
       new Promise((resolve, reject) => {
         const check = (): void => {
@@ -98,9 +96,6 @@ describe('apiserver: @kubernetes/client-node against the binary', function () {
         waiters.add(check);
         check();
       });
-    // The watch is established once watch() resolves with its controller.
-    for (let i = 0; i < 200 && !controller; i++) await new Promise((r) => setTimeout(r, 10));
-    assert.ok(controller, 'watch never started');
 
     await core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'w' }, data: { v: '1' } } });
     await core.patchNamespacedConfigMap({ name: 'w', namespace: 'default', body: { data: { v: '2' } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
@@ -114,7 +109,7 @@ describe('apiserver: @kubernetes/client-node against the binary', function () {
     );
     assert.deepEqual(mine[1]!.data, { v: '2' });
 
-    controller!.abort();
+    controller.abort();
     await done;
     assert.notEqual(doneErr, 'not called');
   });
