@@ -10,7 +10,7 @@
 //   stop {timeoutMs}   drains every agent (bounded); → {}
 import { ClusterAgent } from '../cluster-agent/agent.js';
 import { parseAgentOptions } from '../cluster-agent/options.js';
-import { createLogger } from '../wire/log.js';
+import { createLogger } from '../common/log.js';
 import { pollUntil, sampleMemory, serveIpc } from './ipc.js';
 
 const agents: ClusterAgent[] = [];

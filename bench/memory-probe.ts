@@ -10,7 +10,7 @@
 //   closeStreams {timeoutMs}         destroy every stream opened; → {remaining}
 //   stop {}                          stop the server (the benchmark then ends the process)
 import type { TunnelStream } from '../wire/stream.js';
-import { createLogger } from '../wire/log.js';
+import { createLogger } from '../common/log.js';
 import { parseServerOptions } from '../proxy-server/options.js';
 import { ProxyServer } from '../proxy-server/server.js';
 import { pollUntil, sampleMemory, serveIpc } from './ipc.js';

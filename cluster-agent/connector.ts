@@ -7,7 +7,7 @@ import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { WebSocket, createWebSocketStream } from 'ws';
 import { ALPN_TUNNEL, WEBSOCKET_PATH } from '../wire/frames.js';
-import { formatHostPort, type HostPort } from '../wire/address.js';
+import { formatHostPort, type HostPort } from '../common/address.js';
 
 export type CarrierKind = 'tls' | 'ws';
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // cluster-agent process: flags → ClusterAgent (+ health endpoint) → signals.
 import type http from 'node:http';
-import { createLogger } from '../wire/log.js';
-import { exitOnSignals, parseOrExit, reloadCertificatesOnSighup } from '../wire/flags.js';
+import { createLogger } from '../common/log.js';
+import { exitOnSignals, parseOrExit, reloadCertificatesOnSighup } from '../common/flags.js';
 import { ClusterAgent } from './agent.js';
 import { createHealthServer } from './health.js';
 import { AGENT_HELP, parseAgentOptions } from './options.js';

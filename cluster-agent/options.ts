@@ -2,10 +2,10 @@
 import fs from 'node:fs';
 import { hostname } from 'node:os';
 import type { LevelWithSilent } from 'pino';
-import type { HostPort } from '../wire/address.js';
+import type { HostPort } from '../common/address.js';
 import { DEFAULT_WINDOW } from '../wire/frames.js';
-import { LOG_LEVELS } from '../wire/log.js';
-import { DAY_MS, UsageError, integerFlag, listenFlag, logLevelFlag, parseFlags, requiredFlag } from '../wire/flags.js';
+import { LOG_LEVELS } from '../common/log.js';
+import { DAY_MS, UsageError, integerFlag, listenFlag, logLevelFlag, parseFlags, requiredFlag } from '../common/flags.js';
 import { DestinationPolicy, PolicyRuleError } from './policy.js';
 import type { CarrierKind } from './connector.js';
 

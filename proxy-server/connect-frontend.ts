@@ -13,7 +13,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { userIdentityFromPeer, type UserIdentity } from '../certs/identity.js';
 import { isDnsLabel } from '../certs/names.js';
-import { parseHostPort, formatHostPort } from '../wire/address.js';
+import { parseHostPort, formatHostPort } from '../common/address.js';
 import { DialError } from '../wire/errors.js';
 import { splice } from '../wire/splice.js';
 import { newStreamId, type DialFunction } from './dialer.js';

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { parseHostPort } from '../wire/address.js';
+import { parseHostPort } from '../common/address.js';
 import { DialError } from '../wire/errors.js';
 import type { TunnelStream } from '../wire/stream.js';
 import type { AgentRegistry } from './registry.js';

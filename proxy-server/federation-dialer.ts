@@ -3,7 +3,7 @@
 // naming as the CONNECT frontend), anything else is dialed directly from the proxy-server.
 import type { Dialer } from '../federation/apiserver/conversion.js';
 import { netDialer } from '../federation/apiserver/conversion.js';
-import { parseHostPort } from '../wire/address.js';
+import { parseHostPort } from '../common/address.js';
 import { CLUSTER_HOST_SUFFIX, resolveConnectTarget } from './connect-frontend.js';
 import type { DialFunction } from './dialer.js';
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // proxy-server process: flags → ProxyServer → signals. Prints one "ready" log line with the bound
 // ports (tests and the sandbox wait for it instead of sleeping).
-import { createLogger } from '../wire/log.js';
-import { exitOnSignals, parseOrExit, reloadCertificatesOnSighup } from '../wire/flags.js';
+import { createLogger } from '../common/log.js';
+import { exitOnSignals, parseOrExit, reloadCertificatesOnSighup } from '../common/flags.js';
 import { ProxyServer } from './server.js';
 import { SERVER_HELP, parseServerOptions } from './options.js';
 

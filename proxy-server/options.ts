@@ -1,10 +1,10 @@
 // Every flag of proxy-server, validated in one place. A bad flag is a usage error (exit 2) with a
 // message that names the flag; nothing starts half-configured.
 import { hostname } from 'node:os';
-import type { HostPort } from '../wire/address.js';
+import type { HostPort } from '../common/address.js';
 import { DEFAULT_WINDOW } from '../wire/frames.js';
-import { LOG_LEVELS } from '../wire/log.js';
-import { DAY_MS, UsageError, integerFlag, listenFlag, logLevelFlag, parseFlags, requiredFlag } from '../wire/flags.js';
+import { LOG_LEVELS } from '../common/log.js';
+import { DAY_MS, UsageError, integerFlag, listenFlag, logLevelFlag, parseFlags, requiredFlag } from '../common/flags.js';
 import { isDnsLabel } from '../certs/names.js';
 import type { LevelWithSilent } from 'pino';
 

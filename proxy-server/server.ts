@@ -12,13 +12,12 @@ import { Dialer, type DialFunction } from './dialer.js';
 import { ServerMetrics } from './metrics.js';
 import { createAdminServer } from './admin.js';
 import type { ServerOptions } from './options.js';
-import type { HostPort } from '../wire/address.js';
+import type { HostPort } from '../common/address.js';
 import { openStore } from '../federation/store/open.js';
 import type { Store } from '../federation/store/types.js';
 import { createApiServer, type ApiServer } from '../federation/apiserver/server.js';
 import { federationDialer } from './federation-dialer.js';
-import { TypeRegistry } from '../federation/apiserver/types.js';
-import { NAMESPACES } from '../federation/apiserver/resources.js';
+import { NAMESPACES, TypeRegistry } from '../federation/apiserver/types.js';
 
 export interface BoundPorts {
   agentPort: number;

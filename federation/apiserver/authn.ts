@@ -7,7 +7,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { userIdentityFromPeer } from '../../certs/identity.js';
-import { UsageError } from '../../wire/flags.js';
+import { UsageError } from '../../common/flags.js';
 import type { UserInfo } from './authz.js';
 
 export interface StaticToken {

@@ -1,7 +1,7 @@
 // CustomResourceDefinitions (apiextensions.k8s.io/v1): creating/updating a CRD registers its served
 // versions in the TypeRegistry at once; deleting it unregisters them (and removes its objects).
 // CRDs already in the store are registered when the server starts.
-import type { Logger } from '../../wire/log.js';
+import type { Logger } from '../../common/log.js';
 import { StoreError, type Store } from '../store/types.js';
 import { Converter, type Dialer } from './conversion.js';
 import type { Resources } from './resources.js';

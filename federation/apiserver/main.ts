@@ -2,12 +2,11 @@
 // The federation API server process: flags → store → HTTPS API server → signals. Prints one JSON
 // "apiserver ready" line with the bound port once it serves requests (tests wait for it).
 import fs from 'node:fs';
-import { createLogger } from '../../wire/log.js';
-import { exitOnSignals, parseOrExit, UsageError } from '../../wire/flags.js';
+import { createLogger } from '../../common/log.js';
+import { exitOnSignals, parseOrExit, UsageError } from '../../common/flags.js';
 import { openStore } from '../store/open.js';
 import { createApiServer } from './server.js';
-import { MEMBER_TYPES, TypeRegistry } from './types.js';
-import { NAMESPACES } from './resources.js';
+import { MEMBER_TYPES, NAMESPACES, TypeRegistry } from './types.js';
 import { APISERVER_HELP, parseApiServerOptions } from './options.js';
 import { parseTokenFile, TokenAuthenticator } from './authn.js';
 

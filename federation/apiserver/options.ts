@@ -1,8 +1,8 @@
 // Every flag of the federation API server, validated in one place (exit 2 with a message).
 import type { LevelWithSilent } from 'pino';
-import type { HostPort } from '../../wire/address.js';
-import { LOG_LEVELS } from '../../wire/log.js';
-import { UsageError, integerFlag, listenFlag, logLevelFlag, parseFlags, requiredFlag } from '../../wire/flags.js';
+import type { HostPort } from '../../common/address.js';
+import { LOG_LEVELS } from '../../common/log.js';
+import { UsageError, integerFlag, listenFlag, logLevelFlag, parseFlags, requiredFlag } from '../../common/flags.js';
 import { DEFAULT_MAX_BODY_BYTES } from './body.js';
 
 export interface ApiServerOptions {

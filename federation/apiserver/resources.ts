@@ -6,19 +6,12 @@ import { ApiError, errors } from './errors.js';
 import { applyPatch, PatchError } from './patch.js';
 import { matchFields, matchLabels, pinnedField, type FieldRequirement, type LabelRequirement } from './selectors.js';
 import { decodeContinue, decodeObject, encodeContinue, encodeObject, objectKey, typePrefix, type KubeObject } from './storage.js';
-import { groupVersion, type ResourceType, type TypeRegistry } from './types.js';
+import { groupVersion, NAMESPACES, type ResourceType, type TypeRegistry } from './types.js';
 import { validateObject, type FieldError } from './validation.js';
 import type { Converter } from './conversion.js';
 
-export const NAMESPACES: ResourceType = {
-  group: '',
-  version: 'v1',
-  kind: 'Namespace',
-  plural: 'namespaces',
-  singular: 'namespace',
-  namespaced: false,
-  hasStatus: true,
-};
+
+const SHARED_CONVERSIONS = 4096;
 
 export interface ListOptions {
   labels: LabelRequirement[];
@@ -113,6 +106,27 @@ export class Resources {
 
   async convertOne(t: ResourceType, obj: KubeObject): Promise<KubeObject> {
     return (await this.convertTo(t, [obj]))[0]!;
+  }
+
+  /** Recent conversions of watch events by "<version>|<key>@<revision>": one webhook call per event and version. */
+  private readonly sharedConversions = new Map<string, Promise<KubeObject>>();
+
+  /**
+   * convertOne for an immutable stored version identified by `id` (key and revision): every watcher
+   * of the same version gets the same (read-only) result from one conversion.
+   */
+  convertShared(t: ResourceType, obj: KubeObject, id: string): Promise<KubeObject> {
+    if (!t.crd || obj.apiVersion === groupVersion(t)) return Promise.resolve(obj);
+    const memoKey = `${groupVersion(t)}|${id}`;
+    let converted = this.sharedConversions.get(memoKey);
+    if (!converted) {
+      converted = this.convertOne(t, obj);
+      this.sharedConversions.set(memoKey, converted);
+      converted.catch(() => this.sharedConversions.delete(memoKey));
+      // Watchers convert an event within moments of each other: a short memory is enough.
+      if (this.sharedConversions.size > SHARED_CONVERSIONS) this.sharedConversions.delete(this.sharedConversions.keys().next().value!);
+    }
+    return converted;
   }
 
   async ensureNamespace(namespace: string): Promise<void> {

@@ -2,7 +2,7 @@
 // discovery documents and resource operations, Status errors for every failure.
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from '../../wire/log.js';
+import type { Logger } from '../../common/log.js';
 import type { Store } from '../store/types.js';
 import { authenticateRequest, type TokenAuthenticator } from './authn.js';
 import { authorize, forbiddenMessage, type UserInfo, type Verb } from './authz.js';

@@ -1,6 +1,6 @@
 // Assertions for the command-line parsers of the binaries (wire/flags.ts UsageError).
 import { strict as assert } from 'node:assert';
-import { UsageError } from '../../wire/flags.js';
+import { UsageError } from '../../common/flags.js';
 
 /** Expects `run` to throw a UsageError (exit code 2) whose message names `flag` (or matches it). */
 export function assertUsageError(run: () => unknown, flag: string | RegExp): void {

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { bearerToken, parseTokenFile, splitCsvLine, TokenAuthenticator } from '../../../federation/apiserver/authn.js';
-import { UsageError } from '../../../wire/flags.js';
+import { UsageError } from '../../../common/flags.js';
 import { assertNoLeakedResources, resourceBaseline } from '../../support/leaks.js';
 import { scratchDir } from '../../support/paths.js';
 import { testPki } from '../../support/pki.js';

@@ -12,7 +12,7 @@ import { memberRegistry } from '../../../federation/apiserver/types.js';
 import { mysqlTableNames } from '../../../federation/store/mysql.js';
 import { openStore } from '../../../federation/store/open.js';
 import type { Store } from '../../../federation/store/types.js';
-import { createLogger } from '../../../wire/log.js';
+import { createLogger } from '../../../common/log.js';
 import { assertNoLeakedResources, resourceBaseline } from '../../support/leaks.js';
 import { scratchDir } from '../../support/paths.js';
 import { testPki } from '../../support/pki.js';

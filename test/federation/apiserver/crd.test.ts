@@ -7,7 +7,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createCA, issueServerCert, readKeyPair } from '../../../certs/pki.js';
-import { createLogger } from '../../../wire/log.js';
+import { createLogger } from '../../../common/log.js';
 import { Converter, netDialer, tlsIdentityHost, type Dialer } from '../../../federation/apiserver/conversion.js';
 import { federationDialer } from '../../../proxy-server/federation-dialer.js';
 import type { DialFunction } from '../../../proxy-server/dialer.js';

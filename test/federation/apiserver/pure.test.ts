@@ -11,7 +11,7 @@ import { decodeContinue, decodeObject, encodeContinue, encodeObject, objectKey, 
 import { humanAge, toTable, wantsTable } from '../../../federation/apiserver/table.js';
 import { memberRegistry } from '../../../federation/apiserver/types.js';
 import { validateName } from '../../../federation/apiserver/validation.js';
-import { classifyEvent } from '../../../federation/apiserver/watch.js';
+import { classifyEvent } from '../../../federation/apiserver/object-watch.js';
 
 const registry = memberRegistry();
 const cm = registry.lookup('', 'v1', 'configmaps')!;
