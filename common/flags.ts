@@ -28,6 +28,12 @@ export function integerFlag(flag: string, value: string | undefined, fallback: n
   return n;
 }
 
+export function choiceFlag<T extends string>(flag: string, value: string | undefined, choices: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (!(choices as readonly string[]).includes(value)) throw new UsageError(`--${flag}: expected one of ${choices.join(', ')}, got ${JSON.stringify(value)}`);
+  return value as T;
+}
+
 export function requiredFlag(flag: string, value: string | undefined): string {
   if (!value) throw new UsageError(`--${flag} is required`);
   return value;

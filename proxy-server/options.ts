@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import type { HostPort } from '../common/address.js';
 import { DEFAULT_WINDOW } from '../wire/frames.js';
 import { LOG_LEVELS } from '../common/log.js';
-import { DAY_MS, UsageError, integerFlag, listenFlag, logLevelFlag, parseFlags, requiredFlag } from '../common/flags.js';
+import { DAY_MS, UsageError, choiceFlag, integerFlag, listenFlag, logLevelFlag, parseFlags, requiredFlag } from '../common/flags.js';
 import { isDnsLabel } from '../certs/names.js';
 import type { LevelWithSilent } from 'pino';
 
@@ -35,6 +35,13 @@ export interface ServerOptions {
   federationListen: HostPort | null;
   /** Its store: sqlite:///path.db (embedded, the default) or mysql://user:pass@host:3306/db. */
   federationStore: string;
+  /** The federation controller (propagation, status, cluster health) beside the federation API server. */
+  federationController: boolean;
+  /** A federated object deleted while a placed cluster is unreachable: wait for it, or orphan there after the timeout. */
+  unreachableDeletion: 'wait' | 'orphan';
+  unreachableDeletionTimeoutMs: number;
+  /** Timeout of each request the controller makes to a member cluster (through the tunnel). */
+  memberRequestTimeoutMs: number;
   instance: string;
   logLevel: LevelWithSilent;
 }
@@ -50,6 +57,8 @@ export const SERVER_DEFAULTS = {
   maxHeaderBytes: 16 * 1024,
   drainTimeoutMs: 30_000,
   federationStore: 'sqlite:///var/lib/fedtunnel/federation.db',
+  unreachableDeletionTimeoutMs: 5 * 60_000,
+  memberRequestTimeoutMs: 10_000,
 } as const;
 
 export const SERVER_HELP = `usage: proxy-server --ca FILE --cert FILE --key FILE [options]
@@ -69,6 +78,12 @@ export const SERVER_HELP = `usage: proxy-server --ca FILE --cert FILE --key FILE
   --drain-timeout MS           on SIGTERM, how long open streams may finish [${SERVER_DEFAULTS.drainTimeoutMs}]
   --federation-listen HOST:PORT  embedded federation API server (Kubernetes API, mTLS), "off" disables [off]
   --federation-store URL       sqlite:///path.db | mysql://user:pass@host:3306/db [${SERVER_DEFAULTS.federationStore}]
+  --federation-controller on|off  propagation, status and cluster health (with --federation-listen) [on]
+  --unreachable-deletion wait|orphan  a federated object deleted while a placed cluster is unreachable:
+                               wait for the cluster (status says so), or orphan the object there after
+                               --unreachable-deletion-timeout [wait]
+  --unreachable-deletion-timeout MS  [${SERVER_DEFAULTS.unreachableDeletionTimeoutMs}]
+  --member-request-timeout MS  each controller request to a member cluster [${SERVER_DEFAULTS.memberRequestTimeoutMs}]
   --instance NAME              [host name]
   --log-level LEVEL            ${LOG_LEVELS.join('|')} [info]`;
 
@@ -93,6 +108,10 @@ export function parseServerOptions(argv: string[]): ServerOptions | 'help' {
     'drain-timeout': { type: 'string' },
     'federation-listen': { type: 'string' },
     'federation-store': { type: 'string' },
+    'federation-controller': { type: 'string' },
+    'unreachable-deletion': { type: 'string' },
+    'unreachable-deletion-timeout': { type: 'string' },
+    'member-request-timeout': { type: 'string' },
     instance: { type: 'string' },
     'log-level': { type: 'string' },
   });
@@ -121,6 +140,10 @@ export function parseServerOptions(argv: string[]): ServerOptions | 'help' {
     drainTimeoutMs: integerFlag('drain-timeout', v['drain-timeout'], d.drainTimeoutMs, 0, DAY_MS),
     federationListen: listenFlag('federation-listen', v['federation-listen'], null),
     federationStore: v['federation-store'] ?? d.federationStore,
+    federationController: choiceFlag('federation-controller', v['federation-controller'], ['on', 'off'], 'on') === 'on',
+    unreachableDeletion: choiceFlag('unreachable-deletion', v['unreachable-deletion'], ['wait', 'orphan'], 'wait'),
+    unreachableDeletionTimeoutMs: integerFlag('unreachable-deletion-timeout', v['unreachable-deletion-timeout'], d.unreachableDeletionTimeoutMs, 0, 30 * DAY_MS),
+    memberRequestTimeoutMs: integerFlag('member-request-timeout', v['member-request-timeout'], d.memberRequestTimeoutMs, 10, 10 * 60_000),
     instance: v.instance ?? hostname(),
     logLevel: logLevelFlag(v['log-level']),
   };

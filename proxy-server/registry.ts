@@ -35,8 +35,11 @@ function isDraining(link: AgentLink): boolean {
   return link.session.remoteDraining || link.session.localDraining;
 }
 
+export type ClusterLinkListener = (cluster: string, connected: boolean) => void;
+
 export class AgentRegistry {
   private readonly byCluster = new Map<string, Set<AgentLink>>();
+  private readonly listeners = new Set<ClusterLinkListener>();
   /** Clusters that had an agent since start: a dial to one of them is NO_AGENT, not UNKNOWN_CLUSTER. */
   private readonly seenClusters = new Set<string>();
 
@@ -48,12 +51,31 @@ export class AgentRegistry {
     if (!links) this.byCluster.set(cluster, (links = new Set()));
     links.add(link);
     this.seenClusters.add(cluster);
+    if (links.size === 1) this.notify(cluster, true);
   }
 
   remove(link: AgentLink): void {
     const links = this.byCluster.get(link.identity.cluster);
     if (!links?.delete(link)) return;
-    if (links.size === 0) this.byCluster.delete(link.identity.cluster);
+    if (links.size === 0) {
+      this.byCluster.delete(link.identity.cluster);
+      this.notify(link.identity.cluster, false);
+    }
+  }
+
+  /** Whether any agent link of the cluster is up (the federation's health checks use it). */
+  isConnected(cluster: string): boolean {
+    return (this.byCluster.get(cluster)?.size ?? 0) > 0;
+  }
+
+  /** Called when a cluster's first link registers or its last one goes; returns the unsubscribe. */
+  onChange(listener: ClusterLinkListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private notify(cluster: string, connected: boolean): void {
+    for (const listener of this.listeners) listener(cluster, connected);
   }
 
   /** The usable link with the fewest open streams; throws a DialError saying why there is none. */

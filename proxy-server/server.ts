@@ -17,6 +17,7 @@ import { openStore } from '../federation/store/open.js';
 import type { Store } from '../federation/store/types.js';
 import { createApiServer, type ApiServer } from '../federation/apiserver/server.js';
 import { federationDialer } from './federation-dialer.js';
+import { FederationController } from '../federation/controller/controller.js';
 import { NAMESPACES, TypeRegistry } from '../federation/apiserver/types.js';
 
 export interface BoundPorts {
@@ -63,7 +64,7 @@ export class ProxyServer {
   private readonly connect: ConnectFrontend;
   private readonly admin: http.Server;
   private tlsContext: TlsFiles;
-  private federation: { api: ApiServer; store: Store } | null = null;
+  private federation: { api: ApiServer; store: Store; controller: FederationController | null } | null = null;
   private started = false;
   private stopping = false;
 
@@ -111,8 +112,22 @@ export class ProxyServer {
     registry.add(NAMESPACES);
     // CRD conversion webhooks inside member clusters are reached through the tunnel (<host>.<cluster>.tunnel).
     const api = await createApiServer({ store, registry, log: this.log.child({ part: 'federation' }), tls: this.tlsContext, dialer: federationDialer(this.dial) });
-    this.federation = { api, store };
-    return api.listen(at.host, at.port);
+    // The controller reaches member clusters only through dial(): it is given nothing else.
+    const controller = this.options.federationController
+      ? new FederationController({
+          resources: api.resources,
+          dial: this.dial,
+          links: this.agents,
+          log: this.log.child({ part: 'controller' }),
+          metrics: this.metrics.registry,
+          unreachableDeletion: { mode: this.options.unreachableDeletion === 'orphan' ? 'Orphan' : 'Wait', afterMs: this.options.unreachableDeletionTimeoutMs },
+          memberRequestTimeoutMs: this.options.memberRequestTimeoutMs,
+        })
+      : null;
+    this.federation = { api, store, controller };
+    const port = await api.listen(at.host, at.port);
+    controller?.start();
+    return port;
   }
 
   /**
@@ -135,6 +150,8 @@ export class ProxyServer {
   async stop(drainTimeoutMs = this.options.drainTimeoutMs): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    // First the controller: its member watches are tunnel streams the drain below would wait for.
+    await this.federation?.controller?.stop();
     const closingListener = this.agentListener.close();
     const links = this.agents.links();
     for (const link of links) link.session.goAway('server shutting down');

@@ -39,6 +39,10 @@ describe('proxy-server: parseServerOptions', function () {
       drainTimeoutMs: SERVER_DEFAULTS.drainTimeoutMs,
       federationListen: null,
       federationStore: SERVER_DEFAULTS.federationStore,
+      federationController: true,
+      unreachableDeletion: 'wait',
+      unreachableDeletionTimeoutMs: SERVER_DEFAULTS.unreachableDeletionTimeoutMs,
+      memberRequestTimeoutMs: SERVER_DEFAULTS.memberRequestTimeoutMs,
       instance: os.hostname(),
       logLevel: 'info',
     });
@@ -49,6 +53,16 @@ describe('proxy-server: parseServerOptions', function () {
     assert.deepEqual(options.federationListen, { host: '127.0.0.1', port: 6443 });
     assert.equal(options.federationStore, 'mysql://fed@db:3306/fed');
     usageError([...REQUIRED, '--federation-store', 'postgres://x'], '--federation-store');
+  });
+
+  it('configures the federation controller and its unreachable-cluster deletion policy', function () {
+    const options = parse('--federation-controller', 'off', '--unreachable-deletion', 'orphan', '--unreachable-deletion-timeout', '1000', '--member-request-timeout', '2500');
+    assert.equal(options.federationController, false);
+    assert.equal(options.unreachableDeletion, 'orphan');
+    assert.equal(options.unreachableDeletionTimeoutMs, 1000);
+    assert.equal(options.memberRequestTimeoutMs, 2500);
+    usageError([...REQUIRED, '--federation-controller', 'maybe'], '--federation-controller');
+    usageError([...REQUIRED, '--unreachable-deletion', 'delete'], '--unreachable-deletion');
   });
 
   it('returns "help" for --help', function () {

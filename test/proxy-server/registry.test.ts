@@ -179,4 +179,22 @@ describe('proxy-server: AgentRegistry', function () {
       },
     ]);
   });
+  it('tells listeners when a cluster gets its first link and loses its last', function () {
+    const registry = new AgentRegistry(10);
+    const seen: string[] = [];
+    const unsubscribe = registry.onChange((cluster, connected) => seen.push(`${cluster}:${connected}`));
+    const a = link('east');
+    const b = link('east');
+    registry.add(a);
+    registry.add(b);
+    assert.equal(registry.isConnected('east'), true);
+    registry.remove(a);
+    assert.deepEqual(seen, ['east:true'], 'a second link coming or going is not a change');
+    registry.remove(b);
+    assert.equal(registry.isConnected('east'), false);
+    assert.deepEqual(seen, ['east:true', 'east:false']);
+    unsubscribe();
+    registry.add(link('east'));
+    assert.equal(seen.length, 2, 'no calls after unsubscribe');
+  });
 });

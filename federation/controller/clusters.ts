@@ -1,0 +1,248 @@
+// Member clusters as the controller sees them: one MemberClient per KubeFedCluster (rebuilt when
+// the cluster's spec or its Secret changes), health from /healthz probes through the tunnel at
+// KubeFedConfig's period and thresholds, and at once from the hub's agent registry (a cluster whose
+// last agent link drops is Offline before any probe could tell). KubeFedCluster status is written
+// only when a condition or the version changes.
+import { EventEmitter } from 'node:events';
+import type { Logger } from '../../common/log.js';
+import { ApiError } from '../apiserver/errors.js';
+import type { Resources } from '../apiserver/resources.js';
+import type { KubeObject } from '../apiserver/storage.js';
+import { SECRETS } from '../apiserver/types.js';
+import { KUBEFED_CLUSTER, KUBEFED_NAMESPACE, type KubeFedConfigValues } from '../kubefed/api.js';
+import { stableJson } from './desired.js';
+import { clusterConditions, HealthTracker, type HealthState } from './health.js';
+import { Informer } from './informer.js';
+import { MemberClient, memberConfig, MemberConfigError, type ClusterDial } from './member-client.js';
+import type { ControllerMetrics } from './metrics.js';
+import { localListWatch } from './sources.js';
+
+/** The hub's view of agent links (the proxy-server's registry), injected. */
+export interface ClusterLinks {
+  isConnected(cluster: string): boolean;
+  /** Calls back when a cluster's first link comes up or its last goes away; returns an unsubscribe. */
+  onChange(listener: (cluster: string, connected: boolean) => void): () => void;
+}
+
+export interface MemberClusterState {
+  readonly name: string;
+  readonly labels: Record<string, string>;
+  readonly ready: boolean;
+  readonly client: MemberClient | null;
+  /** Changes whenever a new client replaces the old one. */
+  readonly clientGeneration: number;
+}
+
+interface Cluster extends MemberClusterState {
+  name: string;
+  labels: Record<string, string>;
+  ready: boolean;
+  client: MemberClient | null;
+  clientGeneration: number;
+  configKey: string;
+  configError: string | null;
+  health: HealthTracker;
+  version: string | undefined;
+  probeTimer: NodeJS.Timeout | null;
+  probing: boolean;
+}
+
+export interface ClusterManagerOptions {
+  resources: Resources;
+  dial: ClusterDial;
+  log: Logger;
+  links?: ClusterLinks;
+  config: () => KubeFedConfigValues;
+  requestTimeoutMs?: number;
+  metrics: ControllerMetrics;
+}
+
+let generations = 0;
+
+export class ClusterManager extends EventEmitter {
+  private readonly clusters = new Map<string, Cluster>();
+  private readonly clusterInformer: Informer;
+  private readonly secretInformer: Informer;
+  private unsubscribe: (() => void) | null = null;
+  private stopped = false;
+
+  constructor(private readonly options: ClusterManagerOptions) {
+    super();
+    const { resources } = options;
+    this.clusterInformer = new Informer(localListWatch(resources, KUBEFED_CLUSTER, KUBEFED_NAMESPACE), {
+      added: (o) => this.clusterChanged(o),
+      updated: (o) => this.clusterChanged(o),
+      deleted: (o) => this.clusterRemoved(o.metadata.name!),
+    });
+    this.secretInformer = new Informer(localListWatch(resources, SECRETS, KUBEFED_NAMESPACE), {
+      added: (s) => this.secretChanged(s),
+      updated: (s) => this.secretChanged(s),
+      deleted: (s) => this.secretChanged(s),
+    });
+  }
+
+  start(): void {
+    this.unsubscribe = this.options.links?.onChange((cluster, connected) => this.linkChanged(cluster, connected)) ?? null;
+    // Secrets first, so a cluster's first client is built with its credentials.
+    this.secretInformer.start();
+    this.clusterInformer.start();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.unsubscribe?.();
+    this.clusterInformer.stop();
+    this.secretInformer.stop();
+    for (const c of this.clusters.values()) {
+      if (c.probeTimer) clearTimeout(c.probeTimer);
+      c.client?.close();
+    }
+    this.clusters.clear();
+  }
+
+  all(): MemberClusterState[] {
+    return [...this.clusters.values()];
+  }
+
+  get(name: string): MemberClusterState | undefined {
+    return this.clusters.get(name);
+  }
+
+  /** KubeFedConfig changed: thresholds apply from the next probe, the period from now. */
+  configChanged(): void {
+    for (const c of this.clusters.values()) {
+      c.health.setThresholds(this.options.config().clusterHealthCheck);
+      this.schedule(c, 0);
+    }
+  }
+
+  private secretChanged(secret: KubeObject): void {
+    for (const obj of this.clusterInformer.list()) {
+      if ((obj.spec as { secretRef?: { name?: string } } | undefined)?.secretRef?.name === secret.metadata.name) this.clusterChanged(obj);
+    }
+  }
+
+  private clusterChanged(obj: KubeObject): void {
+    if (this.stopped) return;
+    const name = obj.metadata.name!;
+    const secretName = (obj.spec as { secretRef?: { name?: string } } | undefined)?.secretRef?.name;
+    const secret = secretName ? (this.secretInformer.get(`${KUBEFED_NAMESPACE}/${secretName}`) ?? null) : null;
+    const configKey = stableJson([obj.spec, secret?.data, secret?.metadata.resourceVersion]);
+    let c = this.clusters.get(name);
+    if (!c) {
+      c = {
+        name,
+        labels: {},
+        ready: false,
+        client: null,
+        clientGeneration: 0,
+        configKey: '',
+        configError: null,
+        health: new HealthTracker(this.options.config().clusterHealthCheck),
+        version: undefined,
+        probeTimer: null,
+        probing: false,
+      };
+      this.clusters.set(name, c);
+    }
+    c.labels = { ...(obj.metadata.labels ?? {}) };
+    if (c.configKey !== configKey) {
+      c.configKey = configKey;
+      c.client?.close();
+      c.client = null;
+      c.clientGeneration = ++generations;
+      try {
+        const config = memberConfig(obj, secret);
+        if ((obj.spec as { proxyURL?: string }).proxyURL) this.options.log.warn({ cluster: name }, 'spec.proxyURL is ignored: members are reached only through their agent');
+        c.client = new MemberClient(config, this.options.dial, { log: this.options.log.child({ cluster: name }), requestTimeoutMs: this.options.requestTimeoutMs });
+        c.configError = null;
+      } catch (err) {
+        if (!(err instanceof MemberConfigError)) throw err;
+        c.configError = err.message;
+        this.setHealth(c, c.health.malformed(err.message));
+      }
+      if (c.client) this.schedule(c, 0);
+    }
+    this.emit('changed', name);
+  }
+
+  private clusterRemoved(name: string): void {
+    const c = this.clusters.get(name);
+    if (!c) return;
+    if (c.probeTimer) clearTimeout(c.probeTimer);
+    c.client?.close();
+    this.clusters.delete(name);
+    this.emit('removed', name);
+  }
+
+  private linkChanged(name: string, connected: boolean): void {
+    const c = this.clusters.get(name);
+    if (!c || !c.client) return;
+    if (!connected) this.setHealth(c, c.health.linkLost());
+    // Link back: probe at once rather than at the next period.
+    else this.schedule(c, 0);
+  }
+
+  private schedule(c: Cluster, delayMs: number): void {
+    if (this.stopped || !c.client) return;
+    if (c.probeTimer) clearTimeout(c.probeTimer);
+    c.probeTimer = setTimeout(() => {
+      c.probeTimer = null;
+      void this.probe(c);
+    }, delayMs);
+  }
+
+  private async probe(c: Cluster): Promise<void> {
+    const client = c.client;
+    if (!client || c.probing) return;
+    c.probing = true;
+    const { periodSeconds, timeoutSeconds } = this.options.config().clusterHealthCheck;
+    try {
+      if (this.options.links && !this.options.links.isConnected(c.name)) {
+        this.setHealth(c, c.health.linkLost());
+        return;
+      }
+      try {
+        await client.healthz(timeoutSeconds * 1000);
+        if (!c.ready || c.version === undefined) c.version = await client.version().catch(() => c.version);
+        this.setHealth(c, c.health.probed({ ok: true }));
+      } catch (err) {
+        this.options.metrics.memberErrors.inc({ cluster: c.name, code: (err as { code?: string }).code ?? 'Error' });
+        this.setHealth(c, c.health.probed({ ok: false, reachable: (err as { status?: number }).status !== undefined, message: (err as Error).message }));
+      }
+    } finally {
+      c.probing = false;
+      if (this.clusters.get(c.name) === c && c.client === client) this.schedule(c, periodSeconds * 1000);
+    }
+  }
+
+  private setHealth(c: Cluster, state: HealthState): void {
+    const ready = state.phase === 'Ready';
+    const changed = ready !== c.ready;
+    c.ready = ready;
+    if (changed) {
+      this.options.log.info({ cluster: c.name, phase: state.phase, reason: state.reason }, ready ? 'cluster ready' : 'cluster not ready');
+      this.emit('changed', c.name);
+    }
+    void this.writeStatus(c, state);
+  }
+
+  private async writeStatus(c: Cluster, state: HealthState): Promise<void> {
+    const obj = this.clusterInformer.get(`${KUBEFED_NAMESPACE}/${c.name}`);
+    if (!obj) return;
+    const current = (obj.status ?? {}) as { conditions?: unknown[]; kubernetesVersion?: string };
+    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    const conditions = clusterConditions(state, (current.conditions ?? []) as never[], now);
+    const next: Record<string, unknown> = { ...current, conditions };
+    if (c.version) next.kubernetesVersion = c.version;
+    // Probe times alone are not a change worth a write (KubeFed's status write loop, kubefed#1373).
+    const strip = (s: unknown): string => stableJson(JSON.parse(JSON.stringify(s ?? {}), (k, v) => (k === 'lastProbeTime' ? undefined : v)));
+    if (strip(current) === strip(next)) return;
+    try {
+      await this.options.resources.update(KUBEFED_CLUSTER, KUBEFED_NAMESPACE, c.name, { ...obj, status: next }, { status: true });
+      this.options.metrics.statusWrites.inc({ kind: 'KubeFedCluster' });
+    } catch (err) {
+      if (!(err instanceof ApiError && (err.reason === 'Conflict' || err.reason === 'NotFound'))) this.options.log.warn({ cluster: c.name, err: (err as Error).message }, 'cluster status write failed');
+    }
+  }
+}

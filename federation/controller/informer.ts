@@ -1,0 +1,137 @@
+// An informer: list, then watch from the list's revision, keeping a cache of objects by key and
+// telling handlers what changed. A watch that ends (compaction, a member restart, a dropped
+// tunnel stream) is followed by a new list after a backoff; the relist reports the differences as
+// events, so nothing is missed. The same class serves the federation side (in-process watches) and
+// member clusters (watches through the tunnel).
+import type { KubeObject } from '../apiserver/storage.js';
+
+export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK';
+
+export interface ListWatch {
+  list(): Promise<{ items: KubeObject[]; resourceVersion: string }>;
+  /** Watches after `resourceVersion`; onEnd is called once when the watch stops for any reason but stop(). */
+  watch(resourceVersion: string, onEvent: (type: WatchEventType, obj: KubeObject) => void, onEnd: (err?: Error) => void): { stop(): void };
+}
+
+export interface InformerHandlers {
+  added?(obj: KubeObject): void;
+  updated?(obj: KubeObject, old: KubeObject): void;
+  deleted?(obj: KubeObject): void;
+  /** The first list is in the cache. */
+  synced?(): void;
+  /** A list or watch failed (the informer retries by itself). */
+  failed?(err: Error): void;
+}
+
+export function objectKeyOf(obj: KubeObject): string {
+  const { namespace, name } = obj.metadata;
+  return namespace ? `${namespace}/${name}` : `${name}`;
+}
+
+export class Informer {
+  private readonly cache = new Map<string, KubeObject>();
+  private watch: { stop(): void } | null = null;
+  private retry: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private failures = 0;
+  private synced = false;
+
+  constructor(
+    private readonly source: ListWatch,
+    private readonly handlers: InformerHandlers,
+    private readonly backoff = { baseMs: 100, maxMs: 10_000 },
+  ) {}
+
+  get hasSynced(): boolean {
+    return this.synced;
+  }
+
+  get(key: string): KubeObject | undefined {
+    return this.cache.get(key);
+  }
+
+  list(): KubeObject[] {
+    return [...this.cache.values()];
+  }
+
+  start(): void {
+    void this.relist();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.watch?.stop();
+    this.watch = null;
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = null;
+  }
+
+  private async relist(): Promise<void> {
+    if (this.stopped) return;
+    let listed;
+    try {
+      listed = await this.source.list();
+    } catch (err) {
+      this.handlers.failed?.(err as Error);
+      return this.scheduleRelist();
+    }
+    if (this.stopped) return;
+    const seen = new Set<string>();
+    for (const obj of listed.items) {
+      const key = objectKeyOf(obj);
+      seen.add(key);
+      this.apply('ADDED', obj);
+    }
+    for (const [key, old] of [...this.cache]) {
+      if (!seen.has(key)) {
+        this.cache.delete(key);
+        this.handlers.deleted?.(old);
+      }
+    }
+    if (!this.synced) {
+      this.synced = true;
+      this.handlers.synced?.();
+    }
+    let ended = false;
+    this.watch = this.source.watch(
+      listed.resourceVersion,
+      (type, obj) => {
+        if (!ended && !this.stopped) this.apply(type, obj);
+      },
+      (err) => {
+        if (ended || this.stopped) return;
+        ended = true;
+        this.watch = null;
+        if (err) this.handlers.failed?.(err);
+        this.scheduleRelist(err === undefined);
+      },
+    );
+    this.failures = 0;
+  }
+
+  private scheduleRelist(clean = false): void {
+    if (this.stopped) return;
+    // A watch that simply timed out is renewed at once; failures back off.
+    const delay = clean ? 0 : Math.min(this.backoff.maxMs, this.backoff.baseMs * 2 ** this.failures++);
+    this.retry = setTimeout(() => {
+      this.retry = null;
+      void this.relist();
+    }, delay);
+  }
+
+  private apply(type: WatchEventType, obj: KubeObject): void {
+    if (type === 'BOOKMARK') return;
+    const key = objectKeyOf(obj);
+    const old = this.cache.get(key);
+    if (type === 'DELETED') {
+      if (!old) return;
+      this.cache.delete(key);
+      this.handlers.deleted?.(obj);
+      return;
+    }
+    if (old && old.metadata.resourceVersion === obj.metadata.resourceVersion) return;
+    this.cache.set(key, obj);
+    if (old) this.handlers.updated?.(obj, old);
+    else this.handlers.added?.(obj);
+  }
+}

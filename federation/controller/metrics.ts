@@ -1,0 +1,39 @@
+// Prometheus metrics of the federation controller, registered on the registry it is given (the
+// proxy-server's, so one /metrics shows the tunnel and the federation together).
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+export class ControllerMetrics {
+  readonly reconciles: Counter<'kind' | 'result'>;
+  readonly clusterSyncs: Counter<'cluster' | 'action' | 'result'>;
+  readonly queueDepth: Gauge<'queue'>;
+  readonly propagationLatency: Histogram<'cluster'>;
+  readonly memberErrors: Counter<'cluster' | 'code'>;
+  readonly clusterReady: Gauge<'cluster'>;
+  readonly statusWrites: Counter<'kind'>;
+
+  constructor(registry: Registry, depths: () => Record<string, number>) {
+    const registers = [registry];
+    this.reconciles = new Counter({ name: 'fedtunnel_federation_reconciles_total', help: 'Federated object reconciles by federated kind and result', labelNames: ['kind', 'result'], registers });
+    this.clusterSyncs = new Counter({ name: 'fedtunnel_federation_cluster_syncs_total', help: 'Per-cluster sync decisions by action (none, create, update, delete, unmanage) and result', labelNames: ['cluster', 'action', 'result'], registers });
+    this.queueDepth = new Gauge({
+      name: 'fedtunnel_federation_queue_depth',
+      help: 'Keys waiting in the controller work queues (objects, and each cluster)',
+      labelNames: ['queue'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [queue, depth] of Object.entries(depths())) this.set({ queue }, depth);
+      },
+    });
+    this.propagationLatency = new Histogram({
+      name: 'fedtunnel_federation_propagation_seconds',
+      help: 'Federated write seen by the controller → member write acknowledged, per cluster',
+      labelNames: ['cluster'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.memberErrors = new Counter({ name: 'fedtunnel_federation_member_errors_total', help: 'Failed member requests by cluster and error code', labelNames: ['cluster', 'code'], registers });
+    this.clusterReady = new Gauge({ name: 'fedtunnel_federation_cluster_ready', help: '1 when the member cluster is Ready, 0 otherwise', labelNames: ['cluster'], registers });
+    this.statusWrites = new Counter({ name: 'fedtunnel_federation_status_writes_total', help: 'Status writes by kind (written only when the status changed)', labelNames: ['kind'], registers });
+  }
+}
