@@ -12,6 +12,7 @@ import { tlsTunnel, wsTunnel } from './tunnel-paths.js';
 import { createHolSection, HOL_KEY } from './hol-section.js';
 import { AGENT_KEY, createMemorySection, STREAM_KEY } from './memory-section.js';
 import { createStoreSection } from './store-section.js';
+import { createFederationSection } from './federation-section.js';
 import { errorMessage, installExitCleanup, log } from './system.js';
 
 /** Paths of the tunnel section, measured in this order. The tunnel under test adds e.g. `{ factory: tlsTunnel, latencyAs: 'tunnel', dialAs: 'dial' }`. */
@@ -24,7 +25,7 @@ export const tunnelPaths: TunnelPathEntry[] = [
 ];
 
 /** Sections in run order; a further section (e.g. memory) is one more entry. */
-export const sections: Section[] = [createTunnelSection(tunnelPaths), createHolSection(), createMemorySection(), createStoreSection()];
+export const sections: Section[] = [createTunnelSection(tunnelPaths), createHolSection(), createMemorySection(), createStoreSection(), createFederationSection()];
 
 const throughput = (name: string) => `tunnel.throughput_MBps.${name}`;
 const latency = (name: string) => `tunnel.latency_ms.${name}`;
@@ -47,6 +48,9 @@ export const targets: Target[] = [
   limit(HOL_KEY, { min: 0.9 }),
   limit('store.sqlite.writes_per_s', { min: 2000 }),
   limit('store.mysql.writes_per_s', { min: 1000 }),
+  limit('federation.propagation.converge_s', { max: 30 }),
+  limit('federation.propagation.update_p50_ms', { max: 100 }),
+  limit('federation.propagation.update_p99_ms', { max: 1000 }),
   ...['sqlite', 'mysql'].flatMap((backend) => [limit(`store.${backend}.watch_p99_ms`, { max: 50 }), limit(`store.${backend}.list_10k_ms`, { max: 200 })]),
 ];
 

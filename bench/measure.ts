@@ -21,6 +21,8 @@ export interface MeasurementSizes {
   storeWatchSamples: number;
   /** Idle agent links whose server-side memory is measured. */
   idleAgents: number;
+  /** Federated objects × member clusters of the federation section, and its update/drift samples. */
+  federation: { objects: number; members: number; updates: number; drifts: number };
 }
 
 const MiB = 1024 * 1024;
@@ -34,6 +36,7 @@ export const FULL_SIZES: MeasurementSizes = {
   idleAgents: 1_000,
   storeWrites: 5000,
   storeWatchSamples: 500,
+  federation: { objects: 1000, members: 10, updates: 100, drifts: 30 },
 };
 export const QUICK_SIZES: MeasurementSizes = {
   throughputBytes: 64 * MiB,
@@ -44,6 +47,7 @@ export const QUICK_SIZES: MeasurementSizes = {
   idleAgents: 100,
   storeWrites: 1000,
   storeWatchSamples: 100,
+  federation: { objects: 100, members: 3, updates: 20, drifts: 10 },
 };
 
 export const LOOPBACK = '127.0.0.1';
