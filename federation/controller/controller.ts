@@ -52,7 +52,7 @@ export interface ControllerOptions {
   /** The hub's agent registry: a cluster whose last link drops goes Offline at once. */
   links?: ClusterLinks;
   unreachableDeletion?: UnreachableDeletionPolicy;
-  /** Concurrent syncs per member cluster. */
+  /** Concurrent syncs per member cluster unless KubeFedConfig's syncController.maxConcurrentReconciles says otherwise. */
   workersPerCluster?: number;
   memberRequestTimeoutMs?: number;
 }
@@ -62,8 +62,8 @@ export const DEFAULT_UNREACHABLE_DELETION: UnreachableDeletionPolicy = { mode: '
 interface TypeState {
   info: FederatedTypeInfo;
   informer: Informer;
-  /** When the controller saw each object's current version (propagation latency). */
-  seenAt: Map<string, { resourceVersion: string; at: number }>;
+  /** When the controller saw each object's current generation (propagation latency). */
+  seenAt: Map<string, { generation: number; at: number }>;
 }
 
 interface ClusterRecord extends ClusterResult {
@@ -116,7 +116,9 @@ export class FederationController extends EventEmitter {
   /** CRDs: a Federated<Kind> becomes servable after its FederatedTypeConfig's event may have been seen. */
   private readonly crdInformer: Informer;
   private readonly unreachableDeletion: UnreachableDeletionPolicy;
-  private readonly workersPerCluster: number;
+  private readonly defaultWorkersPerCluster: number;
+  /** Workers of a cluster queue, read when the queue starts. */
+  private workersPerCluster: number;
   private config: KubeFedConfigValues = kubeFedConfigValues(null);
   private running: Promise<void>[] = [];
   private stopped = false;
@@ -126,7 +128,8 @@ export class FederationController extends EventEmitter {
     this.resources = options.resources;
     this.log = options.log;
     this.unreachableDeletion = options.unreachableDeletion ?? DEFAULT_UNREACHABLE_DELETION;
-    this.workersPerCluster = options.workersPerCluster ?? 4;
+    this.defaultWorkersPerCluster = options.workersPerCluster ?? 4;
+    this.workersPerCluster = this.defaultWorkersPerCluster;
     this.metrics = new ControllerMetrics(options.metrics, () => this.queueDepths());
     this.clusters = new ClusterManager({
       resources: this.resources,
@@ -195,6 +198,10 @@ export class FederationController extends EventEmitter {
   private configChanged(obj: KubeObject | null): void {
     if (obj && obj.metadata.name !== 'kubefed') return;
     this.config = kubeFedConfigValues(obj);
+    // KubeFed runs maxConcurrentReconciles workers for everything (default 1); here it is per
+    // member cluster, and only when set: unset, each cluster gets the --workers default.
+    const explicit = (obj?.spec as { syncController?: { maxConcurrentReconciles?: unknown } } | undefined)?.syncController?.maxConcurrentReconciles;
+    this.workersPerCluster = typeof explicit === 'number' ? this.config.syncController.maxConcurrentReconciles : this.defaultWorkersPerCluster;
     this.clusters.configChanged();
   }
 
@@ -266,7 +273,9 @@ export class FederationController extends EventEmitter {
   private fedObjectChanged(ftc: string, obj: KubeObject): void {
     const state = this.types.get(ftc);
     const key = objectKeyOf(obj);
-    state?.seenAt.set(key, { resourceVersion: obj.metadata.resourceVersion ?? '', at: performance.now() });
+    const generation = obj.metadata.generation ?? 0;
+    // Status writes do not move the generation: latency counts from the spec change.
+    if (state && state.seenAt.get(key)?.generation !== generation) state.seenAt.set(key, { generation, at: performance.now() });
     this.objectQueue.add(objectKey(ftc, key));
     // A FederatedNamespace's placement bounds every namespaced object in it.
     if (state && isNamespaceType(state.info)) {
@@ -425,6 +434,7 @@ export class FederationController extends EventEmitter {
       this.memberInformers.delete(name);
     }
     for (const [ftc, state] of this.types) this.ensureMemberInformer(cluster, ftc, state);
+    if (cluster.ready) for (const inf of this.memberInformers.get(name)?.byType.values() ?? []) inf.retryNow();
     // Ready (again), or its labels changed: everything may need syncing there.
     this.requeueAll();
   }

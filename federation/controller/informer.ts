@@ -66,6 +66,15 @@ export class Informer {
     this.retry = null;
   }
 
+  /** Relists now if the informer is waiting out a backoff (e.g. its cluster just became reachable again). */
+  retryNow(): void {
+    if (this.stopped || !this.retry) return;
+    clearTimeout(this.retry);
+    this.retry = null;
+    this.failures = 0;
+    void this.relist();
+  }
+
   private async relist(): Promise<void> {
     if (this.stopped) return;
     let listed;
