@@ -18,7 +18,7 @@ import type { Store } from '../federation/store/types.js';
 import { createApiServer, type ApiServer } from '../federation/apiserver/server.js';
 import { federationDialer } from './federation-dialer.js';
 import { FederationController } from '../federation/controller/controller.js';
-import { NAMESPACES, TypeRegistry } from '../federation/apiserver/types.js';
+import { NAMESPACES, SECRETS, TypeRegistry } from '../federation/apiserver/types.js';
 
 export interface BoundPorts {
   agentPort: number;
@@ -110,8 +110,10 @@ export class ProxyServer {
     const store = await openStore(this.options.federationStore);
     const registry = new TypeRegistry();
     registry.add(NAMESPACES);
+    // Member credentials (KubeFedCluster spec.secretRef) are Secrets in kube-federation-system.
+    registry.add(SECRETS);
     // CRD conversion webhooks inside member clusters are reached through the tunnel (<host>.<cluster>.tunnel).
-    const api = await createApiServer({ store, registry, log: this.log.child({ part: 'federation' }), tls: this.tlsContext, dialer: federationDialer(this.dial) });
+    const api = await createApiServer({ store, registry, log: this.log.child({ part: 'federation' }), tls: this.tlsContext, dialer: federationDialer(this.dial), kubefed: { defaultTypes: true } });
     // The controller reaches member clusters only through dial(): it is given nothing else.
     const controller = this.options.federationController
       ? new FederationController({

@@ -6,7 +6,7 @@ import { createLogger } from '../../common/log.js';
 import { exitOnSignals, parseOrExit, UsageError } from '../../common/flags.js';
 import { openStore } from '../store/open.js';
 import { createApiServer } from './server.js';
-import { MEMBER_TYPES, NAMESPACES, TypeRegistry } from './types.js';
+import { MEMBER_TYPES, NAMESPACES, SECRETS, TypeRegistry } from './types.js';
 import { APISERVER_HELP, parseApiServerOptions } from './options.js';
 import { parseTokenFile, TokenAuthenticator } from './authn.js';
 
@@ -24,7 +24,11 @@ const tokens = options.tokenFile === null ? undefined : parseOrExit('apiserver',
 }, []);
 const registry = new TypeRegistry();
 if (options.member) for (const type of MEMBER_TYPES) registry.add(type);
-else registry.add(NAMESPACES);
+else {
+  // A federation control plane: KubeFed's API, with member credentials in Secrets.
+  registry.add(NAMESPACES);
+  registry.add(SECRETS);
+}
 
 try {
   const store = await openStore(options.store, options.mysqlTablePrefix ? { mysql: { tablePrefix: options.mysqlTablePrefix } } : {});
@@ -36,6 +40,7 @@ try {
     maxBodyBytes: options.maxBodyBytes,
     bookmarkIntervalMs: options.bookmarkIntervalMs,
     tokens,
+    ...(options.member ? {} : { kubefed: { defaultTypes: true } }),
   });
   const port = await api.listen(options.listen.host, options.listen.port);
   log.info({ port, host: options.listen.host, store: options.store.split(':', 1)[0], member: options.member, tokens: tokens?.size ?? 0 }, 'apiserver ready');

@@ -27,7 +27,8 @@ export const APISERVER_HELP = `usage: apiserver --ca FILE --cert FILE --key FILE
   --store URL                 sqlite:///path.db | sqlite::memory: | mysql://user:pass@host:3306/db [sqlite::memory:]
   --mysql-table-prefix P      table name prefix in a shared MySQL database [kv_]
   --token-file FILE           static bearer tokens, CSV lines token,user,uid,"group1,group2"
-  --member                    serve core types (namespaces, configmaps, secrets, services, serviceaccounts, deployments)
+  --member                    serve core types (namespaces, configmaps, secrets, services, serviceaccounts, deployments);
+                              without it: a federation control plane serving the KubeFed API
   --max-body-bytes N          request body limit [${DEFAULT_MAX_BODY_BYTES}]
   --bookmark-interval-ms MS   watch BOOKMARK period [10000]
   --log-level LEVEL           ${LOG_LEVELS.join('|')} [info]`;

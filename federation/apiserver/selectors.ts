@@ -13,13 +13,21 @@ export type LabelRequirement =
 const KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 const VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
 
+export function isLabelKey(key: string): boolean {
+  return KEY.test(key);
+}
+
+export function isLabelValue(value: string): boolean {
+  return VALUE.test(value);
+}
+
 function checkKey(key: string): string {
-  if (!KEY.test(key)) throw new SelectorError(`invalid label key "${key}"`);
+  if (!isLabelKey(key)) throw new SelectorError(`invalid label key "${key}"`);
   return key;
 }
 
 function checkValue(value: string): string {
-  if (!VALUE.test(value)) throw new SelectorError(`invalid label value "${value}"`);
+  if (!isLabelValue(value)) throw new SelectorError(`invalid label value "${value}"`);
   return value;
 }
 

@@ -10,6 +10,7 @@ import { DEFAULT_MAX_BODY_BYTES, decodeObjectBody, mediaType, parseJson, readBod
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, SERVER_VERSION } from './discovery.js';
 import type { Dialer } from './conversion.js';
 import { installCrdSupport } from './crd.js';
+import { installKubeFed } from '../kubefed/install.js';
 import { ApiError, errors } from './errors.js';
 import { openApiV3 } from './openapi.js';
 import { sendOpenApiV2 } from './openapiv2.js';
@@ -35,6 +36,8 @@ export interface ApiServerOptions {
   /** Opens connections to CRD conversion webhooks (default: net.connect; in the proxy-server: its tunnel dial()). */
   dialer?: Dialer;
   conversionTimeoutMs?: number;
+  /** Serve the KubeFed API (core.kubefed.io, Federated<Kind> types); defaultTypes: also the default FederatedTypeConfigs. */
+  kubefed?: { defaultTypes: boolean };
 }
 
 export interface ApiServer {
@@ -63,6 +66,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
   const resources = new Resources(store, registry);
   await resources.ensureNamespace('default');
   await installCrdSupport(resources, { dialer: options.dialer, conversionTimeoutMs: options.conversionTimeoutMs, log });
+  if (options.kubefed) await installKubeFed(resources, { log, defaultTypes: options.kubefed.defaultTypes });
   const isNamespacedPlural = (g: string, v: string, p: string): boolean => registry.lookup(g, v, p)?.namespaced === true;
 
   const server = https.createServer({ ...options.tls, requestCert: true, rejectUnauthorized: false }, (req, res) => {

@@ -1,0 +1,16 @@
+// The types federated out of the box: what our members serve (namespaces, configmaps, secrets,
+// services, serviceaccounts, deployments.apps), with the FederatedTypeConfigs `kubefedctl enable`
+// would write for them (names exactly KubeFed's: "namespaces", "deployments.apps", ...). Pure.
+import type { KubeObject } from '../apiserver/storage.js';
+import { MEMBER_TYPES, type ResourceType } from '../apiserver/types.js';
+import { federatedTypeConfigFor, type TargetType } from './api.js';
+
+export function targetTypeOf(t: ResourceType): TargetType {
+  return { group: t.group, version: t.version, kind: t.kind, plural: t.plural, namespaced: t.namespaced };
+}
+
+export const DEFAULT_TARGET_TYPES: readonly TargetType[] = MEMBER_TYPES.map(targetTypeOf);
+
+export function defaultFederatedTypeConfigs(): KubeObject[] {
+  return DEFAULT_TARGET_TYPES.map(federatedTypeConfigFor);
+}
