@@ -16,13 +16,14 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import YAML from 'yaml';
 import { ensurePki } from '../../certs/bundle.js';
+import { FEDERATION_COMMANDS, federateSandbox, federationChecks } from './federation.js';
 
 const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ROOT = path.resolve(DIST, '..');
 
 const MEMBERS = [
-  { name: 'east', tenant: 'retail' },
-  { name: 'west', tenant: 'payments' },
+  { name: 'east', tenant: 'retail', region: 'east' },
+  { name: 'west', tenant: 'payments', region: 'west' },
 ];
 
 interface Child {
@@ -90,7 +91,7 @@ async function main(): Promise<number> {
     ], logDir);
     children.push(server);
     const ready = await server.waitFor((l) => l.msg === 'proxy-server ready');
-    const members: Array<{ name: string; tenant: string; apiPort: number }> = [];
+    const members: Array<{ name: string; tenant: string; region: string; apiPort: number }> = [];
     for (const member of MEMBERS) {
       // Each member cluster's API server is the federation API server in member mode, with its own
       // SQLite file, reachable only through that cluster's agent.
@@ -138,6 +139,7 @@ async function main(): Promise<number> {
         .then((json) => kubectlStdin(local, m.name, ['apply', '-f', '-'], json));
     }
     fs.rmSync(local);
+    await federateSandbox({ root: ROOT, dist: DIST, kubeconfig, ca: pki.ca.cert, credential: admin, members });
 
     const lines = [
       '',
@@ -151,6 +153,8 @@ async function main(): Promise<number> {
       `  export KUBECONFIG=${kubeconfig}`,
       '  kubectl --context federation api-resources',
       ...members.map((m) => `  kubectl --context ${m.name} get configmaps     # ${m.name}, tenant ${m.tenant}`),
+      '',
+      ...FEDERATION_COMMANDS(members),
       '',
       'or raw CONNECT with curl:',
       ...members.map(
@@ -179,6 +183,7 @@ async function main(): Promise<number> {
     };
     await check('federation', ['get', 'namespace', 'default', '-o', 'name'], 'namespace/default');
     for (const m of members) await check(m.name, ['get', 'configmap', 'cluster-info', '-o', 'jsonpath={.data.cluster}'], m.name);
+    for (const c of federationChecks(members)) await check(c.context, c.args, c.expected);
     if (values.check) return healthy ? 0 : 1;
 
     process.stdout.write('\nrunning; Ctrl-C stops the sandbox\n');

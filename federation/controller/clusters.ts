@@ -9,7 +9,7 @@ import { ApiError } from '../apiserver/errors.js';
 import type { Resources } from '../apiserver/resources.js';
 import type { KubeObject } from '../apiserver/storage.js';
 import { SECRETS } from '../apiserver/types.js';
-import { KUBEFED_CLUSTER, KUBEFED_NAMESPACE, type KubeFedConfigValues } from '../kubefed/api.js';
+import { KUBEFED_CLUSTER, KUBEFED_NAMESPACE, UNJOIN_FINALIZER, type KubeFedConfigValues } from '../kubefed/api.js';
 import { stableJson } from './desired.js';
 import { clusterConditions, HealthTracker, type HealthState } from './health.js';
 import { Informer } from './informer.js';
@@ -31,6 +31,8 @@ export interface MemberClusterState {
   readonly client: MemberClient | null;
   /** Changes whenever a new client replaces the old one. */
   readonly clientGeneration: number;
+  /** Being unjoined with fedctl unjoin --delete-propagated: placed nowhere, its objects deleted. */
+  readonly unjoining: boolean;
 }
 
 interface Cluster extends MemberClusterState {
@@ -39,6 +41,7 @@ interface Cluster extends MemberClusterState {
   ready: boolean;
   client: MemberClient | null;
   clientGeneration: number;
+  unjoining: boolean;
   configKey: string;
   configError: string | null;
   health: HealthTracker;
@@ -108,6 +111,19 @@ export class ClusterManager extends EventEmitter {
     return this.clusters.get(name);
   }
 
+  /** The member holds nothing propagated any more: the unjoin completes (the KubeFedCluster goes). */
+  async finishUnjoin(name: string): Promise<void> {
+    const obj = this.clusterInformer.get(`${KUBEFED_NAMESPACE}/${name}`);
+    if (!obj || !(obj.metadata.finalizers ?? []).includes(UNJOIN_FINALIZER)) return;
+    const finalizers = (obj.metadata.finalizers ?? []).filter((f) => f !== UNJOIN_FINALIZER);
+    try {
+      await this.options.resources.update(KUBEFED_CLUSTER, KUBEFED_NAMESPACE, name, { ...obj, metadata: { ...obj.metadata, finalizers } });
+      this.options.log.info({ cluster: name }, 'cluster unjoined; what was propagated there is deleted');
+    } catch (err) {
+      if (!(err instanceof ApiError && (err.reason === 'Conflict' || err.reason === 'NotFound'))) throw err;
+    }
+  }
+
   /** KubeFedConfig changed: thresholds apply from the next probe, the period from now. */
   configChanged(): void {
     for (const c of this.clusters.values()) {
@@ -136,6 +152,7 @@ export class ClusterManager extends EventEmitter {
         ready: false,
         client: null,
         clientGeneration: 0,
+        unjoining: false,
         configKey: '',
         configError: null,
         health: new HealthTracker(this.options.config().clusterHealthCheck),
@@ -146,6 +163,7 @@ export class ClusterManager extends EventEmitter {
       this.clusters.set(name, c);
     }
     c.labels = { ...(obj.metadata.labels ?? {}) };
+    c.unjoining = Boolean(obj.metadata.deletionTimestamp) && (obj.metadata.finalizers ?? []).includes(UNJOIN_FINALIZER);
     if (c.configKey !== configKey) {
       c.configKey = configKey;
       c.client?.close();

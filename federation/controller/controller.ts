@@ -319,7 +319,7 @@ export class FederationController extends EventEmitter {
       return; // the update comes back as an event
     }
     const clusters = this.clusters.all();
-    const { placed, reason } = this.placement(state, fed, clusters.map((c) => ({ name: c.name, labels: c.labels })));
+    const { placed, reason } = this.placement(state, fed, this.placeable());
     for (const c of clusters) this.clusterQueue(c.name).add(key);
 
     const records = this.results.get(key) ?? new Map<string, ClusterRecord>();
@@ -380,6 +380,26 @@ export class FederationController extends EventEmitter {
     return waiting;
   }
 
+  /** Clusters placement may choose: every joined cluster but those being unjoined. */
+  private placeable(): ClusterInfo[] {
+    return this.clusters.all().filter((c) => !c.unjoining).map((c) => ({ name: c.name, labels: c.labels }));
+  }
+
+  /**
+   * An unjoining cluster is done when, for every enabled type, its member watch has synced and
+   * holds no managed object (the per-cluster syncs deleted them, as for any cluster not placed).
+   */
+  private checkUnjoin(name: string): void {
+    const c = this.clusters.get(name);
+    if (!c?.unjoining || !c.ready) return;
+    const informers = this.memberInformers.get(name)?.byType;
+    for (const ftc of this.types.keys()) {
+      const inf = informers?.get(ftc);
+      if (!inf?.hasSynced || inf.list().length > 0) return;
+    }
+    void this.clusters.finishUnjoin(name).catch((err: unknown) => this.log.warn({ cluster: name, err: (err as Error).message }, 'unjoin: finalizer removal failed'));
+  }
+
   private federatedType(state: TypeState): ResourceType {
     const f = state.info.federated;
     return this.resources.registry.lookup(f.group, f.version, f.plural) ?? f;
@@ -437,6 +457,10 @@ export class FederationController extends EventEmitter {
     if (cluster.ready) for (const inf of this.memberInformers.get(name)?.byType.values() ?? []) inf.retryNow();
     // Ready (again), or its labels changed: everything may need syncing there.
     this.requeueAll();
+    if (cluster.unjoining) {
+      for (const [ftc, state] of this.types) for (const o of state.informer.list()) this.clusterQueue(name).add(objectKey(ftc, objectKeyOf(o)));
+      this.checkUnjoin(name);
+    }
   }
 
   private ensureMemberInformer(cluster: MemberClusterState, ftc: string, state: TypeState): void {
@@ -454,9 +478,13 @@ export class FederationController extends EventEmitter {
     const informer = new Informer(memberListWatch(cluster.client, state.info.target, `${MANAGED_LABEL}=true`), {
       added: enqueue,
       updated: enqueue,
-      deleted: enqueue,
+      deleted: (member) => {
+        enqueue(member);
+        this.checkUnjoin(name);
+      },
       synced: () => {
         for (const o of state.informer.list()) this.clusterQueue(name).add(objectKey(ftc, objectKeyOf(o)));
+        this.checkUnjoin(name);
       },
       failed: (err) => this.log.debug({ cluster: name, type: ftc, err: err.message }, 'member watch ended; relisting'),
     });
@@ -496,8 +524,7 @@ export class FederationController extends EventEmitter {
     if (!fed) return;
     const informer = this.memberInformers.get(cluster)?.byType.get(ftc);
     const ready = c.ready && c.client !== null && informer?.hasSynced === true;
-    const clusters = this.clusters.all().map((x) => ({ name: x.name, labels: x.labels }));
-    const { placed } = this.placement(state, fed, clusters);
+    const { placed } = this.placement(state, fed, this.placeable());
     const prev = this.results.get(key)?.get(cluster);
     const member = informer?.get(memberKeyOf(state.info, objKey));
     const decision = decide({ fed, target: state.info.target, cluster, placed: placed.has(cluster), ready, member, lastWritten: prev?.lastWritten });

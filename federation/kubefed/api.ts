@@ -13,6 +13,8 @@ export const KUBEFED_NAMESPACE = 'kube-federation-system';
 export const MANAGED_LABEL = 'kubefed.io/managed';
 export const ORPHAN_ANNOTATION = 'kubefed.io/orphan';
 export const SYNC_FINALIZER = 'kubefed.io/sync-controller';
+/** On a KubeFedCluster being unjoined with fedctl unjoin --delete-propagated: the controller deletes what it propagated there, then removes it. */
+export const UNJOIN_FINALIZER = 'fedtunnel.io/unjoin-delete-propagated';
 /** KubeFed reads its configuration from the KubeFedConfig of this name in KUBEFED_NAMESPACE. */
 export const KUBEFED_CONFIG_NAME = 'kubefed';
 

@@ -1,0 +1,73 @@
+// How to reach one member cluster, read from its KubeFedCluster and credential Secret: where its
+// API server is (an address inside the member, dialed through the tunnel), how to verify it, and
+// how to authenticate. Pure: the caller watches the objects and rebuilds the client on change.
+import type { KubeObject } from '../apiserver/storage.js';
+import { apiEndpointUrl } from '../kubefed/api.js';
+
+export class MemberConfigError extends Error {
+  override readonly name = 'MemberConfigError';
+}
+
+export interface MemberConfig {
+  cluster: string;
+  /** `https://host:port` as kubeconfig `server`. */
+  server: string;
+  /** What dial() is asked for: host:port inside the member cluster. */
+  address: string;
+  /** TLS server name (absent for IP addresses, as client-go does). */
+  servername: string | undefined;
+  ca: Buffer | undefined;
+  token: string | undefined;
+  cert: Buffer | undefined;
+  key: Buffer | undefined;
+  /** KubeFed's spec.disabledTLSValidations: '*' disables verification; the others one check each. */
+  skipVerify: { all: boolean; subjectName: boolean; validityPeriod: boolean };
+}
+
+function decode(field: string, value: unknown): Buffer | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string') throw new MemberConfigError(`${field}: expected base64 data`);
+  return Buffer.from(value, 'base64');
+}
+
+/**
+ * The Secret (spec.secretRef, in the cluster's namespace) holds KubeFed's `token` (a bearer token)
+ * or, in addition, `tls.crt` + `tls.key` (a client certificate); `ca.crt` is used when the
+ * KubeFedCluster has no caBundle.
+ */
+export function memberConfig(cluster: KubeObject, secret: KubeObject | null | undefined): MemberConfig {
+  const name = cluster.metadata.name!;
+  const spec = (cluster.spec ?? {}) as { apiEndpoint?: string; caBundle?: string; secretRef?: { name?: string }; disabledTLSValidations?: string[] };
+  if (!spec.apiEndpoint) throw new MemberConfigError('spec.apiEndpoint is empty');
+  let url: URL;
+  try {
+    url = apiEndpointUrl(spec.apiEndpoint);
+  } catch {
+    throw new MemberConfigError(`spec.apiEndpoint ${JSON.stringify(spec.apiEndpoint)} is not a URL`);
+  }
+  if (url.protocol !== 'https:') throw new MemberConfigError(`spec.apiEndpoint must be https (got ${url.protocol})`);
+  if (!spec.secretRef?.name) throw new MemberConfigError('spec.secretRef.name is empty');
+  if (!secret) throw new MemberConfigError(`secret ${spec.secretRef.name} not found`);
+  const data = (secret.data ?? {}) as Record<string, unknown>;
+  const tokenBytes = decode('token', data.token);
+  const cert = decode('tls.crt', data['tls.crt']);
+  const key = decode('tls.key', data['tls.key']);
+  if (!tokenBytes && !(cert && key)) throw new MemberConfigError(`secret ${spec.secretRef.name} holds neither a token nor tls.crt and tls.key`);
+  if (Boolean(cert) !== Boolean(key)) throw new MemberConfigError(`secret ${spec.secretRef.name}: tls.crt and tls.key go together`);
+  const ca = decode('spec.caBundle', spec.caBundle) ?? decode('ca.crt', data['ca.crt']);
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const port = url.port || '443';
+  const disabled = spec.disabledTLSValidations ?? [];
+  const isIp = /^[\d.]+$/.test(host) || host.includes(':');
+  return {
+    cluster: name,
+    server: `https://${url.host}`,
+    address: host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`,
+    servername: isIp ? undefined : host,
+    ca,
+    token: tokenBytes?.toString('utf8').trim() || undefined,
+    cert,
+    key,
+    skipVerify: { all: disabled.includes('*'), subjectName: disabled.includes('SubjectName'), validityPeriod: disabled.includes('ValidityPeriod') },
+  };
+}
