@@ -28,7 +28,7 @@ import {
 import { computePlacement, selectedClusters, type ClusterInfo } from '../kubefed/placement.js';
 import { ClusterManager, type ClusterLinks, type MemberClusterState } from './clusters.js';
 import { decide, isDeleting, isOrphaning, type ClusterAction } from './decide.js';
-import { withRetainedFields } from './desired.js';
+import { isUpToDate, withRetainedFields } from './desired.js';
 import { Informer, objectKeyOf } from './informer.js';
 import { MemberError } from './member-client.js';
 import { ControllerMetrics } from './metrics.js';
@@ -569,7 +569,7 @@ export class FederationController extends EventEmitter {
           return await client.create(t, action.object);
         } catch (err) {
           if (!(err instanceof MemberError && err.code === 'AlreadyExists')) throw err;
-          return this.adopt(c, state, action.object);
+          return this.adopt(c, state, action.object, action.hash);
         }
       case 'update':
         return client.update(t, action.object);
@@ -584,14 +584,17 @@ export class FederationController extends EventEmitter {
   }
 
   /** An object of that name exists but is not managed: adopt it (adoptResources) or report why not. */
-  private async adopt(c: MemberClusterState, state: TypeState, desired: KubeObject): Promise<KubeObject> {
+  private async adopt(c: MemberClusterState, state: TypeState, desired: KubeObject, hash: string): Promise<KubeObject> {
     const client = c.client!;
     const t = state.info.target;
     const existing = await client.get(t, desired.metadata.namespace, desired.metadata.name!);
     if (!existing) throw new MemberError('Conflict', 'the object appeared and vanished during creation');
+    const write = withRetainedFields(desired, existing, t, false);
+    // Ours already (our own create, not yet in the member cache): nothing to adopt.
+    if (existing.metadata.labels?.[MANAGED_LABEL] === 'true') return isUpToDate(existing, write, hash) ? existing : client.update(t, write);
     if (existing.metadata.labels?.[MANAGED_LABEL] === 'false') throw new AdoptionRefused('ManagedLabelFalse', `the member object is labelled ${MANAGED_LABEL}=false`);
     if (this.config.syncController.adoptResources !== 'Enabled') throw new AdoptionRefused('AlreadyExists', 'the object already exists in the member and adoptResources is Disabled');
-    return client.update(t, withRetainedFields(desired, existing, t, false));
+    return client.update(t, write);
   }
 }
 

@@ -170,7 +170,8 @@ export class MemberClient {
     let stopped = false;
     let controller: AbortController | null = null;
     const end = (err?: Error): void => {
-      if (stopped) return;
+      // close() ends every watch: that is not news for the informer (it is stopped too).
+      if (stopped || this.closed) return;
       stopped = true;
       if (controller) {
         this.watches.delete(controller);

@@ -48,6 +48,9 @@ export class TunnelAgent extends https.Agent {
             if (!socket.authorized && !VALIDITY_ERRORS.has(String(code))) socket.destroy(Object.assign(new Error(`certificate verification failed: ${code}`), { code: String(code) }));
           });
         }
+        // A tunnel stream is half-open capable, so the member closing an idle keep-alive connection
+        // shows as 'end' only: without this the pool would hand out a dead socket.
+        stream.once('end', () => setImmediate(() => socket.destroy()));
         stream.once('close', () => socket.destroy());
         callback(null, socket);
       },
