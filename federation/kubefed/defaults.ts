@@ -11,6 +11,13 @@ export function targetTypeOf(t: ResourceType): TargetType {
 
 export const DEFAULT_TARGET_TYPES: readonly TargetType[] = MEMBER_TYPES.map(targetTypeOf);
 
+/** Workloads whose member status is worth collecting (remoteStatus, replicas summed over clusters). */
+const STATUS_COLLECTED = new Set(['deployments.apps']);
+
 export function defaultFederatedTypeConfigs(): KubeObject[] {
-  return DEFAULT_TARGET_TYPES.map(federatedTypeConfigFor);
+  return DEFAULT_TARGET_TYPES.map((t) => {
+    const ftc = federatedTypeConfigFor(t);
+    if (STATUS_COLLECTED.has(ftc.metadata.name!)) (ftc.spec as Record<string, unknown>).statusCollection = 'Enabled';
+    return ftc;
+  });
 }

@@ -206,13 +206,13 @@ describe('federation controller (hub + members in network namespaces)', function
 
   it('a member that hangs is reported in status while the other cluster is served', async function () {
     const west = fed.members.west!;
-    west.apiserver.signal('SIGSTOP');
+    west.apiserver.child.kill('SIGSTOP');
     try {
       await apply(fed, CONFIGMAP.replace('name: settings', 'name: during-hang'));
       await ok(fed.kubectl('federation', ['wait', '--timeout=30s', '-n', 'shop', 'federatedconfigmap/during-hang', '--for=jsonpath={.status.conditions[0].reason}=CheckClusters']));
       assert.equal((await fed.kubectlMember('east', ['get', 'configmap', 'during-hang', '-n', 'shop', '-o', 'name'])).code, 0);
     } finally {
-      west.apiserver.signal('SIGCONT');
+      west.apiserver.child.kill('SIGCONT');
     }
     await propagated(fed, 'federatedconfigmap/during-hang', 'shop');
   });
@@ -241,6 +241,18 @@ describe('federation controller (hub + members in network namespaces)', function
     await fed.startAgent('west');
     await ok(fed.kubectl('federation', ['wait', '--for=delete', '--timeout=60s', '-n', 'shop', 'federatedconfigmap/doomed']));
     await memberWait(fed, 'west', ['--for=delete', 'configmap/doomed', '-n', 'shop']);
+  });
+
+  it('refuses invalid placement and overrides with a 422 naming the field, and stores nothing', async function () {
+    const bad = CONFIGMAP.replace('name: settings', 'name: rejected');
+    const forbidden = await fed.kubectl('federation', ['apply', '-f', '-'], bad.replace('- path: /data/color', '- path: /metadata/name'));
+    assert.notEqual(forbidden.code, 0);
+    assert.match(forbidden.stderr, /spec\.overrides\[0\]\.clusterOverrides\[0\]\.path.*may not be overridden/);
+    const selector = await fed.kubectl('federation', ['apply', '-f', '-'], bad.replace(/  placement:\n    clusters:\n    - name: east\n    - name: west\n/, '  placement:\n    clusterSelector:\n      matchExpressions: [{key: tier, operator: Sometimes, values: [gold]}]\n'));
+    assert.notEqual(selector.code, 0);
+    assert.match(selector.stderr, /spec\.placement\.clusterSelector\.matchExpressions\[0\]\.operator/);
+    const stored = await fed.kubectl('federation', ['get', 'federatedconfigmap', 'rejected', '-n', 'shop']);
+    assert.match(stored.stderr, /NotFound/);
   });
 
   it('propagates a custom resource enabled with fedctl enable', async function () {
@@ -285,5 +297,76 @@ spec:
     await apply(fed, CONFIGMAP.replace('name: settings', 'name: after-restart'));
     await propagated(fed, 'federatedconfigmap/after-restart', 'shop');
     assert.equal(await ok(fed.kubectlMember('east', ['get', 'configmap', 'after-restart', '-n', 'shop', '-o', 'jsonpath={.data.color}'])), 'blue');
+  });
+});
+
+describe('federation controller on MySQL (agent SIGKILL mid-propagation, Orphan policy, unjoin)', function () {
+  this.timeout(240_000);
+  let fed: Federation;
+  let baseline: Awaited<ReturnType<typeof resourceBaseline>>;
+
+  before(async function () {
+    baseline = await resourceBaseline();
+    fed = await startFederation({
+      members: ['north', 'south'],
+      isolation: 'netns',
+      store: 'mysql',
+      extraServerArgs: ['--member-request-timeout', '2000', '--unreachable-deletion', 'orphan', '--unreachable-deletion-timeout', '2000'],
+    });
+    await join(fed, 'north');
+    await join(fed, 'south');
+    for (const name of ['north', 'south']) {
+      await ok(fed.kubectl('federation', ['wait', '--for=condition=Ready', '--timeout=60s', '-n', 'kube-federation-system', `kubefedcluster/${name}`]));
+    }
+    await apply(fed, NAMESPACE);
+    await propagated(fed, 'federatednamespace/shop', 'shop');
+  });
+
+  after(async function () {
+    await fed?.stop();
+    await assertNoLeakedResources(baseline);
+  });
+
+  const many = (n: number, prefix: string): string =>
+    Array.from({ length: n }, (_, i) => `apiVersion: types.kubefed.io/v1beta1
+kind: FederatedConfigMap
+metadata: {name: ${prefix}-${i}, namespace: shop}
+spec:
+  template: {data: {i: "${i}"}}
+  placement: {clusterSelector: {}}
+`).join('---\n');
+
+  it('converges after the agent is SIGKILLed while 40 objects are propagating', async function () {
+    await apply(fed, many(40, 'burst'));
+    await fed.stopAgent('south', 'SIGKILL');
+    await fed.startAgent('south');
+    await ok(fed.kubectl('federation', ['wait', '--for=condition=Propagation', '--timeout=90s', '-n', 'shop', '--all', 'federatedconfigmaps']));
+    for (const m of ['north', 'south']) {
+      const names = (await ok(fed.kubectlMember(m, ['get', 'configmaps', '-n', 'shop', '-l', 'kubefed.io/managed=true', '-o', 'name']))).trim().split('\n');
+      assert.equal(names.filter((n) => n.startsWith('configmap/burst-')).length, 40, `${m} has every object`);
+    }
+  });
+
+  it('a deletion with a cluster unreachable orphans the object there after the timeout (policy Orphan)', async function () {
+    await apply(fed, many(1, 'left'));
+    await propagated(fed, 'federatedconfigmap/left-0', 'shop');
+    await fed.stopAgent('south');
+    await ok(fed.kubectl('federation', ['wait', '--for=condition=Offline', '--timeout=30s', '-n', 'kube-federation-system', 'kubefedcluster/south']));
+    await ok(fed.kubectl('federation', ['delete', 'federatedconfigmap', 'left-0', '-n', 'shop', '--wait=false']));
+    await ok(fed.kubectl('federation', ['wait', '--for=delete', '--timeout=60s', '-n', 'shop', 'federatedconfigmap/left-0']));
+    await memberWait(fed, 'north', ['--for=delete', 'configmap/left-0', '-n', 'shop']);
+    await fed.startAgent('south');
+    assert.equal(await ok(fed.kubectlMember('south', ['get', 'configmap', 'left-0', '-n', 'shop', '-o', 'jsonpath={.data.i}'])), '0', 'left in place on the unreachable cluster');
+  });
+
+  it('fedctl unjoin --delete-propagated deletes what was propagated there; plain unjoin leaves it', async function () {
+    await ok(fed.kubectl('federation', ['wait', '--for=condition=Ready', '--timeout=60s', '-n', 'kube-federation-system', 'kubefedcluster/south']));
+    await run(process.execPath, [FEDCTL_BIN, 'unjoin', 'south', '--delete-propagated', '--timeout', '60', '--kubeconfig', fed.kubeconfig, '--context', 'federation']);
+    const left = await ok(fed.kubectlMember('south', ['get', 'configmaps', '-n', 'shop', '-l', 'kubefed.io/managed=true', '-o', 'name']));
+    assert.equal(left.trim(), '');
+    const gone = await fed.kubectl('federation', ['get', 'kubefedcluster', 'south', '-n', 'kube-federation-system']);
+    assert.match(gone.stderr, /NotFound/);
+    await run(process.execPath, [FEDCTL_BIN, 'unjoin', 'north', '--kubeconfig', fed.kubeconfig, '--context', 'federation']);
+    assert.match(await ok(fed.kubectlMember('north', ['get', 'configmap', 'burst-0', '-n', 'shop', '-o', 'name'])), /burst-0/);
   });
 });
