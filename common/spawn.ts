@@ -152,3 +152,12 @@ export function spawnNodeChild(script: string, args: string[], options: SpawnNod
 export function spawnNode(name: string, script: string, args: string[], options: SpawnNodeOptions = {}): LoggedProcess {
   return new LoggedProcess(name, spawnNodeChild(script, args, options), options.logFile ? { logFile: options.logFile } : {});
 }
+
+/** Synchronous last resort for a process 'exit' handler: SIGKILLs every tracked child without waiting. */
+export function killAllChildrenSync(): void {
+  for (const child of children) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    child.kill('SIGCONT');
+    child.kill('SIGKILL');
+  }
+}

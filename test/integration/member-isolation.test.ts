@@ -73,7 +73,7 @@ describe('federation harness: member isolation (network namespaces)', function (
     assert.equal(fed.members['iso-a']!.agent, null);
     const down = await fed.kubectlMember('iso-a', ['get', 'ns']);
     assert.notEqual(down.code, 0, 'kubectl must fail while the agent is away');
-    assert.match(down.stderr, /proxy|503|502|Service Unavailable|Bad Gateway|unavailable|no agent|not connected/i, `unclear error: ${down.stderr}`);
+    assert.match(down.stderr, /Service Unavailable|Bad Gateway/, `unclear error: ${down.stderr}`);
     // The other member is not affected.
     assert.equal((await fed.kubectlMember('iso-b', ['get', 'ns', 'default', '-o', 'name'])).code, 0);
 
