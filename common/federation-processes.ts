@@ -136,6 +136,8 @@ export interface MemberAgentOptions {
   apiserver: string;
   netns?: string | null;
   drainTimeoutMs?: number;
+  /** Reconnect backoff; default 50 ms doubling to 500 ms (quick re-registration), null for the agent's own defaults. */
+  backoff?: { initialMs: number; maxMs: number } | null;
   extraArgs?: string[];
   logFile?: string;
 }
@@ -144,11 +146,12 @@ export interface MemberAgentOptions {
 export function spawnMemberAgent(options: MemberAgentOptions): LoggedProcess {
   const cert = options.pki.agents[options.cluster];
   if (!cert) throw new Error(`no agent certificate for cluster ${options.cluster} (ensurePki must list it)`);
+  const backoff = options.backoff === undefined ? { initialMs: 50, maxMs: 500 } : options.backoff;
   const args = [
     '--server', options.server, '--server-name', options.serverName ?? 'localhost',
     '--ca', options.pki.ca.cert, '--cert', cert.cert, '--key', cert.key,
     '--apiserver', options.apiserver, '--health-listen', '127.0.0.1:0',
-    '--backoff-initial', '50', '--backoff-max', '500',
+    ...(backoff ? ['--backoff-initial', String(backoff.initialMs), '--backoff-max', String(backoff.maxMs)] : []),
     '--instance', `${options.cluster}-agent`, '--drain-timeout', String(options.drainTimeoutMs ?? 1000),
     ...(options.extraArgs ?? []),
   ];
