@@ -104,6 +104,17 @@ async function deleteNetns(name: string, rootLink: string | null): Promise<void>
   await ip('netns', 'del', name).catch(() => undefined);
 }
 
+async function killProcessesIn(name: string): Promise<void> {
+  const pids = await ip('netns', 'pids', name).catch(() => '');
+  for (const text of pids.split(/\s+/).filter(Boolean)) {
+    try {
+      process.kill(Number(text), 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -130,6 +141,8 @@ export async function reapNamespaces(): Promise<void> {
     if (!match) continue;
     const pid = Number(match[2]);
     if (pid !== process.pid && alive(pid)) continue;
+    // Processes a dead run left inside would keep the namespace (and their ports) alive.
+    if (pid !== process.pid) await killProcessesIn(match[1]!);
     await deleteNetns(match[1]!, `fv${pid}r${match[3]}`);
   }
 }

@@ -2,8 +2,12 @@
 // end of the run, so a failure costs one red test, never a hung CI job. Processes inside member
 // network namespaces are killed the same way (`ip netns exec` execs node: the pid is node's);
 // then the namespaces this run created, and stale ones of dead runs, are deleted.
+import { killAllChildrenSync } from '../../common/spawn.js';
 import { killAllChildren } from './processes.js';
 import { reapNamespaces } from './netns.js';
+
+// Last resort when the run ends through process.exit() (mocha --exit, a crash) before afterAll.
+process.once('exit', killAllChildrenSync);
 
 export const mochaHooks = {
   async afterAll(): Promise<void> {
