@@ -6,6 +6,7 @@ import { strict as assert } from 'node:assert';
 import net from 'node:net';
 import { startFederation, type Federation } from '../support/federation-harness.js';
 import { assertNoLeakedResources, resourceBaseline } from '../support/leaks.js';
+import { mysqlUnreachable } from '../support/mysql.js';
 
 /** Connects once; resolves with the error code, or 'connected' (then closes the socket). */
 function tryConnect(host: string, port: number): Promise<string> {
@@ -94,5 +95,39 @@ describe('federation harness: member isolation (network namespaces)', function (
       const r = await fed.kubectlMember(name, ['get', 'ns', 'default', '-o', 'name']);
       assert.equal(r.code, 0, `${name} after the hub restart: ${r.stderr}`);
     }
+  });
+});
+
+describe('federation harness: loopback members, hub store on MySQL', function () {
+  this.timeout(120_000);
+  let fed: Federation | undefined;
+  let baseline: Awaited<ReturnType<typeof resourceBaseline>>;
+
+  before(async function () {
+    const unreachable = await mysqlUnreachable();
+    if (unreachable) {
+      process.stdout.write(`      MySQL not reachable (${unreachable}): skipped\n`);
+      this.skip();
+    }
+    baseline = await resourceBaseline();
+    fed = await startFederation({ members: ['lo-a'], isolation: 'loopback', store: 'mysql' });
+  });
+
+  after(async function () {
+    if (!fed) return;
+    await fed.stop();
+    await assertNoLeakedResources(baseline);
+  });
+
+  it('serves the federation from MySQL across a hub restart, and the member through its agent', async function () {
+    const f = fed!;
+    assert.equal(f.members['lo-a']!.netns, null);
+    assert.equal((await f.kubectl('federation', ['create', 'namespace', 'kept'])).code, 0);
+    await f.stopHub();
+    await f.startHub();
+    const kept = await f.kubectl('federation', ['get', 'namespace', 'kept', '-o', 'name']);
+    assert.equal(kept.code, 0, kept.stderr);
+    const member = await f.kubectlMember('lo-a', ['get', 'ns', 'default', '-o', 'name']);
+    assert.equal(member.code, 0, member.stderr);
   });
 });
