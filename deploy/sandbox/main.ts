@@ -7,16 +7,22 @@
 //
 //   node dist/deploy/sandbox/main.js [--dir .sandbox] [--check]
 //     --check   start everything, verify each cluster through the proxy, stop, exit 0/1
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import readline from 'node:readline';
-import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
-import YAML from 'yaml';
 import { ensurePki } from '../../certs/bundle.js';
 import { FEDERATION_COMMANDS, federateSandbox, federationChecks } from './federation.js';
+import {
+  connectProxyUrl,
+  startHub,
+  startMemberAgent,
+  startMemberApiServer,
+  writeKubeconfig,
+  type KubeconfigCluster,
+} from '../../common/federation-processes.js';
+import type { LoggedProcess } from '../../common/spawn.js';
 
 const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ROOT = path.resolve(DIST, '..');
@@ -26,45 +32,14 @@ const MEMBERS = [
   { name: 'west', tenant: 'payments', region: 'west' },
 ];
 
-interface Child {
-  name: string;
-  process: ChildProcess;
-  exited: Promise<unknown>;
-  /** Resolves with the first JSON log line matching the predicate. */
-  waitFor(predicate: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
-}
+/** Start-up of a process may take long on a slow machine; a process that exits fails at once. */
+const START_TIMEOUT_MS = 120_000;
 
-function start(name: string, script: string, args: string[], logDir: string): Child {
-  const child = spawn(process.execPath, [path.join(DIST, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const log = fs.createWriteStream(path.join(logDir, `${name}.log`));
-  child.stderr!.pipe(log);
-  const waiters: Array<{ predicate: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }> = [];
-  readline.createInterface({ input: child.stdout! }).on('line', (text) => {
-    log.write(`${text}\n`);
-    let line: Record<string, unknown>;
-    try {
-      line = JSON.parse(text) as Record<string, unknown>;
-    } catch {
-      return;
-    }
-    for (const waiter of [...waiters]) {
-      if (waiter.predicate(line)) {
-        waiters.splice(waiters.indexOf(waiter), 1);
-        waiter.resolve(line);
-      }
-    }
-  });
-  const exited = once(child, 'exit');
-  return {
-    name,
-    process: child,
-    exited,
-    waitFor: (predicate) =>
-      Promise.race([
-        new Promise<Record<string, unknown>>((resolve) => waiters.push({ predicate, resolve })),
-        exited.then(() => Promise.reject(new Error(`${name} exited early; see ${path.join(logDir, `${name}.log`)}`))),
-      ]),
-  };
+/** A fresh log file per process and run. */
+function logFile(logDir: string, name: string): string {
+  const file = path.join(logDir, `${name}.log`);
+  fs.rmSync(file, { force: true });
+  return file;
 }
 
 async function main(): Promise<number> {
@@ -74,66 +49,69 @@ async function main(): Promise<number> {
   fs.mkdirSync(logDir, { recursive: true });
   const pki = ensurePki(path.join(dir, 'pki'), { clusters: MEMBERS, users: [{ user: 'admin', groups: ['system:masters'] }] });
   const uds = path.join(dir, 'connect.sock');
-  const children: Child[] = [];
+  const children: LoggedProcess[] = [];
   const stopAll = async (): Promise<void> => {
-    for (const child of [...children].reverse()) {
-      if (child.process.exitCode === null) child.process.kill('SIGTERM');
-      await child.exited;
-    }
+    for (const child of [...children].reverse()) await child.kill('SIGTERM');
   };
 
   try {
-    const server = start('proxy-server', 'proxy-server/main.js', [
-      '--ca', pki.ca.cert, '--cert', pki.server.cert, '--key', pki.server.key,
-      '--agent-listen', '127.0.0.1:0', '--connect-listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0',
-      '--connect-uds', uds, '--instance', 'sandbox-hub', '--drain-timeout', '2000',
-      '--federation-listen', '127.0.0.1:0', '--federation-store', `sqlite://${path.join(dir, 'federation.db')}`,
-    ], logDir);
+    const server = await startHub({
+      pki,
+      store: `sqlite://${path.join(dir, 'federation.db')}`,
+      connectUds: uds,
+      instance: 'sandbox-hub',
+      drainTimeoutMs: 2000,
+      logFile: logFile(logDir, 'proxy-server'),
+      timeoutMs: START_TIMEOUT_MS,
+    });
     children.push(server);
-    const ready = await server.waitFor((l) => l.msg === 'proxy-server ready');
+    const ready = server.ports;
     const members: Array<{ name: string; tenant: string; region: string; apiPort: number }> = [];
     for (const member of MEMBERS) {
       // Each member cluster's API server is the federation API server in member mode, with its own
       // SQLite file, reachable only through that cluster's agent.
-      const apiserver = start(`member-${member.name}`, 'federation/apiserver/main.js', [
-        '--member', '--listen', '127.0.0.1:0', '--store', `sqlite://${path.join(dir, `member-${member.name}.db`)}`,
-        '--ca', pki.ca.cert, '--cert', pki.server.cert, '--key', pki.server.key,
-      ], logDir);
-      children.push(apiserver);
-      const { port } = await apiserver.waitFor((l) => l.msg === 'apiserver ready');
-      const registered = server.waitFor((l) => l.msg === 'agent registered' && l.cluster === member.name);
+      const apiserver = await startMemberApiServer({
+        name: member.name,
+        pki,
+        store: `sqlite://${path.join(dir, `member-${member.name}.db`)}`,
+        logFile: logFile(logDir, `member-${member.name}`),
+        timeoutMs: START_TIMEOUT_MS,
+      });
+      children.push(apiserver.process);
+      const port = apiserver.port;
       children.push(
-        start(`agent-${member.name}`, 'cluster-agent/main.js', [
-          '--server', `127.0.0.1:${ready.agentPort}`, '--server-name', 'localhost',
-          '--ca', pki.ca.cert, '--cert', pki.agents[member.name]!.cert, '--key', pki.agents[member.name]!.key,
-          '--apiserver', `127.0.0.1:${port}`, '--health-listen', '127.0.0.1:0',
-          '--instance', `${member.name}-agent`, '--drain-timeout', '2000',
-        ], logDir),
+        await startMemberAgent(server, {
+          cluster: member.name,
+          pki,
+          server: `127.0.0.1:${ready.agentPort}`,
+          apiserver: `127.0.0.1:${port}`,
+          drainTimeoutMs: 2000,
+          backoff: null,
+          logFile: logFile(logDir, `agent-${member.name}`),
+          timeoutMs: START_TIMEOUT_MS,
+        }),
       );
-      await registered;
-      members.push({ ...member, apiPort: port as number });
+      members.push({ ...member, apiPort: port });
     }
 
     const admin = pki.users.admin!;
     const kubeconfig = path.join(dir, 'kubeconfig');
-    const cluster = (name: string, port: number, proxied: boolean): object => ({
+    const cluster = (name: string, port: number, proxied: boolean): KubeconfigCluster => ({
       name,
-      cluster: {
-        server: `https://127.0.0.1:${port}`,
-        'certificate-authority': pki.ca.cert,
-        // kubectl's proxy-url with the cluster as user name: the CONNECT frontend routes on it.
-        ...(proxied ? { 'proxy-url': `https://${name}@127.0.0.1:${ready.connectPort}` } : {}),
-      },
+      server: `https://127.0.0.1:${port}`,
+      caFile: pki.ca.cert,
+      // kubectl's proxy-url with the cluster as user name: the CONNECT frontend routes on it.
+      ...(proxied ? { proxyUrl: connectProxyUrl(name, ready.connectPort) } : {}),
     });
     const contexts = [
-      { name: 'federation', cluster: cluster('federation', ready.federationPort as number, false) },
-      ...members.map((m) => ({ name: m.name, cluster: cluster(m.name, m.apiPort, true) })),
+      cluster('federation', ready.federationPort, false),
+      ...members.map((m) => cluster(m.name, m.apiPort, true)),
     ];
     writeKubeconfig(kubeconfig, contexts, admin, 'federation');
     // Cluster-side bootstrap, as each member's own operator would do it (directly, not through the
     // hub): a ConfigMap naming the cluster, so the check below can tell which cluster answered.
     const local = path.join(dir, 'kubeconfig.member-local');
-    writeKubeconfig(local, members.map((m) => ({ name: m.name, cluster: cluster(m.name, m.apiPort, false) })), admin, members[0]!.name);
+    writeKubeconfig(local, members.map((m) => cluster(m.name, m.apiPort, false)), admin, members[0]!.name);
     for (const m of members) {
       await kubectl(local, m.name, ['create', 'configmap', 'cluster-info', `--from-literal=cluster=${m.name}`, '--dry-run=client', '-o', 'json'])
         .then((json) => kubectlStdin(local, m.name, ['apply', '-f', '-'], json));
@@ -199,23 +177,6 @@ async function main(): Promise<number> {
   } finally {
     await stopAll();
   }
-}
-
-interface KubeconfigContext {
-  name: string;
-  cluster: object;
-}
-
-function writeKubeconfig(file: string, contexts: KubeconfigContext[], user: { cert: string; key: string }, current: string): void {
-  const config = {
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: contexts.map((c) => c.cluster),
-    users: [{ name: 'admin', user: { 'client-certificate': user.cert, 'client-key': user.key } }],
-    contexts: contexts.map((c) => ({ name: c.name, context: { cluster: c.name, user: 'admin' } })),
-    'current-context': current,
-  };
-  fs.writeFileSync(file, YAML.stringify(config), { mode: 0o600 });
 }
 
 async function kubectl(kubeconfig: string, context: string, args: string[]): Promise<string> {

@@ -1,106 +1,13 @@
 // Runs proxy-server and cluster-agent as real child processes and follows their JSON logs, so a
 // test waits for the event it needs ("agent registered", "link established") instead of sleeping.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { EventEmitter, once } from 'node:events';
+import { spawn } from 'node:child_process';
 import http from 'node:http';
-import readline from 'node:readline';
+import { LoggedProcess, spawnNode, type LogLine } from '../../common/spawn.js';
 import { AGENT_BIN, SERVER_BIN } from './paths.js';
 import { testPki } from './pki.js';
 
-export interface LogLine {
-  msg: string;
-  level: number;
-  [key: string]: unknown;
-}
-
-type LogPredicate = (line: LogLine) => boolean;
-
-const DEFAULT_WAIT_MS = 20_000;
-
-/** Every child a test started, so a failed test cannot leave processes behind (see root-hooks). */
-const children = new Set<ChildProcess>();
-
-export async function killAllChildren(): Promise<void> {
-  await Promise.all(
-    [...children].map((child) => {
-      if (child.exitCode !== null || child.signalCode !== null) return undefined;
-      child.kill('SIGKILL');
-      return once(child, 'exit');
-    }),
-  );
-}
-
-export class LoggedProcess {
-  readonly lines: LogLine[] = [];
-  private readonly events = new EventEmitter();
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  stderr = '';
-
-  constructor(
-    readonly name: string,
-    readonly child: ChildProcess,
-  ) {
-    readline.createInterface({ input: child.stdout! }).on('line', (text) => {
-      let line: LogLine;
-      try {
-        line = JSON.parse(text) as LogLine;
-      } catch {
-        line = { msg: text, level: 30 };
-      }
-      this.lines.push(line);
-      this.events.emit('line', line);
-    });
-    child.stderr!.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
-    children.add(child);
-    this.exited = once(child, 'exit').then(([code, signal]) => {
-      children.delete(child);
-      return { code: code as number | null, signal: signal as NodeJS.Signals | null };
-    });
-  }
-
-  /** Resolves with the first log line (past or future, after `since`) matching the predicate. */
-  waitForLog(predicate: LogPredicate, { since = 0, timeoutMs = DEFAULT_WAIT_MS } = {}): Promise<LogLine> {
-    const seen = this.lines.slice(since).find(predicate);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const onLine = (line: LogLine): void => {
-        if (!predicate(line)) return;
-        cleanup();
-        resolve(line);
-      };
-      const onExit = (): void => {
-        cleanup();
-        reject(new Error(`${this.name} exited while waiting for a log line\n${this.stderr}`));
-      };
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new Error(`${this.name}: no matching log line within ${timeoutMs} ms; last lines:\n${this.lines.slice(-5).map((l) => JSON.stringify(l)).join('\n')}\n${this.stderr}`));
-      }, timeoutMs);
-      const cleanup = (): void => {
-        clearTimeout(timer);
-        this.events.off('line', onLine);
-        this.child.off('exit', onExit);
-      };
-      this.events.on('line', onLine);
-      this.child.once('exit', onExit);
-    });
-  }
-
-  /** Count of log lines so far; pass as `since` to wait only for later lines. */
-  get mark(): number {
-    return this.lines.length;
-  }
-
-  kill(signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
-    return this.exited;
-  }
-}
-
-function spawnNode(name: string, script: string, args: string[]): LoggedProcess {
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  return new LoggedProcess(name, child);
-}
+// The process plumbing lives in common/ (the sandbox and the benchmark use it too).
+export { LoggedProcess, killAllChildren, spawnNode, type LogLine, type LogPredicate } from '../../common/spawn.js';
 
 export interface ServerState {
   agents: Array<{ cluster: string; tenant: string; streams: number; draining: boolean; carrier: string }>;
