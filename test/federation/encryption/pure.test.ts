@@ -7,6 +7,9 @@ import { kmsPrefix, localKeyPrefix, newDataKey, openEnvelope, parseEnvelope, pre
 import { EncryptionError, type EncryptionErrorCode } from '../../../federation/encryption/errors.js';
 import { LocalKeyProvider, parseKeyFile } from '../../../federation/encryption/local-key.js';
 import { DekCache, ResourceTransformer } from '../../../federation/encryption/transformer.js';
+import { encryptionConfigFile } from '../../../federation/encryption/setup.js';
+import { pino } from 'pino';
+import type { Logger } from '../../../common/log.js';
 
 function rejectsWith(code: EncryptionErrorCode, fn: () => unknown): void {
   assert.throws(fn, (err: unknown) => err instanceof EncryptionError && err.code === code);
@@ -184,5 +187,29 @@ describe('encryption: transformers with local keys', function () {
     assert.equal(cache.size, 2);
     assert.ok(cache.get('p', h('a')));
     assert.equal(cache.get('p', h('b')), undefined);
+  });
+});
+
+describe('encryption: default configuration by store', function () {
+  function capture(): { log: Logger; lines: Array<{ msg: string; level: number }> } {
+    const lines: Array<{ msg: string; level: number }> = [];
+    const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l)) }) as unknown as Logger;
+    return { log, lines };
+  }
+
+  it('MySQL without a configuration warns that Secrets are not encrypted; memory stays silent', function () {
+    const { log, lines } = capture();
+    assert.equal(encryptionConfigFile('mysql://root@db:3306/x', null, log), null);
+    assert.equal(lines.length, 1);
+    assert.equal(lines[0]!.level, 40);
+    assert.match(lines[0]!.msg, /without encryption at rest/);
+    assert.equal(encryptionConfigFile('sqlite::memory:', null, log), null);
+    assert.equal(lines.length, 1);
+  });
+
+  it('a given configuration is used as it is', function () {
+    const { log } = capture();
+    assert.equal(encryptionConfigFile('mysql://root@db:3306/x', '/etc/enc.yaml', log), '/etc/enc.yaml');
+    assert.equal(encryptionConfigFile('sqlite:///var/x.db', '/etc/enc.yaml', log), '/etc/enc.yaml');
   });
 });
