@@ -17,7 +17,7 @@ import { TestKmsPlugin } from '../../support/kms-plugin.js';
 import { DIST, scratchDir } from '../../support/paths.js';
 import { LoggedProcess } from '../../support/processes.js';
 import { testPki } from '../../support/pki.js';
-import { APISERVER_BIN, kubectl, request, startApiServer, type ApiServerProcess } from '../apiserver/harness.js';
+import { APISERVER_BIN, kubectl, openWatch, request, startApiServer, type ApiServerProcess } from '../apiserver/harness.js';
 
 const ROTATE_BIN = path.join(DIST, 'federation', 'encryption', 'main.js');
 
@@ -225,6 +225,16 @@ describe('encryption: Secrets at rest through the API server', function () {
       server = await start('enc-kms', ['--encryption-provider-config', config], `sqlite://${db}`);
       assert.ok(server.lines.some((l) => l.msg === 'KMS plugin not reachable; Secrets cannot be read or written until it is'));
       await assertSecretReadFails(server, 'db', /KMS provider "testkms" Decrypt failed: UNAVAILABLE/, [secret.plain, secret.b64]);
+      // A watch replaying the Secret's history ends with the same error as an ERROR event.
+      const watch = await openWatch(server, '/api/v1/namespaces/default/secrets?watch=true&resourceVersion=1');
+      try {
+        await watch.waitFor(1);
+        assert.equal(watch.events[0]!.type, 'ERROR');
+        assert.equal(watch.events[0]!.object.code, 500);
+        assert.match(watch.events[0]!.object.message, /Decrypt failed: UNAVAILABLE/);
+      } finally {
+        watch.stop();
+      }
       await assertServesConfigMaps(server);
 
       await plugin.start();
