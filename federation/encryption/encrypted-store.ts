@@ -111,6 +111,9 @@ export class EncryptedStore implements Store {
             pending--;
           }
         });
+        // A throwing consumer must not leave a rejected chain behind (an unhandled rejection
+        // would end the process): it ends this watch instead.
+        chain = chain.catch((err: unknown) => end(failed(err)));
       },
       (err) => {
         // Let events already being decrypted arrive first, as the inner store delivered them first.
