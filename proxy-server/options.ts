@@ -35,6 +35,8 @@ export interface ServerOptions {
   federationListen: HostPort | null;
   /** Its store: sqlite:///path.db (embedded, the default) or mysql://user:pass@host:3306/db. */
   federationStore: string;
+  /** EncryptionConfiguration for the federation store's Secrets; null: generated next to a SQLite store. */
+  federationEncryptionConfig: string | null;
   /** The federation controller (propagation, status, cluster health) beside the federation API server. */
   federationController: boolean;
   /** A federated object deleted while a placed cluster is unreachable: wait for it, or orphan there after the timeout. */
@@ -78,6 +80,8 @@ export const SERVER_HELP = `usage: proxy-server --ca FILE --cert FILE --key FILE
   --drain-timeout MS           on SIGTERM, how long open streams may finish [${SERVER_DEFAULTS.drainTimeoutMs}]
   --federation-listen HOST:PORT  embedded federation API server (Kubernetes API, mTLS), "off" disables [off]
   --federation-store URL       sqlite:///path.db | mysql://user:pass@host:3306/db [${SERVER_DEFAULTS.federationStore}]
+  --federation-encryption-config FILE  Kubernetes EncryptionConfiguration for Secrets at rest
+                               [SQLite: generated <db>.encryption.yaml with a local key; MySQL: none]
   --federation-controller on|off  propagation, status and cluster health (with --federation-listen) [on]
   --unreachable-deletion wait|orphan  a federated object deleted while a placed cluster is unreachable:
                                wait for the cluster (status says so), or orphan the object there after
@@ -108,6 +112,7 @@ export function parseServerOptions(argv: string[]): ServerOptions | 'help' {
     'drain-timeout': { type: 'string' },
     'federation-listen': { type: 'string' },
     'federation-store': { type: 'string' },
+    'federation-encryption-config': { type: 'string' },
     'federation-controller': { type: 'string' },
     'unreachable-deletion': { type: 'string' },
     'unreachable-deletion-timeout': { type: 'string' },
@@ -140,6 +145,7 @@ export function parseServerOptions(argv: string[]): ServerOptions | 'help' {
     drainTimeoutMs: integerFlag('drain-timeout', v['drain-timeout'], d.drainTimeoutMs, 0, DAY_MS),
     federationListen: listenFlag('federation-listen', v['federation-listen'], null),
     federationStore: v['federation-store'] ?? d.federationStore,
+    federationEncryptionConfig: v['federation-encryption-config'] || null,
     federationController: choiceFlag('federation-controller', v['federation-controller'], ['on', 'off'], 'on') === 'on',
     unreachableDeletion: choiceFlag('unreachable-deletion', v['unreachable-deletion'], ['wait', 'orphan'], 'wait'),
     unreachableDeletionTimeoutMs: integerFlag('unreachable-deletion-timeout', v['unreachable-deletion-timeout'], d.unreachableDeletionTimeoutMs, 0, 30 * DAY_MS),

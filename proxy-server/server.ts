@@ -14,6 +14,7 @@ import { createAdminServer } from './admin.js';
 import type { ServerOptions } from './options.js';
 import type { HostPort } from '../common/address.js';
 import { openStore } from '../federation/store/open.js';
+import { withEncryption } from '../federation/encryption/setup.js';
 import type { Store } from '../federation/store/types.js';
 import { createApiServer, type ApiServer } from '../federation/apiserver/server.js';
 import { federationDialer } from './federation-dialer.js';
@@ -107,7 +108,12 @@ export class ProxyServer {
 
   /** The federation's own API server, in this process, on its own port, with the server's TLS material. */
   private async startFederation(at: HostPort): Promise<number> {
-    const store = await openStore(this.options.federationStore);
+    const raw = await openStore(this.options.federationStore);
+    // Secrets at rest are encrypted (README "Secrets at rest"); metrics on this server's /metrics.
+    const store = await withEncryption(raw, this.options.federationStore, this.options.federationEncryptionConfig, this.log.child({ part: 'encryption' }), this.metrics.registry).catch(async (err) => {
+      await raw.close();
+      throw err;
+    });
     const registry = new TypeRegistry();
     registry.add(NAMESPACES);
     // Member credentials (KubeFedCluster spec.secretRef) are Secrets in kube-federation-system.

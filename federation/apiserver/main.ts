@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import { createLogger } from '../../common/log.js';
 import { exitOnSignals, parseOrExit, UsageError } from '../../common/flags.js';
 import { openStore } from '../store/open.js';
+import { withEncryption } from '../encryption/setup.js';
 import { createApiServer } from './server.js';
 import { MEMBER_TYPES, NAMESPACES, SECRETS, TypeRegistry } from './types.js';
 import { APISERVER_HELP, parseApiServerOptions } from './options.js';
@@ -31,7 +32,9 @@ else {
 }
 
 try {
-  const store = await openStore(options.store, options.mysqlTablePrefix ? { mysql: { tablePrefix: options.mysqlTablePrefix } } : {});
+  const raw = await openStore(options.store, options.mysqlTablePrefix ? { mysql: { tablePrefix: options.mysqlTablePrefix } } : {});
+  // Secrets at rest: the given EncryptionConfiguration, or the default for the store (README).
+  const store = await withEncryption(raw, options.store, options.encryptionProviderConfig, log);
   const api = await createApiServer({
     store,
     registry,

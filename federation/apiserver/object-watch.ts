@@ -52,6 +52,7 @@ export function classifyEvent(e: Event, labels: LabelRequirement[], fields: Fiel
 /** A store error that ends a watch, as the API error a client should see. */
 export function watchEndError(err: StoreError, fromRevision: number, lastRevision: number): ApiError {
   if (err.code === 'COMPACTED') return new ApiError(410, 'Expired', `too old resource version: ${fromRevision} (${lastRevision})`);
+  if (err.code === 'ENCRYPTION_FAILED') return errors.internal(`Internal error occurred: ${err.message}`);
   return new ApiError(503, 'ServiceUnavailable', `watch ended: ${err.code}`);
 }
 

@@ -10,6 +10,8 @@ export interface ApiServerOptions {
   /** sqlite:///path.db, sqlite::memory: or mysql://user:pass@host:3306/db */
   store: string;
   mysqlTablePrefix: string | null;
+  /** Kubernetes EncryptionConfiguration for data at rest; null: the default (see README "Secrets at rest"). */
+  encryptionProviderConfig: string | null;
   caFile: string;
   certFile: string;
   keyFile: string;
@@ -26,6 +28,8 @@ export const APISERVER_HELP = `usage: apiserver --ca FILE --cert FILE --key FILE
   --listen HOST:PORT          [127.0.0.1:6443]
   --store URL                 sqlite:///path.db | sqlite::memory: | mysql://user:pass@host:3306/db [sqlite::memory:]
   --mysql-table-prefix P      table name prefix in a shared MySQL database [kv_]
+  --encryption-provider-config FILE  EncryptionConfiguration for Secrets at rest
+                              [SQLite file: generated <db>.encryption.yaml with a local key; MySQL: none]
   --token-file FILE           static bearer tokens, CSV lines token,user,uid,"group1,group2"
   --member                    serve core types (namespaces, configmaps, secrets, services, serviceaccounts, deployments);
                               without it: a federation control plane serving the KubeFed API
@@ -38,6 +42,7 @@ export function parseApiServerOptions(argv: string[]): ApiServerOptions | 'help'
     listen: { type: 'string' },
     store: { type: 'string' },
     'mysql-table-prefix': { type: 'string' },
+    'encryption-provider-config': { type: 'string' },
     ca: { type: 'string' },
     cert: { type: 'string' },
     key: { type: 'string' },
@@ -54,6 +59,7 @@ export function parseApiServerOptions(argv: string[]): ApiServerOptions | 'help'
     listen: listenFlag('listen', v.listen, '127.0.0.1:6443')!,
     store,
     mysqlTablePrefix: v['mysql-table-prefix'] ?? null,
+    encryptionProviderConfig: v['encryption-provider-config'] || null,
     caFile: requiredFlag('ca', v.ca),
     certFile: requiredFlag('cert', v.cert),
     keyFile: requiredFlag('key', v.key),

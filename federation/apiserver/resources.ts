@@ -42,6 +42,9 @@ export function mapStoreError(err: unknown, t?: ResourceType, name?: string): ne
         throw errors.tooLargeResourceVersion(0);
       case 'UNAVAILABLE':
         throw errors.unavailable('storage is unavailable');
+      case 'ENCRYPTION_FAILED':
+        // The message names provider, key id and store key — never key material or values.
+        throw errors.internal(`Internal error occurred: ${err.message}`);
     }
   }
   throw err;

@@ -81,7 +81,9 @@ export type StoreErrorCode =
   /** A read, watch or compaction asked for a revision after the current one. */
   | 'FUTURE_REVISION'
   /** The database failed or could not be reached; the operation may be retried. */
-  | 'UNAVAILABLE';
+  | 'UNAVAILABLE'
+  /** A value could not be encrypted or decrypted (KMS unreachable, wrong key, tampered value). */
+  | 'ENCRYPTION_FAILED';
 
 export class StoreError extends Error {
   override name = 'StoreError';

@@ -39,6 +39,7 @@ describe('proxy-server: parseServerOptions', function () {
       drainTimeoutMs: SERVER_DEFAULTS.drainTimeoutMs,
       federationListen: null,
       federationStore: SERVER_DEFAULTS.federationStore,
+      federationEncryptionConfig: null,
       federationController: true,
       unreachableDeletion: 'wait',
       unreachableDeletionTimeoutMs: SERVER_DEFAULTS.unreachableDeletionTimeoutMs,
@@ -53,6 +54,10 @@ describe('proxy-server: parseServerOptions', function () {
     assert.deepEqual(options.federationListen, { host: '127.0.0.1', port: 6443 });
     assert.equal(options.federationStore, 'mysql://fed@db:3306/fed');
     usageError([...REQUIRED, '--federation-store', 'postgres://x'], '--federation-store');
+  });
+
+  it('takes an EncryptionConfiguration for the federation store', function () {
+    assert.equal(parse('--federation-encryption-config', '/etc/fedtunnel/encryption.yaml').federationEncryptionConfig, '/etc/fedtunnel/encryption.yaml');
   });
 
   it('configures the federation controller and its unreachable-cluster deletion policy', function () {
