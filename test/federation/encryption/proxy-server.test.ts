@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { assertNoLeakedResources, resourceBaseline } from '../../support/leaks.js';
-import { DIST, scratchDir } from '../../support/paths.js';
+import { scratchDir } from '../../support/paths.js';
 import { startServer, type ServerProcess } from '../../support/processes.js';
 import { request, type ApiServerProcess } from '../apiserver/harness.js';
 
@@ -14,9 +14,6 @@ describe('encryption: proxy-server embedded federation store', function () {
   let baseline: Awaited<ReturnType<typeof resourceBaseline>>;
 
   before(async function () {
-    // The controller's member-client module is being written on another branch; until it is
-    // merged the proxy-server binary cannot load, so there is nothing to start.
-    if (!fs.existsSync(path.join(DIST, 'federation', 'controller', 'member-client.js'))) this.skip();
     baseline = await resourceBaseline();
   });
 
