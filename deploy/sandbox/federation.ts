@@ -3,10 +3,20 @@
 // then the demo KubeFed objects are applied to the federation, and the check reads them back from
 // every member with kubectl through the tunnel.
 import { execFile } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
+
+/** The demo FederatedSecret's value: in every member, and nowhere in the federation's database files. */
+export const DEMO_SECRET = 'sandbox-demo-secret-value';
+
+/** Whether the secret's bytes (plain or base64) appear in the SQLite database or its WAL. */
+export function secretInDatabase(dbFile: string): boolean {
+  const needles = [DEMO_SECRET, Buffer.from(DEMO_SECRET).toString('base64')].map((n) => Buffer.from(n));
+  return [dbFile, `${dbFile}-wal`].some((f) => fs.existsSync(f) && needles.some((n) => fs.readFileSync(f).includes(n)));
+}
 
 export interface SandboxMember {
   name: string;
@@ -42,7 +52,7 @@ export async function federateSandbox(options: {
   }
   for (const m of options.members) await kubectl(['wait', '--for=condition=Ready', '--timeout=60s', '-n', 'kube-federation-system', `kubefedcluster/${m.name}`]);
   await kubectl(['apply', '-f', path.join(options.root, 'deploy', 'sandbox', 'examples', 'demo.yaml')]);
-  for (const o of ['federatednamespace/demo', 'federatedconfigmap/greeting', 'federateddeployment/web']) {
+  for (const o of ['federatednamespace/demo', 'federatedconfigmap/greeting', 'federateddeployment/web', 'federatedsecret/api-key']) {
     await kubectl(['wait', '--for=condition=Propagation', '--timeout=60s', '-n', 'demo', o]);
   }
 }
@@ -52,15 +62,17 @@ export function federationChecks(members: SandboxMember[]): FederationCheck[] {
   return members.flatMap((m) => [
     { what: `${m.name}: FederatedConfigMap with its override`, context: m.name, args: ['get', 'configmap', 'greeting', '-n', 'demo', '-o', 'jsonpath={.data.message}'], expected: `hello, ${m.name}` },
     { what: `${m.name}: FederatedDeployment placed by region`, context: m.name, args: ['get', 'deployment', 'web', '-n', 'demo', '-o', 'jsonpath={.metadata.labels.kubefed\\.io/managed}'], expected: 'true' },
+    { what: `${m.name}: FederatedSecret`, context: m.name, args: ['get', 'secret', 'api-key', '-n', 'demo', '-o', 'jsonpath={.data.key}'], expected: Buffer.from(DEMO_SECRET).toString('base64') },
   ]);
 }
 
 export const FEDERATION_COMMANDS = (members: SandboxMember[]): string[] => [
   'federation (KubeFed API; members joined with fedctl, objects from deploy/sandbox/examples/demo.yaml):',
   '  kubectl --context federation -n kube-federation-system get kubefedclusters',
-  '  kubectl --context federation -n demo get federatedconfigmaps,federateddeployments',
+  '  kubectl --context federation -n demo get federatedconfigmaps,federateddeployments,federatedsecrets',
   "  kubectl --context federation -n demo get federatedconfigmap greeting -o jsonpath='{.status}'",
   ...members.map((m) => `  kubectl --context ${m.name} -n demo get configmap greeting -o yaml   # propagated, with ${m.name}'s override`),
   `  kubectl --context ${members[0]!.name} -n demo delete configmap greeting   # drift: the controller puts it back`,
   '  node dist/federation/admin/main.js enable <plural.group>   # federate another type (fedctl)',
+  'Secrets and FederatedSecrets are encrypted at rest (key: federation.db.key next to the database; see README "Secrets at rest").',
 ];

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { ensurePki } from '../../certs/bundle.js';
-import { FEDERATION_COMMANDS, federateSandbox, federationChecks } from './federation.js';
+import { FEDERATION_COMMANDS, federateSandbox, federationChecks, secretInDatabase } from './federation.js';
 import {
   connectProxyUrl,
   startHub,
@@ -162,6 +162,9 @@ async function main(): Promise<number> {
     await check('federation', ['get', 'namespace', 'default', '-o', 'name'], 'namespace/default');
     for (const m of members) await check(m.name, ['get', 'configmap', 'cluster-info', '-o', 'jsonpath={.data.cluster}'], m.name);
     for (const c of federationChecks(members)) await check(c.context, c.args, c.expected);
+    const leaked = secretInDatabase(path.join(dir, 'federation.db'));
+    healthy &&= !leaked;
+    process.stdout.write(`check federation store: ${leaked ? 'WRONG: the demo secret is readable in federation.db' : 'ok the demo secret is encrypted at rest'}\n`);
     if (values.check) return healthy ? 0 : 1;
 
     process.stdout.write('\nrunning; Ctrl-C stops the sandbox\n');
