@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { performance } from 'node:perf_hooks';
-import { startFederation, type Federation } from '../support/federation-harness.js';
+import { startFederation, type Federation, type FederationOptions } from '../support/federation-harness.js';
 import { assertNoLeakedResources, resourceBaseline } from '../support/leaks.js';
 import { FEDCTL_BIN } from '../support/paths.js';
 
@@ -22,6 +22,16 @@ async function join(fed: Federation, name: string, labels: string[] = []): Promi
     '--client-cert', m.credential.certFile, '--client-key', m.credential.keyFile,
     ...labels.flatMap((l) => ['--label', l]),
   ]);
+}
+
+/** A federation whose members are joined with fedctl (labels per member) and Ready. */
+async function joinedFederation(members: Record<string, string[]>, options: Omit<FederationOptions, 'members'>): Promise<Federation> {
+  const fed = await startFederation({ members: Object.keys(members), isolation: 'netns', ...options });
+  for (const [name, labels] of Object.entries(members)) await join(fed, name, labels);
+  for (const name of Object.keys(members)) {
+    await ok(fed.kubectl('federation', ['wait', '--for=condition=Ready', '--timeout=60s', '-n', 'kube-federation-system', `kubefedcluster/${name}`]));
+  }
+  return fed;
 }
 
 async function ok(result: Promise<{ code: number; stdout: string; stderr: string }>): Promise<string> {
@@ -129,12 +139,7 @@ describe('federation controller (hub + members in network namespaces)', function
 
   before(async function () {
     baseline = await resourceBaseline();
-    fed = await startFederation({ members: ['east', 'west'], isolation: 'netns', extraServerArgs: ['--member-request-timeout', '2000'] });
-    await join(fed, 'east', ['tier=gold']);
-    await join(fed, 'west', ['tier=silver']);
-    for (const name of ['east', 'west']) {
-      await ok(fed.kubectl('federation', ['wait', '--for=condition=Ready', '--timeout=60s', '-n', 'kube-federation-system', `kubefedcluster/${name}`]));
-    }
+    fed = await joinedFederation({ east: ['tier=gold'], west: ['tier=silver'] }, { extraServerArgs: ['--member-request-timeout', '2000'] });
   });
 
   after(async function () {
@@ -307,17 +312,10 @@ describe('federation controller on MySQL (agent SIGKILL mid-propagation, Orphan 
 
   before(async function () {
     baseline = await resourceBaseline();
-    fed = await startFederation({
-      members: ['north', 'south'],
-      isolation: 'netns',
+    fed = await joinedFederation({ north: [], south: [] }, {
       store: 'mysql',
       extraServerArgs: ['--member-request-timeout', '2000', '--unreachable-deletion', 'orphan', '--unreachable-deletion-timeout', '2000'],
     });
-    await join(fed, 'north');
-    await join(fed, 'south');
-    for (const name of ['north', 'south']) {
-      await ok(fed.kubectl('federation', ['wait', '--for=condition=Ready', '--timeout=60s', '-n', 'kube-federation-system', `kubefedcluster/${name}`]));
-    }
     await apply(fed, NAMESPACE);
     await propagated(fed, 'federatednamespace/shop', 'shop');
   });
