@@ -42,19 +42,42 @@ export class KubeHttp {
     });
   }
 
-  /** Streams watch events of `path` (a list path; ?watch=1 is added) until stop(). */
-  watch(path: string, onEvent: (type: string, obj: { metadata: { name: string; namespace?: string }; [k: string]: unknown }) => void): { stop(): void } {
-    const sep = path.includes('?') ? '&' : '?';
-    const req = https.request({ host: this.base.hostname, port: this.base.port, path: `${path}${sep}watch=1`, agent: false, ca: this.agent.options.ca, cert: this.agent.options.cert, key: this.agent.options.key, servername: 'localhost' }, (res) => {
-      readline.createInterface({ input: res }).on('line', (line) => {
-        const e = JSON.parse(line) as { type: string; object: never };
-        onEvent(e.type, e.object);
+  /**
+   * Streams watch events of `path` (a list path; ?watch=1 is added) until stop(). A watch the
+   * server ends is resumed from the last resourceVersion seen, so no event is lost.
+   */
+  watch(path: string, onEvent: (type: string, obj: { metadata: { name: string; namespace?: string; resourceVersion?: string }; [k: string]: unknown }) => void): { stop(): void } {
+    let stopped = false;
+    let lastRv = '';
+    let req: ReturnType<typeof https.request> | null = null;
+    const start = (): void => {
+      const sep = path.includes('?') ? '&' : '?';
+      const rv = lastRv ? `&resourceVersion=${lastRv}` : '';
+      req = https.request({ host: this.base.hostname, port: this.base.port, path: `${path}${sep}watch=1${rv}`, agent: false, ca: this.agent.options.ca, cert: this.agent.options.cert, key: this.agent.options.key, servername: 'localhost' }, (res) => {
+        const lines = readline.createInterface({ input: res });
+        lines.on('line', (line) => {
+          const e = JSON.parse(line) as { type: string; object: { metadata: { name: string; resourceVersion?: string } } };
+          if (e.object?.metadata?.resourceVersion) lastRv = e.object.metadata.resourceVersion;
+          if (e.type !== 'BOOKMARK') onEvent(e.type, e.object);
+        });
+        lines.on('error', () => undefined);
+        res.on('error', () => undefined);
+        res.on('close', () => {
+          if (!stopped) setImmediate(start);
+        });
       });
-      res.on('error', () => undefined);
-    });
-    req.on('error', () => undefined);
-    req.end();
-    return { stop: () => req.destroy() };
+      req.on('error', () => {
+        if (!stopped) setTimeout(start, 100);
+      });
+      req.end();
+    };
+    start();
+    return {
+      stop: () => {
+        stopped = true;
+        req?.destroy();
+      },
+    };
   }
 
   close(): void {
