@@ -137,7 +137,7 @@ export async function installCrdSupport(resources: Resources, options: CrdSuppor
   const { registry, store } = resources;
   const { log } = options;
   if (!registry.lookup(CRD_TYPE.group, CRD_TYPE.version, CRD_TYPE.plural)) registry.add(CRD_TYPE);
-  resources.converter ??= new Converter({ dialer: options.dialer, timeoutMs: options.conversionTimeoutMs });
+  resources.versions.converter ??= new Converter({ dialer: options.dialer, timeoutMs: options.conversionTimeoutMs });
 
   const unregister = (name: string): void => registry.removeWhere((t) => t.crd?.name === name);
   const register = (obj: KubeObject): void => {

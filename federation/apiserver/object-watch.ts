@@ -73,7 +73,7 @@ export function watchObjects(resources: Resources, t: ResourceType, opts: Object
     watch.cancel();
     onError(err);
   };
-  const storeType = resources.storageType(t);
+  const storeType = resources.versions.storageType(t);
   const watch = resources.store.watch(
     typePrefix(storeType, opts.namespace),
     opts.fromRevision,
@@ -84,7 +84,7 @@ export function watchObjects(resources: Resources, t: ResourceType, opts: Object
         if (event && !ended) onEvent({ ...event, revision: e.revision });
         return;
       }
-      const converting = event ? resources.convertShared(t, event.object, `${e.kv.key}@${e.revision}`) : null;
+      const converting = event ? resources.versions.convertShared(t, event.object, `${e.kv.key}@${e.revision}`) : null;
       chain = chain.then(async () => {
         if (ended) return;
         if (event && converting) {

@@ -8,10 +8,8 @@ import { matchFields, matchLabels, pinnedField, type FieldRequirement, type Labe
 import { decodeContinue, decodeObject, encodeContinue, encodeObject, objectKey, typePrefix, type KubeObject } from './storage.js';
 import { groupVersion, NAMESPACES, type ResourceType, type TypeRegistry } from './types.js';
 import { validateObject, type FieldError } from './validation.js';
-import type { Converter } from './conversion.js';
+import { VersionConverter } from './versions.js';
 
-
-const SHARED_CONVERSIONS = 4096;
 
 export interface ListOptions {
   labels: LabelRequirement[];
@@ -74,8 +72,8 @@ export interface ResourceHooks {
 }
 
 export class Resources {
-  /** Converts custom resources between versions; without one, only strategy None works. */
-  converter: Converter | undefined;
+  /** Custom resource versions: storage version and conversion (the CRD machinery installs its webhook converter). */
+  readonly versions = new VersionConverter();
   readonly hooks: ResourceHooks[] = [];
 
   constructor(
@@ -87,49 +85,16 @@ export class Resources {
     for (const h of this.hooks) await h.written?.(t, obj, deleted);
   }
 
-  /** The type objects of `t` are stored as (itself unless a non-storage version of a CRD). */
-  storageType(t: ResourceType): ResourceType {
-    if (!t.crd || t.version === t.crd.storageVersion) return t;
-    return { ...t, version: t.crd.storageVersion };
+  private storageType(t: ResourceType): ResourceType {
+    return this.versions.storageType(t);
   }
 
-  /** Objects (any stored version) converted to the version of `t`. */
-  async convertTo(t: ResourceType, objs: KubeObject[]): Promise<KubeObject[]> {
-    if (!t.crd) return objs;
-    const desired = groupVersion(t);
-    if (objs.every((o) => o.apiVersion === desired)) return objs;
-    if (!this.converter) {
-      if (t.crd.conversion.strategy !== 'None') throw errors.internal(`no converter for ${t.crd.name}`);
-      return objs.map((o) => (o.apiVersion === desired ? o : { ...o, apiVersion: desired }));
-    }
-    const out = await this.converter.convert(t.crd, objs, desired);
-    // Conversion never changes resourceVersion (it is not part of the converted payload's identity).
-    return out.map((o, i) => ({ ...o, metadata: { ...o.metadata, resourceVersion: objs[i]!.metadata.resourceVersion } }));
+  private convertTo(t: ResourceType, objs: KubeObject[]): Promise<KubeObject[]> {
+    return this.versions.convertTo(t, objs);
   }
 
-  async convertOne(t: ResourceType, obj: KubeObject): Promise<KubeObject> {
-    return (await this.convertTo(t, [obj]))[0]!;
-  }
-
-  /** Recent conversions of watch events by "<version>|<key>@<revision>": one webhook call per event and version. */
-  private readonly sharedConversions = new Map<string, Promise<KubeObject>>();
-
-  /**
-   * convertOne for an immutable stored version identified by `id` (key and revision): every watcher
-   * of the same version gets the same (read-only) result from one conversion.
-   */
-  convertShared(t: ResourceType, obj: KubeObject, id: string): Promise<KubeObject> {
-    if (!t.crd || obj.apiVersion === groupVersion(t)) return Promise.resolve(obj);
-    const memoKey = `${groupVersion(t)}|${id}`;
-    let converted = this.sharedConversions.get(memoKey);
-    if (!converted) {
-      converted = this.convertOne(t, obj);
-      this.sharedConversions.set(memoKey, converted);
-      converted.catch(() => this.sharedConversions.delete(memoKey));
-      // Watchers convert an event within moments of each other: a short memory is enough.
-      if (this.sharedConversions.size > SHARED_CONVERSIONS) this.sharedConversions.delete(this.sharedConversions.keys().next().value!);
-    }
-    return converted;
+  private convertOne(t: ResourceType, obj: KubeObject): Promise<KubeObject> {
+    return this.versions.convertOne(t, obj);
   }
 
   async ensureNamespace(namespace: string): Promise<void> {
