@@ -27,7 +27,7 @@ import {
 } from '../kubefed/api.js';
 import { computePlacement, selectedClusters, type ClusterInfo } from '../kubefed/placement.js';
 import { ClusterManager, type ClusterLinks, type MemberClusterState } from './clusters.js';
-import { decide, isDeleting, isOrphaning, type ClusterAction } from './decide.js';
+import { decide, isDeleting, isOrphaning, memberDeleteOptions, type ClusterAction } from './decide.js';
 import { isUpToDate, withRetainedFields } from './desired.js';
 import { Informer, objectKeyOf } from './informer.js';
 import { MemberError } from './member-client.js';
@@ -537,7 +537,7 @@ export class FederationController extends EventEmitter {
     }
     const log = this.log.child({ type: ftc, object: objKey, cluster });
     try {
-      const written = await this.write(c, state, action, member);
+      const written = await this.write(c, state, fed, action, member);
       this.metrics.clusterSyncs.inc({ cluster, action: action.kind, result: 'ok' });
       const seen = state.seenAt.get(objKey);
       if (seen && (action.kind === 'create' || action.kind === 'update')) this.metrics.propagationLatency.observe({ cluster }, (performance.now() - seen.at) / 1000);
@@ -560,7 +560,7 @@ export class FederationController extends EventEmitter {
     return this.clusterQueue(cluster);
   }
 
-  private async write(c: MemberClusterState, state: TypeState, action: ClusterAction, member: KubeObject | undefined): Promise<KubeObject | null> {
+  private async write(c: MemberClusterState, state: TypeState, fed: KubeObject, action: ClusterAction, member: KubeObject | undefined): Promise<KubeObject | null> {
     const client = c.client!;
     const t = state.info.target;
     switch (action.kind) {
@@ -574,7 +574,7 @@ export class FederationController extends EventEmitter {
       case 'update':
         return client.update(t, action.object);
       case 'delete':
-        await client.delete(t, member!.metadata.namespace, member!.metadata.name!, { propagationPolicy: 'Background' });
+        await client.delete(t, member!.metadata.namespace, member!.metadata.name!, memberDeleteOptions(fed));
         return null;
       case 'unmanage':
         return client.update(t, action.object);

@@ -2,7 +2,7 @@
 // and ready, and the managed member object from the member cache, what single write (if any) brings
 // the member to the desired state, and the KubeFed status to report for that cluster.
 import type { KubeObject } from '../apiserver/storage.js';
-import { MANAGED_LABEL, ORPHAN_ANNOTATION, type TargetType } from '../kubefed/api.js';
+import { DELETE_OPTION_ANNOTATION, MANAGED_LABEL, ORPHAN_ANNOTATION, type TargetType } from '../kubefed/api.js';
 import { OverrideError } from '../kubefed/overrides.js';
 import { desiredObject, isUpToDate, withRetainedFields } from './desired.js';
 
@@ -53,6 +53,34 @@ export interface DecisionInput {
 
 export function isOrphaning(fed: KubeObject): boolean {
   return fed.metadata.annotations?.[ORPHAN_ANNOTATION] === 'true';
+}
+
+export interface MemberDeleteOptions {
+  propagationPolicy: 'Orphan' | 'Background' | 'Foreground';
+  gracePeriodSeconds?: number;
+}
+
+export class DeleteOptionError extends Error {}
+
+/**
+ * How member objects are deleted: KubeFed's `kubefed.io/deleteoption` annotation (JSON
+ * DeleteOptions: propagationPolicy, gracePeriodSeconds), Background by default. A bad annotation
+ * throws DeleteOptionError (reported as DeletionFailed for the cluster, never guessed at).
+ */
+export function memberDeleteOptions(fed: KubeObject): MemberDeleteOptions {
+  const raw = fed.metadata.annotations?.[DELETE_OPTION_ANNOTATION];
+  if (raw === undefined) return { propagationPolicy: 'Background' };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new DeleteOptionError(`${DELETE_OPTION_ANNOTATION} is not JSON`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new DeleteOptionError(`${DELETE_OPTION_ANNOTATION} must be a JSON object (DeleteOptions)`);
+  const { propagationPolicy = 'Background', gracePeriodSeconds } = parsed as { propagationPolicy?: unknown; gracePeriodSeconds?: unknown };
+  if (propagationPolicy !== 'Orphan' && propagationPolicy !== 'Background' && propagationPolicy !== 'Foreground') throw new DeleteOptionError(`${DELETE_OPTION_ANNOTATION}: propagationPolicy must be Orphan, Background or Foreground`);
+  if (gracePeriodSeconds !== undefined && !(typeof gracePeriodSeconds === 'number' && Number.isInteger(gracePeriodSeconds) && gracePeriodSeconds >= 0)) throw new DeleteOptionError(`${DELETE_OPTION_ANNOTATION}: gracePeriodSeconds must be a whole number ≥ 0`);
+  return { propagationPolicy, ...(gracePeriodSeconds !== undefined ? { gracePeriodSeconds } : {}) };
 }
 
 export function isDeleting(fed: KubeObject): boolean {

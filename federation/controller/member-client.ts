@@ -148,9 +148,9 @@ export class MemberClient {
     return this.call(`update ${obj.metadata.name}`, () => this.api.replace(obj as unknown as KubernetesObject)) as Promise<unknown> as Promise<KubeObject>;
   }
 
-  async delete(t: TargetType, namespace: string | undefined, name: string, opts: { propagationPolicy?: string } = {}): Promise<void> {
+  async delete(t: TargetType, namespace: string | undefined, name: string, opts: { propagationPolicy?: string; gracePeriodSeconds?: number } = {}): Promise<void> {
     try {
-      await this.call(`delete ${name}`, () => this.api.delete(this.header(t, namespace, name), undefined, undefined, undefined, undefined, opts.propagationPolicy));
+      await this.call(`delete ${name}`, () => this.api.delete(this.header(t, namespace, name), undefined, undefined, opts.gracePeriodSeconds, undefined, opts.propagationPolicy));
     } catch (err) {
       if (!(err instanceof MemberError && err.code === 'NotFound')) throw err;
     }

@@ -12,6 +12,8 @@ export const KUBEFED_VERSION = 'v1beta1';
 export const KUBEFED_NAMESPACE = 'kube-federation-system';
 export const MANAGED_LABEL = 'kubefed.io/managed';
 export const ORPHAN_ANNOTATION = 'kubefed.io/orphan';
+/** JSON DeleteOptions the controller uses when it deletes the member objects of a federated object. */
+export const DELETE_OPTION_ANNOTATION = 'kubefed.io/deleteoption';
 export const SYNC_FINALIZER = 'kubefed.io/sync-controller';
 /** On a KubeFedCluster being unjoined with fedctl unjoin --delete-propagated: the controller deletes what it propagated there, then removes it. */
 export const UNJOIN_FINALIZER = 'fedtunnel.io/unjoin-delete-propagated';

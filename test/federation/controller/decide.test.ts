@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import type { KubeObject } from '../../../federation/apiserver/storage.js';
-import { decide, type DecisionInput } from '../../../federation/controller/decide.js';
+import { decide, DeleteOptionError, memberDeleteOptions, type DecisionInput } from '../../../federation/controller/decide.js';
 import { desiredObject } from '../../../federation/controller/desired.js';
 import type { TargetType } from '../../../federation/kubefed/api.js';
 
@@ -69,4 +69,20 @@ describe('federation/controller: per-cluster sync decision', function () {
     assert.deepEqual([d.action.kind, d.status], ['none', 'ApplyOverridesFailed']);
     assert.ok(d.message);
   });
+});
+
+describe('federation/controller: kubefed.io/deleteoption', function () {
+  const fed = (annotation?: string): KubeObject => ({ apiVersion: 'types.kubefed.io/v1beta1', kind: 'FederatedConfigMap', metadata: { name: 'x', ...(annotation === undefined ? {} : { annotations: { 'kubefed.io/deleteoption': annotation } }) } });
+
+  it('deletes members in the background unless the annotation says otherwise', function () {
+    assert.deepEqual(memberDeleteOptions(fed()), { propagationPolicy: 'Background' });
+    assert.deepEqual(memberDeleteOptions(fed('{"propagationPolicy":"Orphan","gracePeriodSeconds":0}')), { propagationPolicy: 'Orphan', gracePeriodSeconds: 0 });
+    assert.deepEqual(memberDeleteOptions(fed('{}')), { propagationPolicy: 'Background' });
+  });
+
+  for (const bad of ['not json', '[]', '{"propagationPolicy":"Later"}', '{"gracePeriodSeconds":-1}', '{"gracePeriodSeconds":"5"}']) {
+    it(`refuses ${bad} with a DeleteOptionError`, function () {
+      assert.throws(() => memberDeleteOptions(fed(bad)), DeleteOptionError);
+    });
+  }
 });
