@@ -176,6 +176,15 @@ describe('federation controller (hub + members in network namespaces)', function
     assert.match(absent.stderr, /NotFound|not found/);
   });
 
+  it('collects a workload member status (remoteStatus) and sums its replicas', async function () {
+    // Member-mode API servers run no deployment controller: the status a controller would write is
+    // written here, through the tunnel, as that controller would.
+    await ok(fed.kubectlMember('east', ['patch', 'deployment', 'web', '-n', 'shop', '--subresource=status', '--type=merge', '-p', '{"status":{"replicas":5,"readyReplicas":4}}']));
+    await ok(fed.kubectl('federation', ['wait', '--timeout=30s', '-n', 'shop', 'federateddeployment/web', '--for=jsonpath={.status.aggregate.readyReplicas}=4']));
+    const remote = await ok(fed.kubectl('federation', ['get', 'federateddeployment', 'web', '-n', 'shop', '-o', 'jsonpath={.status.clusters[?(@.name=="east")].remoteStatus.replicas}']));
+    assert.equal(remote, '5');
+  });
+
   it('repairs drift on a member within moments (member watch through the tunnel, not a resync)', async function () {
     const started = performance.now();
     await ok(fed.kubectlMember('east', ['patch', 'configmap', 'settings', '-n', 'shop', '--type=merge', '-p', '{"data":{"color":"red"}}']));
