@@ -176,6 +176,43 @@ describe('federation controller (hub + members in network namespaces)', function
     assert.match(absent.stderr, /NotFound|not found/);
   });
 
+  it('propagates the other default types: secrets, services, serviceaccounts', async function () {
+    await apply(fed, `
+apiVersion: types.kubefed.io/v1beta1
+kind: FederatedSecret
+metadata: {name: creds, namespace: shop}
+spec:
+  template:
+    type: Opaque
+    data: {password: c2VjcmV0}
+  placement: {clusterSelector: {}}
+---
+apiVersion: types.kubefed.io/v1beta1
+kind: FederatedService
+metadata: {name: web, namespace: shop}
+spec:
+  template:
+    spec:
+      selector: {app: web}
+      ports: [{port: 80, targetPort: 8080}]
+  placement: {clusterSelector: {}}
+---
+apiVersion: types.kubefed.io/v1beta1
+kind: FederatedServiceAccount
+metadata: {name: runner, namespace: shop}
+spec:
+  template: {}
+  placement: {clusters: [{name: west}]}
+`);
+    for (const o of ['federatedsecret/creds', 'federatedservice/web', 'federatedserviceaccount/runner']) await propagated(fed, o, 'shop');
+    for (const m of ['east', 'west']) {
+      assert.equal(await ok(fed.kubectlMember(m, ['get', 'secret', 'creds', '-n', 'shop', '-o', 'jsonpath={.data.password}'])), 'c2VjcmV0');
+      assert.equal(await ok(fed.kubectlMember(m, ['get', 'service', 'web', '-n', 'shop', '-o', 'jsonpath={.spec.ports[0].port}'])), '80');
+    }
+    assert.equal((await fed.kubectlMember('west', ['get', 'serviceaccount', 'runner', '-n', 'shop', '-o', 'name'])).code, 0);
+    assert.notEqual((await fed.kubectlMember('east', ['get', 'serviceaccount', 'runner', '-n', 'shop', '-o', 'name'])).code, 0);
+  });
+
   it('collects a workload member status (remoteStatus) and sums its replicas', async function () {
     // Member-mode API servers run no deployment controller: the status a controller would write is
     // written here, through the tunnel, as that controller would.
