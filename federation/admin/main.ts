@@ -5,7 +5,7 @@
 // out (its message is printed), 2 bad invocation.
 import fs from 'node:fs';
 import https from 'node:https';
-import { KubeConfig, KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
+import { KubeConfig, KubernetesObjectApi, Watch, type KubernetesObject } from '@kubernetes/client-node';
 import { parseOrExit } from '../../common/flags.js';
 import { federatedTypeConfigFor, parseTargetTypeName, UNJOIN_FINALIZER, type TargetType } from '../kubefed/api.js';
 import { FEDCTL_HELP, parseFedctlOptions, type FedctlOptions } from './options.js';
@@ -109,8 +109,8 @@ async function unjoin(kc: KubeConfig, o: Extract<FedctlOptions, { command: 'unjo
     for (;;) {
       const left = await read(api, ref);
       if (!left) break;
-      if (Date.now() > deadline) throw new CommandError(`kubefedcluster ${o.cluster} still deleting its propagated objects after ${o.timeoutSeconds}s (is the cluster reachable?); it is removed when they are`);
-      await new Promise((r) => setTimeout(r, 500));
+      if (Date.now() >= deadline) throw new CommandError(`kubefedcluster ${o.cluster} still deleting its propagated objects after ${o.timeoutSeconds}s (is the cluster reachable?); it is removed when they are`);
+      await untilDeleted(kc, o.namespace, o.cluster, left.metadata!.resourceVersion!, deadline - Date.now());
     }
   }
   const secret = cluster.spec?.secretRef?.name;
@@ -118,6 +118,28 @@ async function unjoin(kc: KubeConfig, o: Extract<FedctlOptions, { command: 'unjo
     if ((err as { code?: number }).code !== 404) throw err;
   });
   return `kubefedcluster ${o.cluster} removed${o.deletePropagated ? ', with what was propagated to it' : ' (objects propagated to it are left in place)'}`;
+}
+
+/** Watches the KubeFedCluster from `resourceVersion` until it is deleted, the watch ends, or `ms` pass. */
+function untilDeleted(kc: KubeConfig, namespace: string, name: string, resourceVersion: string, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    let controller: AbortController | undefined;
+    let done = false;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      controller?.abort();
+      resolve();
+    };
+    const timer = setTimeout(finish, ms);
+    new Watch(kc)
+      .watch(`/apis/core.kubefed.io/v1beta1/namespaces/${namespace}/kubefedclusters`, { fieldSelector: `metadata.name=${name}`, resourceVersion }, (type: string) => type === 'DELETED' && finish(), finish)
+      .then((c) => {
+        controller = c;
+        if (done) c.abort();
+      }, finish);
+  });
 }
 
 /** GET a discovery document from the federation API server with the kubeconfig's credentials. */
