@@ -101,27 +101,44 @@ export class Informer {
       this.synced = true;
       this.handlers.synced?.();
     }
+    this.startWatch(listed.resourceVersion);
+    this.failures = 0;
+  }
+
+  /**
+   * Watches from `resourceVersion`. A watch the server simply ends (its timeout, a hub restart of
+   * the stream) resumes from the last version seen, bookmarks included, without a relist; any
+   * failure (expired version, broken stream) relists after a backoff.
+   */
+  private startWatch(resourceVersion: string, quietEnds = 0): void {
     let ended = false;
+    let last = resourceVersion;
+    let events = 0;
     this.watch = this.source.watch(
-      listed.resourceVersion,
+      resourceVersion,
       (type, obj) => {
-        if (!ended && !this.stopped) this.apply(type, obj);
+        if (ended || this.stopped) return;
+        events++;
+        if (obj.metadata?.resourceVersion) last = obj.metadata.resourceVersion;
+        this.apply(type, obj);
       },
       (err) => {
         if (ended || this.stopped) return;
         ended = true;
         this.watch = null;
-        if (err) this.handlers.failed?.(err);
-        this.scheduleRelist(err === undefined);
+        // A server that keeps ending watches at once, silently, is failing: back off and relist.
+        const quiet = events === 0 ? quietEnds + 1 : 0;
+        if (err || quiet >= 3) {
+          if (err) this.handlers.failed?.(err);
+          this.scheduleRelist();
+        } else this.startWatch(last, quiet);
       },
     );
-    this.failures = 0;
   }
 
-  private scheduleRelist(clean = false): void {
+  private scheduleRelist(): void {
     if (this.stopped) return;
-    // A watch that simply timed out is renewed at once; failures back off.
-    const delay = clean ? 0 : Math.min(this.backoff.maxMs, this.backoff.baseMs * 2 ** this.failures++);
+    const delay = Math.min(this.backoff.maxMs, this.backoff.baseMs * 2 ** this.failures++);
     this.retry = setTimeout(() => {
       this.retry = null;
       void this.relist();
