@@ -2,11 +2,44 @@
 // (through @kubernetes/client-node and node-fetch) gets its socket from dial(cluster, host:port),
 // then TLS to the member's API server runs end to end over that stream, verified against the
 // KubeFedCluster's caBundle. Keep-alive pools the streams, so a request costs no new dial.
+import { X509Certificate } from 'node:crypto';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import type { MemberConfig } from './member-config.js';
 import { MemberError } from './member-errors.js';
+
+function pemBlocks(pem: string): string[] {
+  return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+}
+
+/** The peer's chain up to a trusted CA (caBundle, or the system roots) and its name, ignoring validity dates. */
+export function verifyIgnoringDates(socket: tls.TLSSocket, c: MemberConfig): Error | undefined {
+  const fail = (code: string, message: string): Error => Object.assign(new Error(message), { code });
+  let peer: tls.DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+  if (!peer?.raw) return fail('UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'the member sent no certificate');
+  const chain: X509Certificate[] = [];
+  const seen = new Set<string>();
+  while (peer?.raw && !seen.has(peer.fingerprint256)) {
+    seen.add(peer.fingerprint256);
+    chain.push(new X509Certificate(peer.raw));
+    peer = peer.issuerCertificate;
+  }
+  const roots = (c.ca ? pemBlocks(c.ca.toString()) : [...tls.rootCertificates]).map((pem) => new X509Certificate(pem));
+  const issuedBy = (cert: X509Certificate, issuer: X509Certificate): boolean => cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
+  let current = chain[0]!;
+  for (let depth = 0; depth <= chain.length; depth++) {
+    if (roots.some((root) => issuedBy(current, root) || current.fingerprint256 === root.fingerprint256)) {
+      if (c.skipVerify.subjectName) return undefined;
+      const host = c.servername ?? c.address.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+      return tls.checkServerIdentity(host, socket.getPeerCertificate()) ?? undefined;
+    }
+    const next = chain.find((x) => x !== current && x.ca && issuedBy(current, x));
+    if (!next) break;
+    current = next;
+  }
+  return fail('UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'the member certificate is not issued by caBundle');
+}
 
 export type ClusterDial = (cluster: string, address: string, options?: { timeoutMs?: number; requester?: string }) => Promise<Duplex>;
 
@@ -42,10 +75,13 @@ export class TunnelAgent extends https.Agent {
           checkServerIdentity: all || subjectName ? () => undefined : tls.checkServerIdentity,
         });
         if (validityPeriod && !all) {
-          // Verification is done here instead of by OpenSSL, accepting only expiry errors.
+          // OpenSSL stops at the first error, so an expired certificate tells nothing about the
+          // rest: the chain and the name are checked here, without the dates.
           socket.once('secureConnect', () => {
-            const code = (socket.authorizationError as { code?: string } | null)?.code ?? (socket.authorizationError as unknown as string | null);
-            if (!socket.authorized && !VALIDITY_ERRORS.has(String(code))) socket.destroy(Object.assign(new Error(`certificate verification failed: ${code}`), { code: String(code) }));
+            if (socket.authorized) return;
+            const code = String(socket.authorizationError);
+            const error = VALIDITY_ERRORS.has(code) ? verifyIgnoringDates(socket, c) : Object.assign(new Error(`certificate verification failed: ${code}`), { code });
+            if (error) socket.destroy(error);
           });
         }
         // A tunnel stream is half-open capable, so the member closing an idle keep-alive connection

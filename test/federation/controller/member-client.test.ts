@@ -3,6 +3,10 @@
 // integration test cover the real one): what is tested is the client on top of any Duplex.
 import { strict as assert } from 'node:assert';
 import fs from 'node:fs';
+import https from 'node:https';
+import path from 'node:path';
+import forge from 'node-forge';
+import { issueServerCert, readKeyPair } from '../../../certs/pki.js';
 import net from 'node:net';
 import { once } from 'node:events';
 import pino from 'pino';
@@ -21,6 +25,7 @@ describe('controller: MemberClient (client-node over a dialed stream)', function
   let server: ApiServerProcess;
   let hang: net.Server;
   let hangPort = 0;
+  let expiredPort = 0;
   const hung = new Set<net.Socket>();
   const clients: MemberClient[] = [];
   const dialed: string[] = [];
@@ -28,7 +33,7 @@ describe('controller: MemberClient (client-node over a dialed stream)', function
   /** Every address goes to the member API server (or the hanging one), whatever the name. */
   const dial: ClusterDial = async (_cluster, address) => {
     dialed.push(address);
-    const port = address.startsWith('hang.') ? hangPort : address.startsWith('refuse.') ? 1 : server.port;
+    const port = address.startsWith('hang.') ? hangPort : address.startsWith('refuse.') ? 1 : address.startsWith('expired.') || address.startsWith('localhost:443') ? expiredPort : server.port;
     const socket = net.connect(port, '127.0.0.1');
     await once(socket, 'connect');
     return socket;
@@ -102,6 +107,33 @@ describe('controller: MemberClient (client-node over a dialed stream)', function
     await assert.rejects(client(`https://member.example:${server.port}`).healthz(1000), (e: MemberError) => e.code === 'TLSError' && /ALTNAME|altnames/i.test(e.message));
     await client(`https://member.example:${server.port}`, { disabledTLSValidations: ['SubjectName'] }).healthz(1000);
     assert.ok(dialed.includes(`member.example:${server.port}`), 'the name inside the member is what is dialed');
+  });
+
+  it('accepts an expired member certificate only with ValidityPeriod disabled, and still checks its CA', async function () {
+    // A member API server whose certificate (signed by the test CA) expired yesterday.
+    const pki = testPki();
+    const ca = readKeyPair(path.dirname(pki.ca.cert), path.basename(pki.ca.cert, '.crt'));
+    const leaf = issueServerCert(ca, { commonName: 'expired-member', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+    const cert = forge.pki.certificateFromPem(leaf.certPem);
+    cert.validity.notBefore = new Date(Date.now() - 10 * 86_400_000);
+    cert.validity.notAfter = new Date(Date.now() - 86_400_000);
+    cert.sign(forge.pki.privateKeyFromPem(ca.keyPem), forge.md.sha256.create());
+    const expired = https.createServer({ cert: forge.pki.certificateToPem(cert), key: leaf.keyPem }, (_req, res) => res.end('ok'));
+    expired.listen(0, '127.0.0.1');
+    await once(expired, 'listening');
+    expiredPort = (expired.address() as net.AddressInfo).port;
+    try {
+      await assert.rejects(client('https://expired.example:443').healthz(1000), (e: MemberError) => e.code === 'TLSError' && /CERT_HAS_EXPIRED/.test(e.message));
+      await client('https://expired.example:443', { disabledTLSValidations: ['ValidityPeriod', 'SubjectName'] }).healthz(1000);
+      await client(`https://localhost:443`, { disabledTLSValidations: ['ValidityPeriod'] }).healthz(1000);
+      const otherCa = Buffer.from(fs.readFileSync(pki.server.cert));
+      await assert.rejects(client('https://expired.example:443', { disabledTLSValidations: ['ValidityPeriod'] }, otherCa).healthz(1000), (e: MemberError) => e.code === 'TLSError');
+      await assert.rejects(client('https://expired.example:443', { disabledTLSValidations: ['ValidityPeriod'] }).healthz(1000), (e: MemberError) => e.code === 'TLSError' && /ALTNAME|altnames/i.test(e.message));
+    } finally {
+      for (const c of clients.splice(0)) c.close();
+      expired.closeAllConnections();
+      expired.close();
+    }
   });
 
   it('gives a typed error for a member that cannot be reached or hangs', async function () {
