@@ -342,6 +342,46 @@ spec:
     assert.equal(await ok(fed.kubectlMember('west', ['get', 'widgets.example.com', 'gizmo', '-n', 'shop', '-o', 'jsonpath={.spec.size}'])), '3');
   });
 
+  it('a member that answers 500 is reported for that cluster only; the other cluster is served', async function () {
+    // west's CRD converts through a webhook nobody serves: every write of v2 there is a 500.
+    const crd = (conversion: string): string => `
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gadgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: gadgets, singular: gadget, kind: Gadget}
+  conversion: ${conversion}
+  versions:
+  - {name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
+  - {name: v2, served: true, storage: false, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
+`;
+    const none = '{strategy: None}';
+    const broken = '{strategy: Webhook, webhook: {conversionReviewVersions: [v1], clientConfig: {url: "https://127.0.0.1:1/convert"}}}';
+    await apply(fed, crd(none));
+    await ok(fed.kubectlMember('east', ['apply', '-f', '-'], crd(none)));
+    await ok(fed.kubectlMember('west', ['apply', '-f', '-'], crd(broken)));
+    await run(process.execPath, [FEDCTL_BIN, 'enable', 'gadgets.example.com', '--version', 'v2', '--kubeconfig', fed.kubeconfig, '--context', 'federation']);
+    await ok(fed.kubectl('federation', ['wait', '--for=jsonpath={.status.propagationController}=Running', '--timeout=30s', '-n', 'kube-federation-system', 'federatedtypeconfig/gadgets.example.com']));
+    await apply(fed, `
+apiVersion: types.kubefed.io/v1beta1
+kind: FederatedGadget
+metadata: {name: g1, namespace: shop}
+spec:
+  template:
+    spec: {size: 1}
+  placement: {clusterSelector: {}}
+`);
+    await ok(fed.kubectl('federation', ['wait', '--timeout=30s', '-n', 'shop', 'federatedgadget/g1', '--for=jsonpath={.status.clusters[?(@.name=="west")].status}=CreationFailed']));
+    const message = await ok(fed.kubectl('federation', ['get', 'federatedgadget', 'g1', '-n', 'shop', '-o', 'jsonpath={.status.clusters[?(@.name=="west")].message}']));
+    assert.match(message, /^500/);
+    assert.equal(await ok(fed.kubectlMember('east', ['get', 'gadgets.v2.example.com', 'g1', '-n', 'shop', '-o', 'jsonpath={.spec.size}'])), '1');
+    const condition = await ok(fed.kubectl('federation', ['get', 'federatedgadget', 'g1', '-n', 'shop', '-o', 'jsonpath={.status.conditions[0].reason}']));
+    assert.equal(condition, 'CheckClusters');
+    await ok(fed.kubectl('federation', ['delete', 'federatedgadget', 'g1', '-n', 'shop', '--timeout=60s']));
+  });
+
   it('keeps propagating after the hub restarts', async function () {
     await fed.stopHub();
     await fed.startHub();
