@@ -61,7 +61,8 @@ describe('CONNECT frontend (processes, curl)', function () {
     baseline = await resourceBaseline();
     service = await startHttpService('alpha-api');
     server = await startServer({ uds, extraArgs: ['--dial-timeout', '1000'] });
-    alpha = await startAgent({ cluster: 'alpha', server, allow: [`127.0.0.1:${service.port}`] });
+    // Debug level: the agent's per-stream lines are checked against the server's.
+    alpha = await startAgent({ cluster: 'alpha', server, allow: [`127.0.0.1:${service.port}`], extraArgs: ['--log-level', 'debug'] });
   });
 
   after(async function () {
@@ -87,6 +88,7 @@ describe('CONNECT frontend (processes, curl)', function () {
 
   it('logs one stream id on both sides of a connection', async function () {
     const since = server.mark;
+    const agentSince = alpha.mark;
     const socket = await connectVia({ uds }, 'alpha', `127.0.0.1:${service.port}`);
     socket.end('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     await readAll(socket);
@@ -94,6 +96,10 @@ describe('CONNECT frontend (processes, curl)', function () {
     assert.match(String(opened.sid), /^[A-Za-z0-9_-]{8}$/);
     const closed = await server.waitForLog((l) => l.msg === 'stream closed' && l.sid === opened.sid, { since });
     assert.ok((closed.received as number) > 0);
+    // The agent names the same stream by the same id, with the same target.
+    const connected = await alpha.waitForLog((l) => l.msg === 'destination connected' && l.sid === opened.sid, { since: agentSince });
+    assert.equal(connected.target, `127.0.0.1:${service.port}`);
+    await alpha.waitForLog((l) => l.msg === 'stream closed' && l.sid === opened.sid, { since: agentSince });
   });
 
   it('answers typed errors: unknown cluster 404, refused destination 403, connection refused 502', async function () {
