@@ -87,15 +87,28 @@ describe('link failures (processes)', function () {
   it('agent SIGTERM drains: open streams finish, new dials go elsewhere or fail with a reason', async function () {
     const server = await startServer({ uds });
     const agent = await startAgent({ cluster: 'alpha', server, allow: [`127.0.0.1:${service.port}`] });
+    let other: Awaited<ReturnType<typeof startAgent>> | undefined;
     try {
+      const first = server.mark;
       const socket = await connectVia({ uds }, 'alpha', `127.0.0.1:${service.port}`);
+      const firstLink = (await server.waitForLog((l) => l.msg === 'stream open', { since: first })).link;
       const size = 32 * 1024 * 1024;
       socket.write(downloadRequest(size));
       socket.pause();
+      // A second agent of the same cluster: while the first drains, new dials go to it.
+      other = await startAgent({ cluster: 'alpha', server, allow: [`127.0.0.1:${service.port}`] });
       const since = server.mark;
       agent.child.kill('SIGTERM');
       await server.waitForLog((l) => l.msg === 'agent draining' && l.cluster === 'alpha', { since });
-      // The draining link takes no new dials.
+      const elsewhere = await connectVia({ uds }, 'alpha', `127.0.0.1:${service.port}`);
+      elsewhere.write(downloadRequest(1024));
+      assert.equal((await readAll(elsewhere)).length, 1024);
+      const opened = await server.waitForLog((l) => l.msg === 'stream open' && l.cluster === 'alpha', { since });
+      assert.notEqual(opened.link, firstLink, 'the new dial went to the other agent link');
+      // With the other agent gone too, the draining link takes no new dials: a typed refusal.
+      const otherGone = server.mark;
+      await other.kill('SIGTERM');
+      await server.waitForLog((l) => l.msg === 'agent unregistered' && l.cluster === 'alpha', { since: otherGone });
       await assert.rejects(connectVia({ uds }, 'alpha', `127.0.0.1:${service.port}`), /503 AGENT_DRAINING/);
       // The open stream still completes.
       socket.resume();
@@ -105,6 +118,7 @@ describe('link failures (processes)', function () {
       assert.equal(exit.code, 0);
       await server.agentUnregistered('alpha', since);
     } finally {
+      await other?.kill('SIGKILL');
       await agent.kill('SIGKILL');
       await server.kill();
     }
