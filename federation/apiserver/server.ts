@@ -183,6 +183,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
             bookmarkIntervalMs,
             timeoutSeconds: timeout !== null && /^[0-9]+$/.test(timeout) ? Number(timeout) : undefined,
             render,
+            ended: (reason) => log.debug({ resource: t.plural, namespace: ns, reason }, 'watch ended'),
           });
         }
         const limitText = q.get('limit');

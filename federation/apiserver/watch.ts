@@ -23,6 +23,8 @@ export interface WatchOptions {
   timeoutSeconds?: number;
   /** Turns each event object into what the client asked for (e.g. a one-row Table). */
   render: (obj: KubeObject) => unknown;
+  /** Told once why the watch ended. */
+  ended?: (reason: 'client closed' | 'timeout' | 'error') => void;
 }
 
 export async function serveWatch(res: ServerResponse, store: Store, resources: Resources, t: ResourceType, opts: WatchOptions): Promise<void> {
@@ -46,9 +48,10 @@ export async function serveWatch(res: ServerResponse, store: Store, resources: R
   for (const obj of initial) send('ADDED', opts.render(obj));
 
   const timers: NodeJS.Timeout[] = [];
-  const finish = (): void => {
+  const finish = (reason: 'client closed' | 'timeout' | 'error'): void => {
     if (closed) return;
     closed = true;
+    opts.ended?.(reason);
     watch.cancel();
     for (const timer of timers) clearInterval(timer);
     res.end();
@@ -60,12 +63,12 @@ export async function serveWatch(res: ServerResponse, store: Store, resources: R
     (e) => send(e.type, opts.render(e.object)),
     (err) => {
       send('ERROR', err.toStatus());
-      finish();
+      finish('error');
     },
   );
   if (opts.bookmarks) {
     timers.push(setInterval(() => send('BOOKMARK', { kind: t.kind, apiVersion: groupVersion(t), metadata: { resourceVersion: String(watch.revision) } }), opts.bookmarkIntervalMs));
   }
-  if (opts.timeoutSeconds !== undefined && opts.timeoutSeconds > 0) timers.push(setTimeout(finish, opts.timeoutSeconds * 1000));
-  res.on('close', finish);
+  if (opts.timeoutSeconds !== undefined && opts.timeoutSeconds > 0) timers.push(setTimeout(() => finish('timeout'), opts.timeoutSeconds * 1000));
+  res.on('close', () => finish('client closed'));
 }

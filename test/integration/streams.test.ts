@@ -49,7 +49,7 @@ describe('streams on one agent link (processes)', function () {
     await Promise.all(payloads.map((payload) => echoRoundTrip(uds, service.port, payload)));
   });
 
-  it('a stalled reader does not slow another stream on the same link', async function () {
+  it('a stalled reader does not block another stream on the same link, and its source is held to the window (its effect on throughput: bench hol_ratio)', async function () {
     this.timeout(120_000);
     // Stream A asks for 1 GiB and never reads (connectVia leaves it paused).
     const sentBefore = service.bytesSent();

@@ -14,7 +14,8 @@ describe('apiserver: @kubernetes/client-node against the binary', function () {
 
   before(async function () {
     baseline = await resourceBaseline();
-    server = await startApiServer('client-node');
+    // Debug level: the server's 'watch ended' line shows that aborting a Watch closes it.
+    server = await startApiServer('client-node', ['--log-level', 'debug']);
     kc = new KubeConfig();
     kc.loadFromFile(server.kubeconfig);
     core = kc.makeApiClient(CoreV1Api);
@@ -109,8 +110,10 @@ describe('apiserver: @kubernetes/client-node against the binary', function () {
     );
     assert.deepEqual(mine[1]!.data, { v: '2' });
 
+    const since = server.mark;
     controller.abort();
     await done;
     assert.notEqual(doneErr, 'not called');
+    await server.waitForLog((l) => l.msg === 'watch ended' && l.resource === 'configmaps' && l.reason === 'client closed', { since });
   });
 });
