@@ -113,6 +113,18 @@ function get(port: number, urlPath: string, options: { token?: string; cert?: 'a
   });
 }
 
+/** Runs the API server binary with the test TLS files and `args` until it exits (for start-up failures). */
+async function apiServerExit(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const pki = testPki();
+  const child = spawn(process.execPath, [APISERVER_BIN, '--listen', '127.0.0.1:0', '--ca', pki.ca.cert, '--cert', pki.server.cert, '--key', pki.server.key, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
+  return { code, stdout, stderr };
+}
+
 describe('apiserver: bearer tokens against the binary', function () {
   let baseline: Awaited<ReturnType<typeof resourceBaseline>>;
   let server: ApiServerProcess;
@@ -187,14 +199,9 @@ describe('apiserver: bearer tokens against the binary', function () {
   });
 
   it('a bad token file exits 2 naming the line', async function () {
-    const pki = testPki();
     const file = path.join(scratchDir('apiserver-authn'), 'bad-tokens.csv');
     fs.writeFileSync(file, `${ADMIN_TOKEN},a,1\n${VIEWER_TOKEN}\n`);
-    const child = spawn(process.execPath, [APISERVER_BIN, '--listen', '127.0.0.1:0', '--ca', pki.ca.cert, '--cert', pki.server.cert, '--key', pki.server.key, '--token-file', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.stdout.resume();
-    const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
+    const { code, stderr } = await apiServerExit(['--token-file', file]);
     assert.equal(code, 2, stderr);
     assert.match(stderr, /--token-file: .*bad-tokens\.csv line 2: expected token,user,uid/);
     assert.ok(!stderr.includes(VIEWER_TOKEN) && !stderr.includes(ADMIN_TOKEN));
@@ -262,14 +269,9 @@ describe('apiserver: --revoked against the binary', function () {
   });
 
   it('a list that does not load at start exits 1 naming the line', async function () {
-    const pki = testPki();
     const file = path.join(scratchDir('apiserver-revoked'), 'bad-revoked.txt');
     fs.writeFileSync(file, '4a\n\nzz-top\n');
-    const child = spawn(process.execPath, [APISERVER_BIN, '--listen', '127.0.0.1:0', '--ca', pki.ca.cert, '--cert', pki.server.cert, '--key', pki.server.key, '--revoked', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.resume();
-    const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
+    const { code, stdout } = await apiServerExit(['--revoked', file]);
     assert.equal(code, 1, stdout);
     assert.match(stdout, /bad-revoked\.txt line 3: \\"zz-top\\" is not a serial number/);
   });
