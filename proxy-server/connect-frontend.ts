@@ -149,7 +149,7 @@ export class ConnectFrontend {
         return;
       }
       if (this.options.revocation?.refuses('connect_tls', principal.serial, { user: principal.user, remote: req.socket.remoteAddress ?? '' })) {
-        this.answer(socket, frontend, 403, 'CERTIFICATE_REVOKED', `client certificate serial ${principal.serial} is revoked`);
+        this.answer(socket, frontend, 403, 'CERTIFICATE_REVOKED', `client certificate serial ${principal.serial?.toLowerCase()} is revoked`);
         return;
       }
       void this.handleConnect(req, socket, head, principal, frontend);

@@ -12,9 +12,9 @@ import type { Duplex } from 'node:stream';
 import { issueAgentCert, readKeyPair, writeKeyPair, type KeyPairPaths } from '../../certs/pki.js';
 import { formatRevocationEntry } from '../../certs/revocation.js';
 import { ConnectRefused, connectVia, startByteService, startHttpService } from '../support/clients.js';
-import { scratchDir } from '../support/paths.js';
+import { SERVER_BIN, scratchDir } from '../support/paths.js';
 import { testPki } from '../support/pki.js';
-import { spawnAgent, startServer, type LoggedProcess, type ServerProcess } from '../support/processes.js';
+import { spawnAgent, spawnNode, startServer, type LoggedProcess, type ServerProcess } from '../support/processes.js';
 import { assertNoLeakedResources, resourceBaseline } from '../support/leaks.js';
 import { assertServerIdle, stopAgent } from '../support/server-state.js';
 
@@ -244,6 +244,17 @@ describe('certificate revocation (processes)', function () {
     const agentMark = first.mark;
     await first.waitForLog((l) => l.msg === 'link attempt failed' && l.code === 'CERTIFICATE_REVOKED', { since: agentMark });
     assert.equal(metric(await server.metrics(), 'fedtunnel_revocation_list_entries'), 3);
+  });
+
+  it('a hub whose --revoked list does not load does not start: exit 1 naming the file and line', async function () {
+    const bad = path.join(scratchDir('revocation'), 'bad-revoked.txt');
+    fs.writeFileSync(bad, `${revoked.alpha}\n# ok so far\n12:zz\n`);
+    const hub = spawnNode('proxy-server', SERVER_BIN, ['--ca', pki.ca.cert, '--cert', pki.server.cert, '--key', pki.server.key, '--agent-listen', '127.0.0.1:0', '--connect-listen', 'off', '--admin-listen', 'off', '--revoked', bad]);
+    const status = await hub.exited;
+    assert.equal(status.code, 1);
+    const fatal = hub.lines.find((l) => l.msg === 'proxy-server failed to start');
+    assert.ok(fatal, JSON.stringify(hub.lines));
+    assert.match(String(fatal.err), /bad-revoked\.txt line 3: "12:zz" is not a serial number/);
   });
 
   it('un-revoking (line removed, SIGHUP) lets the agent back in', async function () {
