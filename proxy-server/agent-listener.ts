@@ -12,6 +12,7 @@ import { ALPN_TUNNEL, PROTOCOL_VERSION, WEBSOCKET_PATH } from '../wire/frames.js
 import { MuxSession } from '../wire/session.js';
 import type { AgentLink, AgentRegistry, CarrierKind } from './registry.js';
 import type { ServerMetrics } from './metrics.js';
+import type { RevocationGuard } from './revocation.js';
 
 export interface AgentListenerOptions {
   tlsContext: tls.SecureContextOptions;
@@ -21,6 +22,7 @@ export interface AgentListenerOptions {
   handshakeTimeoutMs: number;
   maxStreamsPerAgent: number;
   instance: string;
+  revocation?: RevocationGuard;
 }
 
 /** A batch of frames is one WebSocket message; bound it well above the largest batch we send. */
@@ -65,7 +67,7 @@ export class AgentListener {
         return;
       }
       this.wss.handleUpgrade(req, socket, head, (ws) => {
-        this.attach(createWebSocketStream(ws), true, identity, 'ws', req.socket.remoteAddress ?? '');
+        this.attach(createWebSocketStream(ws), true, identity, 'ws', req.socket.remoteAddress ?? '', (req.socket as tls.TLSSocket).getPeerCertificate().serialNumber);
       });
     });
   }
@@ -88,14 +90,15 @@ export class AgentListener {
     }
     if (socket.alpnProtocol === ALPN_TUNNEL) {
       socket.setNoDelay(true);
-      this.attach(socket, false, identity, 'tls', socket.remoteAddress ?? '');
+      this.attach(socket, false, identity, 'tls', socket.remoteAddress ?? '', socket.getPeerCertificate().serialNumber);
     } else {
       this.http.emit('connection', socket);
     }
   };
 
-  private attach(carrier: Duplex, coalesceWrites: boolean, identity: AgentIdentity, kind: CarrierKind, remoteAddress: string): void {
+  private attach(carrier: Duplex, coalesceWrites: boolean, identity: AgentIdentity, kind: CarrierKind, remoteAddress: string, serial: string | undefined): void {
     const { options } = this;
+    if (options.revocation?.refusesAgent(carrier, kind, serial, identity, remoteAddress)) return;
     const linkId = this.nextLinkId++;
     const log = this.log.child({ link: linkId, cluster: identity.cluster, tenant: identity.tenant, carrier: kind });
     const session = new MuxSession({
@@ -109,6 +112,7 @@ export class AgentListener {
       instance: options.instance,
     });
     this.pendingHandshakes.add(session);
+    options.revocation?.trackAgentLink(session, serial, identity);
     const handshakeTimer = setTimeout(() => {
       this.metrics.agentLinks.inc({ result: 'handshake_timeout' });
       log.warn({ remote: remoteAddress }, 'agent sent no HELLO in time');

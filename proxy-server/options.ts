@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import type { HostPort } from '../common/address.js';
 import { DEFAULT_WINDOW } from '../wire/frames.js';
 import { LOG_LEVELS } from '../common/log.js';
-import { DAY_MS, UsageError, choiceFlag, integerFlag, listenFlag, logLevelFlag, parseFlags, requiredFlag } from '../common/flags.js';
+import { DAY_MS, UsageError, choiceFlag, fileFlag, integerFlag, listenFlag, logLevelFlag, parseFlags, requiredFlag } from '../common/flags.js';
 import { isDnsLabel } from '../certs/names.js';
 import type { LevelWithSilent } from 'pino';
 
@@ -46,6 +46,8 @@ export interface ServerOptions {
   memberRequestTimeoutMs: number;
   instance: string;
   logLevel: LevelWithSilent;
+  /** Deny-list of certificate serials (certs/revocation.ts), re-read on SIGHUP; null: nothing revoked. */
+  revokedFile: string | null;
 }
 
 export const SERVER_DEFAULTS = {
@@ -89,7 +91,8 @@ export const SERVER_HELP = `usage: proxy-server --ca FILE --cert FILE --key FILE
   --unreachable-deletion-timeout MS  [${SERVER_DEFAULTS.unreachableDeletionTimeoutMs}]
   --member-request-timeout MS  each controller request to a member cluster [${SERVER_DEFAULTS.memberRequestTimeoutMs}]
   --instance NAME              [host name]
-  --log-level LEVEL            ${LOG_LEVELS.join('|')} [info]`;
+  --log-level LEVEL            ${LOG_LEVELS.join('|')} [info]
+  --revoked FILE               revoked certificate serials, one a line (fedtunnel-certs revoke); re-read on SIGHUP`;
 
 export function parseServerOptions(argv: string[]): ServerOptions | 'help' {
   const v = parseFlags(argv, {
@@ -119,6 +122,7 @@ export function parseServerOptions(argv: string[]): ServerOptions | 'help' {
     'member-request-timeout': { type: 'string' },
     instance: { type: 'string' },
     'log-level': { type: 'string' },
+    revoked: { type: 'string' },
   });
   if (v.help) return 'help';
   const udsDefaultCluster = v['uds-default-cluster'] ?? null;
@@ -152,6 +156,7 @@ export function parseServerOptions(argv: string[]): ServerOptions | 'help' {
     memberRequestTimeoutMs: integerFlag('member-request-timeout', v['member-request-timeout'], d.memberRequestTimeoutMs, 10, 10 * 60_000),
     instance: v.instance ?? hostname(),
     logLevel: logLevelFlag(v['log-level']),
+    revokedFile: fileFlag('revoked', v.revoked),
   };
   if (!/^(sqlite:|mysql:\/\/)/.test(options.federationStore)) throw new UsageError('--federation-store: expected sqlite:///path, sqlite::memory: or mysql://…');
   if (options.keepaliveTimeoutMs <= options.keepaliveIntervalMs) throw new UsageError('--keepalive-timeout must be larger than --keepalive-interval');

@@ -2,7 +2,7 @@
 import type { LevelWithSilent } from 'pino';
 import type { HostPort } from '../../common/address.js';
 import { LOG_LEVELS } from '../../common/log.js';
-import { UsageError, integerFlag, listenFlag, logLevelFlag, parseFlags, requiredFlag } from '../../common/flags.js';
+import { UsageError, fileFlag, integerFlag, listenFlag, logLevelFlag, parseFlags, requiredFlag } from '../../common/flags.js';
 import { DEFAULT_MAX_BODY_BYTES } from './body.js';
 
 export interface ApiServerOptions {
@@ -22,6 +22,8 @@ export interface ApiServerOptions {
   maxBodyBytes: number;
   bookmarkIntervalMs: number;
   logLevel: LevelWithSilent;
+  /** Deny-list of client certificate serials (certs/revocation.ts), re-read on SIGHUP; null: nothing revoked. */
+  revokedFile: string | null;
 }
 
 export const APISERVER_HELP = `usage: apiserver --ca FILE --cert FILE --key FILE [options]
@@ -35,7 +37,8 @@ export const APISERVER_HELP = `usage: apiserver --ca FILE --cert FILE --key FILE
                               without it: a federation control plane serving the KubeFed API
   --max-body-bytes N          request body limit [${DEFAULT_MAX_BODY_BYTES}]
   --bookmark-interval-ms MS   watch BOOKMARK period [10000]
-  --log-level LEVEL           ${LOG_LEVELS.join('|')} [info]`;
+  --log-level LEVEL           ${LOG_LEVELS.join('|')} [info]
+  --revoked FILE              revoked certificate serials, one a line (fedtunnel-certs revoke): 403; re-read on SIGHUP`;
 
 export function parseApiServerOptions(argv: string[]): ApiServerOptions | 'help' {
   const v = parseFlags(argv, {
@@ -51,6 +54,7 @@ export function parseApiServerOptions(argv: string[]): ApiServerOptions | 'help'
     'max-body-bytes': { type: 'string' },
     'bookmark-interval-ms': { type: 'string' },
     'log-level': { type: 'string' },
+    revoked: { type: 'string' },
   });
   if (v.help) return 'help';
   const store = v.store ?? 'sqlite::memory:';
@@ -68,5 +72,6 @@ export function parseApiServerOptions(argv: string[]): ApiServerOptions | 'help'
     maxBodyBytes: integerFlag('max-body-bytes', v['max-body-bytes'], DEFAULT_MAX_BODY_BYTES, 1024, 1024 * 1024 * 1024),
     bookmarkIntervalMs: integerFlag('bookmark-interval-ms', v['bookmark-interval-ms'], 10_000, 10, 3_600_000),
     logLevel: logLevelFlag(v['log-level']),
+    revokedFile: fileFlag('revoked', v.revoked),
   };
 }

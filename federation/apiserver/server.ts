@@ -4,7 +4,7 @@ import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../common/log.js';
 import type { Store } from '../store/types.js';
-import { authenticateRequest, type TokenAuthenticator } from './authn.js';
+import { authenticateRequest, revokedClientCertificate, type TokenAuthenticator } from './authn.js';
 import { authorize, forbiddenMessage, type UserInfo, type Verb } from './authz.js';
 import { DEFAULT_MAX_BODY_BYTES, decodeObjectBody, mediaType, parseJson, readBody } from './body.js';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, SERVER_VERSION } from './discovery.js';
@@ -38,6 +38,8 @@ export interface ApiServerOptions {
   conversionTimeoutMs?: number;
   /** Serve the KubeFed API (core.kubefed.io, Federated<Kind> types); defaultTypes: also the default FederatedTypeConfigs. */
   kubefed?: { defaultTypes: boolean };
+  /** Certificate revocation (--revoked): a verified client certificate whose serial (hex) this accepts is refused with 403. */
+  isRevoked?: (serialHex: string) => boolean;
 }
 
 export interface ApiServer {
@@ -97,6 +99,11 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
       res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
       res.end('ok');
       return;
+    }
+    const revoked = revokedClientCertificate(req, options.isRevoked);
+    if (revoked) {
+      log.warn({ reason: 'revoked', user: revoked.user, serial: revoked.serial, remote: req.socket.remoteAddress }, 'refused request: client certificate revoked');
+      throw errors.forbidden(`client certificate serial ${revoked.serial} is revoked`);
     }
     const user = authenticateRequest(req, options.tokens);
     if (!user) throw errors.unauthorized();

@@ -46,7 +46,13 @@ describe('proxy-server: parseServerOptions', function () {
       memberRequestTimeoutMs: SERVER_DEFAULTS.memberRequestTimeoutMs,
       instance: os.hostname(),
       logLevel: 'info',
+      revokedFile: null,
     });
+  });
+
+  it('takes a revocation list file', function () {
+    assert.equal(parse('--revoked', '/etc/fedtunnel/revoked.txt').revokedFile, '/etc/fedtunnel/revoked.txt');
+    usageError([...REQUIRED, '--revoked', ''], '--revoked');
   });
 
   it('enables the embedded federation API server and checks its store URL', function () {
