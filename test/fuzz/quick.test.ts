@@ -3,3 +3,5 @@
 // files directly and never this file.
 import './wire/receiver.fuzz.js';
 import './wire/messages.fuzz.js';
+import './common/address.fuzz.js';
+import './proxy-server/connect-frontend.fuzz.js';
