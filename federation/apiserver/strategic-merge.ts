@@ -79,7 +79,8 @@ function mergeMap(original: Obj, patch: Obj, path: string, keys: MergeKeys): Obj
   if (directive !== undefined) {
     if (directive === 'replace') return stripDirectives(patch) as Obj;
     if (directive === 'delete') return undefined;
-    if (directive !== 'merge') throw new StrategicMergeError(`unknown $patch directive "${String(directive)}"`);
+    // Not String(directive): a JSON object whose "toString" is data cannot be converted (TypeError).
+    if (directive !== 'merge') throw new StrategicMergeError(`unknown $patch directive ${typeof directive === 'string' ? JSON.stringify(directive) : `of type ${typeof directive}`}`);
   }
   const result: Obj = clone(original);
   const orders: [string, unknown][] = [];

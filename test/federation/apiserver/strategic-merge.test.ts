@@ -4,7 +4,8 @@ import { strict as assert } from 'node:assert';
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { applyPatch, strategicMergePatch } from '../../../federation/apiserver/patch.js';
+import { applyPatch, PatchError, strategicMergePatch } from '../../../federation/apiserver/patch.js';
+import { strategicMerge, StrategicMergeError } from '../../../federation/apiserver/strategic-merge.js';
 import { ApiError } from '../../../federation/apiserver/errors.js';
 import { assertNoLeakedResources, resourceBaseline } from '../../support/leaks.js';
 import { kubectl, startApiServer, type ApiServerProcess } from './harness.js';
@@ -93,6 +94,13 @@ describe('apiserver: strategic merge patch (pure)', function () {
       { port: 443, name: 'https' },
       { port: 53, protocol: 'UDP' },
     ]);
+  });
+
+  it('fuzz regression: a $patch directive that is an object with a "toString" key is a StrategicMergeError, not a TypeError', function () {
+    // Found by test/fuzz: String() of {"toString": 1} throws "Cannot convert object to primitive value".
+    const patch = JSON.parse('{"$patch":{"toString":1}}') as unknown;
+    assert.throws(() => strategicMerge({}, patch, {}), (e: unknown) => e instanceof StrategicMergeError && /unknown \$patch directive of type object/.test(e.message));
+    assert.throws(() => strategicMergePatch(base, patch), PatchError);
   });
 
   it('rejects SMP for kinds without a schema with 415', function () {
