@@ -103,6 +103,13 @@ describe('apiserver: strategic merge patch (pure)', function () {
     assert.throws(() => strategicMergePatch(base, patch), PatchError);
   });
 
+  it('fuzz regression: a "__proto__" key in a patch is kept as data, the prototype is untouched', function () {
+    const out = strategicMerge({ data: { a: '1' } }, JSON.parse('{"data":{"__proto__":"v"},"__proto__":{"kind":"X"}}'), {}) as Record<string, Record<string, unknown>>;
+    assert.equal(Object.getPrototypeOf(out), Object.prototype);
+    assert.equal(out.kind, undefined);
+    assert.equal(JSON.stringify(out), '{"data":{"a":"1","__proto__":"v"},"__proto__":{"kind":"X"}}');
+  });
+
   it('rejects SMP for kinds without a schema with 415', function () {
     const cr = { apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w' } };
     assert.throws(() => applyPatch(SMP, cr, { spec: { a: 1 } }), (e: unknown) => e instanceof ApiError && e.code === 415 && e.reason === 'UnsupportedMediaType');
