@@ -120,7 +120,7 @@ function mergeMap(original: Obj, patch: Obj, path: string, keys: MergeKeys): Obj
       if (merged === undefined) delete result[k];
       else setOwn(result, k, merged);
     } else if (Array.isArray(v)) {
-      const mergeKey = keys[p];
+      const mergeKey = getOwn(keys, p) as string | undefined;
       setOwn(result, k, mergeKey ? mergeList(Array.isArray(current) ? current : [], v, mergeKey, p, keys) : stripDirectives(v));
     } else {
       setOwn(result, k, v);
@@ -129,7 +129,7 @@ function mergeMap(original: Obj, patch: Obj, path: string, keys: MergeKeys): Obj
   for (const [field, order] of orders) {
     if (!Array.isArray(order)) throw new StrategicMergeError(`${SET_ORDER}${field} must be a list`);
     const list = getOwn(result, field);
-    if (Array.isArray(list)) setOwn(result, field, applyOrder(list, order, keys[join(path, field)]));
+    if (Array.isArray(list)) setOwn(result, field, applyOrder(list, order, getOwn(keys, join(path, field)) as string | undefined));
   }
   if (patch.$retainKeys !== undefined) {
     const retain = patch.$retainKeys;

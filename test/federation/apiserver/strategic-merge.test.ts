@@ -110,6 +110,12 @@ describe('apiserver: strategic merge patch (pure)', function () {
     assert.equal(JSON.stringify(out), '{"data":{"a":"1","__proto__":"v"},"__proto__":{"kind":"X"}}');
   });
 
+  it('fuzz regression: a list under a field named like an Object.prototype member ("constructor") is replaced, not merged by an inherited "key"', function () {
+    // keys["constructor"] was Object itself, so the list was merged by the key "function Object()…" and refused.
+    assert.deepEqual(strategicMerge({ constructor: [1] }, { constructor: [{ a: 1 }] }, {}), { constructor: [{ a: 1 }] });
+    assert.deepEqual(strategicMerge({}, { toString: [2], $setElementOrder: [], '$setElementOrder/valueOf': [] }, {}), { toString: [2] });
+  });
+
   it('rejects SMP for kinds without a schema with 415', function () {
     const cr = { apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w' } };
     assert.throws(() => applyPatch(SMP, cr, { spec: { a: 1 } }), (e: unknown) => e instanceof ApiError && e.code === 415 && e.reason === 'UnsupportedMediaType');
