@@ -3,6 +3,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { StoreError, type Store } from '../store/types.js';
 import { ApiError, errors } from './errors.js';
+import { MAX_BODY_DEPTH, nestedDeeperThan } from './body.js';
 import { applyPatch, PatchError } from './patch.js';
 import { matchFields, matchLabels, pinnedField, type FieldRequirement, type LabelRequirement } from './selectors.js';
 import { decodeContinue, decodeObject, encodeContinue, encodeObject, objectKey, typePrefix, type KubeObject } from './storage.js';
@@ -357,6 +358,8 @@ export class Resources {
       if (err instanceof PatchError) throw new ApiError(422, 'Invalid', `the patch could not be applied: ${err.message}`, { name, kind: t.kind });
       throw err;
     }
+    // A JSON patch can put a deep value at a deep path: the result is bounded like a request body.
+    if (nestedDeeperThan(patched, MAX_BODY_DEPTH)) throw new ApiError(422, 'Invalid', `the patched object nests deeper than ${MAX_BODY_DEPTH} levels`, { name, kind: t.kind });
     const obj = this.checkBody(t, patched);
     if (obj.metadata.name !== name) throw errors.badRequest(`the name of the object (${String(obj.metadata.name)}) does not match the name on the URL (${name})`);
     return obj;
