@@ -39,14 +39,24 @@ export function mapStoreError(err: unknown, t?: ResourceType, name?: string): ne
         throw errors.expired('The resourceVersion for the provided list is too old.');
       case 'FUTURE_REVISION':
         throw errors.tooLargeResourceVersion(0);
+      // The store's message (which names the database error) goes to the log with the cause, not to the client.
       case 'UNAVAILABLE':
-        throw errors.unavailable('storage is unavailable');
+        throw withCause(errors.unavailable('storage is unavailable'), err);
+      case 'NO_SPACE':
+        throw withCause(errors.insufficientStorage('storage is full: the write was not stored'), err);
+      case 'READ_ONLY':
+        throw withCause(errors.unavailable('storage is read-only: the write was not stored'), err);
       case 'ENCRYPTION_FAILED':
         // The message names provider, key id and store key — never key material or values.
         throw errors.internal(`Internal error occurred: ${err.message}`);
     }
   }
   throw err;
+}
+
+function withCause(apiError: ApiError, cause: StoreError): ApiError {
+  apiError.cause = cause;
+  return apiError;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -3,7 +3,7 @@
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../common/log.js';
-import type { Store } from '../store/types.js';
+import { StoreError, type Store } from '../store/types.js';
 import { authenticateRequest, revokedClientCertificate, type TokenAuthenticator } from './authn.js';
 import { authorize, forbiddenMessage, type UserInfo, type Verb } from './authz.js';
 import { DEFAULT_MAX_BODY_BYTES, decodeObjectBody, mediaType, parseJson, readBody } from './body.js';
@@ -75,6 +75,8 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     handle(req, res).catch((err: unknown) => {
       const apiErr = err instanceof ApiError ? err : errors.internal('internal error');
       if (!(err instanceof ApiError)) log.error({ err, method: req.method, url: req.url }, 'request failed');
+      // A refusal because of the store (down, full, read-only) is the operator's to fix: warn, with the database's error.
+      else if (err.cause instanceof StoreError) log.warn({ method: req.method, url: req.url, code: err.code, reason: err.reason, storeError: err.cause.code, err: err.cause.message }, 'request failed: storage');
       if (res.headersSent) {
         res.destroy();
         return;
