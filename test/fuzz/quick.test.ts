@@ -5,3 +5,4 @@ import './wire/receiver.fuzz.js';
 import './wire/messages.fuzz.js';
 import './common/address.fuzz.js';
 import './proxy-server/connect-frontend.fuzz.js';
+import './federation/apiserver/body.fuzz.js';
