@@ -6,3 +6,4 @@ import './wire/messages.fuzz.js';
 import './common/address.fuzz.js';
 import './proxy-server/connect-frontend.fuzz.js';
 import './federation/apiserver/body.fuzz.js';
+import './federation/apiserver/protobuf.fuzz.js';
