@@ -23,14 +23,17 @@ const nestedArb = fc
 
 /** JSON or YAML text of a random value with a few bytes changed, random bytes, or deep nesting. */
 const bodyArb: fc.Arbitrary<Buffer> = fc.oneof(
-  fc.tuple(jsonArb(KUBE_KEYS), fc.boolean(), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 3 })).map(([value, yaml, edits]) => {
-    const bytes = Buffer.from(yaml ? YAML.stringify(value) : JSON.stringify(value) ?? 'null');
-    for (const [at, byte] of edits) if (bytes.length > 0) bytes[at % bytes.length] = byte;
-    return bytes;
-  }),
-  fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.from(a)),
-  fc.string({ maxLength: 60, unit: fc.constantFrom(...'{}[]:,- \n"&*!|>?#%@`\'abc01'.split('')) }).map((s) => Buffer.from(s)),
-  nestedArb.map((s) => Buffer.from(s)),
+  {
+    weight: 4,
+    arbitrary: fc.tuple(jsonArb(KUBE_KEYS), fc.boolean(), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 3 })).map(([value, yaml, edits]) => {
+      const bytes = Buffer.from(yaml ? YAML.stringify(value) : JSON.stringify(value) ?? 'null');
+      for (const [at, byte] of edits) if (bytes.length > 0) bytes[at % bytes.length] = byte;
+      return bytes;
+    }),
+  },
+  { weight: 2, arbitrary: fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.from(a)) },
+  { weight: 2, arbitrary: fc.string({ maxLength: 60, unit: fc.constantFrom(...'{}[]:,- \n"&*!|>?#%@`\'abc01'.split('')) }).map((s) => Buffer.from(s)) },
+  { weight: 1, arbitrary: nestedArb.map((s) => Buffer.from(s)) },
 );
 
 function decode(type: string, body: Buffer): { value: unknown } | { error: Error } {
