@@ -107,7 +107,8 @@ export function decodeObjectBody(type: string, body: Buffer): unknown {
     if (yamlDepth(text) > MAX_YAML_DEPTH) throw errors.badRequest(`the YAML body nests collections deeper than ${MAX_YAML_DEPTH} levels`);
     let value: unknown;
     try {
-      value = YAML.parse(text) as unknown;
+      // Warnings (unknown tags, directives) would go to the server's stderr, written by any client.
+      value = YAML.parse(text, { logLevel: 'error' }) as unknown;
     } catch (err) {
       throw errors.badRequest(`invalid YAML body: ${(err as Error).message}`);
     }

@@ -1,7 +1,8 @@
 // JSON merge patch (RFC 7386), JSON patch (RFC 6902) and strategic merge patch (for the built-in
 // kinds in strategic-merge.ts; other kinds reject it with 415 like Kubernetes does for custom resources).
 import { ApiError } from './errors.js';
-import { getOwn, setOwn, smpSchemaFor, strategicMerge, StrategicMergeError } from './strategic-merge.js';
+import { getOwn, setOwn } from './own-properties.js';
+import { smpSchemaFor, strategicMerge, StrategicMergeError } from './strategic-merge.js';
 
 export class PatchError extends Error {
   override name = 'PatchError';

@@ -1,6 +1,7 @@
 // Strategic merge patch (as Kubernetes' apimachinery strategicpatch), pure. The schema is a small
 // table: "apiVersion/kind" → field path (dot-joined field names; list elements add no segment) →
 // patch merge key. Lists not in the table are replaced; maps always merge recursively.
+import { getOwn, setOwn } from './own-properties.js';
 
 export class StrategicMergeError extends Error {
   override name = 'StrategicMergeError';
@@ -11,19 +12,6 @@ export type MergeKeys = Record<string, string>;
 
 function isObject(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/**
- * Sets `key` as an own data property. Plain assignment of "__proto__" (a valid key in JSON, e.g. in a
- * ConfigMap's data) would replace the object's prototype instead, and the key would be lost.
- */
-export function setOwn(obj: Obj, key: string, value: unknown): void {
-  Object.defineProperty(obj, key, { value, writable: true, enumerable: true, configurable: true });
-}
-
-/** The value of an own property: never one inherited from Object.prototype ("constructor", "__proto__"). */
-export function getOwn(obj: Obj, key: string): unknown {
-  return Object.hasOwn(obj, key) ? obj[key] : undefined;
 }
 
 function clone<T>(v: T): T {

@@ -5,3 +5,7 @@ import './wire/receiver.fuzz.js';
 import './wire/messages.fuzz.js';
 import './common/address.fuzz.js';
 import './proxy-server/connect-frontend.fuzz.js';
+import './federation/apiserver/body.fuzz.js';
+import './federation/apiserver/protobuf.fuzz.js';
+import './federation/apiserver/patch.fuzz.js';
+import './federation/apiserver/strategic-merge.fuzz.js';

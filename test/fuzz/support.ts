@@ -99,7 +99,7 @@ export function keyArb(known: readonly string[] = []): fc.Arbitrary<string> {
 /** JSON values whose object keys come from keyArb, so the dictionary words appear at every depth. */
 export function jsonArb(known: readonly string[] = [], leaves: fc.Arbitrary<unknown>[] = [], maxDepth = 5): fc.Arbitrary<unknown> {
   const key = keyArb(known);
-  const leaf = fc.oneof(fc.constant(null), fc.boolean(), fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.string({ maxLength: 8 }), ...leaves);
+  const leaf = fc.oneof(fc.constant(null), fc.boolean(), fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }).map((x) => x || 0), fc.string({ maxLength: 8 }), ...leaves);
   return fc.letrec<{ value: unknown }>((tie) => ({
     value: fc.oneof(
       { maxDepth, depthSize: 'small' },

@@ -43,4 +43,18 @@ describe('apiserver: request bodies', function () {
     assert.equal(yamlDepth('x\n---\n- - 1\n'), 2);
     assert.equal(yamlDepth('plain'), 0);
   });
+
+  it('fuzz regression: YAML warnings caused by a body are not written to the server\'s stderr', async function () {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): number => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      assert.equal(decodeObjectBody('application/yaml', Buffer.from('!unknown-tag x')), 'x');
+      // process.emitWarning delivers on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    assert.deepEqual(warnings, []);
+  });
 });
