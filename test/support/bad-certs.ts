@@ -2,7 +2,7 @@
 // another CA. Issued from the test PKI and re-signed with the validity the test needs.
 import path from 'node:path';
 import forge from 'node-forge';
-import { createCA, issueClientCert, readKeyPair, type CertKeyPair } from '../../certs/pki.js';
+import { createCA, issueAgentCert, issueClientCert, readKeyPair, type CertKeyPair } from '../../certs/pki.js';
 import { testPki } from './pki.js';
 
 const DAY_MS = 86_400_000;
@@ -15,7 +15,16 @@ function testCa(): CertKeyPair {
 /** A client certificate of the test CA (user `user`) valid only between the two dates. */
 export function clientCertValid(user: string, notBefore: Date, notAfter: Date): { cert: string; key: string } {
   const ca = testCa();
-  const leaf = issueClientCert(ca, { user, groups: [] });
+  return resigned(ca, issueClientCert(ca, { user, groups: [] }), notBefore, notAfter);
+}
+
+/** An agent certificate of the test CA that expired yesterday. */
+export function expiredAgentCert(cluster: string, tenant: string): { cert: string; key: string } {
+  const ca = testCa();
+  return resigned(ca, issueAgentCert(ca, { cluster, tenant }), new Date(Date.now() - 10 * DAY_MS), new Date(Date.now() - DAY_MS));
+}
+
+function resigned(ca: CertKeyPair, leaf: CertKeyPair, notBefore: Date, notAfter: Date): { cert: string; key: string } {
   const cert = forge.pki.certificateFromPem(leaf.certPem);
   cert.validity.notBefore = notBefore;
   cert.validity.notAfter = notAfter;
