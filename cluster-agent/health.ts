@@ -1,10 +1,14 @@
 // Health endpoint of the agent: /healthz while the process runs, /readyz while a link to the
 // server is up and not draining (what a kubelet readiness probe wants).
 import http from 'node:http';
+import { Registry } from 'prom-client';
+import type { Logger } from '../common/log.js';
+import { ListenerGuard, type ListenerLimits } from '../common/listener-guard.js';
 import type { ClusterAgent } from './agent.js';
 
-export function createHealthServer(agent: ClusterAgent): http.Server {
-  return http.createServer((req, res) => {
+/** The agent has no /metrics: its refusals are counted in a registry of their own and logged at warn. */
+export function createHealthServer(agent: ClusterAgent, limits: ListenerLimits, log: Logger): http.Server {
+  const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const status = agent.status();
     if (path === '/healthz' || path === '/livez') {
@@ -16,4 +20,6 @@ export function createHealthServer(agent: ClusterAgent): http.Server {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     }
   });
+  new ListenerGuard({ listener: 'health', limits, registry: new Registry(), log }).protect(server);
+  return server;
 }

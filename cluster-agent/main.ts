@@ -13,7 +13,7 @@ const agent = new ClusterAgent(options, log);
 let health: http.Server | null = null;
 if (options.healthListen) {
   const { host, port } = options.healthListen;
-  const server = createHealthServer(agent);
+  const server = createHealthServer(agent, options.healthLimits, log);
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -33,5 +33,6 @@ exitOnSignals(log, async (signal) => {
   log.info({ signal, drainMs: options.drainTimeoutMs }, 'draining');
   await agent.drain();
   health?.close();
+  health?.closeAllConnections();
   log.info({}, 'cluster-agent stopped');
 });

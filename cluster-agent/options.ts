@@ -8,6 +8,8 @@ import { LOG_LEVELS } from '../common/log.js';
 import { DAY_MS, UsageError, integerFlag, listenFlag, logLevelFlag, parseFlags, requiredFlag } from '../common/flags.js';
 import { DestinationPolicy, PolicyRuleError } from './policy.js';
 import type { CarrierKind } from './connector.js';
+import { DEFAULT_LISTENER_LIMITS, type ListenerLimits } from '../common/listener-guard.js';
+import { LISTENER_LIMIT_FLAGS, listenerLimitOptions } from '../common/listener-flags.js';
 
 export interface AgentOptions {
   server: HostPort;
@@ -21,6 +23,8 @@ export interface AgentOptions {
   apiserver: HostPort | null;
   policy: DestinationPolicy;
   healthListen: HostPort | null;
+  /** Header, idle and unauthenticated-connection limits of the health listener (no TLS there). */
+  healthLimits: ListenerLimits;
   dialTimeoutMs: number;
   connectTimeoutMs: number;
   drainTimeoutMs: number;
@@ -43,6 +47,10 @@ export const AGENT_HELP = `usage: cluster-agent --server HOST:PORT --ca FILE --c
   --allow RULE               extra allowed destination (repeatable): host:port, host:*,
                              *.suffix:port, CIDR:port. Everything else is denied.
   --health-listen HOST:PORT  /healthz /readyz, "off" disables [127.0.0.1:8093]
+  --header-timeout MS        health listener: request head deadline (408 when partial) [${DEFAULT_LISTENER_LIMITS.headerTimeoutMs}]
+  --idle-timeout MS          health listener: idle keep-alive connections closed [${DEFAULT_LISTENER_LIMITS.idleTimeoutMs}]
+  --max-unauthenticated N    health listener: connections before a complete request head [${DEFAULT_LISTENER_LIMITS.maxUnauthenticated}]
+  --max-unauthenticated-per-ip N  the same, per source address [${DEFAULT_LISTENER_LIMITS.maxUnauthenticatedPerAddress}]
   --dial-timeout MS          most time for one destination dial [10000]
   --connect-timeout MS       most time to establish the carrier [10000]
   --drain-timeout MS         on SIGTERM, how long open streams may finish [30000]
@@ -67,6 +75,11 @@ export function parseAgentOptions(argv: string[]): AgentOptions | 'help' {
     apiserver: { type: 'string' },
     allow: { type: 'string', multiple: true },
     'health-listen': { type: 'string' },
+    // The health listener has no TLS: every listener limit but the handshake deadline.
+    'header-timeout': LISTENER_LIMIT_FLAGS['header-timeout'],
+    'idle-timeout': LISTENER_LIMIT_FLAGS['idle-timeout'],
+    'max-unauthenticated': LISTENER_LIMIT_FLAGS['max-unauthenticated'],
+    'max-unauthenticated-per-ip': LISTENER_LIMIT_FLAGS['max-unauthenticated-per-ip'],
     'dial-timeout': { type: 'string' },
     'connect-timeout': { type: 'string' },
     'drain-timeout': { type: 'string' },
@@ -114,6 +127,7 @@ export function parseAgentOptions(argv: string[]): AgentOptions | 'help' {
     apiserver,
     policy,
     healthListen: listenFlag('health-listen', v['health-listen'], '127.0.0.1:8093'),
+    healthLimits: listenerLimitOptions(v),
     dialTimeoutMs: integerFlag('dial-timeout', v['dial-timeout'], 10_000, 1, 10 * 60_000),
     connectTimeoutMs: integerFlag('connect-timeout', v['connect-timeout'], 10_000, 1, 10 * 60_000),
     drainTimeoutMs: integerFlag('drain-timeout', v['drain-timeout'], 30_000, 0, DAY_MS),

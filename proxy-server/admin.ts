@@ -2,6 +2,8 @@
 // or the pod network (like ANP's health and admin ports). Tests read /debug/agents to check that
 // nothing leaked.
 import http from 'node:http';
+import type { Logger } from 'pino';
+import { ListenerGuard, type ListenerLimits } from '../common/listener-guard.js';
 import type { AgentRegistry } from './registry.js';
 import type { Dialer } from './dialer.js';
 import type { ServerMetrics } from './metrics.js';
@@ -13,8 +15,15 @@ export interface DebugState {
   pendingDials: number;
 }
 
-export function createAdminServer(instance: string, agents: AgentRegistry, dialer: Dialer, metrics: ServerMetrics, isReady: () => boolean): http.Server {
-  return http.createServer((req, res) => {
+export function createAdminServer(
+  instance: string,
+  agents: AgentRegistry,
+  dialer: Dialer,
+  metrics: ServerMetrics,
+  isReady: () => boolean,
+  guard: { limits: ListenerLimits; log: Logger },
+): http.Server {
+  const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET') {
       res.writeHead(405, { allow: 'GET' }).end();
@@ -51,4 +60,6 @@ export function createAdminServer(instance: string, agents: AgentRegistry, diale
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     }
   });
+  new ListenerGuard({ listener: 'admin', limits: guard.limits, registry: metrics.registry, log: guard.log }).protect(server);
+  return server;
 }

@@ -6,6 +6,7 @@ import http from 'node:http';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import { ListenerGuard, type ListenerLimits } from '../common/listener-guard.js';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { agentIdentityFromPeer, type AgentIdentity } from '../certs/identity.js';
 import { ALPN_TUNNEL, PROTOCOL_VERSION, WEBSOCKET_PATH } from '../wire/frames.js';
@@ -19,7 +20,8 @@ export interface AgentListenerOptions {
   windowBytes: number;
   keepaliveIntervalMs: number;
   keepaliveTimeoutMs: number;
-  handshakeTimeoutMs: number;
+  /** Handshake, header, idle and unauthenticated-connection limits of this listener. */
+  limits: ListenerLimits;
   maxStreamsPerAgent: number;
   instance: string;
   revocation?: RevocationGuard;
@@ -32,6 +34,7 @@ export class AgentListener {
   readonly server: tls.Server;
   private readonly http: http.Server;
   private readonly wss: WebSocketServer;
+  private readonly guard: ListenerGuard;
   private readonly pendingHandshakes = new Set<MuxSession>();
   private nextLinkId = 1;
 
@@ -41,24 +44,34 @@ export class AgentListener {
     private readonly log: Logger,
     private readonly options: AgentListenerOptions,
   ) {
+    // Client certificates are verified by the guard (rejectUnauthorized: false), so a refusal
+    // carries its reason (expired, unknown CA, not an agent certificate) instead of a silent reset.
     this.server = tls.createServer({
       ...options.tlsContext,
       requestCert: true,
-      rejectUnauthorized: true,
+      rejectUnauthorized: false,
       minVersion: 'TLSv1.2',
       ALPNProtocols: [ALPN_TUNNEL, 'http/1.1'],
-      handshakeTimeout: options.handshakeTimeoutMs,
+    });
+    this.guard = new ListenerGuard({
+      listener: 'agent',
+      limits: options.limits,
+      registry: metrics.registry,
+      log,
+      clientCertificate: 'required',
+      // A valid certificate of our CA that is not an agent's (a user's client cert) must not be
+      // able to serve traffic for any cluster.
+      checkPeer: (socket) => (agentIdentityFromPeer(socket.getPeerCertificate()) ? null : 'not_an_agent_certificate'),
+      // Link attempts refused before a session exists (HELLO timeouts and version mismatches are counted below).
+      onRefusal: (reason) => {
+        if (reason !== 'hello_timeout' && reason !== 'version_mismatch') metrics.agentLinks.inc({ result: reason });
+      },
     });
     this.server.on('secureConnection', this.onSecureConnection);
-    this.server.on('tlsClientError', (error, socket) => {
-      this.metrics.agentLinks.inc({ result: 'tls_error' });
-      this.log.debug({ remote: socket.remoteAddress, err: error.message }, 'agent TLS handshake failed');
-      socket.destroy();
-    });
+    this.guard.protect(this.server);
     this.http = http.createServer({ maxHeaderSize: 16 * 1024 }, (_req, res) => {
       res.writeHead(404, { 'content-type': 'text/plain' }).end(`agents connect with a WebSocket upgrade on ${WEBSOCKET_PATH}\n`);
     });
-    this.http.on('clientError', (_error, socket) => socket.destroy());
     this.wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: MAX_WEBSOCKET_MESSAGE });
     this.http.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       const identity = agentIdentityFromPeer((req.socket as tls.TLSSocket).getPeerCertificate());
@@ -67,37 +80,35 @@ export class AgentListener {
         return;
       }
       this.wss.handleUpgrade(req, socket, head, (ws) => {
-        this.attach(createWebSocketStream(ws), true, identity, 'ws', req.socket.remoteAddress ?? '', (req.socket as tls.TLSSocket).getPeerCertificate().serialNumber);
+        this.attach(createWebSocketStream(ws), true, identity, 'ws', req.socket as tls.TLSSocket);
       });
     });
+    // The same guard: a WebSocket socket's header deadline starts when it is handed over.
+    this.guard.protect(this.http);
   }
 
   /** Closes the listener and every link still in its handshake; registered links are the server's to drain. */
   close(): Promise<void> {
     for (const session of this.pendingHandshakes) session.destroy(new Error('server shutting down'));
+    this.guard.closeUnauthenticated();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
+  /** Only sockets the guard let through (verified agent certificate) get here. */
   private readonly onSecureConnection = (socket: tls.TLSSocket): void => {
-    const identity = agentIdentityFromPeer(socket.getPeerCertificate());
-    if (!identity) {
-      // A valid certificate of our CA that is not an agent's (a user's client cert) must not be
-      // able to serve traffic for any cluster.
-      this.metrics.agentLinks.inc({ result: 'not_an_agent_certificate' });
-      this.log.warn({ remote: socket.remoteAddress }, 'refused agent link: certificate carries no agent identity');
-      socket.destroy();
-      return;
-    }
+    const identity = agentIdentityFromPeer(socket.getPeerCertificate())!;
     if (socket.alpnProtocol === ALPN_TUNNEL) {
       socket.setNoDelay(true);
-      this.attach(socket, false, identity, 'tls', socket.remoteAddress ?? '', socket.getPeerCertificate().serialNumber);
+      this.attach(socket, false, identity, 'tls', socket);
     } else {
       this.http.emit('connection', socket);
     }
   };
 
-  private attach(carrier: Duplex, coalesceWrites: boolean, identity: AgentIdentity, kind: CarrierKind, remoteAddress: string, serial: string | undefined): void {
+  private attach(carrier: Duplex, coalesceWrites: boolean, identity: AgentIdentity, kind: CarrierKind, socket: tls.TLSSocket): void {
     const { options } = this;
+    const remoteAddress = socket.remoteAddress ?? '';
+    const serial = socket.getPeerCertificate().serialNumber;
     if (options.revocation?.refusesAgent(carrier, kind, serial, identity, remoteAddress)) return;
     const linkId = this.nextLinkId++;
     const log = this.log.child({ link: linkId, cluster: identity.cluster, tenant: identity.tenant, carrier: kind });
@@ -113,17 +124,21 @@ export class AgentListener {
     });
     this.pendingHandshakes.add(session);
     options.revocation?.trackAgentLink(session, serial, identity);
+    const helloTimeoutMs = options.limits.handshakeTimeoutMs;
     const handshakeTimer = setTimeout(() => {
       this.metrics.agentLinks.inc({ result: 'handshake_timeout' });
+      this.guard.refused('hello_timeout', socket, { cluster: identity.cluster, limitMs: helloTimeoutMs });
       log.warn({ remote: remoteAddress }, 'agent sent no HELLO in time');
       session.destroy(new Error('handshake timeout'));
-    }, options.handshakeTimeoutMs);
+    }, helloTimeoutMs);
     let link: AgentLink | undefined;
     session.once('hello', (hello) => {
       clearTimeout(handshakeTimer);
       this.pendingHandshakes.delete(session);
+      this.guard.passed(socket);
       if (hello.version !== PROTOCOL_VERSION) {
         this.metrics.agentLinks.inc({ result: 'version_mismatch' });
+        this.guard.refused('version_mismatch', socket, { cluster: identity.cluster, version: hello.version });
         log.warn({ version: hello.version }, 'refused agent link: protocol version mismatch');
         session.goAway(`protocol version ${hello.version} not supported (want ${PROTOCOL_VERSION})`);
         session.end();

@@ -11,6 +11,7 @@ import tls from 'node:tls';
 import fs from 'node:fs';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import { ListenerGuard, type ListenerLimits } from '../common/listener-guard.js';
 import { userIdentityFromPeer, type UserIdentity } from '../certs/identity.js';
 import { isDnsLabel } from '../certs/names.js';
 import { parseHostPort, formatHostPort } from '../common/address.js';
@@ -67,7 +68,8 @@ function clusterFromProxyAuthorization(header: string | undefined): string | nul
 
 export interface ConnectFrontendOptions {
   maxHeaderBytes: number;
-  handshakeTimeoutMs: number;
+  /** Handshake, header, idle and unauthenticated-connection limits of each listener. */
+  limits: ListenerLimits;
   udsDefaultCluster: string | null;
   revocation?: RevocationGuard;
 }
@@ -77,6 +79,7 @@ type Principal = UserIdentity & { via: 'tls' | 'uds'; serial?: string };
 
 export class ConnectFrontend {
   private readonly servers: http.Server[] = [];
+  private readonly guards: ListenerGuard[] = [];
   /** Client sockets of established tunnels, closed on shutdown. */
   private readonly clients = new Set<Duplex>();
 
@@ -89,18 +92,15 @@ export class ConnectFrontend {
 
   /** CONNECT over TLS; only client certificates of our CA that are not agent certificates. */
   listenTls(host: string, port: number, tlsContext: tls.SecureContextOptions): Promise<number> {
+    // Client certificates are verified by the guard, so a refusal is logged with its reason.
     const server = https.createServer({
       ...tlsContext,
       requestCert: true,
-      rejectUnauthorized: true,
+      rejectUnauthorized: false,
       minVersion: 'TLSv1.2',
       maxHeaderSize: this.options.maxHeaderBytes,
-      handshakeTimeout: this.options.handshakeTimeoutMs,
-      // Slow-loris defence: the request head must arrive within this time.
-      headersTimeout: this.options.handshakeTimeoutMs,
     });
-    server.on('tlsClientError', (_error, socket) => socket.destroy());
-    this.setup(server, (req) => {
+    this.setup(server, 'connect_tls', (req) => {
       const peer = (req.socket as tls.TLSSocket).getPeerCertificate();
       const identity = userIdentityFromPeer(peer);
       return identity ? { ...identity, via: 'tls', serial: peer.serialNumber } : null;
@@ -111,8 +111,8 @@ export class ConnectFrontend {
   /** CONNECT over a Unix socket; whoever can open the file (mode 0660) may use it. */
   async listenUnix(path: string): Promise<void> {
     fs.rmSync(path, { force: true });
-    const server = http.createServer({ maxHeaderSize: this.options.maxHeaderBytes, headersTimeout: this.options.handshakeTimeoutMs });
-    this.setup(server, () => ({ user: 'system:unix-socket', groups: [], via: 'uds' }));
+    const server = http.createServer({ maxHeaderSize: this.options.maxHeaderBytes });
+    this.setup(server, 'connect_uds', () => ({ user: 'system:unix-socket', groups: [], via: 'uds' }));
     await this.listen(server, () => server.listen({ path, backlog: LISTEN_BACKLOG }));
     fs.chmodSync(path, 0o660);
   }
@@ -123,6 +123,7 @@ export class ConnectFrontend {
 
   async close(): Promise<void> {
     for (const socket of this.clients) socket.destroy();
+    for (const guard of this.guards) guard.closeUnauthenticated();
     await Promise.all(this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
     for (const server of this.servers) server.closeAllConnections();
   }
@@ -139,12 +140,22 @@ export class ConnectFrontend {
     });
   }
 
-  private setup(server: http.Server, authenticate: (req: http.IncomingMessage) => Principal | null): void {
-    const frontend = server instanceof https.Server ? 'connect_tls' : 'connect_uds';
+  private setup(server: http.Server | https.Server, frontend: 'connect_tls' | 'connect_uds', authenticate: (req: http.IncomingMessage) => Principal | null): ListenerGuard {
+    const guard = new ListenerGuard({
+      listener: frontend,
+      limits: this.options.limits,
+      registry: this.metrics.registry,
+      log: this.log,
+      ...(frontend === 'connect_tls' ? { clientCertificate: 'required' as const } : {}),
+      // Malformed requests, oversized headers and slow heads get a status line from the guard.
+      onAnswer: (status) => this.metrics.frontendRequests.inc({ frontend, status }),
+    });
+    this.guards.push(guard);
     server.on('connect', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       const principal = authenticate(req);
       if (!principal) {
-        this.log.warn({ frontend, remote: req.socket.remoteAddress }, 'refused CONNECT: client certificate carries no user identity');
+        // A valid agent certificate: answered (not reset) so the client learns why.
+        guard.refused('not_a_user_certificate', req.socket, { frontend });
         this.answer(socket, frontend, 403, 'FORBIDDEN', 'client certificate carries no user identity (agent certificates cannot use this frontend)');
         return;
       }
@@ -159,14 +170,8 @@ export class ConnectFrontend {
       this.metrics.frontendRequests.inc({ frontend, status: 405 });
       res.writeHead(405, { 'content-type': 'text/plain', allow: 'CONNECT', connection: 'close' }).end('this endpoint only accepts CONNECT\n');
     });
-    // Malformed requests and oversized headers get a status line, never a crash.
-    server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
-      const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-      this.log.debug({ frontend, code: error.code, status }, 'malformed request');
-      this.metrics.frontendRequests.inc({ frontend, status });
-      if (socket.writable) socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-      else socket.destroy();
-    });
+    guard.protect(server);
+    return guard;
   }
 
   private async handleConnect(req: http.IncomingMessage, socket: Duplex, head: Buffer, principal: Principal, frontend: string): Promise<void> {

@@ -6,9 +6,12 @@ import { DEFAULT_WINDOW } from '../wire/frames.js';
 import { LOG_LEVELS } from '../common/log.js';
 import { DAY_MS, UsageError, choiceFlag, fileFlag, integerFlag, listenFlag, logLevelFlag, parseFlags, requiredFlag } from '../common/flags.js';
 import { isDnsLabel } from '../certs/names.js';
+import { DEFAULT_LISTENER_LIMITS, type ListenerLimits } from '../common/listener-guard.js';
+import { LISTENER_LIMITS_HELP, LISTENER_LIMIT_FLAGS, listenerLimitOptions } from '../common/listener-flags.js';
 import type { LevelWithSilent } from 'pino';
 
-export interface ServerOptions {
+/** Every listener (agent, CONNECT, admin, embedded federation) takes the listener limits. */
+export interface ServerOptions extends ListenerLimits {
   caFile: string;
   certFile: string;
   keyFile: string;
@@ -28,7 +31,6 @@ export interface ServerOptions {
   windowBytes: number;
   keepaliveIntervalMs: number;
   keepaliveTimeoutMs: number;
-  handshakeTimeoutMs: number;
   maxHeaderBytes: number;
   drainTimeoutMs: number;
   /** The embedded federation API server; null disables it. */
@@ -57,7 +59,7 @@ export const SERVER_DEFAULTS = {
   windowBytes: DEFAULT_WINDOW,
   keepaliveIntervalMs: 10_000,
   keepaliveTimeoutMs: 30_000,
-  handshakeTimeoutMs: 10_000,
+  ...DEFAULT_LISTENER_LIMITS,
   maxHeaderBytes: 16 * 1024,
   drainTimeoutMs: 30_000,
   federationStore: 'sqlite:///var/lib/fedtunnel/federation.db',
@@ -77,7 +79,7 @@ export const SERVER_HELP = `usage: proxy-server --ca FILE --cert FILE --key FILE
   --window BYTES               per-stream flow-control window [${SERVER_DEFAULTS.windowBytes}]
   --keepalive-interval MS      [${SERVER_DEFAULTS.keepaliveIntervalMs}]
   --keepalive-timeout MS       link declared dead after this silence [${SERVER_DEFAULTS.keepaliveTimeoutMs}]
-  --handshake-timeout MS       [${SERVER_DEFAULTS.handshakeTimeoutMs}]
+${LISTENER_LIMITS_HELP}
   --max-header-bytes N         CONNECT request header limit [${SERVER_DEFAULTS.maxHeaderBytes}]
   --drain-timeout MS           on SIGTERM, how long open streams may finish [${SERVER_DEFAULTS.drainTimeoutMs}]
   --federation-listen HOST:PORT  embedded federation API server (Kubernetes API, mTLS), "off" disables [off]
@@ -110,7 +112,7 @@ export function parseServerOptions(argv: string[]): ServerOptions | 'help' {
     window: { type: 'string' },
     'keepalive-interval': { type: 'string' },
     'keepalive-timeout': { type: 'string' },
-    'handshake-timeout': { type: 'string' },
+    ...LISTENER_LIMIT_FLAGS,
     'max-header-bytes': { type: 'string' },
     'drain-timeout': { type: 'string' },
     'federation-listen': { type: 'string' },
@@ -144,7 +146,7 @@ export function parseServerOptions(argv: string[]): ServerOptions | 'help' {
     windowBytes: integerFlag('window', v.window, d.windowBytes, 64 * 1024, 64 * 1024 * 1024),
     keepaliveIntervalMs: integerFlag('keepalive-interval', v['keepalive-interval'], d.keepaliveIntervalMs, 10, DAY_MS),
     keepaliveTimeoutMs: integerFlag('keepalive-timeout', v['keepalive-timeout'], d.keepaliveTimeoutMs, 10, DAY_MS),
-    handshakeTimeoutMs: integerFlag('handshake-timeout', v['handshake-timeout'], d.handshakeTimeoutMs, 10, 10 * 60_000),
+    ...listenerLimitOptions(v),
     maxHeaderBytes: integerFlag('max-header-bytes', v['max-header-bytes'], d.maxHeaderBytes, 1024, 1024 * 1024),
     drainTimeoutMs: integerFlag('drain-timeout', v['drain-timeout'], d.drainTimeoutMs, 0, DAY_MS),
     federationListen: listenFlag('federation-listen', v['federation-listen'], null),

@@ -87,18 +87,18 @@ export class ProxyServer {
       windowBytes: options.windowBytes,
       keepaliveIntervalMs: options.keepaliveIntervalMs,
       keepaliveTimeoutMs: options.keepaliveTimeoutMs,
-      handshakeTimeoutMs: options.handshakeTimeoutMs,
+      limits: options,
       maxStreamsPerAgent: options.maxStreamsPerAgent,
       instance: options.instance,
       revocation: this.revocation,
     });
     this.connect = new ConnectFrontend(this.dial, this.metrics, log.child({ part: 'connect' }), {
       maxHeaderBytes: options.maxHeaderBytes,
-      handshakeTimeoutMs: options.handshakeTimeoutMs,
+      limits: options,
       udsDefaultCluster: options.udsDefaultCluster,
       revocation: this.revocation,
     });
-    this.admin = createAdminServer(options.instance, this.agents, this.dialer, this.metrics, () => this.started && !this.stopping);
+    this.admin = createAdminServer(options.instance, this.agents, this.dialer, this.metrics, () => this.started && !this.stopping, { limits: options, log: log.child({ part: 'admin' }) });
   }
 
   async start(): Promise<BoundPorts> {
@@ -125,7 +125,10 @@ export class ProxyServer {
     // Member credentials (KubeFedCluster spec.secretRef) are Secrets in kube-federation-system.
     registry.add(SECRETS);
     // CRD conversion webhooks inside member clusters are reached through the tunnel (<host>.<cluster>.tunnel).
-    const api = await createApiServer({ store, registry, log: this.log.child({ part: 'federation' }), tls: this.tlsContext, dialer: federationDialer(this.dial), kubefed: { defaultTypes: true }, isRevoked: this.revocation.isRevokedForFederation });
+    const api = await createApiServer({ store, registry, log: this.log.child({ part: 'federation' }), tls: this.tlsContext, dialer: federationDialer(this.dial), kubefed: { defaultTypes: true },
+      isRevoked: this.revocation.isRevokedForFederation,
+      // The hub's listener limits and /metrics apply to its federation listener too.
+      listener: { name: 'federation', limits: this.options, registry: this.metrics.registry } });
     // The controller reaches member clusters only through dial(): it is given nothing else.
     const controller = this.options.federationController
       ? new FederationController({

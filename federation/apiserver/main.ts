@@ -66,6 +66,7 @@ try {
     tokens,
     isRevoked: (serial) => revoked.isRevoked(serial),
     ...(options.member ? {} : { kubefed: { defaultTypes: true } }),
+    listener: { name: options.member ? 'member_apiserver' : 'apiserver', limits: options },
   });
   const port = await api.listen(options.listen.host, options.listen.port);
   log.info({ port, host: options.listen.host, store: options.store.split(':', 1)[0], member: options.member, tokens: tokens?.size ?? 0 }, 'apiserver ready');

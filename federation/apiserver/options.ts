@@ -4,8 +4,11 @@ import type { HostPort } from '../../common/address.js';
 import { LOG_LEVELS } from '../../common/log.js';
 import { UsageError, fileFlag, integerFlag, listenFlag, logLevelFlag, parseFlags, requiredFlag } from '../../common/flags.js';
 import { DEFAULT_MAX_BODY_BYTES } from './body.js';
+import type { ListenerLimits } from '../../common/listener-guard.js';
+import { LISTENER_LIMITS_HELP, LISTENER_LIMIT_FLAGS, listenerLimitOptions } from '../../common/listener-flags.js';
 
-export interface ApiServerOptions {
+/** With the listener limits (README "Listener limits"). */
+export interface ApiServerOptions extends ListenerLimits {
   listen: HostPort;
   /** sqlite:///path.db, sqlite::memory: or mysql://user:pass@host:3306/db */
   store: string;
@@ -37,6 +40,7 @@ export const APISERVER_HELP = `usage: apiserver --ca FILE --cert FILE --key FILE
                               without it: a federation control plane serving the KubeFed API
   --max-body-bytes N          request body limit [${DEFAULT_MAX_BODY_BYTES}]
   --bookmark-interval-ms MS   watch BOOKMARK period [10000]
+${LISTENER_LIMITS_HELP}
   --log-level LEVEL           ${LOG_LEVELS.join('|')} [info]
   --revoked FILE              revoked certificate serials, one a line (fedtunnel-certs revoke): 403; re-read on SIGHUP`;
 
@@ -53,6 +57,7 @@ export function parseApiServerOptions(argv: string[]): ApiServerOptions | 'help'
     member: { type: 'boolean' },
     'max-body-bytes': { type: 'string' },
     'bookmark-interval-ms': { type: 'string' },
+    ...LISTENER_LIMIT_FLAGS,
     'log-level': { type: 'string' },
     revoked: { type: 'string' },
   });
@@ -71,6 +76,7 @@ export function parseApiServerOptions(argv: string[]): ApiServerOptions | 'help'
     member: v.member ?? false,
     maxBodyBytes: integerFlag('max-body-bytes', v['max-body-bytes'], DEFAULT_MAX_BODY_BYTES, 1024, 1024 * 1024 * 1024),
     bookmarkIntervalMs: integerFlag('bookmark-interval-ms', v['bookmark-interval-ms'], 10_000, 10, 3_600_000),
+    ...listenerLimitOptions(v),
     logLevel: logLevelFlag(v['log-level']),
     revokedFile: fileFlag('revoked', v.revoked),
   };

@@ -2,8 +2,10 @@
 // discovery documents and resource operations, Status errors for every failure.
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Registry } from 'prom-client';
 import type { Logger } from '../../common/log.js';
-import type { Store } from '../store/types.js';
+import { DEFAULT_LISTENER_LIMITS, ListenerGuard, type ListenerLimits } from '../../common/listener-guard.js';
+import { StoreError, type Store } from '../store/types.js';
 import { authenticateRequest, revokedClientCertificate, type TokenAuthenticator } from './authn.js';
 import { authorize, forbiddenMessage, type UserInfo, type Verb } from './authz.js';
 import { DEFAULT_MAX_BODY_BYTES, decodeObjectBody, mediaType, parseJson, readBody } from './body.js';
@@ -40,6 +42,11 @@ export interface ApiServerOptions {
   kubefed?: { defaultTypes: boolean };
   /** Certificate revocation (--revoked): a verified client certificate whose serial (hex) this accepts is refused with 403. */
   isRevoked?: (serialHex: string) => boolean;
+  /**
+   * The listener's name (log field and metrics label), limits (handshake, header, idle,
+   * unauthenticated connections) and the registry its refusal counters go to (the hub's /metrics).
+   */
+  listener?: { name: string; limits: ListenerLimits; registry?: Registry };
 }
 
 export interface ApiServer {
@@ -71,10 +78,14 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
   if (options.kubefed) await installKubeFed(resources, { log, defaultTypes: options.kubefed.defaultTypes });
   const isNamespacedPlural = (g: string, v: string, p: string): boolean => registry.lookup(g, v, p)?.namespaced === true;
 
+  // Client certificates are optional (bearer tokens); one that is presented but fails
+  // verification is refused by the guard with its reason.
   const server = https.createServer({ ...options.tls, requestCert: true, rejectUnauthorized: false }, (req, res) => {
     handle(req, res).catch((err: unknown) => {
       const apiErr = err instanceof ApiError ? err : errors.internal('internal error');
       if (!(err instanceof ApiError)) log.error({ err, method: req.method, url: req.url }, 'request failed');
+      // A refusal because of the store (down, full, read-only) is the operator's to fix: warn, with the database's error.
+      else if (err.cause instanceof StoreError) log.warn({ method: req.method, url: req.url, code: err.code, reason: err.reason, storeError: err.cause.code, err: err.cause.message }, 'request failed: storage');
       if (res.headersSent) {
         res.destroy();
         return;
@@ -84,7 +95,14 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
       sendJson(res, apiErr.code, apiErr.toStatus());
     });
   });
-  server.on('clientError', (_err, socket) => socket.destroy());
+  const guard = new ListenerGuard({
+    listener: options.listener?.name ?? 'apiserver',
+    limits: options.listener?.limits ?? DEFAULT_LISTENER_LIMITS,
+    registry: options.listener?.registry ?? new Registry(),
+    log,
+    clientCertificate: 'optional',
+  });
+  guard.protect(server);
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     let url: URL;
@@ -284,6 +302,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
       return new Promise((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
+        guard.closeUnauthenticated();
       });
     },
   };

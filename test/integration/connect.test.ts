@@ -151,7 +151,7 @@ describe('CONNECT frontend (processes, curl)', function () {
   it('a user certificate cannot register as an agent, and an agent certificate cannot use the frontend', async function () {
     const since = server.mark;
     const fake = spawnAgent({ cluster: 'alpha', certOf: 'bob', server });
-    await server.waitForLog((l) => l.msg === 'refused agent link: certificate carries no agent identity', { since });
+    await server.waitForLog((l) => l.msg === 'connection refused' && l.listener === 'agent' && l.reason === 'not_an_agent_certificate', { since });
     await fake.kill();
     const pki = testPki();
     const socket = tls.connect({

@@ -35,6 +35,10 @@ describe('proxy-server: parseServerOptions', function () {
       keepaliveIntervalMs: SERVER_DEFAULTS.keepaliveIntervalMs,
       keepaliveTimeoutMs: SERVER_DEFAULTS.keepaliveTimeoutMs,
       handshakeTimeoutMs: SERVER_DEFAULTS.handshakeTimeoutMs,
+      headerTimeoutMs: 10_000,
+      idleTimeoutMs: 60_000,
+      maxUnauthenticated: 1000,
+      maxUnauthenticatedPerAddress: 100,
       maxHeaderBytes: SERVER_DEFAULTS.maxHeaderBytes,
       drainTimeoutMs: SERVER_DEFAULTS.drainTimeoutMs,
       federationListen: null,
@@ -94,6 +98,10 @@ describe('proxy-server: parseServerOptions', function () {
       '--keepalive-interval', '100',
       '--keepalive-timeout', '101',
       '--handshake-timeout', '10',
+      '--header-timeout', '20',
+      '--idle-timeout', '30',
+      '--max-unauthenticated', '40',
+      '--max-unauthenticated-per-ip', '5',
       '--max-header-bytes', '1024',
       '--drain-timeout', '0',
       '--instance', 'proxy-1',
@@ -111,6 +119,10 @@ describe('proxy-server: parseServerOptions', function () {
     assert.equal(options.keepaliveIntervalMs, 100);
     assert.equal(options.keepaliveTimeoutMs, 101);
     assert.equal(options.handshakeTimeoutMs, 10);
+    assert.equal(options.headerTimeoutMs, 20);
+    assert.equal(options.idleTimeoutMs, 30);
+    assert.equal(options.maxUnauthenticated, 40);
+    assert.equal(options.maxUnauthenticatedPerAddress, 5);
     assert.equal(options.maxHeaderBytes, 1024);
     assert.equal(options.drainTimeoutMs, 0);
     assert.equal(options.instance, 'proxy-1');
@@ -155,6 +167,10 @@ describe('proxy-server: parseServerOptions', function () {
         ['--keepalive-interval', '9'],
         ['--keepalive-timeout', '86400001'],
         ['--handshake-timeout', '9'],
+        ['--header-timeout', '300001'],
+        ['--idle-timeout', '9'],
+        ['--max-unauthenticated', '0'],
+        ['--max-unauthenticated-per-ip', 'many'],
         ['--max-header-bytes', '1023'],
         ['--max-header-bytes', '1048577'],
         ['--drain-timeout', '1.5'],

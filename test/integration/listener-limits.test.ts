@@ -1,0 +1,211 @@
+// Every listener against hostile clients, on real processes: a proxy-server (agent TLS and
+// WebSocket carriers, CONNECT over TLS and a Unix socket, admin, the embedded federation API
+// server), a standalone member-mode API server and an agent's health endpoint, all with 500 ms
+// deadlines. For each listener × attack (slowloris on the handshake, slowloris on the request head,
+// oversized headers, random bytes, a connection flood beyond the per-address cap) the bad sockets
+// must be closed within 3× the limit while a legitimate client (from another address) keeps
+// succeeding, and the refusals must show in the warn log and /metrics by reason. The figures are
+// printed as a table at the end (README "Listener limits" and the issue's report use them).
+import { strict as assert } from 'node:assert';
+import fs from 'node:fs';
+import path from 'node:path';
+import tls from 'node:tls';
+import { once } from 'node:events';
+import { scratchDir } from '../support/paths.js';
+import { testPki } from '../support/pki.js';
+import { startServer, startAgent, type LoggedProcess, type ServerProcess } from '../support/processes.js';
+import { startHttpService } from '../support/clients.js';
+import { startApiServer, type ApiServerProcess } from '../federation/apiserver/harness.js';
+import { expiredAgentCert, foreignClientCert } from '../support/bad-certs.js';
+import { assertNoLeakedResources, resourceBaseline } from '../support/leaks.js';
+import {
+  flood,
+  legitimateLoop,
+  oversizedHeaders,
+  randomInput,
+  slowHandshake,
+  slowHeaders,
+  type BadSocketResult,
+  type Endpoint,
+  type FloodResult,
+  type LegitimateStats,
+} from '../support/listener-attacks.js';
+
+const LIMIT_MS = 500;
+const PER_IP = 20;
+const PER_LISTENER = 60;
+const LIMIT_FLAGS = ['--header-timeout', String(LIMIT_MS), '--idle-timeout', String(2 * LIMIT_MS), '--max-unauthenticated', String(PER_LISTENER), '--max-unauthenticated-per-ip', String(PER_IP)];
+const TLS_LIMIT_FLAGS = ['--handshake-timeout', String(LIMIT_MS), ...LIMIT_FLAGS];
+
+type Attack = 'slowloris handshake' | 'slowloris headers' | 'oversized headers' | 'random bytes' | 'flood';
+const ATTACKS: Attack[] = ['slowloris handshake', 'slowloris headers', 'oversized headers', 'random bytes', 'flood'];
+
+interface Row {
+  listener: string;
+  attack: Attack;
+  bad: string;
+  answer: string;
+  legit: LegitimateStats;
+}
+
+const get = 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
+
+describe('listener limits (processes)', function () {
+  this.timeout(180_000);
+  let baseline: Awaited<ReturnType<typeof resourceBaseline>>;
+  let service: Awaited<ReturnType<typeof startHttpService>>;
+  let server: ServerProcess;
+  let agent: LoggedProcess;
+  let apiserver: ApiServerProcess;
+  const endpoints: Endpoint[] = [];
+  const rows: Row[] = [];
+  const uds = path.join(scratchDir('listener-limits'), 'connect.sock');
+
+  before(async function () {
+    baseline = await resourceBaseline();
+    const pki = testPki();
+    const agentBeta = { cert: fs.readFileSync(pki.agents.beta!.cert), key: fs.readFileSync(pki.agents.beta!.key), ca: fs.readFileSync(pki.ca.cert) };
+    const alice = { cert: fs.readFileSync(pki.users.alice!.cert), key: fs.readFileSync(pki.users.alice!.key), ca: fs.readFileSync(pki.ca.cert) };
+    service = await startHttpService('listener-limits');
+    const db = path.join(scratchDir('listener-limits'), `federation-${process.pid}.db`);
+    server = await startServer({ uds, extraArgs: [...TLS_LIMIT_FLAGS, '--federation-listen', '127.0.0.1:0', '--federation-store', `sqlite://${db}`, '--federation-controller', 'off'] });
+    const federationPort = server.lines.find((l) => l.msg === 'proxy-server ready')!.federationPort as number;
+    agent = await startAgent({ cluster: 'alpha', server, allow: [`127.0.0.1:${service.port}`], extraArgs: LIMIT_FLAGS });
+    const healthPort = (await agent.waitForLog((l) => l.msg === 'cluster-agent started')).healthPort as number;
+    apiserver = await startApiServer('listener-limits', TLS_LIMIT_FLAGS);
+    const connect = `CONNECT 127.0.0.1:${service.port} HTTP/1.1\r\nHost: 127.0.0.1:${service.port}\r\nProxy-Authorization: Basic ${Buffer.from('alpha:').toString('base64')}\r\n\r\n`;
+    endpoints.push(
+      { name: 'agent TLS', port: server.agentPort, tls: { ...agentBeta, ALPNProtocols: ['fedtunnel/1'] }, request: null, expect: null },
+      { name: 'agent WebSocket', port: server.agentPort, tls: { ...agentBeta, ALPNProtocols: ['http/1.1'] }, request: 'GET /not-the-tunnel HTTP/1.1\r\nHost: x\r\n\r\n', expect: 404 },
+      { name: 'CONNECT TLS', port: server.connectPort, tls: alice, request: connect, expect: 200 },
+      { name: 'CONNECT Unix socket', path: uds, request: connect, expect: 200 },
+      { name: 'admin', port: server.adminPort, request: get, expect: 200 },
+      { name: 'federation (embedded)', port: federationPort, tls: alice, request: get, expect: 200 },
+      { name: 'apiserver (member mode)', port: apiserver.port, tls: alice, request: get, expect: 200 },
+      { name: 'agent health', port: healthPort, request: get, expect: 200 },
+    );
+  });
+
+  after(async function () {
+    if (rows.length > 0) printTable(rows);
+    await apiserver?.kill();
+    await agent?.kill();
+    await server?.kill();
+    await service?.close();
+    await assertNoLeakedResources(baseline);
+  });
+
+  async function run(endpoint: Endpoint, attack: Attack): Promise<{ result: BadSocketResult | FloodResult | null; legit: LegitimateStats }> {
+    const legit = legitimateLoop(endpoint);
+    let result: BadSocketResult | FloodResult | null;
+    switch (attack) {
+      case 'slowloris handshake':
+        result = endpoint.tls ? await slowHandshake(endpoint) : null;
+        break;
+      case 'slowloris headers':
+        result = await slowHeaders(endpoint);
+        break;
+      case 'oversized headers':
+        result = endpoint.request === null ? null : await oversizedHeaders(endpoint);
+        break;
+      case 'random bytes':
+        result = await randomInput(endpoint);
+        break;
+      case 'flood':
+        result = await flood(endpoint, endpoint.path ? PER_LISTENER + 20 : 3 * PER_IP);
+        break;
+    }
+    return { result, legit: await legit.stop() };
+  }
+
+  for (const attack of ATTACKS) {
+    it(`${attack}: every listener closes the bad sockets within 3× its ${LIMIT_MS} ms limit and keeps serving`, async function () {
+      for (const endpoint of endpoints) {
+        const { result, legit } = await run(endpoint, attack);
+        const where = `${endpoint.name} / ${attack}`;
+        if (result === null) {
+          rows.push({ listener: endpoint.name, attack, bad: 'n/a', answer: endpoint.tls ? 'raw carrier' : 'no TLS', legit });
+          continue;
+        }
+        assert.ok(result.lifetimeMs < 3 * LIMIT_MS, `${where}: a bad socket lived ${result.lifetimeMs} ms`);
+        if ('refusedAtOnce' in result) {
+          // Beyond the cap (per address, or per listener on the Unix socket) sockets are closed at once.
+          const cap = endpoint.path ? PER_LISTENER : PER_IP;
+          assert.ok(result.refusedAtOnce >= result.sockets - cap, `${where}: only ${result.refusedAtOnce} of ${result.sockets} refused at once`);
+          rows.push({ listener: endpoint.name, attack, bad: `${result.lifetimeMs} ms`, answer: `${result.refusedAtOnce}/${result.sockets} refused at once`, legit });
+        } else {
+          if (attack === 'oversized headers') assert.match(result.answer, /^HTTP\/1.1 431 /, where);
+          if (attack === 'slowloris headers' && endpoint.request !== null) assert.match(result.answer, /^HTTP\/1.1 408 /, where);
+          if (attack === 'random bytes' && !endpoint.tls) assert.match(result.answer, /^HTTP\/1.1 400 /, where);
+          // The raw carrier's server speaks first (its HELLO): what matters is that it closed.
+          const answer = endpoint.request === null ? 'closed: no HELLO' : result.answer || '(closed)';
+          rows.push({ listener: endpoint.name, attack, bad: `${result.lifetimeMs} ms`, answer, legit });
+        }
+        // The Unix socket has no address to tell the flood from the client: they share its cap
+        // until the flood's held sockets reach their deadline.
+        if (attack === 'flood' && endpoint.path) assert.ok(legit.succeeded > 0, `${where}: no legitimate exchange succeeded (${legit.errors.join('; ')})`);
+        else assert.equal(legit.succeeded, legit.tried, `${where}: legitimate exchanges failed: ${legit.errors.join('; ')}`);
+      }
+    });
+  }
+
+  it('refused agents and clients are logged at warn with their reason and counted in /metrics', async function () {
+    const pki = testPki();
+    // An expired agent certificate, and a certificate of another CA on the federation listener.
+    const since = server.mark;
+    const expired = tls.connect({ host: '127.0.0.1', port: server.agentPort, ca: fs.readFileSync(pki.ca.cert), servername: 'localhost', ALPNProtocols: ['fedtunnel/1'], ...expiredAgentCert('alpha', 'team-a') });
+    expired.on('error', () => undefined);
+    await once(expired, 'close');
+    const federationPort = endpoints.find((e) => e.name === 'federation (embedded)')!.port!;
+    const foreign = tls.connect({ host: '127.0.0.1', port: federationPort, ca: fs.readFileSync(pki.ca.cert), servername: 'localhost', ...foreignClientCert() });
+    foreign.on('error', () => undefined);
+    foreign.once('secureConnect', () => foreign.write(get));
+    await once(foreign, 'close');
+    const refusedExpired = await server.waitForLog((l) => l.msg === 'connection refused' && l.listener === 'agent' && l.reason === 'certificate_expired', { since });
+    assert.equal(refusedExpired.level, 40);
+    assert.equal(refusedExpired.subject, 'system:cluster-agent:alpha');
+    await server.waitForLog((l) => l.msg === 'connection refused' && l.listener === 'federation' && l.reason === 'unknown_ca', { since });
+    assert.doesNotMatch(JSON.stringify(server.lines), /BEGIN|PRIVATE KEY/, 'no certificate or key material in the log');
+
+    const metrics = await server.metrics();
+    const expected: Array<[string, string]> = [
+      ['agent', 'handshake_timeout'],
+      ['agent', 'hello_timeout'],
+      ['agent', 'header_timeout'],
+      ['agent', 'headers_too_large'],
+      ['agent', 'too_many_unauthenticated_per_address'],
+      ['agent', 'certificate_expired'],
+      ['connect_tls', 'handshake_timeout'],
+      ['connect_tls', 'header_timeout'],
+      ['connect_tls', 'headers_too_large'],
+      ['connect_uds', 'header_timeout'],
+      ['connect_uds', 'bad_request'],
+      ['connect_uds', 'too_many_unauthenticated'],
+      ['admin', 'header_timeout'],
+      ['admin', 'bad_request'],
+      ['admin', 'too_many_unauthenticated_per_address'],
+      ['federation', 'handshake_timeout'],
+      ['federation', 'header_timeout'],
+      ['federation', 'unknown_ca'],
+    ];
+    for (const [listener, reason] of expected) {
+      assert.match(metrics, new RegExp(`fedtunnel_listener_refusals_total\\{listener="${listener}",reason="${reason}"\\} [1-9]`), `${listener} ${reason}`);
+    }
+    assert.match(metrics, /fedtunnel_listener_unauthenticated_connections\{listener="agent"\} \d+/);
+    // The member API server and the agent have no /metrics: their warn log is the record.
+    await apiserver.waitForLog((l) => l.msg === 'connection refused' && l.reason === 'header_timeout' && l.listener === 'member_apiserver');
+    await agent.waitForLog((l) => l.msg === 'connection refused' && l.reason === 'too_many_unauthenticated_per_address' && l.listener === 'health');
+    // The agent's link survived all of it.
+    assert.deepEqual((await server.state()).agents.map((a) => a.cluster), ['alpha']);
+  });
+});
+
+function printTable(rows: Row[]): void {
+  const lines = [
+    `listener × attack, limits ${LIMIT_MS} ms (handshake, header), idle ${2 * LIMIT_MS} ms, ${PER_IP} unauthenticated per address, ${PER_LISTENER} per listener`,
+    '| listener | attack | bad socket lived (max) | server answer | legitimate client ok/tried | p99 ms |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...rows.map((r) => `| ${r.listener} | ${r.attack} | ${r.bad} | ${r.answer.replace(/\|/g, '/')} | ${r.legit.succeeded}/${r.legit.tried} | ${Number.isNaN(r.legit.p99Ms) ? '-' : r.legit.p99Ms} |`),
+  ];
+  console.log(`\n${lines.join('\n')}\n`);
+}
