@@ -109,7 +109,8 @@ export class AgentListener {
     const { options } = this;
     const remoteAddress = socket.remoteAddress ?? '';
     const serial = socket.getPeerCertificate().serialNumber;
-    if (options.revocation?.refusesAgent(carrier, kind, serial, identity, remoteAddress)) return;
+    // Counted in fedtunnel_agent_links_total{result="revoked"} by the guard's onRefusal.
+    if (options.revocation?.refusesAgent(carrier, kind, serial, identity, (fields) => this.guard.refused('revoked', socket, fields))) return;
     const linkId = this.nextLinkId++;
     const log = this.log.child({ link: linkId, cluster: identity.cluster, tenant: identity.tenant, carrier: kind });
     const session = new MuxSession({

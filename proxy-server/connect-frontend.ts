@@ -159,7 +159,7 @@ export class ConnectFrontend {
         this.answer(socket, frontend, 403, 'FORBIDDEN', 'client certificate carries no user identity (agent certificates cannot use this frontend)');
         return;
       }
-      if (this.options.revocation?.refuses('connect_tls', principal.serial, { user: principal.user, remote: req.socket.remoteAddress ?? '' })) {
+      if (this.options.revocation?.refuses('connect_tls', principal.serial, { user: principal.user }, (fields) => guard.refused('revoked', req.socket, fields))) {
         this.answer(socket, frontend, 403, 'CERTIFICATE_REVOKED', `client certificate serial ${principal.serial?.toLowerCase()} is revoked`);
         return;
       }

@@ -13,6 +13,12 @@ import type { CarrierKind } from './registry.js';
 export type RevocationListener = 'agent_tls' | 'agent_ws' | 'connect_tls' | 'federation';
 export type RevokedConnectionKind = 'agent_link' | 'connect_tunnel';
 
+/**
+ * Logs a refusal. A listener with a ListenerGuard passes `(fields) => guard.refused('revoked', socket, fields)`,
+ * so the refusal is one warn line like its other refusals and counted by reason as well.
+ */
+export type RefusalReport = (fields: Record<string, string>) => void;
+
 interface OpenConnection {
   kind: RevokedConnectionKind;
   serial: string;
@@ -37,13 +43,16 @@ export class RevocationGuard {
   }
 
   /**
-   * After a TLS handshake: true when the peer's certificate is revoked, logged at warn (serials are
-   * not secrets) and counted; the caller then refuses the connection in its protocol's terms.
+   * After a TLS handshake: true when the peer's certificate is revoked, counted and logged at warn
+   * with the serial (not a secret) through `report`, or here without one; the caller then refuses
+   * the connection in its protocol's terms.
    */
-  refuses(listener: RevocationListener, serial: string | undefined, who: Record<string, string>): boolean {
+  refuses(listener: RevocationListener, serial: string | undefined, who: Record<string, string>, report?: RefusalReport): boolean {
     if (!this.list.isRevoked(serial)) return false;
     this.metrics.revokedRefusals.inc({ listener });
-    this.log.warn({ reason: 'revoked', listener, serial: display(serial), ...who }, 'refused: certificate revoked');
+    const fields = { serial: display(serial), ...who };
+    if (report) report(fields);
+    else this.log.warn({ reason: 'revoked', listener, ...fields }, 'refused: certificate revoked');
     return true;
   }
 
@@ -55,9 +64,8 @@ export class RevocationGuard {
   };
 
   /** An agent carrier whose certificate is revoked gets a CERTIFICATE_REVOKED GOAWAY and is closed; returns true then. */
-  refusesAgent(carrier: Duplex, kind: CarrierKind, serial: string | undefined, identity: AgentIdentity, remote: string): boolean {
-    if (!this.refuses(kind === 'tls' ? 'agent_tls' : 'agent_ws', serial, { cluster: identity.cluster, tenant: identity.tenant, remote })) return false;
-    this.metrics.agentLinks.inc({ result: 'certificate_revoked' });
+  refusesAgent(carrier: Duplex, kind: CarrierKind, serial: string | undefined, identity: AgentIdentity, report?: RefusalReport): boolean {
+    if (!this.refuses(kind === 'tls' ? 'agent_tls' : 'agent_ws', serial, { cluster: identity.cluster, tenant: identity.tenant, carrier: kind }, report)) return false;
     refuseLink(carrier, 'CERTIFICATE_REVOKED', `agent certificate serial ${display(serial)} is revoked`, this.lingerMs);
     return true;
   }

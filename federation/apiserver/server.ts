@@ -120,7 +120,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     }
     const revoked = revokedClientCertificate(req, options.isRevoked);
     if (revoked) {
-      log.warn({ reason: 'revoked', user: revoked.user, serial: revoked.serial, remote: req.socket.remoteAddress }, 'refused request: client certificate revoked');
+      guard.refused('revoked', req.socket, { user: revoked.user, serial: revoked.serial });
       throw errors.forbidden(`client certificate serial ${revoked.serial} is revoked`);
     }
     const user = authenticateRequest(req, options.tokens);

@@ -138,9 +138,10 @@ describe('certificate revocation (processes)', function () {
       const since = server.mark;
       const agent = spawnAgent({ cluster: 'beta', server, carrier });
       try {
-        const refusal = await server.waitForLog((l) => l.msg === 'refused: certificate revoked' && l.cluster === 'beta', { since });
-        assert.equal(refusal.reason, 'revoked');
-        assert.equal(refusal.listener, carrier === 'tls' ? 'agent_tls' : 'agent_ws');
+        // One warn line like the listener's other refusals (listener-guard.ts), with the serial.
+        const refusal = await server.waitForLog((l) => l.msg === 'connection refused' && l.reason === 'revoked' && l.cluster === 'beta', { since });
+        assert.equal(refusal.listener, 'agent');
+        assert.equal(refusal.carrier, carrier);
         assert.equal(refusal.serial, revoked.beta.toLowerCase());
         assert.equal(refusal.level, 40, 'logged at warn');
         // What the agent's operator sees: the typed reason, on every attempt, with growing attempt numbers.
@@ -156,7 +157,8 @@ describe('certificate revocation (processes)', function () {
     const metrics = await server.metrics();
     assert.ok(metric(metrics, 'fedtunnel_revoked_refusals_total{listener="agent_tls"}') >= 2, metrics);
     assert.ok(metric(metrics, 'fedtunnel_revoked_refusals_total{listener="agent_ws"}') >= 2, metrics);
-    assert.ok(metric(metrics, 'fedtunnel_agent_links_total{result="certificate_revoked"}') >= 4, metrics);
+    assert.ok(metric(metrics, 'fedtunnel_agent_links_total{result="revoked"}') >= 4, metrics);
+    assert.ok(metric(metrics, 'fedtunnel_listener_refusals_total{listener="agent",reason="revoked"}') >= 4, metrics);
     assert.equal(metric(metrics, 'fedtunnel_revocation_list_entries'), 1);
   });
 
@@ -196,8 +198,11 @@ describe('certificate revocation (processes)', function () {
     assert.equal(federation.body.kind, 'Status');
     assert.equal(federation.body.reason, 'Forbidden');
     assert.match(String(federation.body.message), /client certificate serial [0-9a-f]+ is revoked/);
-    const federationLog = await server.waitForLog((l) => l.msg === 'refused request: client certificate revoked', { since });
+    const federationLog = await server.waitForLog((l) => l.msg === 'connection refused' && l.reason === 'revoked' && l.listener === 'federation', { since });
     assert.equal(federationLog.user, 'bob');
+    assert.equal(federationLog.serial, revoked.bob.toLowerCase());
+    const connectLog = await server.waitForLog((l) => l.msg === 'connection refused' && l.reason === 'revoked' && l.listener === 'connect_tls', { since });
+    assert.equal(connectLog.user, 'bob');
 
     // Alice is untouched on both.
     assert.equal(JSON.parse((await curlThroughHub(server, 'alice', `http://127.0.0.1:${http.port}/alice`)).stdout).path, '/alice');

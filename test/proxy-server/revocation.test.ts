@@ -49,7 +49,10 @@ describe('proxy-server: RevocationGuard', function () {
     assert.equal(guard.refuses('connect_tls', '4A40', { user: 'alice' }), false);
     assert.equal(guard.refuses('connect_tls', undefined, { user: 'nobody' }), false);
     assert.equal(guard.isRevokedForFederation('4A3F'), true);
-    assert.equal(await sample(metrics, 'fedtunnel_revoked_refusals_total', { listener: 'connect_tls' }), 1);
+    const reported: Array<Record<string, string>> = [];
+    assert.equal(guard.refuses('connect_tls', '4a3f', { user: 'carol' }, (fields) => reported.push(fields)), true);
+    assert.deepEqual(reported, [{ serial: '4a3f', user: 'carol' }], 'a listener guard reports it instead of this log');
+    assert.equal(await sample(metrics, 'fedtunnel_revoked_refusals_total', { listener: 'connect_tls' }), 2);
     assert.equal(await sample(metrics, 'fedtunnel_revoked_refusals_total', { listener: 'federation' }), 1);
     assert.equal(await sample(metrics, 'fedtunnel_revocation_list_entries'), 1);
     assert.deepEqual(
