@@ -10,3 +10,4 @@ import './federation/apiserver/protobuf.fuzz.js';
 import './federation/apiserver/patch.fuzz.js';
 import './federation/apiserver/strategic-merge.fuzz.js';
 import './federation/apiserver/conversion.fuzz.js';
+import './federation/controller/member-config.fuzz.js';
