@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { parseHostPort } from '../../../../common/address.js';
 import type { KubeObject } from '../../../../federation/apiserver/storage.js';
 import { memberConfig, MemberConfigError } from '../../../../federation/controller/member-config.js';
-import { hostArb } from '../../common/address.fuzz.js';
+import { hostArb } from '../../arbitraries.js';
 import { fuzzTarget, jsonArb, TRICKY_KEYS, typedOrValue } from '../../support.js';
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
