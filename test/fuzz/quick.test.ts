@@ -9,3 +9,5 @@ import './federation/apiserver/body.fuzz.js';
 import './federation/apiserver/protobuf.fuzz.js';
 import './federation/apiserver/patch.fuzz.js';
 import './federation/apiserver/strategic-merge.fuzz.js';
+import './federation/apiserver/conversion.fuzz.js';
+import './federation/controller/member-config.fuzz.js';

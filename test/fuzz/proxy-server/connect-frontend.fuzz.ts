@@ -7,7 +7,7 @@ import { formatHostPort, parseHostPort } from '../../../common/address.js';
 import { isDnsLabel } from '../../../certs/names.js';
 import { resolveConnectTarget } from '../../../proxy-server/connect-frontend.js';
 import { DialError } from '../../../wire/errors.js';
-import { authorityArb, hostPortArb } from '../common/address.fuzz.js';
+import { authorityArb, hostPortArb } from '../arbitraries.js';
 import { fuzzTarget, typedOrValue } from '../support.js';
 
 const clusterArb = fc.stringMatching(/^[a-z0-9]([-a-z0-9]{0,10}[a-z0-9])?$/);

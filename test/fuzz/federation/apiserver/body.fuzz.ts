@@ -8,9 +8,9 @@ import { decodeObjectBody, MAX_BODY_DEPTH, nestedDeeperThan } from '../../../../
 import { ApiError } from '../../../../federation/apiserver/errors.js';
 import { applyPatch, PATCH_TYPES, PatchError } from '../../../../federation/apiserver/patch.js';
 import { PROTOBUF_MEDIA_TYPE } from '../../../../federation/apiserver/protobuf.js';
+import { KUBE_KEYS } from '../../arbitraries.js';
 import { fuzzTarget, jsonArb, typedOrValue } from '../../support.js';
 
-export const KUBE_KEYS = ['apiVersion', 'kind', 'metadata', 'name', 'namespace', 'labels', 'annotations', 'spec', 'template', 'containers', 'ports', 'containerPort', 'env', 'value', 'data', 'status', 'conditions', 'type', 'args'];
 const MEDIA_TYPES = ['application/json', '', 'application/yaml', PROTOBUF_MEDIA_TYPE, 'text/plain', 'application/json-patch+json'];
 
 /** Text nested to a random depth with openers of JSON and YAML, closed or not. */

@@ -6,31 +6,11 @@ import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
 import { ApiError } from '../../../../federation/apiserver/errors.js';
 import { applyPatch, jsonPatch, mergePatch, PATCH_TYPES, PatchError } from '../../../../federation/apiserver/patch.js';
-import { SMP_SCHEMA } from '../../../../federation/apiserver/strategic-merge.js';
 import { fuzzTarget, jsonArb, keyArb, objectFromEntries, typedOrValue } from '../../support.js';
-import { KUBE_KEYS } from './body.fuzz.js';
+import { assertPlainJson, KUBE_KEYS, targetArb } from '../../arbitraries.js';
 
 type Obj = Record<string, unknown>;
 const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** Every object is a plain one with Object.prototype, every array a real array: nothing was injected. */
-export function assertPlainJson(value: unknown): void {
-  const stack = [value];
-  while (stack.length > 0) {
-    const v = stack.pop();
-    if (typeof v !== 'object' || v === null) continue;
-    assert.equal(Object.getPrototypeOf(v), Array.isArray(v) ? Array.prototype : Object.prototype, 'an object with a foreign prototype');
-    stack.push(...Object.values(v));
-  }
-}
-
-/** Kubernetes-like objects: a kind with or without a strategic schema and random fields. */
-export const targetArb: fc.Arbitrary<Obj> = fc
-  .tuple(fc.constantFrom(...Object.keys(SMP_SCHEMA), 'example.com/v1/Widget'), fc.array(fc.tuple(keyArb(KUBE_KEYS), jsonArb(KUBE_KEYS)), { maxLength: 5 }))
-  .map(([gvk, fields]) => {
-    const slash = gvk.lastIndexOf('/');
-    return objectFromEntries([['apiVersion', gvk.slice(0, slash)], ['kind', gvk.slice(slash + 1)], ['metadata', { name: 'x' }], ...fields]);
-  });
 
 /** JSON values whose objects hold no null (merge patch cannot express a null, it deletes). */
 const nullFreeArb = jsonArb(KUBE_KEYS).map(function dropNulls(v: unknown): unknown {

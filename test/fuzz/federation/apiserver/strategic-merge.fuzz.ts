@@ -7,8 +7,7 @@ import fc from 'fast-check';
 import { mergePatch } from '../../../../federation/apiserver/patch.js';
 import { SMP_SCHEMA, strategicMerge, StrategicMergeError } from '../../../../federation/apiserver/strategic-merge.js';
 import { fuzzTarget, jsonArb, typedOrValue } from '../../support.js';
-import { KUBE_KEYS } from './body.fuzz.js';
-import { assertPlainJson, targetArb } from './patch.fuzz.js';
+import { assertPlainJson, KUBE_KEYS, targetArb } from '../../arbitraries.js';
 
 const DIRECTIVE_KEYS = [...KUBE_KEYS, '$patch', '$retainKeys', '$setElementOrder/containers', '$setElementOrder/ports', '$deleteFromPrimitiveList/args', 'containers', 'ports', 'env', 'volumes', 'ownerReferences', 'uid'];
 const directiveValues = [fc.constantFrom('replace', 'merge', 'delete', 'other'), fc.constant({ $patch: 'delete', name: 'a' }), fc.constantFrom('a', 'b', 80)];
