@@ -198,9 +198,14 @@ describe('faults: member API server killed -9 during propagation', function () {
       const upAt = Date.now();
       await converged();
       recovery.push(Date.now() - upAt);
-      const state = await hubState();
+      let state = await hubState();
       assert.deepEqual(state.agents.map((a) => a.cluster), ['east'], 'the agent stayed registered');
-      assert.equal(state.pendingDials, 0, 'no dial left pending on the hub');
+      // The controller keeps dialing the member (health checks, its watch): a dial may be in
+      // flight at any moment, so "back to 0" means it drains to 0 within a bound, not that it is 0 now.
+      for (const started = Date.now(); state.pendingDials > 0 && Date.now() - started < 10_000; state = await hubState()) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      assert.equal(state.pendingDials, 0, 'dials left pending on the hub');
     }
     reportFault({
       fault: `member API server kill -9 ×${ROUNDS} during propagation`,
