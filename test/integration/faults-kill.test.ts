@@ -15,6 +15,7 @@ import { assertServerIdle } from '../support/server-state.js';
 import { TunnelLoad } from '../support/tunnel-load.js';
 import { reportFault } from '../support/fault-report.js';
 import { joinedFederation, type Federation } from '../support/federation-harness.js';
+import { FederatedWrites } from '../support/federated-writes.js';
 
 const ROUNDS = 5;
 /** The agents of these tests back off 50 ms doubling to 500 ms, ±20 % (processes.ts). */
@@ -149,8 +150,6 @@ describe('faults: member API server killed -9 during propagation', function () {
   before(async function () {
     baseline = await resourceBaseline();
     fed = await joinedFederation({ east: [] }, { extraServerArgs: ['--member-request-timeout', '2000'] });
-    const ns = await fed.kubectl('federation', ['apply', '-f', '-'], 'apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n---\napiVersion: types.kubefed.io/v1beta1\nkind: FederatedNamespace\nmetadata: {name: shop, namespace: shop}\nspec: {placement: {clusterSelector: {}}}\n');
-    assert.equal(ns.code, 0, ns.stderr);
   });
 
   after(async function () {
@@ -160,54 +159,32 @@ describe('faults: member API server killed -9 during propagation', function () {
 
   it('five rounds: the hub names the refused dials, keeps acknowledging writes, and every acknowledged object reaches the member again', async function () {
     const f = fed!;
-    const acked = new Map<string, string>();
-    let next = 0;
-    /** One FederatedConfigMap through the hub, acknowledged when kubectl exits 0. */
-    const createOne = async (): Promise<void> => {
-      const name = `cm-${next++}`;
-      const value = `${name}-${Date.now()}`;
-      const r = await f.kubectl('federation', ['apply', '-f', '-'], `apiVersion: types.kubefed.io/v1beta1\nkind: FederatedConfigMap\nmetadata: {name: ${name}, namespace: shop}\nspec:\n  template: {data: {value: "${value}"}}\n  placement: {clusterSelector: {}}\n`);
-      assert.equal(r.code, 0, `the hub refused a write while a member was down: ${r.stderr}`);
-      acked.set(name, value);
-    };
-    const converged = async (): Promise<void> => {
-      const wait = await f.kubectl('federation', ['wait', '--for=condition=Propagation', '--timeout=90s', '-n', 'shop', '--all', 'federatedconfigmaps']);
-      assert.equal(wait.code, 0, wait.stderr);
-      const got = await f.kubectlMember('east', ['get', 'configmaps', '-n', 'shop', '-l', 'kubefed.io/managed=true', '-o', 'json']);
-      assert.equal(got.code, 0, got.stderr);
-      const present = new Map<string, string>((JSON.parse(got.stdout) as { items: Array<{ metadata: { name: string }; data: { value: string } }> }).items.map((o) => [o.metadata.name, o.data.value]));
-      for (const [name, value] of acked) assert.equal(present.get(name), value, `acknowledged ${name} not on the member with its content`);
-    };
-    const hubState = async (): Promise<{ agents: Array<{ cluster: string }>; pendingDials: number }> =>
-      JSON.parse((await (await fetch(`http://127.0.0.1:${f.hub.ports.adminPort}/debug/agents`)).text()) as string);
-
-    for (let i = 0; i < 3; i++) await createOne();
-    await converged();
+    const writes = new FederatedWrites(f);
+    await writes.setup();
+    for (let i = 0; i < 3; i++) await writes.createOne();
+    await writes.converged('east');
     const failAfter: number[] = [];
     const recovery: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       const since = f.hub.mark;
       const killedAt = Date.now();
-      const member = f.members.east!;
-      await member.apiserver.kill('SIGKILL');
+      await f.members.east!.apiserver.kill('SIGKILL');
       // Writes keep being acknowledged by the hub while the member is gone.
-      for (let i = 0; i < 2; i++) await createOne();
+      for (let i = 0; i < 2; i++) await writes.createOne();
       const refused = await f.hub.waitForLog((l) => l.msg === 'dial failed' && l.code === 'CONNECTION_REFUSED', { since });
       failAfter.push(Date.parse(String(refused.time)) - killedAt);
       await f.restartMemberApiServer('east', 'SIGKILL');
       const upAt = Date.now();
-      await converged();
+      await writes.converged('east');
       recovery.push(Date.now() - upAt);
-      const state = await hubState();
-      assert.deepEqual(state.agents.map((a) => a.cluster), ['east'], 'the agent stayed registered');
-      assert.equal(state.pendingDials, 0, 'no dial left pending on the hub');
+      await writes.assertHubSettled('east');
     }
     reportFault({
       fault: `member API server kill -9 ×${ROUNDS} during propagation`,
       typedFailureMs: median(failAfter),
       recoveryMs: median(recovery),
       lost: 0,
-      notes: `medians; typed failure = hub's first 'dial failed' CONNECTION_REFUSED; recovery = member ready to every acknowledged object (${acked.size}) Propagated and on the member`,
+      notes: `medians; typed failure = hub's first 'dial failed' CONNECTION_REFUSED; recovery = member ready to every acknowledged object (${writes.acked.size}) Propagated and on the member`,
     });
   });
 });

@@ -4,7 +4,10 @@
 // stream (what a watch through the tunnel is) and a dial started after the cut. Checked: all three
 // end within the keepalive timeout (the dial with a typed refusal), the hub drops the link for the
 // keepalive, it holds no stream and no pending dial afterwards, and after the heal the agent is
-// back within its connect timeout plus backoff and new dials succeed.
+// back within its connect timeout plus backoff and new dials succeed. The same partitions under a
+// joined member during federation propagation: the hub keeps acknowledging writes, the cluster is
+// marked not ready within the keepalive timeout, and after the heal every acknowledged object
+// reaches the member (the controller's member watch, cut with the link, resumes).
 import { strict as assert } from 'node:assert';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -18,6 +21,8 @@ import { testPki } from '../support/pki.js';
 import { startServer, type ServerProcess } from '../support/processes.js';
 import { assertServerIdle } from '../support/server-state.js';
 import { reportFault } from '../support/fault-report.js';
+import { joinedFederation, type Federation } from '../support/federation-harness.js';
+import { FederatedWrites } from '../support/federated-writes.js';
 
 const KEEPALIVE = ['--keepalive-interval', '500', '--keepalive-timeout', '2000'];
 const KEEPALIVE_TIMEOUT_MS = 2000;
@@ -139,6 +144,67 @@ describe('faults: partitions between the hub and an agent (network namespaces)',
       } finally {
         transfer.destroy();
         idle.destroy();
+        if (!healed) await heal();
+      }
+    });
+  }
+});
+
+describe('faults: partitions during federation propagation (network namespaces)', function () {
+  this.timeout(240_000);
+  let baseline: Awaited<ReturnType<typeof resourceBaseline>>;
+  let fed: Federation | null = null;
+  let writes: FederatedWrites;
+
+  before(async function () {
+    baseline = await resourceBaseline();
+    fed = await joinedFederation({ east: [] }, {
+      extraServerArgs: ['--member-request-timeout', '2000', ...KEEPALIVE],
+      extraAgentArgs: [...KEEPALIVE, '--connect-timeout', String(CONNECT_TIMEOUT_MS)],
+    });
+    writes = new FederatedWrites(fed, 'part');
+    await writes.setup();
+    for (let i = 0; i < 3; i++) await writes.createOne();
+    await writes.converged('east');
+  });
+
+  after(async function () {
+    await fed?.stop();
+    await assertNoLeakedResources(baseline);
+  });
+
+  for (const kind of ['link-down', 'drop-to-member', 'drop-from-member'] as PartitionKind[]) {
+    it(`${kind}: the hub keeps acknowledging, marks the cluster not ready within the keepalive timeout, and everything acknowledged reaches the member after the heal`, async function () {
+      const f = fed!;
+      const since = f.hub.mark;
+      const heal = await partition(f.members.east!.network!, kind);
+      let healed = false;
+      try {
+        const cutAt = Date.now();
+        for (let i = 0; i < 2; i++) await writes.createOne();
+        // The hub drops the silent link at its keepalive timeout; the controller marks the cluster then.
+        const unregistered = await f.hub.waitForLog((l) => l.msg === 'agent unregistered' && l.cluster === 'east', { since });
+        assert.match(String(unregistered.reason), /keepalive/);
+        const notReady = await f.hub.waitForLog((l) => l.msg === 'cluster not ready' && l.cluster === 'east', { since });
+        const typedFailureMs = Math.max(Date.parse(String(unregistered.time)), Date.parse(String(notReady.time))) - cutAt;
+        assert.ok(typedFailureMs < FAILURE_BOUND_MS, `cluster not ready ${typedFailureMs} ms after the cut (bound ${FAILURE_BOUND_MS} ms)`);
+        const healAt = Date.now();
+        await heal();
+        healed = true;
+        await f.hub.agentRegistered('east', since);
+        const reconnectMs = Date.now() - healAt;
+        assert.ok(reconnectMs < RECONNECT_BOUND_MS, `the agent came back ${reconnectMs} ms after the heal (bound ${RECONNECT_BOUND_MS} ms)`);
+        await writes.converged('east');
+        const recoveryMs = Date.now() - healAt;
+        await writes.assertHubSettled('east');
+        reportFault({
+          fault: `partition ${kind} during propagation`,
+          typedFailureMs,
+          recoveryMs,
+          lost: 0,
+          notes: `typed failure = hub drops the link (keepalive) and marks the cluster not ready (${String(notReady.reason)}); agent back ${reconnectMs} ms after the heal; recovery = heal to all ${writes.acked.size} acknowledged objects Propagated and on the member`,
+        });
+      } finally {
         if (!healed) await heal();
       }
     });

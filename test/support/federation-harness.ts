@@ -44,6 +44,8 @@ export interface FederationMember {
   agent: LoggedProcess | null;
   /** Namespace name, or null on loopback. */
   netns: string | null;
+  /** The namespace with its veth pair (for partition()), or null on loopback. */
+  network: MemberNetns | null;
 }
 
 export interface Federation {
@@ -79,6 +81,8 @@ export interface FederationOptions {
   /** The hub's federation store: a SQLite file (default), or a database of its own on the test MariaDB. */
   store?: 'sqlite' | 'mysql';
   extraServerArgs?: string[];
+  /** Extra flags of every member's agent (e.g. a short keepalive for partition tests). */
+  extraAgentArgs?: string[];
 }
 
 let runs = 0;
@@ -219,8 +223,9 @@ export async function startFederation(options: FederationOptions): Promise<Feder
         apiserver: api.process,
         agent: null,
         netns: netns?.name ?? null,
+        network: netns,
       };
-      members[name]!.agent = await startMemberAgent(hub, { cluster: name, pki, server, apiserver: apiAddress, netns: netns?.name ?? null });
+      members[name]!.agent = await startMemberAgent(hub, { cluster: name, pki, server, apiserver: apiAddress, netns: netns?.name ?? null, extraArgs: options.extraAgentArgs ?? [] });
     }
 
     writeKubeconfig(
@@ -263,7 +268,7 @@ export async function startFederation(options: FederationOptions): Promise<Feder
       async startAgent(name) {
         const m = member(name);
         if (m.agent) throw new Error(`agent of ${name} is already running`);
-        m.agent = await startMemberAgent(hub!, { cluster: name, pki, server: agentServer.get(name)!, apiserver: m.apiAddress, netns: m.netns });
+        m.agent = await startMemberAgent(hub!, { cluster: name, pki, server: agentServer.get(name)!, apiserver: m.apiAddress, netns: m.netns, extraArgs: options.extraAgentArgs ?? [] });
       },
       async restartMemberApiServer(name, signal = 'SIGTERM') {
         const m = member(name);

@@ -2,13 +2,12 @@
 // test can kill -9 and restart it without touching the machine's shared MariaDB on 3306. It runs
 // as a tracked child (the root hooks kill it if a test fails half-way); the data directory is
 // removed by destroy().
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
 import { LoggedProcess } from '../../common/spawn.js';
-import { spawn } from 'node:child_process';
 import { scratchDir } from './paths.js';
 import { freePort } from './ports.js';
 
