@@ -41,6 +41,7 @@ describe('proxy-server: parseServerOptions', function () {
       maxUnauthenticatedPerAddress: 100,
       maxHeaderBytes: SERVER_DEFAULTS.maxHeaderBytes,
       drainTimeoutMs: SERVER_DEFAULTS.drainTimeoutMs,
+      agentRejoinWindowMs: SERVER_DEFAULTS.agentRejoinWindowMs,
       federationListen: null,
       federationStore: SERVER_DEFAULTS.federationStore,
       federationEncryptionConfig: null,
