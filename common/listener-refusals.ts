@@ -92,6 +92,8 @@ export interface HttpRefusal {
  */
 export function httpClientErrorRefusal(error: { code?: string }): HttpRefusal | null {
   const code = error.code ?? '';
+  // The client closed in the middle of a request head: it is gone, not refused.
+  if (code === 'HPE_INVALID_EOF_STATE') return null;
   if (code === 'HPE_HEADER_OVERFLOW') return { status: 431, reason: 'headers_too_large' };
   if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_HEADERS_TIMEOUT') return { status: 408, reason: 'header_timeout' };
   if (code.startsWith('HPE_')) return { status: 400, reason: 'bad_request' };
