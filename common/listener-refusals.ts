@@ -24,6 +24,9 @@ export type RefusalReason =
   | 'wrong_certificate_purpose'
   | 'not_an_agent_certificate'
   | 'not_a_user_certificate'
+  // API requests that authenticated as nobody (401; the token itself is never logged)
+  | 'invalid_token'
+  | 'no_credentials'
   // the TLS handshake itself
   | 'not_tls'
   | 'tls_version'

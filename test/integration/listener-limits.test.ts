@@ -185,6 +185,16 @@ describe('listener limits (processes)', function () {
     foreign.once('secureConnect', () => foreign.write(get));
     await closed(foreign);
     await server.waitForLog((l) => l.msg === 'connection refused' && l.listener === 'federation' && l.reason === 'unknown_ca', { since });
+    // API requests that authenticate as nobody: an agent certificate on the federation listener, an
+    // unknown bearer token on the member API server (401, counted by reason, the token never logged).
+    const agentOnFederation = await answerStatus(federationPort, { ...tlsIdentity(pki.agents.beta!) }, get.replace('/healthz', '/api'));
+    assert.equal(agentOnFederation, 401);
+    await server.waitForLog((l) => l.msg === 'connection refused' && l.listener === 'federation' && l.reason === 'not_a_user_certificate', { since });
+    const token = 'not-a-token-of-this-apiserver-0123456789';
+    const withToken = await answerStatus(apiserver.port, { ca: fs.readFileSync(pki.ca.cert) }, `GET /api HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`);
+    assert.equal(withToken, 401);
+    await apiserver.waitForLog((l) => l.msg === 'connection refused' && l.reason === 'invalid_token');
+    assert.doesNotMatch(JSON.stringify(apiserver.lines), new RegExp(token), 'the token is never logged');
     assert.doesNotMatch(JSON.stringify(server.lines), /BEGIN|PRIVATE KEY/, 'no certificate or key material in the log');
 
     const metrics = await server.metrics();
@@ -208,6 +218,7 @@ describe('listener limits (processes)', function () {
       ['federation', 'handshake_timeout'],
       ['federation', 'header_timeout'],
       ['federation', 'unknown_ca'],
+      ['federation', 'not_a_user_certificate'],
     ];
     for (const [listener, reason] of expected) {
       assert.match(metrics, new RegExp(`fedtunnel_listener_refusals_total\\{listener="${listener}",reason="${reason}"\\} [1-9]`), `${listener} ${reason}`);
@@ -220,6 +231,21 @@ describe('listener limits (processes)', function () {
     assert.deepEqual((await server.state()).agents.map((a) => a.cluster), ['alpha']);
   });
 });
+
+function tlsIdentity(pair: { cert: string; key: string }): tls.ConnectionOptions {
+  return { ca: fs.readFileSync(testPki().ca.cert), cert: fs.readFileSync(pair.cert), key: fs.readFileSync(pair.key) };
+}
+
+/** The status of one raw request over TLS. */
+async function answerStatus(port: number, identity: tls.ConnectionOptions, request: string): Promise<number> {
+  const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ...identity });
+  let data = '';
+  socket.on('data', (chunk: Buffer) => (data += chunk.toString('latin1')));
+  socket.on('error', () => undefined);
+  socket.once('secureConnect', () => socket.write(request));
+  await closed(socket);
+  return Number(data.split(' ')[1]);
+}
 
 /** Resolves on 'close' (events.once would reject on the 'error' a refused client sees first). */
 function closed(socket: tls.TLSSocket): Promise<void> {
