@@ -27,7 +27,7 @@ fuzzTarget('common/flags', {
       }),
   },
   'listenFlag and choiceFlag: a HostPort / a listed choice, or a UsageError naming the flag': {
-    runs: 30_000,
+    runs: 10_000,
     property: () =>
       fc.property(fc.option(authorityArb(), { nil: undefined }), fc.option(fc.string({ maxLength: 6 }), { nil: undefined }), (listen, choice) => {
         const hostPort = usageOr(() => listenFlag('listen', listen, '127.0.0.1:1'), '--listen');
