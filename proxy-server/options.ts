@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import type { HostPort } from '../common/address.js';
 import { DEFAULT_WINDOW } from '../wire/frames.js';
 import { LOG_LEVELS } from '../common/log.js';
-import { DAY_MS, UsageError, choiceFlag, fileFlag, integerFlag, listenFlag, logLevelFlag, parseFlags, requiredFlag } from '../common/flags.js';
+import { DAY_MS, UsageError, choiceFlag, fileFlag, integerFlag, listenFlag, logLevelFlag, parseFlags, requiredFlag, requiredListenFlag } from '../common/flags.js';
 import { isDnsLabel } from '../certs/names.js';
 import { DEFAULT_LISTENER_LIMITS, type ListenerLimits } from '../common/listener-guard.js';
 import { LISTENER_LIMITS_HELP, LISTENER_LIMIT_FLAGS, listenerLimitOptions } from '../common/listener-flags.js';
@@ -140,7 +140,7 @@ export function parseServerOptions(argv: string[]): ServerOptions | 'help' {
     caFile: requiredFlag('ca', v.ca),
     certFile: requiredFlag('cert', v.cert),
     keyFile: requiredFlag('key', v.key),
-    agentListen: listenFlag('agent-listen', v['agent-listen'], '0.0.0.0:8091')!,
+    agentListen: requiredListenFlag('agent-listen', v['agent-listen'], '0.0.0.0:8091'),
     connectListen: listenFlag('connect-listen', v['connect-listen'], '0.0.0.0:8090'),
     connectUds: v['connect-uds'] ?? null,
     udsDefaultCluster,

@@ -147,6 +147,11 @@ describe('cluster-agent: parseAgentOptions', function () {
       }
     });
 
+    it('fuzz regression: refuses --server off (a TypeError before) and --apiserver off', function () {
+      usageError(['--server', 'off', '--ca', files.ca, '--cert', files.cert, '--key', files.key], '--server');
+      usageError([...required, '--apiserver', 'off'], '--apiserver');
+    });
+
     it('refuses bad numbers', function () {
       for (const [flag, value] of [
         ['--dial-timeout', 'abc'],

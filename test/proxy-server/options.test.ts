@@ -152,6 +152,10 @@ describe('proxy-server: parseServerOptions', function () {
       }
     });
 
+    it('fuzz regression: refuses --agent-listen off (the options held a null listener before)', function () {
+      usageError([...REQUIRED, '--agent-listen', 'off'], '--agent-listen');
+    });
+
     it('refuses non-numeric and out-of-range numbers', function () {
       for (const [flag, value] of [
         ['--dial-timeout', 'ten'],

@@ -1,3 +1,4 @@
+// The federation API server's command line (options.ts).
 import { strict as assert } from 'node:assert';
 import { parseApiServerOptions, type ApiServerOptions } from '../../../federation/apiserver/options.js';
 import { DEFAULT_LISTENER_LIMITS } from '../../../common/listener-guard.js';
@@ -47,5 +48,17 @@ describe('apiserver: listener limit flags', function () {
     ] as const) {
       assertUsageError(() => parseApiServerOptions([...REQUIRED, `${flag}=${value}`]), flag);
     }
+  });
+});
+
+describe('apiserver: parseApiServerOptions', function () {
+  it('listens on 127.0.0.1:6443 by default', function () {
+    const options = parseApiServerOptions(REQUIRED);
+    assert.ok(options !== 'help');
+    assert.deepEqual(options.listen, { host: '127.0.0.1', port: 6443 });
+  });
+
+  it('fuzz regression: refuses --listen off (the options held a null listener before)', function () {
+    assertUsageError(() => parseApiServerOptions([...REQUIRED, '--listen', 'off']), '--listen');
   });
 });
