@@ -2,6 +2,7 @@
 // or the pod network (like ANP's health and admin ports). Tests read /debug/agents to check that
 // nothing leaked.
 import http from 'node:http';
+import { activeResourceCounts } from '../common/resources.js';
 import type { AgentRegistry } from './registry.js';
 import type { Dialer } from './dialer.js';
 import type { ServerMetrics } from './metrics.js';
@@ -11,6 +12,10 @@ export interface DebugState {
   agents: ReturnType<AgentRegistry['summary']>;
   streams: number;
   pendingDials: number;
+  /** Streams opened through the dialer that are still open, by requester. */
+  streamsByRequester: Record<string, number>;
+  /** The process's handles by kind (sockets, timers): what the tests' leak check compares. */
+  resources: Record<string, number>;
 }
 
 export function createAdminServer(instance: string, agents: AgentRegistry, dialer: Dialer, metrics: ServerMetrics, isReady: () => boolean): http.Server {
@@ -43,6 +48,8 @@ export function createAdminServer(instance: string, agents: AgentRegistry, diale
           agents: summary,
           streams: summary.reduce((n, link) => n + link.streams, 0),
           pendingDials: dialer.pendingDials,
+          streamsByRequester: dialer.openStreamsByRequester(),
+          resources: activeResourceCounts(),
         };
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(state));
         return;

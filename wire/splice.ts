@@ -55,7 +55,9 @@ export function splice(tunnel: TunnelStream, socket: Duplex, socketResetCode: Re
  * plain TCP. Unix sockets and TLS sockets have no reset in Node's API; they are destroyed.
  */
 function abort(socket: Duplex): void {
-  if (socket instanceof net.Socket && !(socket instanceof tls.TLSSocket) && socket.remoteAddress !== undefined) {
+  // Not once the socket was ended (a FIN just arrived on the stream): while that shutdown is
+  // pending libuv refuses the reset (EINVAL), and Node then leaves the handle and its fd open.
+  if (socket instanceof net.Socket && !(socket instanceof tls.TLSSocket) && socket.remoteAddress !== undefined && !socket.writableEnded) {
     try {
       socket.resetAndDestroy();
       return;
