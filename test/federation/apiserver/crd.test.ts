@@ -343,7 +343,8 @@ describe('apiserver: CustomResourceDefinitions with webhook conversion', functio
     }
   });
 
-  it('the proxy-server dialer sends <host>.<cluster>.tunnel through dial() and checks the inner host name', async function () {
+  // A socket stands in for the tunnel here; test/integration/webhook-tunnel.test.ts runs it over a real agent.
+  it('the proxy-server dialer routes <host>.<cluster>.tunnel to dial() with the inner host name, other hosts directly', async function () {
     assert.equal(tlsIdentityHost('localhost.alpha.tunnel'), 'localhost');
     assert.equal(tlsIdentityHost('webhook.ns.svc.alpha.tunnel'), 'webhook.ns.svc');
     assert.equal(tlsIdentityHost('127.0.0.1'), '127.0.0.1');
