@@ -154,7 +154,7 @@ export function request(
 }
 
 /** Opens a raw watch and collects events until stop(). */
-export function openWatch(server: ApiServerProcess, urlPath: string): Promise<{ events: Array<{ type: string; object: any }>; waitFor: (n: number, timeoutMs?: number) => Promise<void>; stop: () => void; status: number }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+export function openWatch(server: ApiServerProcess, urlPath: string): Promise<{ events: Array<{ type: string; object: any }>; waitFor: (n: number, timeoutMs?: number) => Promise<void>; stop: () => void; status: number; ended: Promise<void> }> { // eslint-disable-line @typescript-eslint/no-explicit-any
   const admin = mastersCert();
   const pki = testPki();
   return new Promise((resolve, reject) => {
@@ -176,8 +176,10 @@ export function openWatch(server: ApiServerProcess, urlPath: string): Promise<{ 
           for (const w of [...waiters]) w();
         });
         res.on('error', () => undefined);
+        const ended = new Promise<void>((done) => res.once('close', () => done()));
         resolve({
           events,
+          ended,
           status: res.statusCode ?? 0,
           waitFor: (n, timeoutMs = 15_000) =>
             new Promise((ok, fail) => {
