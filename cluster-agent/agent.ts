@@ -23,6 +23,16 @@ export interface AgentStatus {
   reconnects: number;
 }
 
+/** /debug/state: what this agent holds open, so a test can tell a leak from the expected link. */
+export interface AgentDebugState {
+  instance: string;
+  /** Every link not yet closed; `current` is the one new dials arrive on, the others are draining. */
+  links: Array<{ current: boolean; streams: number; remoteDraining: boolean; localDraining: boolean }>;
+  streams: number;
+  /** Destination dials in progress (OPEN received, not yet accepted or refused). */
+  pendingDials: number;
+}
+
 /** Exponential backoff with ±20 % jitter so agents of a restarted server do not return in step. */
 export function backoffDelay(attempt: number, initialMs: number, maxMs: number, random = Math.random): number {
   const base = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
@@ -42,6 +52,7 @@ export class ClusterAgent {
   private running: Promise<void> | null = null;
   private reconnects = 0;
   private draining = false;
+  private pendingDials = 0;
 
   constructor(
     private readonly options: AgentOptions,
@@ -73,6 +84,16 @@ export class ClusterAgent {
       streams,
       reconnects: this.reconnects,
     };
+  }
+
+  debugState(): AgentDebugState {
+    const links = [...this.sessions].map((session) => ({
+      current: session === this.current,
+      streams: session.streamCount,
+      remoteDraining: session.remoteDraining,
+      localDraining: session.localDraining,
+    }));
+    return { instance: this.options.instance, links, streams: links.reduce((n, link) => n + link.streams, 0), pendingDials: this.pendingDials };
   }
 
   start(): void {
@@ -178,7 +199,8 @@ export class ClusterAgent {
     stream.once('close', () => abort.abort());
     const timeoutMs = Math.min(target.timeoutMs, this.options.dialTimeoutMs);
     const started = performance.now();
-    dialDestination(target.host, target.port, this.options.policy, timeoutMs, abort.signal).then(
+    this.pendingDials++;
+    dialDestination(target.host, target.port, this.options.policy, timeoutMs, abort.signal).finally(() => this.pendingDials--).then(
       (socket) => {
         if (stream.destroyed) {
           socket.destroy();

@@ -19,6 +19,24 @@ export const DEFAULT_WAIT_MS = 20_000;
 
 /** Every child started through LoggedProcess that has not exited yet. */
 const children = new Set<ChildProcess>();
+/** The same, as LoggedProcess (a check may look at the other processes, e.g. the hub of an agent). */
+const running = new Set<LoggedProcess>();
+
+export function runningProcesses(): LoggedProcess[] {
+  return [...running];
+}
+
+type StopCheck = (process: LoggedProcess) => Promise<void>;
+let stopCheck: StopCheck | null = null;
+
+/**
+ * Installs a check that kill() runs before it signals a graceful stop (SIGTERM, SIGINT) to a running
+ * child: the tests ask each child, while it still runs, whether it holds anything it should not
+ * (test/support/idle-check.ts). Simulated crashes (SIGKILL) are not checked.
+ */
+export function setStopCheck(check: StopCheck | null): void {
+  stopCheck = check;
+}
 
 /** SIGKILLs every tracked child (SIGCONT first, so a stopped one dies too) and waits for the exits. */
 export async function killAllChildren(): Promise<void> {
@@ -69,10 +87,12 @@ export class LoggedProcess {
       this.stderr += chunk.toString();
     });
     children.add(child);
+    running.add(this);
     // 'close', not 'exit': stdout and stderr are drained by then, so every line has been seen
     // and the pipes are released (the leak check counts them).
     this.exited = once(child, 'close').then(async ([code, signal]) => {
       children.delete(child);
+      running.delete(this);
       if (file) {
         file.end();
         await once(file, 'close');
@@ -127,9 +147,16 @@ export class LoggedProcess {
     if (this.running) this.child.kill(signal);
   }
 
-  kill(signal: NodeJS.Signals = 'SIGTERM'): Promise<ExitStatus> {
+  /** Signals the child and waits for its exit; a failed stop check (setStopCheck) is thrown once the child is gone. */
+  async kill(signal: NodeJS.Signals = 'SIGTERM'): Promise<ExitStatus> {
+    let checkFailure: unknown = null;
+    if (stopCheck && this.running && (signal === 'SIGTERM' || signal === 'SIGINT')) {
+      await stopCheck(this).catch((error: unknown) => (checkFailure = error));
+    }
     if (this.running) this.child.kill(signal);
-    return this.exited;
+    const status = await this.exited;
+    if (checkFailure) throw checkFailure;
+    return status;
   }
 }
 

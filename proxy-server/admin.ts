@@ -4,6 +4,7 @@
 import http from 'node:http';
 import type { Logger } from 'pino';
 import { ListenerGuard, type ListenerLimits } from '../common/listener-guard.js';
+import { activeResourceCounts } from '../common/resources.js';
 import type { AgentRegistry } from './registry.js';
 import type { Dialer } from './dialer.js';
 import type { ServerMetrics } from './metrics.js';
@@ -13,6 +14,10 @@ export interface DebugState {
   agents: ReturnType<AgentRegistry['summary']>;
   streams: number;
   pendingDials: number;
+  /** Streams opened through the dialer that are still open, by requester. */
+  streamsByRequester: Record<string, number>;
+  /** The process's handles by kind (sockets, timers): what the tests' leak check compares. */
+  resources: Record<string, number>;
 }
 
 export function createAdminServer(
@@ -52,6 +57,8 @@ export function createAdminServer(
           agents: summary,
           streams: summary.reduce((n, link) => n + link.streams, 0),
           pendingDials: dialer.pendingDials,
+          streamsByRequester: dialer.openStreamsByRequester(),
+          resources: activeResourceCounts(),
         };
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(state));
         return;

@@ -28,6 +28,8 @@ export function newStreamId(): string {
 
 export class Dialer {
   private pending = 0;
+  /** Open streams by requester ("connect", "federation-controller", …): long-lived ones are told apart from leaks. */
+  private readonly open = new Map<string, number>();
 
   constructor(
     private readonly agents: AgentRegistry,
@@ -38,6 +40,10 @@ export class Dialer {
 
   get pendingDials(): number {
     return this.pending;
+  }
+
+  openStreamsByRequester(): Record<string, number> {
+    return Object.fromEntries(this.open);
   }
 
   readonly dial: DialFunction = async (cluster, address, options = {}) => {
@@ -65,7 +71,7 @@ export class Dialer {
       this.metrics.dials.inc({ cluster, result: 'ok' });
       this.metrics.dialDuration.observe({ result: 'ok' }, seconds);
       log.info({ link: link.linkId, requester: options.requester, ms: Math.round(seconds * 1000) }, 'stream open');
-      this.observeStream(stream, cluster, started, log);
+      this.observeStream(stream, cluster, options.requester ?? 'unnamed', started, log);
       return stream;
     } catch (error) {
       const dialError = error instanceof DialError ? error : new DialError('DIAL_FAILED', (error as Error).message);
@@ -76,8 +82,12 @@ export class Dialer {
     }
   };
 
-  private observeStream(stream: TunnelStream, cluster: string, opened: number, log: Logger): void {
+  private observeStream(stream: TunnelStream, cluster: string, requester: string, opened: number, log: Logger): void {
+    this.open.set(requester, (this.open.get(requester) ?? 0) + 1);
     stream.once('close', () => {
+      const left = this.open.get(requester)! - 1;
+      if (left === 0) this.open.delete(requester);
+      else this.open.set(requester, left);
       this.metrics.streamBytes.inc({ cluster, direction: 'to_agent' }, stream.bytesSent);
       this.metrics.streamBytes.inc({ cluster, direction: 'from_agent' }, stream.bytesReceived);
       this.metrics.streamDuration.observe({ cluster }, (performance.now() - opened) / 1000);

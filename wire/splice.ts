@@ -59,7 +59,9 @@ export function splice(tunnel: TunnelStream, socket: Duplex, socketResetCode: Re
  */
 function abort(socket: Duplex): void {
   const transport = socket instanceof tls.TLSSocket ? (socket as tls.TLSSocket & { _parent?: unknown })._parent : socket;
-  if (transport instanceof net.Socket && transport.remoteAddress !== undefined && !transport.destroyed) {
+  // Not once the socket was ended (a FIN just arrived on the stream): while that shutdown is
+  // pending libuv refuses the reset (EINVAL), and Node then leaves the handle and its fd open.
+  if (transport instanceof net.Socket && transport.remoteAddress !== undefined && !transport.destroyed && !socket.writableEnded) {
     try {
       transport.resetAndDestroy();
       return;

@@ -49,7 +49,7 @@ describe('limits (processes)', function () {
       const metrics = await server.metrics();
       assert.match(metrics, /fedtunnel_dials_total\{cluster="alpha",result="TOO_MANY_PENDING"\} 1/);
     } finally {
-      await agent.kill('SIGKILL');
+      await agent.kill();
       await server.kill();
     }
   });

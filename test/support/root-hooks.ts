@@ -2,14 +2,17 @@
 // end of the run, so a failure costs one red test, never a hung CI job. Processes inside member
 // network namespaces are killed the same way (`ip netns exec` execs node: the pid is node's);
 // then the namespaces this run created, and stale ones of dead runs, are deleted, and tmpfs mounts
-// of storage fault tests unmounted.
-import { killAllChildrenSync } from '../../common/spawn.js';
+// of storage fault tests unmounted. Every graceful stop of a child first checks that the child
+// leaked nothing (idle-check.ts).
+import { killAllChildrenSync, setStopCheck } from '../../common/spawn.js';
+import { assertChildIdle } from './idle-check.js';
 import { killAllChildren } from './processes.js';
 import { reapNamespaces } from './netns.js';
 import { unmountAll } from './tmpfs.js';
 
 // Last resort when the run ends through process.exit() (mocha --exit, a crash) before afterAll.
 process.once('exit', killAllChildrenSync);
+setStopCheck(assertChildIdle);
 
 export const mochaHooks = {
   async afterAll(): Promise<void> {

@@ -91,6 +91,40 @@ describe('wire: splice', function () {
     }),
   );
 
+  // Found by the child-process leak check (test/support/idle-check.ts): after curl requests
+  // through the tunnel the agent kept destination sockets (handle and fd) forever. The server's
+  // FIN and RESET for a stream arrive back to back: the FIN ends the destination socket through
+  // pipe(), and the reset then came while that shutdown was still pending, which libuv refuses
+  // (uv_tcp_close_reset: EINVAL) and Node answers by dropping the handle without closing it.
+  it(
+    'a reset right after the FIN still closes the socket',
+    loopbackTest(async (h) => {
+      const { server, agent } = await h.linked();
+      const remotes: net.Socket[] = [];
+      const results: SpliceResult[] = [];
+      agent.on('open', (stream) => {
+        void h.socketPair().then(([remote, destination]) => {
+          remotes.push(remote);
+          agent.accept(stream);
+          splice(stream, destination, 'DESTINATION_ERROR', (result) => results.push(result));
+          // pipe() ended the socket in an earlier 'end' listener: reset in that same tick.
+          stream.once('end', () => stream.destroy(new StreamResetError('CANCEL', 'reset after FIN', false)));
+        });
+      });
+      const stream = await server.open('dest', 80, OPEN);
+      await until(() => remotes.length === 1, 5000, 'destination socket');
+      const remote = remotes[0]!;
+      remote.on('error', () => undefined);
+      remote.resume();
+      const remoteClosed = new Promise((resolve) => remote.once('close', resolve));
+      stream.end();
+      await until(() => results.length === 1, 5000, 'splice done (the destination socket closed)');
+      remote.end();
+      await within(remoteClosed, 5000, 'the destination to see its connection go');
+      await closeLink(server, agent);
+    }),
+  );
+
   // BUG (wire/splice.ts, tunnel 'error' handler): the comment says the socket's peer "must see
   // the connection fail, not a clean EOF", but socket.destroy() on a TCP socket sends a FIN: the
   // peer sees a clean end of stream, and a response cut short by the reset looks complete.

@@ -27,7 +27,7 @@ const V1 = '/apis/example.com/v1/namespaces/default/widgets';
 const V2 = '/apis/example.com/v2/namespaces/default/widgets';
 const STORE_KEY = '/registry/example.com/widgets/default/w1';
 
-type Mode = 'ok' | 'wrongUid' | 'wrongCount' | 'changeName' | 'http500' | 'hang';
+type Mode = 'ok' | 'wrongUid' | 'wrongCount' | 'changeName' | 'http500' | 'notJson' | 'failure' | 'hang';
 
 /** v1 stores spec.size; v2 calls it spec.replicas. */
 function convertWidget(obj: any, desired: string): any { // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -91,6 +91,10 @@ describe('apiserver: CustomResourceDefinitions with webhook conversion', functio
           res.writeHead(500).end('boom');
           return;
         }
+        if (mode === 'notJson') {
+          res.writeHead(200, { 'Content-Type': JSON_TYPE }).end('<html>not a ConversionReview</html>');
+          return;
+        }
         const review = JSON.parse(body);
         assert.equal(review.kind, 'ConversionReview');
         assert.equal(review.apiVersion, 'apiextensions.k8s.io/v1');
@@ -98,7 +102,8 @@ describe('apiserver: CustomResourceDefinitions with webhook conversion', functio
         let convertedObjects = review.request.objects.map((o: unknown) => convertWidget(o, desired));
         if (mode === 'wrongCount') convertedObjects = [...convertedObjects, convertedObjects[0]];
         if (mode === 'changeName') convertedObjects = convertedObjects.map((o: any) => ({ ...o, metadata: { ...o.metadata, name: 'other' } })); // eslint-disable-line @typescript-eslint/no-explicit-any
-        const response = { uid: mode === 'wrongUid' ? 'not-the-uid' : review.request.uid, result: { status: 'Success' }, convertedObjects };
+        const result = mode === 'failure' ? { status: 'Failure', message: 'cannot convert widgets today' } : { status: 'Success' };
+        const response = { uid: mode === 'wrongUid' ? 'not-the-uid' : review.request.uid, result, convertedObjects: mode === 'failure' ? [] : convertedObjects };
         const text = JSON.stringify({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'ConversionReview', response });
         res.writeHead(200, { 'Content-Type': JSON_TYPE, 'Content-Length': Buffer.byteLength(text) }).end(text);
       });
@@ -225,7 +230,7 @@ describe('apiserver: CustomResourceDefinitions with webhook conversion', functio
     assert.deepEqual(JSON.parse((await store.get(STORE_KEY))!.value.toString('utf8')).spec, { size: 6 });
   });
 
-  for (const bad of ['wrongUid', 'wrongCount', 'changeName', 'http500'] as const) {
+  for (const bad of ['wrongUid', 'wrongCount', 'changeName', 'http500', 'notJson', 'failure'] as const) {
     it(`a webhook answering ${bad} fails the request with a Status and writes nothing`, async function () {
       const before = await store.currentRevision();
       const stored = (await store.get(STORE_KEY))!.value.toString('utf8');
@@ -250,6 +255,32 @@ describe('apiserver: CustomResourceDefinitions with webhook conversion', functio
       assert.deepEqual((await request(server, 'GET', `${V1}/w1`)).json().spec, { size: 6 });
     });
   }
+
+  it('a webhook failing mid-watch ends the watch with an ERROR Status, neither hanging nor skipping the event', async function () {
+    const watch = await openWatch(server, `${V2}?watch=true`);
+    const current = (await request(server, 'GET', `${V1}/w1`)).json();
+    try {
+      await watch.waitFor(1);
+      assert.equal(watch.events[0]!.type, 'ADDED');
+      mode = 'http500';
+      // Written in the storage version: only the watch, serving v2, needs the webhook.
+      const updated = await put(`${V1}/w1`, { ...current, spec: { size: 8 } });
+      assert.equal(updated.status, 200, updated.body);
+      await watch.waitFor(2);
+      const failed = watch.events[1]!;
+      assert.equal(failed.type, 'ERROR', JSON.stringify(watch.events));
+      assert.equal(failed.object.kind, 'Status');
+      assert.equal(failed.object.code, 500);
+      assert.match(failed.object.message, /conversion webhook for widgets\.example\.com failed/);
+      await watch.ended;
+      assert.equal(watch.events.length, 2, 'nothing follows the ERROR');
+    } finally {
+      mode = 'ok';
+      watch.stop();
+    }
+    const latest = (await request(server, 'GET', `${V1}/w1`)).json();
+    assert.equal((await put(`${V1}/w1`, { ...latest, spec: { size: 6 } })).status, 200);
+  });
 
   const replaceCrd = async (obj: ReturnType<typeof crd>): Promise<void> => {
     const current = (await request(server, 'GET', `${CRDS}/widgets.example.com`)).json();
@@ -289,6 +320,10 @@ describe('apiserver: CustomResourceDefinitions with webhook conversion', functio
       assert.equal(g.status, 500, g.body);
       assert.match(g.json().message, /timed out after 3000 ms/);
       assert.ok(Date.now() - started < 8000);
+      const before = await store.currentRevision();
+      const w = await put(`${V2}/w1`, { metadata: { name: 'w1' }, spec: { replicas: 9 } });
+      assert.equal(w.status, 500, w.body);
+      assert.equal(await store.currentRevision(), before, 'a timed-out conversion writes nothing');
     } finally {
       mode = 'ok';
     }
@@ -343,7 +378,8 @@ describe('apiserver: CustomResourceDefinitions with webhook conversion', functio
     }
   });
 
-  it('the proxy-server dialer sends <host>.<cluster>.tunnel through dial() and checks the inner host name', async function () {
+  // A socket stands in for the tunnel here; test/integration/webhook-tunnel.test.ts runs it over a real agent.
+  it('the proxy-server dialer routes <host>.<cluster>.tunnel to dial() with the inner host name, other hosts directly', async function () {
     assert.equal(tlsIdentityHost('localhost.alpha.tunnel'), 'localhost');
     assert.equal(tlsIdentityHost('webhook.ns.svc.alpha.tunnel'), 'webhook.ns.svc');
     assert.equal(tlsIdentityHost('127.0.0.1'), '127.0.0.1');
