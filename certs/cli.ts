@@ -3,11 +3,16 @@
  * fedtunnel-certs: admin CLI for the tunnel PKI. Argument validation lives in
  * parseCliOptions (pure, unit-tested); runCommand does the file I/O.
  */
+import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import { isIP } from 'node:net';
+import path from 'node:path';
+import type { PeerCertificate } from 'node:tls';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { agentIdentityFromPeer } from './identity.js';
 import { InvalidNameError, isDnsLabel, isDnsName, isSubjectName } from './names.js';
+import { REVOCATION_FILE_NAME, RevocationList, RevocationListError, formatRevocationEntry, invalidNoteReason, normalizeSerial } from './revocation.js';
 import {
   type CertKeyPair,
   type KeyPairPaths,
@@ -17,6 +22,7 @@ import {
   issueServerCert,
   keyPairPaths,
   readKeyPair,
+  writeFileAtomically,
   writeKeyPair,
 } from './pki.js';
 
@@ -25,7 +31,12 @@ export type CliCommand =
   | { command: 'init-ca'; dir: string; commonName?: string; days?: number; force: boolean }
   | { command: 'server'; dir: string; name: string; dnsNames: string[]; ipAddresses: string[]; days?: number }
   | { command: 'agent'; dir: string; cluster: string; tenant: string; days?: number }
-  | { command: 'client'; dir: string; user: string; groups: string[]; days?: number };
+  | { command: 'client'; dir: string; user: string; groups: string[]; days?: number }
+  | { command: 'revoke'; dir: string; target: string; reason?: string }
+  | { command: 'revoked'; dir: string };
+
+type IssueCommand = Extract<CliCommand, { command: 'init-ca' | 'server' | 'agent' | 'client' }>;
+type RevocationCommand = Extract<CliCommand, { command: 'revoke' | 'revoked' }>;
 
 /** Bad invocation; reported with exit code 2. */
 export class UsageError extends Error {
@@ -48,6 +59,11 @@ Commands:
       Issue a cluster agent certificate (agent-<C>.crt, agent-<C>.key).
   client --dir D --user U [--group G]... [--days N]
       Issue a user client certificate (client-<U>.crt, client-<U>.key).
+  revoke --dir D <CERT-FILE | SERIAL> [--reason TEXT]
+      Add the certificate's serial number to D/revoked.txt (created if missing). Then send SIGHUP
+      to the proxy-server (and any apiserver) started with --revoked D/revoked.txt.
+  revoked --dir D
+      List the revoked serial numbers in D/revoked.txt.
 
 Options:
   -h, --help   Show this help.
@@ -65,6 +81,7 @@ const OPTIONS = {
   tenant: { type: 'string' },
   user: { type: 'string' },
   group: { type: 'string', multiple: true },
+  reason: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -76,6 +93,8 @@ const OPTIONS_BY_COMMAND: Record<Subcommand, readonly OptionName[]> = {
   server: ['dir', 'name', 'dns', 'ip', 'days'],
   agent: ['dir', 'cluster', 'tenant', 'days'],
   client: ['dir', 'user', 'group', 'days'],
+  revoke: ['dir', 'reason'],
+  revoked: ['dir'],
 };
 
 export function parseCliOptions(argv: string[]): CliCommand {
@@ -91,8 +110,10 @@ export function parseCliOptions(argv: string[]): CliCommand {
   const [command, ...extra] = positionals;
   if (command === undefined) throw new UsageError('missing command (see --help)');
   if (!Object.hasOwn(OPTIONS_BY_COMMAND, command)) throw new UsageError(`unknown command '${command}' (see --help)`);
-  if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}'`);
   const subcommand = command as Subcommand;
+  const positionalCount = subcommand === 'revoke' ? 1 : 0;
+  if (extra.length > positionalCount) throw new UsageError(`unexpected argument '${extra[positionalCount]}'`);
+  if (extra.length < positionalCount) throw new UsageError(`${subcommand}: name a certificate file or a serial number`);
   for (const option of Object.keys(values) as OptionName[]) {
     if (!OPTIONS_BY_COMMAND[subcommand].includes(option)) throw new UsageError(`option --${option} is not valid for ${subcommand}`);
   }
@@ -133,6 +154,13 @@ export function parseCliOptions(argv: string[]): CliCommand {
         groups: (values.group ?? []).map((group) => validated(group, 'group', isSubjectName)),
         days,
       };
+    case 'revoke': {
+      const problem = values.reason === undefined ? null : invalidNoteReason(values.reason);
+      if (problem !== null) throw new UsageError(`--reason ${problem}`);
+      return { command: 'revoke', dir, target: extra[0]!, ...(values.reason?.trim() ? { reason: values.reason.trim() } : {}) };
+    }
+    case 'revoked':
+      return { command: 'revoked', dir };
   }
 }
 
@@ -155,7 +183,7 @@ function positiveInteger(value: string, option: OptionName): number {
 }
 
 /** Performs the command and returns the paths it wrote. */
-export function runCommand(command: Exclude<CliCommand, { command: 'help' }>): KeyPairPaths {
+export function runCommand(command: IssueCommand): KeyPairPaths {
   switch (command.command) {
     case 'init-ca': {
       const paths = keyPairPaths(command.dir, 'ca');
@@ -191,6 +219,72 @@ export function runCommand(command: Exclude<CliCommand, { command: 'help' }>): K
   }
 }
 
+/** Performs revoke/revoked and returns what to print. */
+export function runRevocationCommand(command: RevocationCommand): string {
+  const file = path.join(command.dir, REVOCATION_FILE_NAME);
+  const text = readIfExists(file);
+  let list: RevocationList;
+  try {
+    list = RevocationList.parse(text ?? '');
+  } catch (error) {
+    // Never rewrite a file we cannot read back: the operator fixes the line first.
+    if (error instanceof RevocationListError) throw new Error(`${file} ${error.message}`);
+    throw error;
+  }
+  if (command.command === 'revoked') {
+    if (list.entries.length === 0) return `no certificates revoked in ${file}${text === null ? ' (the file does not exist)' : ''}\n`;
+    return list.entries.map((entry) => (entry.note === '' ? entry.serial : `${entry.serial}  ${entry.note}`)).join('\n') + '\n';
+  }
+
+  const { serial, holder } = revocationTarget(command.target);
+  const existing = list.entry(serial);
+  if (existing) return `serial ${serial} is already revoked (${file} line ${existing.line}); nothing changed\n`;
+  const note = [new Date().toISOString().replace(/\.\d+Z$/, 'Z'), holder, command.reason && `reason: ${command.reason}`].filter(Boolean).join(' ');
+  const before = text === null || text === '' || text.endsWith('\n') ? (text ?? '') : `${text}\n`;
+  fs.mkdirSync(command.dir, { recursive: true, mode: 0o700 });
+  // Not secret (0644), but replaced atomically: a hub reloading on SIGHUP never reads half a file.
+  writeFileAtomically(file, `${before}${formatRevocationEntry(serial, note)}\n`, 0o644);
+  return (
+    `revoked serial ${serial}${holder ? ` (${holder})` : ''} in ${file}\n` +
+    `apply it: send SIGHUP to the proxy-server (and any apiserver) started with --revoked ${file}, e.g. kill -HUP <pid>;\n` +
+    `open agent links and CONNECT tunnels of this certificate are closed at once\n`
+  );
+}
+
+/** The serial (and, from a certificate file, who holds it) named by a file path or a hex serial. */
+function revocationTarget(target: string): { serial: string; holder?: string } {
+  const contents = readIfExists(target, null);
+  if (contents === null) {
+    const serial = normalizeSerial(target);
+    if (serial === null) throw new Error(`${target}: no such file, and not a serial number (hex digits, colons allowed)`);
+    return { serial };
+  }
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(contents);
+  } catch {
+    throw new Error(`${target} is not a certificate (expected PEM or DER X.509)`);
+  }
+  const agent = agentIdentityFromPeer({ subjectaltname: cert.subjectAltName ?? '' } as PeerCertificate);
+  const commonName = /^CN=(.*)$/m.exec(cert.subject)?.[1] ?? '';
+  // The holder goes into the note, which must stay on its line and free of comment marks.
+  const holder = agent ? `agent ${agent.tenant}/${agent.cluster}` : `CN=${commonName.replace(/[#\u0000-\u001f\u007f]/g, '?')}`;
+  return { serial: normalizeSerial(cert.serialNumber)!, holder };
+}
+
+/** A file's contents, or null when it does not exist. */
+function readIfExists(file: string, encoding: BufferEncoding): string | null;
+function readIfExists(file: string, encoding: null): Buffer | null;
+function readIfExists(file: string): string | null;
+function readIfExists(file: string, encoding: BufferEncoding | null = 'utf8'): string | Buffer | null {
+  try {
+    return fs.readFileSync(file, encoding === null ? undefined : encoding);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new Error(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
 function readCA(dir: string): CertKeyPair {
   try {
     return readKeyPair(dir, 'ca');
@@ -206,6 +300,10 @@ export function main(argv: string[]): number {
     const command = parseCliOptions(argv);
     if (command.command === 'help') {
       process.stdout.write(USAGE);
+      return 0;
+    }
+    if (command.command === 'revoke' || command.command === 'revoked') {
+      process.stdout.write(runRevocationCommand(command));
       return 0;
     }
     const paths = runCommand(command);

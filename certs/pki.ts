@@ -308,7 +308,8 @@ function describeNames(subject: string[], altNames: string[]): string {
   return JSON.stringify({ subject: [...subject].sort(), altNames: [...altNames].sort() });
 }
 
-function writeFileAtomically(filePath: string, data: string, mode: number): void {
+/** Writes to a temporary name in the same directory and renames it into place, with exactly `mode`. */
+export function writeFileAtomically(filePath: string, data: string, mode: number): void {
   const tempPath = path.join(path.dirname(filePath), `.${path.basename(filePath)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
     const fd = fs.openSync(tempPath, 'wx', mode);

@@ -118,7 +118,8 @@ export class ClusterAgent {
         });
         if (signal.aborted) break;
       } catch (error) {
-        log.warn({ err: (error as Error).message, attempt }, 'link attempt failed');
+        // A typed refusal (e.g. CERTIFICATE_REVOKED) carries its code so the operator sees why, not just "closed".
+        log.warn({ err: (error as Error).message, code: (error as { code?: string }).code, attempt }, 'link attempt failed');
       }
       if (signal.aborted) break;
       const delay = backoffDelay(attempt++, options.backoffInitialMs, options.backoffMaxMs);
@@ -159,7 +160,10 @@ export class ClusterAgent {
     const log = this.log.child({ server: session.peerHello?.instance, carrier: options.carrier });
     log.info('link established');
     this.current = session;
-    session.on('goaway', (reason) => log.info({ reason }, 'server going away; its streams may finish'));
+    session.on('goaway', (reason, code) => {
+      if (code === undefined) log.info({ reason }, 'server going away; its streams may finish');
+      else log.warn({ reason, code }, 'server closed the link');
+    });
     session.once('close', (error) => {
       this.sessions.delete(session);
       if (this.current === session) this.current = null;

@@ -39,6 +39,13 @@ export function requiredFlag(flag: string, value: string | undefined): string {
   return value;
 }
 
+/** An optional file flag: null when absent; an empty value is a usage error rather than "no file". */
+export function fileFlag(flag: string, value: string | undefined): string | null {
+  if (value === undefined) return null;
+  if (value === '') throw new UsageError(`--${flag}: expected a file name`);
+  return value;
+}
+
 export function logLevelFlag(value: string | undefined): LevelWithSilent {
   const level = value ?? 'info';
   if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--log-level: expected one of ${LOG_LEVELS.join(', ')}`);

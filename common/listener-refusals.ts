@@ -36,7 +36,9 @@ export type RefusalReason =
   | 'tls_error'
   // after the handshake, on the agent listener
   | 'hello_timeout'
-  | 'version_mismatch';
+  | 'version_mismatch'
+  // the certificate's serial is on the revocation list (--revoked; proxy-server/revocation.ts)
+  | 'revoked';
 
 /** OpenSSL X509_V_ERR_* names as Node reports them in `socket.authorizationError`. */
 const VERIFY_REASONS: Record<string, RefusalReason> = {

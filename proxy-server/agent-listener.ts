@@ -3,7 +3,6 @@
 // possibly through a CONNECT proxy). Either way the cluster and tenant come from the verified
 // client certificate, never from anything the agent says.
 import http from 'node:http';
-import type net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
@@ -14,6 +13,7 @@ import { ALPN_TUNNEL, PROTOCOL_VERSION, WEBSOCKET_PATH } from '../wire/frames.js
 import { MuxSession } from '../wire/session.js';
 import type { AgentLink, AgentRegistry, CarrierKind } from './registry.js';
 import type { ServerMetrics } from './metrics.js';
+import type { RevocationGuard } from './revocation.js';
 
 export interface AgentListenerOptions {
   tlsContext: tls.SecureContextOptions;
@@ -24,6 +24,7 @@ export interface AgentListenerOptions {
   limits: ListenerLimits;
   maxStreamsPerAgent: number;
   instance: string;
+  revocation?: RevocationGuard;
 }
 
 /** A batch of frames is one WebSocket message; bound it well above the largest batch we send. */
@@ -79,7 +80,7 @@ export class AgentListener {
         return;
       }
       this.wss.handleUpgrade(req, socket, head, (ws) => {
-        this.attach(createWebSocketStream(ws), true, identity, 'ws', req.socket);
+        this.attach(createWebSocketStream(ws), true, identity, 'ws', req.socket as tls.TLSSocket);
       });
     });
     // The same guard: a WebSocket socket's header deadline starts when it is handed over.
@@ -104,9 +105,12 @@ export class AgentListener {
     }
   };
 
-  private attach(carrier: Duplex, coalesceWrites: boolean, identity: AgentIdentity, kind: CarrierKind, socket: net.Socket): void {
+  private attach(carrier: Duplex, coalesceWrites: boolean, identity: AgentIdentity, kind: CarrierKind, socket: tls.TLSSocket): void {
     const { options } = this;
     const remoteAddress = socket.remoteAddress ?? '';
+    const serial = socket.getPeerCertificate().serialNumber;
+    // Counted in fedtunnel_agent_links_total{result="revoked"} by the guard's onRefusal.
+    if (options.revocation?.refusesAgent(carrier, kind, serial, identity, (fields) => this.guard.refused('revoked', socket, fields))) return;
     const linkId = this.nextLinkId++;
     const log = this.log.child({ link: linkId, cluster: identity.cluster, tenant: identity.tenant, carrier: kind });
     const session = new MuxSession({
@@ -120,6 +124,7 @@ export class AgentListener {
       instance: options.instance,
     });
     this.pendingHandshakes.add(session);
+    options.revocation?.trackAgentLink(session, serial, identity);
     const helloTimeoutMs = options.limits.handshakeTimeoutMs;
     const handshakeTimer = setTimeout(() => {
       this.metrics.agentLinks.inc({ result: 'handshake_timeout' });

@@ -19,6 +19,7 @@ import { DialError } from '../wire/errors.js';
 import { splice } from '../wire/splice.js';
 import { newStreamId, type DialFunction } from './dialer.js';
 import type { ServerMetrics } from './metrics.js';
+import type { RevocationGuard } from './revocation.js';
 
 export const CLUSTER_HOST_SUFFIX = '.tunnel';
 
@@ -70,9 +71,11 @@ export interface ConnectFrontendOptions {
   /** Handshake, header, idle and unauthenticated-connection limits of each listener. */
   limits: ListenerLimits;
   udsDefaultCluster: string | null;
+  revocation?: RevocationGuard;
 }
 
-type Principal = UserIdentity & { via: 'tls' | 'uds' };
+/** `serial`: of the client certificate (TLS only), for revocation. */
+type Principal = UserIdentity & { via: 'tls' | 'uds'; serial?: string };
 
 export class ConnectFrontend {
   private readonly servers: http.Server[] = [];
@@ -98,8 +101,9 @@ export class ConnectFrontend {
       maxHeaderSize: this.options.maxHeaderBytes,
     });
     this.setup(server, 'connect_tls', (req) => {
-      const identity = userIdentityFromPeer((req.socket as tls.TLSSocket).getPeerCertificate());
-      return identity ? { ...identity, via: 'tls' } : null;
+      const peer = (req.socket as tls.TLSSocket).getPeerCertificate();
+      const identity = userIdentityFromPeer(peer);
+      return identity ? { ...identity, via: 'tls', serial: peer.serialNumber } : null;
     });
     return this.listen(server, () => server.listen({ port, host, backlog: LISTEN_BACKLOG })).then(() => (server.address() as { port: number }).port);
   }
@@ -155,6 +159,10 @@ export class ConnectFrontend {
         this.answer(socket, frontend, 403, 'FORBIDDEN', 'client certificate carries no user identity (agent certificates cannot use this frontend)');
         return;
       }
+      if (this.options.revocation?.refuses('connect_tls', principal.serial, { user: principal.user }, (fields) => guard.refused('revoked', req.socket, fields))) {
+        this.answer(socket, frontend, 403, 'CERTIFICATE_REVOKED', `client certificate serial ${principal.serial?.toLowerCase()} is revoked`);
+        return;
+      }
       void this.handleConnect(req, socket, head, principal, frontend);
     });
     // Plain requests: the Kubernetes API proxy (/clusters/<name>/) will live here.
@@ -189,7 +197,11 @@ export class ConnectFrontend {
       socket.write(`HTTP/1.1 200 Connection Established\r\nTunnel-Stream-Id: ${sid}\r\n\r\n`);
       if (head.length > 0) tunnel.write(head);
       this.clients.add(socket);
-      splice(tunnel, socket, 'CLIENT_ERROR', () => this.clients.delete(socket));
+      const untrack = this.options.revocation?.track('connect_tunnel', principal.serial, { user: principal.user, sid, cluster }, () => socket.destroy());
+      splice(tunnel, socket, 'CLIENT_ERROR', () => {
+        this.clients.delete(socket);
+        untrack?.();
+      });
     } catch (error) {
       const dialError = error instanceof DialError ? error : new DialError('DIAL_FAILED', (error as Error).message);
       this.answer(socket, frontend, dialError.httpStatus, dialError.code, dialError.message, sid);

@@ -18,6 +18,7 @@ try {
   process.exit(1);
 }
 reloadCertificatesOnSighup(log, () => server.reloadCertificates());
+process.on('SIGHUP', () => server.reloadRevocations());
 exitOnSignals(log, async (signal) => {
   log.info({ signal, drainMs: options.drainTimeoutMs }, 'shutting down');
   await server.stop();

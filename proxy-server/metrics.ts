@@ -13,6 +13,9 @@ export class ServerMetrics {
   readonly streamDuration: Histogram<'cluster'>;
   readonly linkRtt: Histogram<'cluster'>;
   readonly frontendRequests: Counter<'frontend' | 'status'>;
+  readonly revokedRefusals: Counter<'listener'>;
+  readonly revokedClosed: Counter<'kind'>;
+  readonly revocationListEntries: Gauge;
 
   constructor(agents: AgentRegistry) {
     const registers = [this.registry];
@@ -77,5 +80,18 @@ export class ServerMetrics {
       labelNames: ['frontend', 'status'],
       registers,
     });
+    this.revokedRefusals = new Counter({
+      name: 'fedtunnel_revoked_refusals_total',
+      help: 'Connections or requests refused after the TLS handshake because the certificate is revoked (--revoked), by listener',
+      labelNames: ['listener'],
+      registers,
+    });
+    this.revokedClosed = new Counter({
+      name: 'fedtunnel_revoked_closed_total',
+      help: 'Open agent links and CONNECT tunnels closed when a reload revoked their certificate, by kind',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.revocationListEntries = new Gauge({ name: 'fedtunnel_revocation_list_entries', help: 'Serial numbers on the revocation list in force', registers });
   }
 }

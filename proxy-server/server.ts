@@ -10,6 +10,7 @@ import { AgentListener } from './agent-listener.js';
 import { ConnectFrontend, LISTEN_BACKLOG } from './connect-frontend.js';
 import { Dialer, type DialFunction } from './dialer.js';
 import { ServerMetrics } from './metrics.js';
+import { RevocationGuard } from './revocation.js';
 import { createAdminServer } from './admin.js';
 import type { ServerOptions } from './options.js';
 import type { HostPort } from '../common/address.js';
@@ -64,6 +65,7 @@ export class ProxyServer {
   private readonly agentListener: AgentListener;
   private readonly connect: ConnectFrontend;
   private readonly admin: http.Server;
+  private readonly revocation: RevocationGuard;
   private tlsContext: TlsFiles;
   private federation: { api: ApiServer; store: Store; controller: FederationController | null } | null = null;
   private started = false;
@@ -74,8 +76,10 @@ export class ProxyServer {
     private readonly log: Logger,
   ) {
     this.tlsContext = readTlsFiles(options);
-    this.agents = new AgentRegistry(options.maxStreamsPerAgent);
+    this.agents = new AgentRegistry(options.maxStreamsPerAgent, options.agentRejoinWindowMs);
     this.metrics = new ServerMetrics(this.agents);
+    // A revocation list that does not load stops the start (main.ts exits 1 with the message).
+    this.revocation = new RevocationGuard(options.revokedFile, this.metrics, log.child({ part: 'revocation' }), options.handshakeTimeoutMs);
     this.dialer = new Dialer(this.agents, this.metrics, log.child({ part: 'dialer' }), options);
     this.dial = this.dialer.dial;
     this.agentListener = new AgentListener(this.agents, this.metrics, log.child({ part: 'agents' }), {
@@ -86,11 +90,13 @@ export class ProxyServer {
       limits: options,
       maxStreamsPerAgent: options.maxStreamsPerAgent,
       instance: options.instance,
+      revocation: this.revocation,
     });
     this.connect = new ConnectFrontend(this.dial, this.metrics, log.child({ part: 'connect' }), {
       maxHeaderBytes: options.maxHeaderBytes,
       limits: options,
       udsDefaultCluster: options.udsDefaultCluster,
+      revocation: this.revocation,
     });
     this.admin = createAdminServer(options.instance, this.agents, this.dialer, this.metrics, () => this.started && !this.stopping, { limits: options, log: log.child({ part: 'admin' }) });
   }
@@ -120,6 +126,7 @@ export class ProxyServer {
     registry.add(SECRETS);
     // CRD conversion webhooks inside member clusters are reached through the tunnel (<host>.<cluster>.tunnel).
     const api = await createApiServer({ store, registry, log: this.log.child({ part: 'federation' }), tls: this.tlsContext, dialer: federationDialer(this.dial), kubefed: { defaultTypes: true },
+      isRevoked: this.revocation.isRevokedForFederation,
       // The hub's listener limits and /metrics apply to its federation listener too.
       listener: { name: 'federation', limits: this.options, registry: this.metrics.registry } });
     // The controller reaches member clusters only through dial(): it is given nothing else.
@@ -151,6 +158,11 @@ export class ProxyServer {
     this.agentListener.server.setSecureContext(next);
     this.connect.setSecureContext(next);
     this.federation?.api.server.setSecureContext(next);
+  }
+
+  /** Re-reads --revoked (SIGHUP) and closes open links and tunnels of newly revoked certificates; a bad file keeps the old list. */
+  reloadRevocations(): void {
+    this.revocation.reload();
   }
 
   /**

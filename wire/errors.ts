@@ -99,3 +99,23 @@ export class LinkClosedError extends Error {
   override readonly name = 'LinkClosedError';
   readonly code = 'LINK_LOST';
 }
+
+/** Why the server refused or closed an agent link, sent as the `code` of a GOAWAY. */
+export type LinkRefusalCode = 'CERTIFICATE_REVOKED'; // the agent's certificate serial is on the server's deny-list
+
+const LINK_REFUSAL_CODES = new Set<string>(['CERTIFICATE_REVOKED']);
+
+export function isLinkRefusalCode(code: unknown): code is LinkRefusalCode {
+  return typeof code === 'string' && LINK_REFUSAL_CODES.has(code);
+}
+
+/** The server refused the link before its HELLO (e.g. a revoked certificate); retrying the same credentials will not help. */
+export class LinkRefusedError extends Error {
+  override readonly name = 'LinkRefusedError';
+  constructor(
+    readonly code: LinkRefusalCode,
+    message: string,
+  ) {
+    super(`server refused the link (${code}): ${message}`);
+  }
+}

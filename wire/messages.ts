@@ -1,6 +1,6 @@
 // JSON payloads of control frames, validated on receipt: a peer's bytes are untrusted input.
 import { MAX_WINDOW } from './frames.js';
-import { ProtocolError, isDialErrorCode, isResetCode, type DialErrorCode, type ResetCode } from './errors.js';
+import { ProtocolError, isDialErrorCode, isLinkRefusalCode, isResetCode, type DialErrorCode, type LinkRefusalCode, type ResetCode } from './errors.js';
 
 export interface HelloMessage {
   version: number;
@@ -31,6 +31,8 @@ export interface ResetMessage {
 
 export interface GoAwayMessage {
   reason: string;
+  /** Set when the server refuses or closes the link for a reason the agent should report as such. */
+  code?: LinkRefusalCode;
 }
 
 const MAX_TEXT = 1024;
@@ -91,7 +93,9 @@ export function parseReset(payload: Buffer): ResetMessage {
 
 export function parseGoAway(payload: Buffer): GoAwayMessage {
   const o = parseObject(payload, 'GOAWAY');
-  return { reason: text(o.reason, 'GOAWAY.reason') };
+  const reason = text(o.reason, 'GOAWAY.reason');
+  // An unknown code (a newer server) is dropped: the reason still says what happened.
+  return isLinkRefusalCode(o.code) ? { reason, code: o.code } : { reason };
 }
 
 /** Truncates free text sent to a peer so a long error message cannot break the frame limit. */

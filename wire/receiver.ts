@@ -34,6 +34,15 @@ export class FrameReceiver {
 
   constructor(private readonly handler: FrameHandler) {}
 
+  /**
+   * Bytes held for the frame in progress: a partial header and a control payload being assembled
+   * (DATA is never held). Bounded by HEADER_SIZE + MAX_CONTROL_PAYLOAD whatever the peer sends,
+   * because a length above the limit is refused from the header, before any payload is buffered.
+   */
+  get bufferedBytes(): number {
+    return this.headerFill + this.control.length;
+  }
+
   /** Stops delivering frames, e.g. after the handler closed the link mid-chunk. */
   stop(): void {
     this.stopped = true;

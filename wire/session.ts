@@ -9,7 +9,7 @@ import { FrameType, MAX_STREAM_ID, PROTOCOL_VERSION } from './frames.js';
 import { FrameReceiver } from './receiver.js';
 import { FrameSender, encodeControl, encodeJson, encodeWindow } from './sender.js';
 import { TunnelStream, type StreamLink } from './stream.js';
-import { DialError, LinkClosedError, ProtocolError, StreamResetError, type DialErrorCode, type ResetCode } from './errors.js';
+import { DialError, LinkClosedError, LinkRefusedError, ProtocolError, StreamResetError, type DialErrorCode, type LinkRefusalCode, type ResetCode } from './errors.js';
 
 export { LinkClosedError };
 import {
@@ -19,6 +19,7 @@ import {
   parseOpen,
   parseOpenFail,
   parseReset,
+  type GoAwayMessage,
   type HelloMessage,
   type OpenMessage,
 } from './messages.js';
@@ -56,7 +57,8 @@ export interface MuxSessionEvents {
   hello: [HelloMessage];
   /** Agent side: the server asks for a connection. Answer with accept() or reject(). */
   open: [TunnelStream, OpenMessage];
-  goaway: [string];
+  /** The peer is going away; `code` is set when the server closes the link for a typed reason. */
+  goaway: [reason: string, code?: LinkRefusalCode];
   rtt: [number];
   close: [Error | undefined];
 }
@@ -189,10 +191,10 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Stream
 
   /**
    * Tears the link down at once; every stream and pending open fails with `error`. With
-   * `goAwayReason`, a last GOAWAY tells the peer why before the carrier closes (queued frames are
-   * dropped, so it is written straight to the carrier).
+   * `goAwayReason`, a last GOAWAY tells the peer why (and, given as a message, with a typed code)
+   * before the carrier closes (queued frames are dropped, so it is written straight to the carrier).
    */
-  destroy(error?: Error, goAwayReason?: string): void {
+  destroy(error?: Error, goAwayReason?: string | GoAwayMessage): void {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.keepaliveTimer);
@@ -204,7 +206,8 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Stream
     carrier.off('close', this.onCarrierClose);
     // Keep an error listener: a late socket error after destroy must not crash the process.
     if (goAwayReason !== undefined && carrier.writable) {
-      carrier.end(encodeJson(FrameType.GOAWAY, 0, { reason: clip(goAwayReason) }), () => carrier.destroy());
+      const message = typeof goAwayReason === 'string' ? { reason: goAwayReason } : goAwayReason;
+      carrier.end(encodeJson(FrameType.GOAWAY, 0, { ...message, reason: clip(message.reason) }), () => carrier.destroy());
     } else {
       carrier.destroy();
     }
@@ -271,6 +274,11 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Stream
   // ---- frame dispatch ------------------------------------------------------------------------
 
   private onControl(type: FrameType, id: number, payload: Buffer): void {
+    if (!this.helloReceived && type === FrameType.GOAWAY) {
+      // A server refusing the link (e.g. a revoked certificate) answers the HELLO with a typed GOAWAY.
+      const { reason, code } = parseGoAway(payload);
+      if (code !== undefined) return this.destroy(new LinkRefusedError(code, reason));
+    }
     if (!this.helloReceived && type !== FrameType.HELLO) throw new ProtocolError(`expected HELLO, got frame type ${type}`);
     switch (type) {
       case FrameType.HELLO: {
@@ -291,10 +299,11 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Stream
         return;
       }
       case FrameType.GOAWAY: {
-        const { reason } = parseGoAway(payload);
+        const { reason, code } = parseGoAway(payload);
         if (!this.remoteDraining) {
           this.remoteDraining = true;
-          this.emit('goaway', reason);
+          if (code === undefined) this.emit('goaway', reason);
+          else this.emit('goaway', reason, code);
         }
         return;
       }
@@ -360,4 +369,18 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Stream
   private requireRole(role: SessionOptions['role'], type: FrameType): void {
     if (this.options.role !== role) throw new ProtocolError(`frame type ${type} is not valid towards the ${this.options.role}`);
   }
+}
+
+/**
+ * Server side: refuses a link before any HELLO with one GOAWAY carrying `code`, then closes the
+ * carrier; the agent's handshake fails with a LinkRefusedError that names the reason. What the agent
+ * sends meanwhile is read and dropped, so the close does not reset the connection before the GOAWAY
+ * is read; an agent that never closes its side is cut off after `lingerMs`.
+ */
+export function refuseLink(carrier: Duplex, code: LinkRefusalCode, reason: string, lingerMs: number): void {
+  carrier.on('error', () => carrier.destroy());
+  const timer = setTimeout(() => carrier.destroy(), lingerMs);
+  carrier.once('close', () => clearTimeout(timer));
+  carrier.resume();
+  carrier.end(encodeJson(FrameType.GOAWAY, 0, { reason: clip(reason), code } satisfies GoAwayMessage));
 }

@@ -51,13 +51,17 @@ export function splice(tunnel: TunnelStream, socket: Duplex, socketResetCode: Re
 }
 
 /**
- * Fails the socket so its peer sees an error, not a clean end: a TCP reset where the socket is
- * plain TCP. Unix sockets and TLS sockets have no reset in Node's API; they are destroyed.
+ * Fails the socket so its peer sees an error, not a clean end that could pass for a complete
+ * transfer: a TCP reset (RST) of the connection. A TLS socket is reset through the TCP socket it
+ * runs on (`_parent`: Node has no public accessor); the TLS socket then closes by itself, and
+ * destroying it as well in the same tick is unsafe. A Unix socket has no reset: its peer sees
+ * end of stream (or ECONNRESET only if it left data unread).
  */
 function abort(socket: Duplex): void {
-  if (socket instanceof net.Socket && !(socket instanceof tls.TLSSocket) && socket.remoteAddress !== undefined) {
+  const transport = socket instanceof tls.TLSSocket ? (socket as tls.TLSSocket & { _parent?: unknown })._parent : socket;
+  if (transport instanceof net.Socket && transport.remoteAddress !== undefined && !transport.destroyed) {
     try {
-      socket.resetAndDestroy();
+      transport.resetAndDestroy();
       return;
     } catch {
       // not a TCP handle after all

@@ -145,3 +145,16 @@ export function authenticateRequest(req: IncomingMessage, tokens?: TokenAuthenti
   if (token === undefined || !tokens) return null;
   return tokens.authenticate(token);
 }
+
+/**
+ * The verified client certificate of a request when `isRevoked` says its serial is revoked, else
+ * null. The server refuses such a request with 403 even if it also carries a valid bearer token:
+ * a connection made with a revoked certificate is not to be served at all.
+ */
+export function revokedClientCertificate(req: IncomingMessage, isRevoked?: (serialHex: string) => boolean): { serial: string; user: string | undefined } | null {
+  const socket = req.socket as TLSSocket;
+  if (!isRevoked || !socket.authorized) return null;
+  const peer = socket.getPeerCertificate();
+  if (!peer?.serialNumber || !isRevoked(peer.serialNumber)) return null;
+  return { serial: peer.serialNumber.toLowerCase(), user: userIdentityFromPeer(peer)?.user };
+}

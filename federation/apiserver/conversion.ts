@@ -8,6 +8,7 @@ import https from 'node:https';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
+import { MAX_BODY_DEPTH, nestedDeeperThan } from './body.js';
 import { errors } from './errors.js';
 import type { KubeObject } from './storage.js';
 import type { CrdVersioning } from './types.js';
@@ -58,6 +59,66 @@ function stableJson(v: unknown): string {
   return JSON.stringify(v ?? null);
 }
 
+/** What was asked of a conversion webhook. */
+export interface ConversionRequest {
+  uid: string;
+  desiredAPIVersion: string;
+  objects: KubeObject[];
+}
+
+function conversionFailed(crdName: string, why: string): Error {
+  return errors.internal(`conversion webhook for ${crdName} failed: ${why}`);
+}
+
+/** Names a value in an error message without converting it (String() of {"toString": 1} throws). */
+function describeValue(v: unknown): string {
+  return typeof v === 'string' ? v : v === undefined ? 'no status' : `a status of type ${v === null ? 'null' : typeof v}`;
+}
+
+/**
+ * Validates a webhook's ConversionReview response (the body text) against the request and returns
+ * the converted objects, in order. Pure, so every way a response can be wrong is tested without a
+ * webhook. Anything wrong is a 500 InternalError ApiError.
+ */
+export function checkConversionResponse(crdName: string, text: string, request: ConversionRequest): KubeObject[] {
+  const { uid, desiredAPIVersion, objects } = request;
+  const fail = (why: string): Error => conversionFailed(crdName, why);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw fail('the response is not JSON');
+  }
+  // stableJson below recurses; a response nested deeper than any request body could be is refused.
+  if (nestedDeeperThan(parsed, MAX_BODY_DEPTH)) throw fail(`the response nests deeper than ${MAX_BODY_DEPTH} levels`);
+  if (!isObject(parsed) || parsed.kind !== 'ConversionReview' || !isObject(parsed.response)) throw fail('the response is not a ConversionReview with a response');
+  const response = parsed.response;
+  if (response.uid !== uid) throw fail(`the response uid ${JSON.stringify(response.uid)} does not match the request uid ${uid}`);
+  const result = isObject(response.result) ? response.result : {};
+  if (result.status !== 'Success') throw fail(`the webhook reported ${describeValue(result.status)}${typeof result.message === 'string' ? `: ${result.message}` : ''}`);
+  const converted = response.convertedObjects;
+  if (!Array.isArray(converted)) throw fail('the response has no convertedObjects');
+  if (converted.length !== objects.length) throw fail(`expected ${objects.length} converted objects, got ${converted.length}`);
+  return converted.map((c: unknown, i) => {
+    const orig = objects[i]!;
+    if (!isObject(c) || !isObject(c.metadata)) throw fail(`converted object ${i} is not an object with metadata`);
+    if (c.apiVersion !== desiredAPIVersion) throw fail(`converted object ${i} has apiVersion ${JSON.stringify(c.apiVersion)}, expected ${desiredAPIVersion}`);
+    if (c.kind !== orig.kind) throw fail(`converted object ${i} changed kind from ${String(orig.kind)} to ${JSON.stringify(c.kind)}`);
+    const { labels: _l1, annotations: _a1, ...origMeta } = orig.metadata;
+    const { labels: _l2, annotations: _a2, ...newMeta } = c.metadata;
+    void [_l1, _a1, _l2, _a2];
+    for (const field of ['name', 'namespace', 'uid'] as const) {
+      if (stableJson(origMeta[field]) !== stableJson(newMeta[field])) throw fail(`converted object ${i} changed metadata.${field}`);
+    }
+    if (stableJson(origMeta) !== stableJson(newMeta)) throw fail(`converted object ${i} changed metadata other than labels and annotations`);
+    for (const m of ['labels', 'annotations'] as const) {
+      const v = c.metadata[m];
+      if (v !== undefined && (!isObject(v) || Object.values(v).some((x) => typeof x !== 'string'))) throw fail(`converted object ${i} has invalid metadata.${m}`);
+    }
+    return c as KubeObject;
+  });
+}
+
 export class Converter {
   private readonly dialer: Dialer;
   private readonly timeoutMs: number;
@@ -84,7 +145,6 @@ export class Converter {
   }
 
   private async webhook(crd: CrdVersioning, hook: Extract<CrdVersioning['conversion'], { strategy: 'Webhook' }>, objects: KubeObject[], desiredAPIVersion: string): Promise<KubeObject[]> {
-    const fail = (why: string): Error => errors.internal(`conversion webhook for ${crd.name} failed: ${why}`);
     const uid = randomUUID();
     const review = { apiVersion: 'apiextensions.k8s.io/v1', kind: 'ConversionReview', request: { uid, desiredAPIVersion, objects } };
     this.calls++;
@@ -92,40 +152,9 @@ export class Converter {
     try {
       text = await this.post(hook.url, hook.caBundle, JSON.stringify(review));
     } catch (err) {
-      throw fail((err as Error).message);
+      throw conversionFailed(crd.name, (err as Error).message);
     }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      throw fail('the response is not JSON');
-    }
-    if (!isObject(parsed) || parsed.kind !== 'ConversionReview' || !isObject(parsed.response)) throw fail('the response is not a ConversionReview with a response');
-    const response = parsed.response;
-    if (response.uid !== uid) throw fail(`the response uid ${JSON.stringify(response.uid)} does not match the request uid ${uid}`);
-    const result = isObject(response.result) ? response.result : {};
-    if (result.status !== 'Success') throw fail(`the webhook reported ${String(result.status ?? 'no status')}${typeof result.message === 'string' ? `: ${result.message}` : ''}`);
-    const converted = response.convertedObjects;
-    if (!Array.isArray(converted)) throw fail('the response has no convertedObjects');
-    if (converted.length !== objects.length) throw fail(`expected ${objects.length} converted objects, got ${converted.length}`);
-    return converted.map((c: unknown, i) => {
-      const orig = objects[i]!;
-      if (!isObject(c) || !isObject(c.metadata)) throw fail(`converted object ${i} is not an object with metadata`);
-      if (c.apiVersion !== desiredAPIVersion) throw fail(`converted object ${i} has apiVersion ${JSON.stringify(c.apiVersion)}, expected ${desiredAPIVersion}`);
-      if (c.kind !== orig.kind) throw fail(`converted object ${i} changed kind from ${String(orig.kind)} to ${JSON.stringify(c.kind)}`);
-      const { labels: _l1, annotations: _a1, ...origMeta } = orig.metadata;
-      const { labels: _l2, annotations: _a2, ...newMeta } = c.metadata;
-      void [_l1, _a1, _l2, _a2];
-      for (const field of ['name', 'namespace', 'uid'] as const) {
-        if (stableJson(origMeta[field]) !== stableJson(newMeta[field])) throw fail(`converted object ${i} changed metadata.${field}`);
-      }
-      if (stableJson(origMeta) !== stableJson(newMeta)) throw fail(`converted object ${i} changed metadata other than labels and annotations`);
-      for (const m of ['labels', 'annotations'] as const) {
-        const v = c.metadata[m];
-        if (v !== undefined && (!isObject(v) || Object.values(v).some((x) => typeof x !== 'string'))) throw fail(`converted object ${i} has invalid metadata.${m}`);
-      }
-      return c as KubeObject;
-    });
+    return checkConversionResponse(crd.name, text, { uid, desiredAPIVersion, objects });
   }
 
   private async post(url: string, caBundle: string | undefined, body: string): Promise<string> {

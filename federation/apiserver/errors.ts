@@ -15,6 +15,8 @@ export type StatusReason =
   | 'Expired'
   | 'Gone'
   | 'ServiceUnavailable'
+  /** Not one of Kubernetes' reasons: 507, the store's disk is full (kube-apiserver answers 500 for etcd's "database space exceeded"). */
+  | 'InsufficientStorage'
   | 'Timeout'
   | 'InternalError';
 
@@ -83,6 +85,7 @@ export const errors = {
   unsupportedMediaType: (type: string) => new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format: ${type}`),
   expired: (message: string) => new ApiError(410, 'Expired', message),
   unavailable: (message: string) => new ApiError(503, 'ServiceUnavailable', message),
+  insufficientStorage: (message: string) => new ApiError(507, 'InsufficientStorage', message),
   tooLargeResourceVersion: (rv: number) => new ApiError(504, 'Timeout', `Too large resource version: ${rv}`),
   internal: (message: string) => new ApiError(500, 'InternalError', message),
   pathNotFound: () => new ApiError(404, 'NotFound', 'the server could not find the requested resource'),

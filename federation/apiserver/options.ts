@@ -2,7 +2,7 @@
 import type { LevelWithSilent } from 'pino';
 import type { HostPort } from '../../common/address.js';
 import { LOG_LEVELS } from '../../common/log.js';
-import { UsageError, integerFlag, listenFlag, logLevelFlag, parseFlags, requiredFlag } from '../../common/flags.js';
+import { UsageError, fileFlag, integerFlag, listenFlag, logLevelFlag, parseFlags, requiredFlag } from '../../common/flags.js';
 import { DEFAULT_MAX_BODY_BYTES } from './body.js';
 import type { ListenerLimits } from '../../common/listener-guard.js';
 import { LISTENER_LIMITS_HELP, LISTENER_LIMIT_FLAGS, listenerLimitOptions } from '../../common/listener-flags.js';
@@ -25,6 +25,8 @@ export interface ApiServerOptions extends ListenerLimits {
   maxBodyBytes: number;
   bookmarkIntervalMs: number;
   logLevel: LevelWithSilent;
+  /** Deny-list of client certificate serials (certs/revocation.ts), re-read on SIGHUP; null: nothing revoked. */
+  revokedFile: string | null;
 }
 
 export const APISERVER_HELP = `usage: apiserver --ca FILE --cert FILE --key FILE [options]
@@ -39,7 +41,8 @@ export const APISERVER_HELP = `usage: apiserver --ca FILE --cert FILE --key FILE
   --max-body-bytes N          request body limit [${DEFAULT_MAX_BODY_BYTES}]
   --bookmark-interval-ms MS   watch BOOKMARK period [10000]
 ${LISTENER_LIMITS_HELP}
-  --log-level LEVEL           ${LOG_LEVELS.join('|')} [info]`;
+  --log-level LEVEL           ${LOG_LEVELS.join('|')} [info]
+  --revoked FILE              revoked certificate serials, one a line (fedtunnel-certs revoke): 403; re-read on SIGHUP`;
 
 export function parseApiServerOptions(argv: string[]): ApiServerOptions | 'help' {
   const v = parseFlags(argv, {
@@ -56,6 +59,7 @@ export function parseApiServerOptions(argv: string[]): ApiServerOptions | 'help'
     'bookmark-interval-ms': { type: 'string' },
     ...LISTENER_LIMIT_FLAGS,
     'log-level': { type: 'string' },
+    revoked: { type: 'string' },
   });
   if (v.help) return 'help';
   const store = v.store ?? 'sqlite::memory:';
@@ -74,5 +78,6 @@ export function parseApiServerOptions(argv: string[]): ApiServerOptions | 'help'
     bookmarkIntervalMs: integerFlag('bookmark-interval-ms', v['bookmark-interval-ms'], 10_000, 10, 3_600_000),
     ...listenerLimitOptions(v),
     logLevel: logLevelFlag(v['log-level']),
+    revokedFile: fileFlag('revoked', v.revoked),
   };
 }

@@ -1,6 +1,7 @@
 // JSON merge patch (RFC 7386), JSON patch (RFC 6902) and strategic merge patch (for the built-in
 // kinds in strategic-merge.ts; other kinds reject it with 415 like Kubernetes does for custom resources).
 import { ApiError } from './errors.js';
+import { getOwn, setOwn } from './own-properties.js';
 import { smpSchemaFor, strategicMerge, StrategicMergeError } from './strategic-merge.js';
 
 export class PatchError extends Error {
@@ -22,7 +23,7 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
   const result: Record<string, unknown> = isObject(target) ? clone(target) : {};
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete result[k];
-    else result[k] = mergePatch(result[k], v);
+    else setOwn(result, k, mergePatch(getOwn(result, k), v));
   }
   return result;
 }
@@ -91,7 +92,7 @@ function addAt(doc: unknown, tokens: string[], value: unknown): unknown {
   if (tokens.length === 0) return value;
   const { parent, last } = parentOf(doc, tokens);
   if (Array.isArray(parent)) parent.splice(arrayIndex(parent, last, true), 0, value);
-  else if (isObject(parent)) parent[last] = value;
+  else if (isObject(parent)) setOwn(parent, last, value);
   else throw new PatchError(`cannot add to a non-container at /${tokens.join('/')}`);
   return doc;
 }

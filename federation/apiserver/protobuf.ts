@@ -2,6 +2,7 @@
 // kubectl's typed clients send for e.g. `kubectl create namespace` / `create configmap` / `create
 // secret`. Only metadata (name, generateName, namespace, labels, annotations, finalizers) and the
 // data maps of ConfigMap/Secret are understood; other kinds are refused (415).
+import { setOwn } from './own-properties.js';
 
 export class ProtobufError extends Error {
   override name = 'ProtobufError';
@@ -77,10 +78,10 @@ function objectMeta(buf: Buffer): Record<string, unknown> {
     else if (f.no === 3) meta.namespace = str(f);
     else if (f.no === 11) {
       const [k, v] = mapEntry(f, 'string');
-      labels[k] = v;
+      setOwn(labels, k, v);
     } else if (f.no === 12) {
       const [k, v] = mapEntry(f, 'string');
-      annotations[k] = v;
+      setOwn(annotations, k, v);
     } else if (f.no === 14) finalizers.push(str(f));
   }
   for (const k of ['name', 'generateName', 'namespace']) if (meta[k] === '') delete meta[k];
@@ -109,7 +110,7 @@ export function decodeProtobufObject(body: Buffer): Record<string, unknown> {
   const parts = fields(raw);
   const maps: Record<string, Record<string, string>> = {};
   const put = (name: string, [k, v]: [string, string]): void => {
-    (maps[name] ??= {})[k] = v;
+    setOwn((maps[name] ??= {}), k, v);
   };
   switch (kind) {
     case 'Namespace':

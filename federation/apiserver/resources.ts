@@ -3,6 +3,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { StoreError, type Store } from '../store/types.js';
 import { ApiError, errors } from './errors.js';
+import { MAX_BODY_DEPTH, nestedDeeperThan } from './body.js';
 import { applyPatch, PatchError } from './patch.js';
 import { matchFields, matchLabels, pinnedField, type FieldRequirement, type LabelRequirement } from './selectors.js';
 import { decodeContinue, decodeObject, encodeContinue, encodeObject, objectKey, typePrefix, type KubeObject } from './storage.js';
@@ -38,14 +39,24 @@ export function mapStoreError(err: unknown, t?: ResourceType, name?: string): ne
         throw errors.expired('The resourceVersion for the provided list is too old.');
       case 'FUTURE_REVISION':
         throw errors.tooLargeResourceVersion(0);
+      // The store's message (which names the database error) goes to the log with the cause, not to the client.
       case 'UNAVAILABLE':
-        throw errors.unavailable('storage is unavailable');
+        throw withCause(errors.unavailable('storage is unavailable'), err);
+      case 'NO_SPACE':
+        throw withCause(errors.insufficientStorage('storage is full: the write was not stored'), err);
+      case 'READ_ONLY':
+        throw withCause(errors.unavailable('storage is read-only: the write was not stored'), err);
       case 'ENCRYPTION_FAILED':
         // The message names provider, key id and store key — never key material or values.
         throw errors.internal(`Internal error occurred: ${err.message}`);
     }
   }
   throw err;
+}
+
+function withCause(apiError: ApiError, cause: StoreError): ApiError {
+  apiError.cause = cause;
+  return apiError;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -357,6 +368,8 @@ export class Resources {
       if (err instanceof PatchError) throw new ApiError(422, 'Invalid', `the patch could not be applied: ${err.message}`, { name, kind: t.kind });
       throw err;
     }
+    // A JSON patch can put a deep value at a deep path: the result is bounded like a request body.
+    if (nestedDeeperThan(patched, MAX_BODY_DEPTH)) throw new ApiError(422, 'Invalid', `the patched object nests deeper than ${MAX_BODY_DEPTH} levels`, { name, kind: t.kind });
     const obj = this.checkBody(t, patched);
     if (obj.metadata.name !== name) throw errors.badRequest(`the name of the object (${String(obj.metadata.name)}) does not match the name on the URL (${name})`);
     return obj;

@@ -5,8 +5,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Registry } from 'prom-client';
 import type { Logger } from '../../common/log.js';
 import { DEFAULT_LISTENER_LIMITS, ListenerGuard, type ListenerLimits } from '../../common/listener-guard.js';
-import type { Store } from '../store/types.js';
-import { authenticateRequest, type TokenAuthenticator } from './authn.js';
+import { StoreError, type Store } from '../store/types.js';
+import { authenticateRequest, revokedClientCertificate, unauthenticatedReason, type TokenAuthenticator } from './authn.js';
 import { authorize, forbiddenMessage, type UserInfo, type Verb } from './authz.js';
 import { DEFAULT_MAX_BODY_BYTES, decodeObjectBody, mediaType, parseJson, readBody } from './body.js';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, SERVER_VERSION } from './discovery.js';
@@ -14,7 +14,6 @@ import type { Dialer } from './conversion.js';
 import { installCrdSupport } from './crd.js';
 import { installKubeFed } from '../kubefed/install.js';
 import { ApiError, errors } from './errors.js';
-import { unauthenticatedReason } from './authn.js';
 import { openApiV3 } from './openapi.js';
 import { sendOpenApiV2 } from './openapiv2.js';
 import { PROTOBUF_MEDIA_TYPE } from './protobuf.js';
@@ -41,6 +40,8 @@ export interface ApiServerOptions {
   conversionTimeoutMs?: number;
   /** Serve the KubeFed API (core.kubefed.io, Federated<Kind> types); defaultTypes: also the default FederatedTypeConfigs. */
   kubefed?: { defaultTypes: boolean };
+  /** Certificate revocation (--revoked): a verified client certificate whose serial (hex) this accepts is refused with 403. */
+  isRevoked?: (serialHex: string) => boolean;
   /**
    * The listener's name (log field and metrics label), limits (handshake, header, idle,
    * unauthenticated connections) and the registry its refusal counters go to (the hub's /metrics).
@@ -83,6 +84,8 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     handle(req, res).catch((err: unknown) => {
       const apiErr = err instanceof ApiError ? err : errors.internal('internal error');
       if (!(err instanceof ApiError)) log.error({ err, method: req.method, url: req.url }, 'request failed');
+      // A refusal because of the store (down, full, read-only) is the operator's to fix: warn, with the database's error.
+      else if (err.cause instanceof StoreError) log.warn({ method: req.method, url: req.url, code: err.code, reason: err.reason, storeError: err.cause.code, err: err.cause.message }, 'request failed: storage');
       if (res.headersSent) {
         res.destroy();
         return;
@@ -114,6 +117,11 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
       res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
       res.end('ok');
       return;
+    }
+    const revoked = revokedClientCertificate(req, options.isRevoked);
+    if (revoked) {
+      guard.refused('revoked', req.socket, { user: revoked.user, serial: revoked.serial });
+      throw errors.forbidden(`client certificate serial ${revoked.serial} is revoked`);
     }
     const user = authenticateRequest(req, options.tokens);
     if (!user) throw unauthenticated(req);

@@ -1,6 +1,7 @@
 // Strategic merge patch (as Kubernetes' apimachinery strategicpatch), pure. The schema is a small
 // table: "apiVersion/kind" → field path (dot-joined field names; list elements add no segment) →
 // patch merge key. Lists not in the table are replaced; maps always merge recursively.
+import { getOwn, setOwn } from './own-properties.js';
 
 export class StrategicMergeError extends Error {
   override name = 'StrategicMergeError';
@@ -57,7 +58,7 @@ export function stripDirectives(v: unknown): unknown {
   const out: Obj = {};
   for (const [k, val] of Object.entries(v)) {
     if (k.startsWith('$')) continue;
-    out[k] = stripDirectives(val);
+    setOwn(out, k, stripDirectives(val));
   }
   return out;
 }
@@ -79,7 +80,8 @@ function mergeMap(original: Obj, patch: Obj, path: string, keys: MergeKeys): Obj
   if (directive !== undefined) {
     if (directive === 'replace') return stripDirectives(patch) as Obj;
     if (directive === 'delete') return undefined;
-    if (directive !== 'merge') throw new StrategicMergeError(`unknown $patch directive "${String(directive)}"`);
+    // Not String(directive): a JSON object whose "toString" is data cannot be converted (TypeError).
+    if (directive !== 'merge') throw new StrategicMergeError(`unknown $patch directive ${typeof directive === 'string' ? JSON.stringify(directive) : `of type ${typeof directive}`}`);
   }
   const result: Obj = clone(original);
   const orders: [string, unknown][] = [];
@@ -87,7 +89,8 @@ function mergeMap(original: Obj, patch: Obj, path: string, keys: MergeKeys): Obj
     if (k.startsWith(DELETE_PRIMITIVE)) {
       const field = k.slice(DELETE_PRIMITIVE.length);
       if (!Array.isArray(v)) throw new StrategicMergeError(`${k} must be a list`);
-      if (Array.isArray(result[field])) result[field] = (result[field] as unknown[]).filter((e) => !v.some((d) => d === e));
+      const list = getOwn(result, field);
+      if (Array.isArray(list)) setOwn(result, field, list.filter((e) => !v.some((d) => d === e)));
     }
   }
   for (const [k, v] of Object.entries(patch)) {
@@ -97,22 +100,24 @@ function mergeMap(original: Obj, patch: Obj, path: string, keys: MergeKeys): Obj
     }
     if (k.startsWith('$')) continue;
     const p = join(path, k);
+    const current = getOwn(result, k);
     if (v === null) {
       delete result[k];
     } else if (isObject(v)) {
-      const merged = mergeMap(isObject(result[k]) ? (result[k] as Obj) : {}, v, p, keys);
+      const merged = mergeMap(isObject(current) ? current : {}, v, p, keys);
       if (merged === undefined) delete result[k];
-      else result[k] = merged;
+      else setOwn(result, k, merged);
     } else if (Array.isArray(v)) {
-      const mergeKey = keys[p];
-      result[k] = mergeKey ? mergeList(Array.isArray(result[k]) ? (result[k] as unknown[]) : [], v, mergeKey, p, keys) : stripDirectives(v);
+      const mergeKey = getOwn(keys, p) as string | undefined;
+      setOwn(result, k, mergeKey ? mergeList(Array.isArray(current) ? current : [], v, mergeKey, p, keys) : stripDirectives(v));
     } else {
-      result[k] = v;
+      setOwn(result, k, v);
     }
   }
   for (const [field, order] of orders) {
     if (!Array.isArray(order)) throw new StrategicMergeError(`${SET_ORDER}${field} must be a list`);
-    if (Array.isArray(result[field])) result[field] = applyOrder(result[field] as unknown[], order, keys[join(path, field)]);
+    const list = getOwn(result, field);
+    if (Array.isArray(list)) setOwn(result, field, applyOrder(list, order, getOwn(keys, join(path, field)) as string | undefined));
   }
   if (patch.$retainKeys !== undefined) {
     const retain = patch.$retainKeys;

@@ -2,6 +2,7 @@
 // API server is (an address inside the member, dialed through the tunnel), how to verify it, and
 // how to authenticate. Pure: the caller watches the objects and rebuilds the client on change.
 import type { KubeObject } from '../apiserver/storage.js';
+import { isValidHost } from '../../common/address.js';
 import { apiEndpointUrl } from '../kubefed/api.js';
 
 export class MemberConfigError extends Error {
@@ -37,8 +38,11 @@ function decode(field: string, value: unknown): Buffer | undefined {
  */
 export function memberConfig(cluster: KubeObject, secret: KubeObject | null | undefined): MemberConfig {
   const name = cluster.metadata.name!;
-  const spec = (cluster.spec ?? {}) as { apiEndpoint?: string; caBundle?: string; secretRef?: { name?: string }; disabledTLSValidations?: string[] };
+  // Admission validates these types, but objects in the store are read back as they are: a wrong
+  // type is a config error of this cluster, not an exception in the controller.
+  const spec = (cluster.spec ?? {}) as { apiEndpoint?: unknown; caBundle?: unknown; secretRef?: { name?: unknown }; disabledTLSValidations?: unknown };
   if (!spec.apiEndpoint) throw new MemberConfigError('spec.apiEndpoint is empty');
+  if (typeof spec.apiEndpoint !== 'string') throw new MemberConfigError('spec.apiEndpoint must be a string');
   let url: URL;
   try {
     url = apiEndpointUrl(spec.apiEndpoint);
@@ -47,6 +51,7 @@ export function memberConfig(cluster: KubeObject, secret: KubeObject | null | un
   }
   if (url.protocol !== 'https:') throw new MemberConfigError(`spec.apiEndpoint must be https (got ${url.protocol})`);
   if (!spec.secretRef?.name) throw new MemberConfigError('spec.secretRef.name is empty');
+  if (typeof spec.secretRef.name !== 'string') throw new MemberConfigError('spec.secretRef.name must be a string');
   if (!secret) throw new MemberConfigError(`secret ${spec.secretRef.name} not found`);
   const data = (secret.data ?? {}) as Record<string, unknown>;
   const tokenBytes = decode('token', data.token);
@@ -56,8 +61,11 @@ export function memberConfig(cluster: KubeObject, secret: KubeObject | null | un
   if (Boolean(cert) !== Boolean(key)) throw new MemberConfigError(`secret ${spec.secretRef.name}: tls.crt and tls.key go together`);
   const ca = decode('spec.caBundle', spec.caBundle) ?? decode('ca.crt', data['ca.crt']);
   const host = url.hostname.replace(/^\[|\]$/g, '');
+  // What dial() would refuse (BAD_TARGET) on every probe is refused here, once, as this cluster's config error.
+  if (!isValidHost(host)) throw new MemberConfigError(`spec.apiEndpoint ${JSON.stringify(spec.apiEndpoint)}: ${JSON.stringify(host)} is not a host name or IP address`);
   const port = url.port || '443';
   const disabled = spec.disabledTLSValidations ?? [];
+  if (!Array.isArray(disabled)) throw new MemberConfigError('spec.disabledTLSValidations must be a list');
   const isIp = /^[\d.]+$/.test(host) || host.includes(':');
   return {
     cluster: name,

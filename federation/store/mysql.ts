@@ -93,6 +93,10 @@ const RETRYABLE_ERRNOS = new Set([
   1020, // ER_CHECKREAD: MariaDB snapshot isolation saw a concurrent change
 ]);
 const ER_DUP_ENTRY = 1062;
+/** ER_DISK_FULL, ER_RECORD_FILE_FULL (a table or tablespace cannot grow). */
+const NO_SPACE_ERRNOS = new Set([1021, 1114]);
+/** ER_OPTION_PREVENTS_STATEMENT (--read-only), ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION. */
+const READ_ONLY_ERRNOS = new Set([1290, 1792]);
 
 interface LogRowPacket extends RowDataPacket {
   id: number;
@@ -398,7 +402,10 @@ function toStoreError(err: unknown): Error {
   const { errno, code, message } = err as { errno?: number; code?: string; message?: string };
   if (errno === ER_DUP_ENTRY) return new StoreError('CONFLICT', 'concurrent write to the same key');
   // mysql2 messages name the user and host at most, never the password.
-  return new StoreError('UNAVAILABLE', `mysql: ${code ?? 'error'}: ${message ?? String(err)}`);
+  const text = `mysql: ${code ?? 'error'}: ${message ?? String(err)}`;
+  if (errno !== undefined && NO_SPACE_ERRNOS.has(errno)) return new StoreError('NO_SPACE', text);
+  if (errno !== undefined && READ_ONLY_ERRNOS.has(errno)) return new StoreError('READ_ONLY', text);
+  return new StoreError('UNAVAILABLE', text);
 }
 
 function toLogRow(row: LogRowPacket): LogRow {

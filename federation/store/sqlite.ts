@@ -6,6 +6,8 @@
 // cache) before the call returns and is fsynced only at checkpoints, so an acknowledged write
 // survives the process being killed (kill -9, crash) but not an OS crash or power loss, which may
 // lose the last commits (never corrupt the database). That trade is accepted for the store.
+import fs from 'node:fs';
+import path from 'node:path';
 import Database from 'better-sqlite3';
 import { keyRange, keyValueOf, listPage, planWrite, readRevision, validateKey, type KeyRange, type LatestVersion, type LogRow, type WriteRequest } from './log.js';
 import { StoreError, type KeyValue, type ListResult, type Store } from './types.js';
@@ -134,13 +136,14 @@ export class SqliteStore extends LogStore implements Store {
   private closed = false;
   private readonly statements: Statements;
 
-  constructor(path: string, options: SqliteStoreOptions = {}) {
+  constructor(file: string, options: SqliteStoreOptions = {}) {
     super();
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 30_000}`);
-    this.db.exec(SCHEMA);
+    this.db = openDatabase(file, (db) => {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 30_000}`);
+      db.exec(SCHEMA);
+    });
     this.compactBatchRevisions = options.compactBatchRevisions ?? 1000;
     this.statements = prepareStatements(this.db);
     this.hub = new WatchHub(
@@ -256,12 +259,44 @@ export class SqliteStore extends LogStore implements Store {
       return work();
     } catch (err) {
       if (err instanceof StoreError || err instanceof TypeError || err instanceof RangeError) throw err;
-      if (err instanceof Database.SqliteError && err.code === 'SQLITE_CONSTRAINT_UNIQUE') {
-        throw new StoreError('CONFLICT', 'concurrent write to the same key');
-      }
-      const code = err instanceof Database.SqliteError ? `${err.code}: ` : '';
-      throw new StoreError('UNAVAILABLE', `sqlite: ${code}${err instanceof Error ? err.message : String(err)}`);
+      const code = err instanceof Database.SqliteError ? err.code : '';
+      if (code === 'SQLITE_CONSTRAINT_UNIQUE') throw new StoreError('CONFLICT', 'concurrent write to the same key');
+      const message = `sqlite: ${code ? `${code}: ` : ''}${err instanceof Error ? err.message : String(err)}`;
+      // SQLite rolls the transaction back in both cases: nothing of the write is stored.
+      if (code === 'SQLITE_FULL') throw new StoreError('NO_SPACE', message);
+      if (code.startsWith('SQLITE_READONLY')) throw new StoreError('READ_ONLY', message);
+      throw new StoreError('UNAVAILABLE', message);
     }
+  }
+}
+
+/**
+ * Opens and sets up the database. SQLite reports a file it cannot open or write as "unable to open
+ * database file" or "attempt to write a readonly database": the StoreError says which file and,
+ * when the directory is the cause (read-only file system, no permission, missing), why.
+ */
+function openDatabase(file: string, setup: (db: Database.Database) => void): Database.Database {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(file);
+    setup(db);
+    return db;
+  } catch (err) {
+    db?.close();
+    const code = err instanceof Database.SqliteError ? `${err.code}: ` : '';
+    const message = `sqlite: cannot open ${file}: ${code}${err instanceof Error ? err.message : String(err)}${file === ':memory:' ? '' : directoryProblem(file)}`;
+    throw new StoreError(code.startsWith('SQLITE_READONLY') ? 'READ_ONLY' : 'UNAVAILABLE', message);
+  }
+}
+
+function directoryProblem(file: string): string {
+  try {
+    fs.accessSync(path.dirname(file), fs.constants.W_OK);
+    return '';
+  } catch (err) {
+    const { code } = err as NodeJS.ErrnoException;
+    const why = code === 'EROFS' ? 'is on a read-only file system' : code === 'EACCES' ? 'is not writable' : code === 'ENOENT' ? 'does not exist' : `cannot be written (${code})`;
+    return ` (its directory ${why})`;
   }
 }
 

@@ -82,6 +82,10 @@ export type StoreErrorCode =
   | 'FUTURE_REVISION'
   /** The database failed or could not be reached; the operation may be retried. */
   | 'UNAVAILABLE'
+  /** The disk under the database is full: the write was not stored; retrying succeeds once space returns. */
+  | 'NO_SPACE'
+  /** The database cannot be written (read-only file, file system or server): the write was not stored. */
+  | 'READ_ONLY'
   /** A value could not be encrypted or decrypted (KMS unreachable, wrong key, tampered value). */
   | 'ENCRYPTION_FAILED';
 

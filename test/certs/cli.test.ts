@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError, parseCliOptions } from '../../certs/cli.js';
+import { loadRevocationFile } from '../../certs/revocation.js';
 
 const CLI_PATH = fileURLToPath(new URL('../../certs/cli.js', import.meta.url));
 
@@ -59,6 +60,14 @@ describe('certs: parseCliOptions', function () {
       days: undefined,
     });
     assert.deepEqual(parseCliOptions(['agent', '--help']), { command: 'help' });
+    assert.deepEqual(parseCliOptions(['revoke', '--dir', 'd', 'agent-east.crt', '--reason', ' leaked ']), {
+      command: 'revoke',
+      dir: 'd',
+      target: 'agent-east.crt',
+      reason: 'leaked',
+    });
+    assert.deepEqual(parseCliOptions(['revoke', '--dir', 'd', '4a:3f']), { command: 'revoke', dir: 'd', target: '4a:3f' });
+    assert.deepEqual(parseCliOptions(['revoked', '--dir', 'd']), { command: 'revoked', dir: 'd' });
   });
 
   it('throws UsageError for invalid invocations', function () {
@@ -76,6 +85,12 @@ describe('certs: parseCliOptions', function () {
       ['init-ca', '--dir', 'd', '--days', '0'],
       ['init-ca', '--dir', 'd', '--days', '1.5'],
       ['init-ca', '--dir'],
+      ['revoke', '--dir', 'd'],
+      ['revoke', '--dir', 'd', 'a.crt', 'b.crt'],
+      ['revoke', 'a.crt'],
+      ['revoke', '--dir', 'd', 'a.crt', '--reason', 'two\nlines'],
+      ['revoked', '--dir', 'd', 'extra'],
+      ['revoked', '--dir', 'd', '--reason', 'x'],
     ]) {
       assert.throws(() => parseCliOptions(argv), UsageError, argv.join(' '));
     }
@@ -161,5 +176,79 @@ describe('certs: fedtunnel-certs CLI', function () {
     const result = await runCli('client', '--dir', tempDir, '--user', 'alice');
     assert.equal(result.exitCode, 1);
     assert.match(result.stderr, /^error: no CA in .*init-ca/);
+  });
+
+  describe('revoke and revoked', function () {
+    let dir: string;
+    let agentCert: X509Certificate;
+
+    beforeEach(async function () {
+      dir = path.join(tempDir, 'pki');
+      assert.equal((await runCli('init-ca', '--dir', dir)).exitCode, 0);
+      assert.equal((await runCli('agent', '--dir', dir, '--cluster', 'east', '--tenant', 'retail')).exitCode, 0);
+      agentCert = new X509Certificate(fs.readFileSync(path.join(dir, 'agent-east.crt')));
+    });
+
+    it('revokes a certificate file, tells the operator to SIGHUP, and lists it', async function () {
+      const empty = await runCli('revoked', '--dir', dir);
+      assert.equal(empty.exitCode, 0, empty.stderr);
+      assert.match(empty.stdout, /^no certificates revoked in .*revoked\.txt \(the file does not exist\)/);
+
+      const result = await runCli('revoke', '--dir', dir, path.join(dir, 'agent-east.crt'), '--reason', 'key leaked');
+      assert.equal(result.exitCode, 0, result.stderr);
+      const serial = agentCert.serialNumber.toLowerCase();
+      assert.match(result.stdout, new RegExp(`^revoked serial ${serial} \\(agent retail/east\\) in `));
+      assert.match(result.stdout, /SIGHUP/);
+      const file = path.join(dir, 'revoked.txt');
+      assert.equal(fs.statSync(file).mode & 0o777, 0o644);
+      assert.match(fs.readFileSync(file, 'utf8'), new RegExp(`^${serial} \\d{4}-\\d\\d-\\d\\dT[\\d:]+Z agent retail/east reason: key leaked\\n$`));
+      assert.ok(loadRevocationFile(file).isRevoked(agentCert.serialNumber));
+      assert.deepEqual(fs.readdirSync(dir).filter((name) => name.endsWith('.tmp')), [], 'no temporary file left behind');
+
+      const listed = await runCli('revoked', '--dir', dir);
+      assert.equal(listed.exitCode, 0);
+      assert.match(listed.stdout, new RegExp(`^${serial}  .*agent retail/east reason: key leaked\\n$`));
+    });
+
+    it('revokes by serial (colons, any case) and is idempotent, keeping hand-written lines', async function () {
+      const file = path.join(dir, 'revoked.txt');
+      fs.writeFileSync(file, '# revoked by hand\nab:cd');
+      const result = await runCli('revoke', '--dir', dir, '4A:3F:01');
+      assert.equal(result.exitCode, 0, result.stderr);
+      assert.match(result.stdout, /^revoked serial 4a3f01 in /);
+      const again = await runCli('revoke', '--dir', dir, '004a3f01');
+      assert.equal(again.exitCode, 0);
+      assert.match(again.stdout, /already revoked .*line 3.*nothing changed/);
+      const lines = fs.readFileSync(file, 'utf8').split('\n');
+      assert.deepEqual(lines.slice(0, 2), ['# revoked by hand', 'ab:cd']);
+      assert.match(lines[2]!, /^4a3f01 \d{4}-/);
+      assert.equal(lines.length, 4);
+    });
+
+    it('exits with a message on bad input and leaves the list alone', async function () {
+      const unknown = await runCli('revoke', '--dir', dir, path.join(dir, 'no-such.crt'));
+      assert.equal(unknown.exitCode, 1);
+      assert.match(unknown.stderr, /^error: .*no-such\.crt: no such file, and not a serial number/);
+
+      const key = await runCli('revoke', '--dir', dir, path.join(dir, 'agent-east.key'));
+      assert.equal(key.exitCode, 1);
+      assert.match(key.stderr, /^error: .*agent-east\.key is not a certificate/);
+
+      const missing = await runCli('revoke', '--dir', dir);
+      assert.equal(missing.exitCode, 2);
+      assert.match(missing.stderr, /name a certificate file or a serial number/);
+
+      const badReason = await runCli('revoke', '--dir', dir, '4a', '--reason', 'see #12');
+      assert.equal(badReason.exitCode, 2);
+      assert.match(badReason.stderr, /--reason must not contain '#'/);
+      assert.equal(fs.existsSync(path.join(dir, 'revoked.txt')), false);
+
+      fs.writeFileSync(path.join(dir, 'revoked.txt'), '4a\nnot-hex\n');
+      const broken = await runCli('revoke', '--dir', dir, '4b');
+      assert.equal(broken.exitCode, 1);
+      assert.match(broken.stderr, /revoked\.txt line 2: "not-hex" is not a serial number/);
+      assert.equal(fs.readFileSync(path.join(dir, 'revoked.txt'), 'utf8'), '4a\nnot-hex\n');
+      assert.equal((await runCli('revoked', '--dir', dir)).exitCode, 1);
+    });
   });
 });

@@ -25,18 +25,22 @@ describe('link failures (processes)', function () {
     await assertNoLeakedResources(baseline);
   });
 
-  it('agent killed with SIGKILL mid-transfer: the client stream fails promptly, the server forgets the agent', async function () {
+  it('agent killed with SIGKILL mid-transfer: a TLS CONNECT client sees a reset within seconds, the server forgets the agent', async function () {
     const server = await startServer({ uds });
     const agent = await startAgent({ cluster: 'alpha', server, allow: [`127.0.0.1:${service.port}`] });
     try {
-      const socket = await connectVia({ uds }, 'alpha', `127.0.0.1:${service.port}`);
+      const socket = await connectVia({ tlsPort: server.connectPort }, 'alpha', `127.0.0.1:${service.port}`);
       const size = 4 * 1024 * 1024 * 1024;
       socket.write(downloadRequest(size));
       let received = 0;
+      let killedAt = 0;
       const ended = new Promise<string>((resolve) => {
         socket.on('data', (chunk: Buffer) => {
           received += chunk.length;
-          if (received >= 1024 * 1024 && agent.child.exitCode === null && !agent.child.killed) agent.child.kill('SIGKILL');
+          if (received >= 1024 * 1024 && killedAt === 0) {
+            killedAt = performance.now();
+            agent.child.kill('SIGKILL');
+          }
         });
         socket.once('error', (error: NodeJS.ErrnoException) => resolve(`error ${error.code}`));
         socket.once('end', () => resolve('end'));
@@ -44,9 +48,13 @@ describe('link failures (processes)', function () {
       });
       const since = server.mark;
       const outcome = await ended;
-      // The client's connection is cut (it cannot be mistaken for a complete transfer)...
-      assert.ok(received < size, `received ${received} of ${size} (${outcome})`);
-      // ...because the server saw the carrier die, not because a keepalive eventually timed out.
+      const failedAfterMs = performance.now() - killedAt;
+      // The client's connection is aborted, so it cannot be mistaken for a complete transfer...
+      assert.equal(outcome, 'error ECONNRESET', `received ${received} of ${size}`);
+      assert.ok(received < size);
+      // ...at once, not when a keepalive (30 s by default) would have noticed: a generous bound
+      // for a loaded machine that a keepalive-driven failure could not meet.
+      assert.ok(failedAfterMs < 15_000, `the client saw the failure ${Math.round(failedAfterMs)} ms after the kill`);
       const unregistered = await server.agentUnregistered('alpha', since);
       assert.doesNotMatch(String(unregistered.reason), /keepalive/);
       const failed = await server.waitForLog((l) => l.msg === 'stream closed' && typeof l.err === 'string', { since });

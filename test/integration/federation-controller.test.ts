@@ -6,33 +6,11 @@ import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { performance } from 'node:perf_hooks';
-import { startFederation, type Federation, type FederationOptions } from '../support/federation-harness.js';
+import { joinedFederation, type Federation } from '../support/federation-harness.js';
 import { assertNoLeakedResources, resourceBaseline } from '../support/leaks.js';
 import { FEDCTL_BIN } from '../support/paths.js';
 
 const run = promisify(execFile);
-
-/** Joins a member with fedctl, as an operator would. */
-async function join(fed: Federation, name: string, labels: string[] = []): Promise<void> {
-  const m = fed.members[name]!;
-  await run(process.execPath, [
-    FEDCTL_BIN, 'join', name,
-    '--kubeconfig', fed.kubeconfig, '--context', 'federation',
-    '--api-endpoint', m.apiEndpoint, '--ca-file', fed.pki.ca.cert,
-    '--client-cert', m.credential.certFile, '--client-key', m.credential.keyFile,
-    ...labels.flatMap((l) => ['--label', l]),
-  ]);
-}
-
-/** A federation whose members are joined with fedctl (labels per member) and Ready. */
-async function joinedFederation(members: Record<string, string[]>, options: Omit<FederationOptions, 'members'>): Promise<Federation> {
-  const fed = await startFederation({ members: Object.keys(members), isolation: 'netns', ...options });
-  for (const [name, labels] of Object.entries(members)) await join(fed, name, labels);
-  for (const name of Object.keys(members)) {
-    await ok(fed.kubectl('federation', ['wait', '--for=condition=Ready', '--timeout=60s', '-n', 'kube-federation-system', `kubefedcluster/${name}`]));
-  }
-  return fed;
-}
 
 async function ok(result: Promise<{ code: number; stdout: string; stderr: string }>): Promise<string> {
   const r = await result;

@@ -41,6 +41,7 @@ describe('proxy-server: parseServerOptions', function () {
       maxUnauthenticatedPerAddress: 100,
       maxHeaderBytes: SERVER_DEFAULTS.maxHeaderBytes,
       drainTimeoutMs: SERVER_DEFAULTS.drainTimeoutMs,
+      agentRejoinWindowMs: SERVER_DEFAULTS.agentRejoinWindowMs,
       federationListen: null,
       federationStore: SERVER_DEFAULTS.federationStore,
       federationEncryptionConfig: null,
@@ -50,7 +51,13 @@ describe('proxy-server: parseServerOptions', function () {
       memberRequestTimeoutMs: SERVER_DEFAULTS.memberRequestTimeoutMs,
       instance: os.hostname(),
       logLevel: 'info',
+      revokedFile: null,
     });
+  });
+
+  it('takes a revocation list file', function () {
+    assert.equal(parse('--revoked', '/etc/fedtunnel/revoked.txt').revokedFile, '/etc/fedtunnel/revoked.txt');
+    usageError([...REQUIRED, '--revoked', ''], '--revoked');
   });
 
   it('enables the embedded federation API server and checks its store URL', function () {

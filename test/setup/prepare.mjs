@@ -6,8 +6,11 @@ import fs from 'node:fs';
 const needed = [
   { bin: '/usr/bin/curl', pkg: 'curl' },
   { bin: '/usr/bin/tinyproxy', pkg: 'tinyproxy' },
+  // A private mariadbd (its own data directory and port) for the MySQL fault test.
+  { bin: '/usr/sbin/mariadbd', pkg: 'mariadb-server-core' },
+  { bin: '/usr/bin/mariadb-install-db', pkg: 'mariadb-server-core' },
 ];
-const missing = needed.filter(({ bin }) => !fs.existsSync(bin)).map(({ pkg }) => pkg);
+const missing = [...new Set(needed.filter(({ bin }) => !fs.existsSync(bin)).map(({ pkg }) => pkg))];
 if (missing.length > 0) {
   const apt = (args) => execFileSync('apt-get', args, { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   console.log(`installing ${missing.join(', ')} for the tests`);

@@ -122,7 +122,8 @@ export async function startHttpService(name: string): Promise<{ server: http.Ser
  * A TCP service with two behaviours chosen by the first byte: 'E' echoes everything back
  * (half-close aware), 'D' + 8-byte length sends that many pseudo-random bytes, then ends.
  */
-export async function startByteService(): Promise<{ port: number; bytesSent(): number; close(): Promise<void> }> {
+/** `host`: 0.0.0.0 when agents in network namespaces dial it at their root-side veth address. */
+export async function startByteService(host = '127.0.0.1'): Promise<{ port: number; bytesSent(): number; close(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
   let bytesSent = 0;
   const server = net.createServer({ allowHalfOpen: true }, (socket) => {
@@ -152,7 +153,7 @@ export async function startByteService(): Promise<{ port: number; bytesSent(): n
       pump();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   return {
     port: (server.address() as net.AddressInfo).port,
     /** Download bytes handed to the kernel so far, over all connections. */

@@ -21,7 +21,7 @@ import {
 import type { LoggedProcess } from '../../common/spawn.js';
 import { MYSQL_URL } from './mysql.js';
 import { createMemberNetns, type MemberNetns } from './netns.js';
-import { scratchDir } from './paths.js';
+import { FEDCTL_BIN, scratchDir } from './paths.js';
 
 export interface KubectlResult {
   code: number;
@@ -44,6 +44,8 @@ export interface FederationMember {
   agent: LoggedProcess | null;
   /** Namespace name, or null on loopback. */
   netns: string | null;
+  /** The namespace with its veth pair (for partition()), or null on loopback. */
+  network: MemberNetns | null;
 }
 
 export interface Federation {
@@ -63,6 +65,8 @@ export interface Federation {
   stopAgent(name: string, signal?: NodeJS.Signals): Promise<void>;
   /** Starts the member's agent again; resolves once the hub logged 'agent registered'. */
   startAgent(name: string): Promise<void>;
+  /** Stops the member's API server with the signal and starts it again on the same port and store; resolves when it is ready. */
+  restartMemberApiServer(name: string, signal?: NodeJS.Signals): Promise<void>;
   /** Stops the hub (SIGTERM) and waits for its exit. */
   stopHub(): Promise<void>;
   /** Starts the hub on the same ports with the same store; resolves when it is ready and every running agent re-registered. */
@@ -77,6 +81,8 @@ export interface FederationOptions {
   /** The hub's federation store: a SQLite file (default), or a database of its own on the test MariaDB. */
   store?: 'sqlite' | 'mysql';
   extraServerArgs?: string[];
+  /** Extra flags of every member's agent (e.g. a short keepalive for partition tests). */
+  extraAgentArgs?: string[];
 }
 
 let runs = 0;
@@ -109,6 +115,35 @@ async function mysqlQuery(sql: string): Promise<void> {
   } finally {
     await connection.end();
   }
+}
+
+/** Joins a member with fedctl, as an operator would. */
+export async function join(fed: Federation, name: string, labels: string[] = []): Promise<void> {
+  const m = fed.members[name]!;
+  const r = await runCommand(process.execPath, [
+    FEDCTL_BIN, 'join', name,
+    '--kubeconfig', fed.kubeconfig, '--context', 'federation',
+    '--api-endpoint', m.apiEndpoint, '--ca-file', fed.pki.ca.cert,
+    '--client-cert', m.credential.certFile, '--client-key', m.credential.keyFile,
+    ...labels.flatMap((l) => ['--label', l]),
+  ]);
+  if (r.code !== 0) throw new Error(`fedctl join ${name} failed: ${r.stderr}`);
+}
+
+/** A federation whose members are joined with fedctl (labels per member) and Ready. */
+export async function joinedFederation(members: Record<string, string[]>, options: Omit<FederationOptions, 'members'>): Promise<Federation> {
+  const fed = await startFederation({ members: Object.keys(members), isolation: 'netns', ...options });
+  try {
+    for (const [name, labels] of Object.entries(members)) await join(fed, name, labels);
+    for (const name of Object.keys(members)) {
+      const r = await fed.kubectl('federation', ['wait', '--for=condition=Ready', '--timeout=60s', '-n', 'kube-federation-system', `kubefedcluster/${name}`]);
+      if (r.code !== 0) throw new Error(`kubefedcluster/${name} not Ready: ${r.stderr}`);
+    }
+  } catch (error) {
+    await fed.stop();
+    throw error;
+  }
+  return fed;
 }
 
 export async function startFederation(options: FederationOptions): Promise<Federation> {
@@ -188,8 +223,9 @@ export async function startFederation(options: FederationOptions): Promise<Feder
         apiserver: api.process,
         agent: null,
         netns: netns?.name ?? null,
+        network: netns,
       };
-      members[name]!.agent = await startMemberAgent(hub, { cluster: name, pki, server, apiserver: apiAddress, netns: netns?.name ?? null });
+      members[name]!.agent = await startMemberAgent(hub, { cluster: name, pki, server, apiserver: apiAddress, netns: netns?.name ?? null, extraArgs: options.extraAgentArgs ?? [] });
     }
 
     writeKubeconfig(
@@ -232,7 +268,13 @@ export async function startFederation(options: FederationOptions): Promise<Feder
       async startAgent(name) {
         const m = member(name);
         if (m.agent) throw new Error(`agent of ${name} is already running`);
-        m.agent = await startMemberAgent(hub!, { cluster: name, pki, server: agentServer.get(name)!, apiserver: m.apiAddress, netns: m.netns });
+        m.agent = await startMemberAgent(hub!, { cluster: name, pki, server: agentServer.get(name)!, apiserver: m.apiAddress, netns: m.netns, extraArgs: options.extraAgentArgs ?? [] });
+      },
+      async restartMemberApiServer(name, signal = 'SIGTERM') {
+        const m = member(name);
+        await m.apiserver.kill(signal);
+        const api = await startMemberApiServer({ name, pki, store: `sqlite://${path.join(dir, `member-${name}.db`)}`, netns: m.netns, listen: m.apiAddress });
+        m.apiserver = api.process;
       },
       async stopHub() {
         await hub!.kill('SIGTERM');

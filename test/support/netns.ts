@@ -78,10 +78,13 @@ async function createLocked(): Promise<MemberNetns> {
     destroy: async () => {
       created.delete(name);
       await deleteNetns(name, rootLink);
+      await dropBlackhole(nsAddress);
     },
   };
   created.set(name, netns);
   try {
+    // A partition a killed run left in place would cut this namespace off from the start.
+    await dropBlackhole(nsAddress);
     await ip('netns', 'add', name);
     await ip('link', 'add', rootLink, 'type', 'veth', 'peer', 'name', nsLink);
     await ip('link', 'set', nsLink, 'netns', name);
@@ -96,6 +99,37 @@ async function createLocked(): Promise<MemberNetns> {
     throw error;
   }
   return netns;
+}
+
+/** Removes a root-namespace blackhole route of a partition (none is fine). */
+async function dropBlackhole(address: string): Promise<void> {
+  await ip('route', 'del', 'blackhole', `${address}/32`).catch(() => undefined);
+}
+
+export type PartitionKind = 'link-down' | 'drop-to-member' | 'drop-from-member';
+
+/**
+ * Cuts the namespace off without telling either side (no RST, no ICMP): 'link-down' sets the
+ * root-side veth down (both directions); 'drop-to-member' and 'drop-from-member' add a blackhole
+ * route for the peer's address on one side only, so packets flow one way. Resolves with the heal.
+ * (nftables would do the one-way drops too; it is not installed here, routes need only iproute2.)
+ */
+export async function partition(netns: MemberNetns, kind: PartitionKind): Promise<() => Promise<void>> {
+  switch (kind) {
+    case 'link-down':
+      await ip('link', 'set', netns.rootLink, 'down');
+      return async () => {
+        await ip('link', 'set', netns.rootLink, 'up');
+      };
+    case 'drop-to-member':
+      await ip('route', 'add', 'blackhole', `${netns.nsAddress}/32`);
+      return () => dropBlackhole(netns.nsAddress);
+    case 'drop-from-member':
+      await ip('-n', netns.name, 'route', 'add', 'blackhole', `${netns.rootAddress}/32`);
+      return async () => {
+        await ip('-n', netns.name, 'route', 'del', 'blackhole', `${netns.rootAddress}/32`);
+      };
+  }
 }
 
 /** Deletes a namespace and the root end of its veth pair (either end takes the pair with it); absent ones are fine. */

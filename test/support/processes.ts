@@ -39,11 +39,12 @@ export class ServerProcess extends LoggedProcess {
   }
 }
 
-export async function startServer(options: { uds?: string; agentPort?: number; extraArgs?: string[] } = {}): Promise<ServerProcess> {
+/** agentHost: where the agent listener binds (0.0.0.0 for agents in network namespaces; default 127.0.0.1). */
+export async function startServer(options: { uds?: string; agentPort?: number; agentHost?: string; extraArgs?: string[] } = {}): Promise<ServerProcess> {
   const pki = testPki();
   const args = [
     '--ca', pki.ca.cert, '--cert', pki.server.cert, '--key', pki.server.key,
-    '--agent-listen', `127.0.0.1:${options.agentPort ?? 0}`,
+    '--agent-listen', `${options.agentHost ?? '127.0.0.1'}:${options.agentPort ?? 0}`,
     '--connect-listen', '127.0.0.1:0',
     '--admin-listen', '127.0.0.1:0',
     '--instance', 'test-server',

@@ -140,6 +140,12 @@ describe('wire: messages', function () {
       assert.deepEqual(parseGoAway(json({ reason: '' })), { reason: '' });
     });
 
+    it('keeps a known refusal code and drops an unknown one', function () {
+      assert.deepEqual(parseGoAway(json({ reason: 'revoked', code: 'CERTIFICATE_REVOKED' })), { reason: 'revoked', code: 'CERTIFICATE_REVOKED' });
+      assert.deepEqual(parseGoAway(json({ reason: 'later', code: 'SOMETHING_NEWER' })), { reason: 'later' });
+      assert.deepEqual(parseGoAway(json({ reason: 'x', code: 7 })), { reason: 'x' });
+    });
+
     it('refuses a missing, non-string or oversized reason', function () {
       assert.throws(() => parseGoAway(json({})), isProtocolError(/GOAWAY\.reason/));
       assert.throws(() => parseGoAway(json({ reason: 1 })), isProtocolError(/GOAWAY\.reason/));

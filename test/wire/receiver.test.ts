@@ -152,6 +152,19 @@ describe('wire: FrameReceiver', function () {
     assert.equal((events[0] as { payload: string }).payload.length, MAX_CONTROL_PAYLOAD * 2);
   });
 
+  it('bufferedBytes counts a partial header and the control payload being assembled, never DATA', function () {
+    const { receiver } = recorder();
+    const control = encodeControl(FrameType.GOAWAY, 0, Buffer.alloc(MAX_CONTROL_PAYLOAD, 0x61));
+    receiver.feed(control.subarray(0, 4));
+    assert.equal(receiver.bufferedBytes, 4);
+    receiver.feed(control.subarray(4, HEADER_SIZE + 1));
+    assert.equal(receiver.bufferedBytes, MAX_CONTROL_PAYLOAD, 'the payload buffer is sized from the checked length');
+    receiver.feed(control.subarray(HEADER_SIZE + 1));
+    assert.equal(receiver.bufferedBytes, 0);
+    receiver.feed(dataFrame(1, Buffer.alloc(MAX_DATA_PAYLOAD)).subarray(0, HEADER_SIZE + 1000));
+    assert.equal(receiver.bufferedBytes, 0, 'DATA is handed on, not held');
+  });
+
   it('keeps stream ids up to 2^32-1 intact', function () {
     const { events } = feedAll([encodeControl(FrameType.FIN, 0xffffffff)]);
     assert.deepEqual(events, [{ kind: 'control', type: FrameType.FIN, streamId: 0xffffffff, payload: '' }]);

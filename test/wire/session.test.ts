@@ -4,9 +4,9 @@ import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as pause } from 'node:timers/promises';
 import { FrameType } from '../../wire/frames.js';
-import { DialError, ProtocolError, StreamResetError } from '../../wire/errors.js';
+import { DialError, LinkRefusedError, ProtocolError, StreamResetError } from '../../wire/errors.js';
 import { encodeControl, encodeHeader, encodeJson, encodeWindow } from '../../wire/sender.js';
-import { LinkClosedError, type MuxSession } from '../../wire/session.js';
+import { LinkClosedError, refuseLink, type MuxSession } from '../../wire/session.js';
 import type { TunnelStream } from '../../wire/stream.js';
 import {
   RAW_OPEN,
@@ -596,6 +596,34 @@ describe('wire: MuxSession over loopback TCP', function () {
         assert.deepEqual(await within(goaway, 5000, 'goaway'), ['closing']);
         const error = await within(serverClosed, 5000, 'server close');
         assert.ok(error instanceof LinkClosedError);
+        await within(sessionClosed(agent), 5000, 'agent close');
+      }),
+    );
+  });
+
+  describe('refusal with a typed code', function () {
+    it(
+      'refuseLink answers the HELLO with a typed GOAWAY: the agent fails with LinkRefusedError, not a protocol error',
+      loopbackTest(async (h) => {
+        const [serverSocket, agentSocket] = await h.socketPair();
+        const agent = h.session('agent', agentSocket);
+        refuseLink(serverSocket, 'CERTIFICATE_REVOKED', 'agent certificate serial 4a is revoked', 5000);
+        const error = await within(sessionClosed(agent), 5000, 'agent close');
+        assert.ok(error instanceof LinkRefusedError, String(error));
+        assert.equal(error.code, 'CERTIFICATE_REVOKED');
+        assert.match(error.message, /server refused the link \(CERTIFICATE_REVOKED\): agent certificate serial 4a is revoked/);
+        assert.equal(agent.peerHello, undefined);
+        await within(new Promise((resolve) => (serverSocket.closed ? resolve(null) : serverSocket.once('close', resolve))), 5000, 'server socket close');
+      }),
+    );
+
+    it(
+      'destroy() with a GOAWAY message tells an established agent the code',
+      loopbackTest(async (h) => {
+        const { server, agent } = await h.linked();
+        const goaway = once(agent, 'goaway');
+        server.destroy(new Error('revoked'), { reason: 'certificate revoked', code: 'CERTIFICATE_REVOKED' });
+        assert.deepEqual(await within(goaway, 5000, 'goaway'), ['certificate revoked', 'CERTIFICATE_REVOKED']);
         await within(sessionClosed(agent), 5000, 'agent close');
       }),
     );

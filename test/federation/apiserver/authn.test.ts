@@ -2,6 +2,7 @@
 // parser and lookup, and the binary with real kubectl using a token kubeconfig (no client cert).
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
@@ -85,9 +86,9 @@ interface Reply {
   body: string;
 }
 
-function get(port: number, urlPath: string, options: { token?: string; cert?: 'admin' | 'alice' } = {}): Promise<Reply> {
+function get(port: number, urlPath: string, options: { token?: string; cert?: 'admin' | 'alice' | 'bob' } = {}): Promise<Reply> {
   const pki = testPki();
-  const pair = options.cert === 'admin' ? mastersCert() : options.cert === 'alice' ? pki.users.alice! : undefined;
+  const pair = options.cert === 'admin' ? mastersCert() : options.cert === undefined ? undefined : pki.users[options.cert]!;
   return new Promise((resolve, reject) => {
     const req = https.request(
       {
@@ -110,6 +111,18 @@ function get(port: number, urlPath: string, options: { token?: string; cert?: 'a
     req.on('error', reject);
     req.end();
   });
+}
+
+/** Runs the API server binary with the test TLS files and `args` until it exits (for start-up failures). */
+async function apiServerExit(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const pki = testPki();
+  const child = spawn(process.execPath, [APISERVER_BIN, '--listen', '127.0.0.1:0', '--ca', pki.ca.cert, '--cert', pki.server.cert, '--key', pki.server.key, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
+  return { code, stdout, stderr };
 }
 
 describe('apiserver: bearer tokens against the binary', function () {
@@ -186,16 +199,80 @@ describe('apiserver: bearer tokens against the binary', function () {
   });
 
   it('a bad token file exits 2 naming the line', async function () {
-    const pki = testPki();
     const file = path.join(scratchDir('apiserver-authn'), 'bad-tokens.csv');
     fs.writeFileSync(file, `${ADMIN_TOKEN},a,1\n${VIEWER_TOKEN}\n`);
-    const child = spawn(process.execPath, [APISERVER_BIN, '--listen', '127.0.0.1:0', '--ca', pki.ca.cert, '--cert', pki.server.cert, '--key', pki.server.key, '--token-file', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.stdout.resume();
-    const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
+    const { code, stderr } = await apiServerExit(['--token-file', file]);
     assert.equal(code, 2, stderr);
     assert.match(stderr, /--token-file: .*bad-tokens\.csv line 2: expected token,user,uid/);
     assert.ok(!stderr.includes(VIEWER_TOKEN) && !stderr.includes(ADMIN_TOKEN));
+  });
+});
+
+describe('apiserver: --revoked against the binary', function () {
+  let baseline: Awaited<ReturnType<typeof resourceBaseline>>;
+  let server: ApiServerProcess;
+  let listFile: string;
+  let bobSerial: string;
+
+  async function sighup(message: string) {
+    const since = server.mark;
+    server.child.kill('SIGHUP');
+    return server.waitForLog((l) => l.msg === message, { since });
+  }
+
+  before(async function () {
+    baseline = await resourceBaseline();
+    const dir = scratchDir('apiserver-revoked');
+    listFile = path.join(dir, 'revoked.txt');
+    bobSerial = new X509Certificate(fs.readFileSync(testPki().users.bob!.cert)).serialNumber;
+    fs.writeFileSync(listFile, `${bobSerial.match(/../g)!.join(':')} 2026-12-02 laptop lost\n`);
+    const tokens = path.join(dir, 'tokens.csv');
+    fs.writeFileSync(tokens, TOKEN_FILE_TEXT);
+    server = await startApiServer('revoked', ['--revoked', listFile, '--token-file', tokens]);
+  });
+
+  after(async function () {
+    await server?.kill();
+    await assertNoLeakedResources(baseline);
+  });
+
+  it('answers a revoked client certificate with a 403 Status, even beside a valid token, and logs it at warn', async function () {
+    const since = server.mark;
+    for (const token of [undefined, ADMIN_TOKEN]) {
+      const reply = await get(server.port, '/api/v1/namespaces', { cert: 'bob', token });
+      assert.equal(reply.status, 403, reply.body);
+      const status = JSON.parse(reply.body) as { kind: string; reason: string; message: string; code: number };
+      assert.equal(status.kind, 'Status');
+      assert.equal(status.reason, 'Forbidden');
+      assert.equal(status.message, `client certificate serial ${bobSerial.toLowerCase()} is revoked`);
+    }
+    const logged = await server.waitForLog((l) => l.msg === 'connection refused' && l.reason === 'revoked', { since });
+    assert.equal(logged.level, 40);
+    assert.equal(logged.user, 'bob');
+    assert.equal(logged.serial, bobSerial.toLowerCase());
+    assert.equal((await get(server.port, '/api/v1/namespaces', { cert: 'alice' })).status, 200);
+  });
+
+  it('re-reads the list on SIGHUP; a list that does not load keeps the one in force', async function () {
+    fs.writeFileSync(listFile, '# nothing revoked\n');
+    assert.equal((await sighup('revocation list reloaded')).entries, 0);
+    assert.equal((await get(server.port, '/api/v1/namespaces', { cert: 'bob' })).status, 200);
+
+    fs.writeFileSync(listFile, `${bobSerial}\nnot-a-serial\n`);
+    const failed = await sighup('revocation list reload failed; keeping the old one');
+    assert.match(String(failed.err), /line 2: "not-a-serial" is not a serial number/);
+    assert.equal((await get(server.port, '/api/v1/namespaces', { cert: 'bob' })).status, 200, 'the empty list stays in force');
+
+    fs.writeFileSync(listFile, `${bobSerial}\n`);
+    assert.equal((await sighup('revocation list reloaded')).entries, 1);
+    assert.equal((await get(server.port, '/api/v1/namespaces', { cert: 'bob' })).status, 403);
+  });
+
+  it('a list that does not load at start exits 1 naming the line', async function () {
+    const file = path.join(scratchDir('apiserver-revoked'), 'bad-revoked.txt');
+    fs.writeFileSync(file, '4a\n\nzz-top\n');
+    const { code, stdout } = await apiServerExit(['--revoked', file]);
+    assert.equal(code, 1, stdout);
+    assert.match(stdout, /bad-revoked\.txt line 3: \\"zz-top\\" is not a serial number/);
   });
 });

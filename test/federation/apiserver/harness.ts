@@ -119,7 +119,7 @@ export function request(
   server: ApiServerProcess,
   method: string,
   urlPath: string,
-  options: { body?: string | Buffer; contentType?: string; accept?: string; as?: 'admin' | 'alice' | 'bob' | 'anonymous' } = {},
+  options: { body?: string | Buffer; contentType?: string; accept?: string; as?: 'admin' | 'alice' | 'bob' | 'anonymous'; timeoutMs?: number } = {},
 ): Promise<HttpResult> {
   const pki = testPki();
   const who = options.as ?? 'admin';
@@ -148,13 +148,15 @@ export function request(
         res.on('error', reject);
       },
     );
+    // A bound on the whole exchange: a server that hangs fails the request instead of the test's timeout.
+    if (options.timeoutMs !== undefined) req.setTimeout(options.timeoutMs, () => req.destroy(new Error(`no answer within ${options.timeoutMs} ms`)));
     req.on('error', reject);
     req.end(options.body);
   });
 }
 
 /** Opens a raw watch and collects events until stop(). */
-export function openWatch(server: ApiServerProcess, urlPath: string): Promise<{ events: Array<{ type: string; object: any }>; waitFor: (n: number, timeoutMs?: number) => Promise<void>; stop: () => void; status: number }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+export function openWatch(server: ApiServerProcess, urlPath: string): Promise<{ events: Array<{ type: string; object: any }>; waitFor: (n: number, timeoutMs?: number) => Promise<void>; stop: () => void; status: number; ended: Promise<void> }> { // eslint-disable-line @typescript-eslint/no-explicit-any
   const admin = mastersCert();
   const pki = testPki();
   return new Promise((resolve, reject) => {
@@ -176,8 +178,10 @@ export function openWatch(server: ApiServerProcess, urlPath: string): Promise<{ 
           for (const w of [...waiters]) w();
         });
         res.on('error', () => undefined);
+        const ended = new Promise<void>((done) => res.once('close', () => done()));
         resolve({
           events,
+          ended,
           status: res.statusCode ?? 0,
           waitFor: (n, timeoutMs = 15_000) =>
             new Promise((ok, fail) => {

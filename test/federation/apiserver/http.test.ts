@@ -4,6 +4,7 @@
 import { strict as assert } from 'node:assert';
 import { assertNoLeakedResources, resourceBaseline } from '../../support/leaks.js';
 import { openWatch, request, startApiServer, type ApiServerProcess } from './harness.js';
+import { MAX_BODY_DEPTH } from '../../../federation/apiserver/body.js';
 
 const JSON_TYPE = 'application/json';
 const CM = '/api/v1/namespaces/h/configmaps';
@@ -105,6 +106,20 @@ describe('apiserver: HTTP contracts of the binary', function () {
     r = await request(server, 'PATCH', `${CM}/c1`, { body: '[{"op":"add","path":"/data/c","value":"3"},{"op":"remove","path":"/metadata/labels/x"}]', contentType: 'application/json-patch+json' });
     assert.deepEqual(r.json().data, { b: '2', c: '3' });
     assert.deepEqual(r.json().metadata.labels, {});
+  });
+
+  it('fuzz regression: bodies nested deeper than MAX_BODY_DEPTH are 400, a JSON patch that builds one is 422, the store is unchanged', async function () {
+    // Found by test/fuzz: 5000 nested arrays parsed, then overflowed the stack in the patch code (500).
+    assert.equal((await post(CM, { metadata: { name: 'deep' } })).status, 201);
+    const before = await storeRevision();
+    const nested = (depth: number): string => '['.repeat(depth) + ']'.repeat(depth);
+    assertStatus(await request(server, 'POST', CM, { body: `{"metadata":{"name":"d2"},"x":${nested(MAX_BODY_DEPTH)}}`, contentType: JSON_TYPE }), 400, 'BadRequest');
+    assertStatus(await request(server, 'PATCH', `${CM}/deep`, { body: `{"x":${nested(5000)}}`, contentType: 'application/merge-patch+json' }), 400, 'BadRequest');
+    // Each half is within the limit; the patched object (a deep value added deep inside another) is not.
+    const half = MAX_BODY_DEPTH - 10;
+    const ops = `[{"op":"add","path":"/x","value":${nested(half)}},{"op":"add","path":"/x${'/0'.repeat(half)}","value":${nested(half)}}]`;
+    assertStatus(await request(server, 'PATCH', `${CM}/deep`, { body: ops, contentType: 'application/json-patch+json' }), 422, 'Invalid');
+    assert.equal(await storeRevision(), before);
   });
 
   it('lists with limit and continue, and selectors', async function () {

@@ -2,7 +2,9 @@
 // storage mapping, validation, tables, authorization, protobuf bodies.
 import { strict as assert } from 'node:assert';
 import { authorize } from '../../../federation/apiserver/authz.js';
-import { errors } from '../../../federation/apiserver/errors.js';
+import { ApiError, errors } from '../../../federation/apiserver/errors.js';
+import { mapStoreError } from '../../../federation/apiserver/resources.js';
+import { StoreError } from '../../../federation/store/types.js';
 import { jsonPatch, mergePatch, PatchError } from '../../../federation/apiserver/patch.js';
 import { decodeProtobufObject } from '../../../federation/apiserver/protobuf.js';
 import { parsePath } from '../../../federation/apiserver/routes.js';
@@ -116,12 +118,31 @@ describe('apiserver: Status errors', function () {
       [errors.tooLarge(10), 413, 'RequestEntityTooLarge'],
       [errors.unsupportedMediaType('text/plain'), 415, 'UnsupportedMediaType'],
       [errors.expired('x'), 410, 'Expired'],
+      [errors.unavailable('x'), 503, 'ServiceUnavailable'],
+      [errors.insufficientStorage('x'), 507, 'InsufficientStorage'],
     ];
     for (const [err, code, reason] of cases) {
       const s = err.toStatus();
       assert.equal(s.code, code);
       assert.equal(s.reason, reason);
       assert.equal(s.status, 'Failure');
+    }
+  });
+});
+
+describe('apiserver: store failures as Status', function () {
+  it('a full disk is 507, a read-only or unreachable store 503; the store error stays the cause (for the log), not the message', function () {
+    const cases: Array<[StoreError, number, string, RegExp]> = [
+      [new StoreError('NO_SPACE', 'sqlite: SQLITE_FULL: database or disk is full'), 507, 'InsufficientStorage', /^storage is full/],
+      [new StoreError('READ_ONLY', 'sqlite: SQLITE_READONLY: attempt to write a readonly database'), 503, 'ServiceUnavailable', /^storage is read-only/],
+      [new StoreError('UNAVAILABLE', 'mysql: ECONNREFUSED: connect ECONNREFUSED 10.0.0.9:3306'), 503, 'ServiceUnavailable', /^storage is unavailable$/],
+    ];
+    for (const [storeError, code, reason, message] of cases) {
+      assert.throws(
+        () => mapStoreError(storeError),
+        (err: unknown) => err instanceof ApiError && err.code === code && err.reason === reason && message.test(err.message) && !err.message.includes('sqlite') && err.cause === storeError,
+        storeError.code,
+      );
     }
   });
 });

@@ -4,7 +4,8 @@ import { strict as assert } from 'node:assert';
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { applyPatch, strategicMergePatch } from '../../../federation/apiserver/patch.js';
+import { applyPatch, PatchError, strategicMergePatch } from '../../../federation/apiserver/patch.js';
+import { strategicMerge, StrategicMergeError } from '../../../federation/apiserver/strategic-merge.js';
 import { ApiError } from '../../../federation/apiserver/errors.js';
 import { assertNoLeakedResources, resourceBaseline } from '../../support/leaks.js';
 import { kubectl, startApiServer, type ApiServerProcess } from './harness.js';
@@ -93,6 +94,26 @@ describe('apiserver: strategic merge patch (pure)', function () {
       { port: 443, name: 'https' },
       { port: 53, protocol: 'UDP' },
     ]);
+  });
+
+  it('fuzz regression: a $patch directive that is an object with a "toString" key is a StrategicMergeError, not a TypeError', function () {
+    // Found by test/fuzz: String() of {"toString": 1} throws "Cannot convert object to primitive value".
+    const patch = JSON.parse('{"$patch":{"toString":1}}') as unknown;
+    assert.throws(() => strategicMerge({}, patch, {}), (e: unknown) => e instanceof StrategicMergeError && /unknown \$patch directive of type object/.test(e.message));
+    assert.throws(() => strategicMergePatch(base, patch), PatchError);
+  });
+
+  it('fuzz regression: a "__proto__" key in a patch is kept as data, the prototype is untouched', function () {
+    const out = strategicMerge({ data: { a: '1' } }, JSON.parse('{"data":{"__proto__":"v"},"__proto__":{"kind":"X"}}'), {}) as Record<string, Record<string, unknown>>;
+    assert.equal(Object.getPrototypeOf(out), Object.prototype);
+    assert.equal(out.kind, undefined);
+    assert.equal(JSON.stringify(out), '{"data":{"a":"1","__proto__":"v"},"__proto__":{"kind":"X"}}');
+  });
+
+  it('fuzz regression: a list under a field named like an Object.prototype member ("constructor") is replaced, not merged by an inherited "key"', function () {
+    // keys["constructor"] was Object itself, so the list was merged by the key "function Object()…" and refused.
+    assert.deepEqual(strategicMerge({ constructor: [1] }, { constructor: [{ a: 1 }] }, {}), { constructor: [{ a: 1 }] });
+    assert.deepEqual(strategicMerge({}, { toString: [2], $setElementOrder: [], '$setElementOrder/valueOf': [] }, {}), { toString: [2] });
   });
 
   it('rejects SMP for kinds without a schema with 415', function () {

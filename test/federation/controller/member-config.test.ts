@@ -42,6 +42,11 @@ describe('controller: member config from KubeFedCluster + Secret', function () {
     ['a certificate without its key', { apiEndpoint: 'https://a:1' }, { token: b64('t'), 'tls.crt': b64('C') }, /go together/],
     ['plain http', { apiEndpoint: 'http://a:1' }, { token: b64('t') }, /must be https/],
     ['no endpoint', { apiEndpoint: '' }, { token: b64('t') }, /apiEndpoint is empty/],
+    // Fuzz regressions: each threw a TypeError (or passed an address dial() refuses) instead.
+    ['disabledTLSValidations that is not a list (fuzz regression)', { apiEndpoint: 'https://localhost', disabledTLSValidations: {} }, { token: b64('t') }, /disabledTLSValidations must be a list/],
+    ['a secretRef.name that is not a string (fuzz regression)', { apiEndpoint: 'https://a:1', secretRef: { name: { toString: 1 } } }, null, /secretRef.name must be a string/],
+    ['an apiEndpoint that is not a string (fuzz regression)', { apiEndpoint: { toString: 1 } }, { token: b64('t') }, /apiEndpoint must be a string/],
+    ['an endpoint host dial() cannot take (fuzz regression)', { apiEndpoint: '&' }, { token: b64('t') }, /"&" is not a host name or IP address/],
   ] as const) {
     it(`refuses ${what} with a MemberConfigError (ConfigMalformed)`, function () {
       assert.throws(() => memberConfig(cluster(spec), data === null ? null : secret(data as Record<string, string>)), (err: Error) => err instanceof MemberConfigError && message.test(err.message));

@@ -1,0 +1,50 @@
+// Small tmpfs mounts for storage fault tests (a disk that fills up, a file system that turns
+// read-only). Needs root (CAP_SYS_ADMIN). Every mount made here is tracked: the root hooks unmount
+// whatever a failed test left behind.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+/** mount/umount of a tmpfs is instant; this bounds a hung call. */
+const MOUNT_BOUND_MS = 10_000;
+
+const mounted = new Set<string>();
+
+/** Null if this process may mount a tmpfs, else why not. */
+export async function tmpfsUnavailable(probeDir: string): Promise<string | null> {
+  if (process.getuid?.() !== 0) return 'mounting a tmpfs needs root';
+  try {
+    await mountTmpfs(probeDir, 64 * 1024);
+    await unmount(probeDir);
+    return null;
+  } catch (error) {
+    return `cannot mount a tmpfs: ${String(error)}`;
+  }
+}
+
+export async function mountTmpfs(dir: string, sizeBytes: number): Promise<void> {
+  fs.mkdirSync(dir, { recursive: true });
+  await run('mount', ['-t', 'tmpfs', '-o', `size=${sizeBytes},mode=0755`, 'tmpfs', dir], { timeout: MOUNT_BOUND_MS });
+  mounted.add(dir);
+}
+
+/** Remounts read-only (every later write gets EROFS) or read-write again. */
+export async function remount(dir: string, mode: 'ro' | 'rw'): Promise<void> {
+  await run('mount', ['-o', `remount,${mode}`, dir], { timeout: MOUNT_BOUND_MS });
+}
+
+/** Unmounts; a mount still busy (a file open in a killed child not yet reaped) is detached lazily. */
+export async function unmount(dir: string): Promise<void> {
+  if (!mounted.has(dir)) return;
+  try {
+    await run('umount', [dir], { timeout: MOUNT_BOUND_MS });
+  } catch {
+    await run('umount', ['-l', dir], { timeout: MOUNT_BOUND_MS });
+  }
+  mounted.delete(dir);
+}
+
+export async function unmountAll(): Promise<void> {
+  for (const dir of [...mounted]) await unmount(dir).catch(() => undefined);
+}
