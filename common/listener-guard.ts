@@ -167,7 +167,7 @@ export class ListenerGuard {
     if (conn) this.authenticate(conn);
   }
 
-  /** Counts and logs a refusal at warn without closing (the caller answers, e.g. 403). */
+  /** Counts and logs a refusal at warn without closing (the caller answers, e.g. 403); once per connection. */
   refused(reason: RefusalReason, socket: net.Socket | undefined, fields: Record<string, unknown> = {}): void {
     const conn = socket && this.connections.get(socket);
     if (conn) {
