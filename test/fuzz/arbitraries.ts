@@ -2,8 +2,9 @@
 import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
 import { formatHostPort, isValidHost, type HostPort } from '../../common/address.js';
+import { UsageError } from '../../common/flags.js';
 import { SMP_SCHEMA } from '../../federation/apiserver/strategic-merge.js';
-import { jsonArb, keyArb, objectFromEntries } from './support.js';
+import { jsonArb, keyArb, objectFromEntries, typedOrValue } from './support.js';
 
 export const hostArb = fc.oneof(fc.domain().filter(isValidHost), fc.ipV4(), fc.ipV6(), fc.constantFrom('localhost', '0.0.0.0', '::', '::1', '::ffff:127.0.0.1'));
 export const hostPortArb: fc.Arbitrary<HostPort> = fc.record({ host: hostArb, port: fc.integer({ min: 1, max: 65535 }) });
@@ -78,4 +79,13 @@ export function assertWholeNumbers(options: object): void {
     if (typeof v === 'number') assert.ok(Number.isSafeInteger(v) && v >= 0, `${key} = ${v}`);
     else if (v && typeof v === 'object' && 'port' in v) assertWholeNumbers(v);
   }
+}
+
+/** What every option parser must do with any argv: options that pass `check`, 'help', or a UsageError (exit 2). */
+export function optionsProperty<T>(argv: fc.Arbitrary<string[]>, parse: (argv: string[]) => T | 'help', check: (options: T) => void): fc.IPropertyWithHooks<[string[]]> {
+  return fc.property(argv, (args) => {
+    const result = typedOrValue(() => parse(args), UsageError);
+    if ('error' in result) assert.equal((result.error as UsageError).exitCode, 2);
+    else if (result.value !== 'help') check(result.value);
+  });
 }

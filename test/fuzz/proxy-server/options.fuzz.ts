@@ -1,11 +1,9 @@
 // Fuzzes proxy-server's command line (proxy-server/options.ts): any argv gives options, 'help', or
 // a UsageError (exit 2) — never another exception, never a half-validated option.
 import { strict as assert } from 'node:assert';
-import fc from 'fast-check';
-import { UsageError } from '../../../common/flags.js';
 import { parseServerOptions } from '../../../proxy-server/options.js';
-import { argvArb, assertWholeNumbers, type FlagValues } from '../arbitraries.js';
-import { fuzzTarget, typedOrValue } from '../support.js';
+import { argvArb, assertWholeNumbers, optionsProperty, type FlagValues } from '../arbitraries.js';
+import { fuzzTarget } from '../support.js';
 
 const LISTEN = ['0.0.0.0:8091', '127.0.0.1:0', '[::1]:8090', 'off'];
 const MS = ['10', '1000', '30000', '600000', '86400000'];
@@ -23,13 +21,10 @@ fuzzTarget('proxy-server/options', {
   'any argv: options, help, or a UsageError with exit code 2': {
     runs: 40_000,
     property: () =>
-      fc.property(argvArb(FLAGS, { base: ['--ca', 'ca.crt', '--cert', 's.crt', '--key', 's.key'] }), (argv) => {
-        const result = typedOrValue(() => parseServerOptions(argv), UsageError);
-        if ('error' in result) return assert.equal((result.error as UsageError).exitCode, 2);
-        if (result.value === 'help') return;
-        assertWholeNumbers(result.value);
-        assert.ok(result.value.keepaliveTimeoutMs > result.value.keepaliveIntervalMs);
-        assert.ok(result.value.agentListen, 'the agent listener cannot be off');
+      optionsProperty(argvArb(FLAGS, { base: ['--ca', 'ca.crt', '--cert', 's.crt', '--key', 's.key'] }), parseServerOptions, (options) => {
+        assertWholeNumbers(options);
+        assert.ok(options.keepaliveTimeoutMs > options.keepaliveIntervalMs);
+        assert.ok(options.agentListen, 'the agent listener cannot be off');
       }),
   },
 });

@@ -2,10 +2,9 @@
 // type names: any argv gives a command, 'help', or a UsageError (exit 2).
 import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
-import { UsageError } from '../../../../common/flags.js';
 import { parseFedctlOptions } from '../../../../federation/admin/options.js';
-import { argvArb, type FlagValues } from '../../arbitraries.js';
-import { fuzzTarget, typedOrValue } from '../../support.js';
+import { argvArb, optionsProperty, type FlagValues } from '../../arbitraries.js';
+import { fuzzTarget } from '../../support.js';
 
 const FLAGS: FlagValues = {
   kubeconfig: ['kc.yaml'], context: ['federation'], namespace: ['kube-federation-system'], 'api-endpoint': ['https://kubernetes.default.svc:443'],
@@ -19,12 +18,13 @@ fuzzTarget('federation/admin/options', {
   'any argv: a command, help, or a UsageError with exit code 2': {
     runs: 40_000,
     property: () =>
-      fc.property(fc.constantFrom('join', 'unjoin', 'enable', 'disable', 'nope'), fc.constantFrom('east', 'deployments.apps', 'Bad_Name', ''), argvArb(FLAGS, { positionals: POSITIONALS }), (command, target, argv) => {
-        const result = typedOrValue(() => parseFedctlOptions([command, target, ...argv]), UsageError);
-        if ('error' in result) return assert.equal((result.error as UsageError).exitCode, 2);
-        if (result.value === 'help') return;
-        assert.ok(['join', 'unjoin', 'enable', 'disable'].includes(result.value.command));
-        if (result.value.command === 'unjoin') assert.ok(Number.isSafeInteger(result.value.timeoutSeconds) && result.value.timeoutSeconds >= 1);
-      }),
+      optionsProperty(
+        fc.tuple(fc.constantFrom('join', 'unjoin', 'enable', 'disable', 'nope'), fc.constantFrom('east', 'deployments.apps', 'Bad_Name', ''), argvArb(FLAGS, { positionals: POSITIONALS })).map(([command, target, argv]) => [command, target, ...argv]),
+        parseFedctlOptions,
+        (options) => {
+          assert.ok(['join', 'unjoin', 'enable', 'disable'].includes(options.command));
+          if (options.command === 'unjoin') assert.ok(Number.isSafeInteger(options.timeoutSeconds) && options.timeoutSeconds >= 1);
+        },
+      ),
   },
 });
