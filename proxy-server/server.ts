@@ -127,8 +127,8 @@ export class ProxyServer {
     // CRD conversion webhooks inside member clusters are reached through the tunnel (<host>.<cluster>.tunnel).
     const api = await createApiServer({ store, registry, log: this.log.child({ part: 'federation' }), tls: this.tlsContext, dialer: federationDialer(this.dial), kubefed: { defaultTypes: true },
       isRevoked: this.revocation.isRevokedForFederation,
-      // The hub's listener limits and /metrics apply to its federation listener too.
-      listener: { name: 'federation', limits: this.options, registry: this.metrics.registry } });
+      // The hub's listener limits apply to its federation listener too; its metrics are on the hub's admin /metrics.
+      listener: { name: 'federation', limits: this.options }, metrics: this.metrics.registry });
     // The controller reaches member clusters only through dial(): it is given nothing else.
     const controller = this.options.federationController
       ? new FederationController({

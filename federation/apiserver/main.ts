@@ -2,6 +2,7 @@
 // The federation API server process: flags → store → HTTPS API server → signals. Prints one JSON
 // "apiserver ready" line with the bound port once it serves requests (tests wait for it).
 import fs from 'node:fs';
+import { Registry } from 'prom-client';
 import { createLogger } from '../../common/log.js';
 import { exitOnSignals, parseOrExit, UsageError } from '../../common/flags.js';
 import { openStore } from '../store/open.js';
@@ -52,10 +53,12 @@ if (revokedFile !== null) {
   });
 }
 
+// Served on GET /metrics of the HTTPS listener: requests, storage refusals, watches, conversion webhooks, listener refusals, encryption.
+const metrics = new Registry();
 try {
   const raw = await openStore(options.store, options.mysqlTablePrefix ? { mysql: { tablePrefix: options.mysqlTablePrefix } } : {});
   // Secrets at rest: the given EncryptionConfiguration, or the default for the store (README).
-  const store = await withEncryption(raw, options.store, options.encryptionProviderConfig, log);
+  const store = await withEncryption(raw, options.store, options.encryptionProviderConfig, log, metrics);
   const api = await createApiServer({
     store,
     registry,
@@ -67,6 +70,8 @@ try {
     isRevoked: (serial) => revoked.isRevoked(serial),
     ...(options.member ? {} : { kubefed: { defaultTypes: true } }),
     listener: { name: options.member ? 'member_apiserver' : 'apiserver', limits: options },
+    metrics,
+    serveMetrics: true,
   });
   const port = await api.listen(options.listen.host, options.listen.port);
   log.info({ port, host: options.listen.host, store: options.store.split(':', 1)[0], member: options.member, tokens: tokens?.size ?? 0 }, 'apiserver ready');

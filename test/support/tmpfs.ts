@@ -45,6 +45,26 @@ export async function unmount(dir: string): Promise<void> {
   mounted.delete(dir);
 }
 
+/** Fills the file system holding `file` until ENOSPC, in shrinking chunks so not even a page is left. */
+export function fillFileSystem(file: string): void {
+  const fd = fs.openSync(file, 'w');
+  try {
+    for (let chunk = 64 * 1024; chunk >= 512; chunk /= 8) {
+      const buf = Buffer.alloc(chunk, 0x5a);
+      for (;;) {
+        try {
+          fs.writeSync(fd, buf);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
+          break;
+        }
+      }
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 export async function unmountAll(): Promise<void> {
   for (const dir of [...mounted]) await unmount(dir).catch(() => undefined);
 }
