@@ -5,6 +5,8 @@ import fs from 'node:fs';
 import { Registry } from 'prom-client';
 import { createLogger } from '../../common/log.js';
 import { exitOnSignals, parseOrExit, UsageError } from '../../common/flags.js';
+import { closeServer, listenTcp } from '../../common/listen.js';
+import { createMetricsServer } from '../../common/metrics-http.js';
 import { openStore } from '../store/open.js';
 import { withEncryption } from '../encryption/setup.js';
 import { createApiServer } from './server.js';
@@ -73,10 +75,13 @@ try {
     metrics,
     serveMetrics: true,
   });
+  const metricsServer = options.metricsListen && createMetricsServer(metrics, { listener: 'apiserver_metrics', limits: options, log });
+  const metricsPort = metricsServer ? await listenTcp(metricsServer, options.metricsListen!.host, options.metricsListen!.port) : null;
   const port = await api.listen(options.listen.host, options.listen.port);
-  log.info({ port, host: options.listen.host, store: options.store.split(':', 1)[0], member: options.member, tokens: tokens?.size ?? 0 }, 'apiserver ready');
+  log.info({ port, metricsPort, host: options.listen.host, store: options.store.split(':', 1)[0], member: options.member, tokens: tokens?.size ?? 0 }, 'apiserver ready');
   exitOnSignals(log, async (signal) => {
     log.info({ signal }, 'apiserver stopping');
+    if (metricsServer) await closeServer(metricsServer);
     await api.close();
     await store.close();
   });

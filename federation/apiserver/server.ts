@@ -5,6 +5,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Registry } from 'prom-client';
 import type { Logger } from '../../common/log.js';
 import { DEFAULT_LISTENER_LIMITS, ListenerGuard, type ListenerLimits } from '../../common/listener-guard.js';
+import { closeServer, listenTcp } from '../../common/listen.js';
+import { sendMetrics } from '../../common/metrics-http.js';
 import { StoreError, type Store } from '../store/types.js';
 import { authenticateRequest, revokedClientCertificate, type TokenAuthenticator } from './authn.js';
 import { authorize, forbiddenMessage, type UserInfo } from './authz.js';
@@ -168,10 +170,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
       case 'metrics': {
         // Like kube-apiserver: any authenticated user may read /metrics (it names no object).
         if (!options.serveMetrics) throw errors.pathNotFound();
-        const text = await metricsRegistry.metrics();
-        res.writeHead(200, { 'Content-Type': metricsRegistry.contentType, 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-cache, private' });
-        res.end(text);
-        return;
+        return sendMetrics(metricsRegistry, res);
       }
       case 'notFound':
         throw errors.pathNotFound();
@@ -307,22 +306,11 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
   return {
     server,
     resources,
-    listen(host: string, port: number): Promise<number> {
-      return new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          server.off('error', reject);
-          const addr = server.address();
-          resolve(typeof addr === 'object' && addr ? addr.port : port);
-        });
-      });
-    },
+    listen: (host: string, port: number): Promise<number> => listenTcp(server, host, port),
     close(): Promise<void> {
-      return new Promise((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-        guard.closeUnauthenticated();
-      });
+      const closed = closeServer(server);
+      guard.closeUnauthenticated();
+      return closed;
     },
   };
 }

@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import net from 'node:net';
 import tls from 'node:tls';
 import fc from 'fast-check';
 import { ALL_VERBS } from '../../../federation/apiserver/authz.js';
@@ -107,8 +108,10 @@ describe('apiserver metrics: GET /metrics of the binary', function () {
     await mountTmpfs(mnt, 2 * 1024 * 1024);
     const revoked = path.join(dir, 'revoked.txt');
     fs.writeFileSync(revoked, `${new X509Certificate(fs.readFileSync(testPki().users.bob!.cert)).serialNumber}\n`);
-    // Debug: the 'watch ended' line tells when the server has closed the watch.
-    server = await startApiServer('metrics', ['--revoked', revoked, '--log-level', 'debug'], `sqlite://${path.join(mnt, 'fed.db')}`);
+    // Debug: the 'watch ended' line tells when the server has closed the watch. A short header
+    // timeout, so the slow client on the metrics listener is refused soon.
+    const flags = ['--revoked', revoked, '--log-level', 'debug', '--metrics-listen', '127.0.0.1:0', '--header-timeout', '2000'];
+    server = await startApiServer('metrics', flags, `sqlite://${path.join(mnt, 'fed.db')}`);
   });
 
   after(async function () {
@@ -176,5 +179,34 @@ describe('apiserver metrics: GET /metrics of the binary', function () {
     assert.equal(metric(text, 'fedtunnel_listener_refusals_total{listener="member_apiserver",reason="revoked"}'), 1, text);
     fs.rmSync(path.join(mnt, 'filler'));
     assert.equal((await create('after')).status, 201);
+  });
+
+  it('--metrics-listen: plain-HTTP GET /metrics, nothing else, behind the listener guard', async function () {
+    const get = (method: string, urlPath: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port: server!.metricsPort!, method, path: urlPath, agent: false }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    assert.ok(server!.metricsPort, 'the ready line names the metrics port');
+    const scraped = await get('GET', '/metrics');
+    assert.equal(scraped.status, 200);
+    assert.ok(metric(scraped.body, 'fedtunnel_apiserver_requests_total{verb="create",group="",resource="configmaps",code="201"}') >= 1, scraped.body);
+    assert.equal((await get('POST', '/metrics')).status, 405);
+    assert.equal((await get('GET', '/api/v1/namespaces')).status, 404);
+    // A client that never finishes its request head gets 408 at the header deadline and is counted.
+    const slow = net.connect({ host: '127.0.0.1', port: server!.metricsPort! });
+    let answer = '';
+    slow.setEncoding('utf8');
+    slow.on('data', (c: string) => (answer += c));
+    slow.write('GET /metrics HTTP/1.1\r\nHost: x\r\n');
+    await once(slow, 'close');
+    assert.match(answer, /^HTTP\/1\.1 408/);
+    assert.equal(metric((await get('GET', '/metrics')).body, 'fedtunnel_listener_refusals_total{listener="apiserver_metrics",reason="header_timeout"}'), 1);
   });
 });
