@@ -4,7 +4,7 @@
 import http from 'node:http';
 import type { Logger } from 'pino';
 import { ListenerGuard, type ListenerLimits } from '../common/listener-guard.js';
-import { sendMetrics } from '../common/metrics-http.js';
+import { sendMetrics } from '../common/metrics.js';
 import type { AgentRegistry } from './registry.js';
 import type { Dialer } from './dialer.js';
 import type { ServerMetrics } from './metrics.js';

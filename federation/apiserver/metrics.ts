@@ -2,10 +2,14 @@
 // /metrics) for the embedded federation, the process's own (served on GET /metrics) for the
 // standalone and member-mode binary. Label values come only from bounded sets — the verbs, the
 // plurals of served types, "discovery" and "other" — never from what a client put in a URL.
+import http from 'node:http';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { ListenerGuard, type ListenerLimits } from '../../common/listener-guard.js';
+import type { Logger } from '../../common/log.js';
 import type { Verb } from './authz.js';
 import type { ConversionWebhookResult } from './conversion.js';
 import { resourceVerb, type Route } from './routes.js';
+import { perRegistry, sendMetrics } from '../../common/metrics.js';
 
 export interface RequestLabels {
   /** A Kubernetes verb, or "other" for a method the path does not allow. */
@@ -44,7 +48,6 @@ export function requestLabels(method: string, route: Route, watchQuery: boolean,
 
 /** The API server metrics of one registry (a second server on the same registry shares them). */
 export class ApiServerMetrics {
-  private static readonly byRegistry = new WeakMap<Registry, ApiServerMetrics>();
   readonly requests: Counter<'verb' | 'group' | 'resource' | 'code'>;
   readonly requestDuration: Histogram<'verb'>;
   readonly storageRefusals: Counter<'code'>;
@@ -89,14 +92,7 @@ export class ApiServerMetrics {
     });
   }
 
-  static of(registry: Registry): ApiServerMetrics {
-    let metrics = ApiServerMetrics.byRegistry.get(registry);
-    if (!metrics) {
-      metrics = new ApiServerMetrics(registry);
-      ApiServerMetrics.byRegistry.set(registry, metrics);
-    }
-    return metrics;
-  }
+  static readonly of = perRegistry((registry) => new ApiServerMetrics(registry));
 
   /** Counts the request once its response has ended (or the client left): status, and the duration unless a watch. */
   track(res: { once(event: 'close', listener: () => void): unknown; headersSent: boolean; statusCode: number }, labels: RequestLabels): void {
@@ -112,4 +108,26 @@ export class ApiServerMetrics {
     this.conversionWebhookCalls.inc({ result });
     this.conversionWebhookDuration.observe({ result }, seconds);
   }
+}
+
+/**
+ * The plain-HTTP listener of `--metrics-listen` (scrapers on the pod network), behind the listener
+ * guard like every listener: GET /metrics and nothing else, unauthenticated — so bound to loopback
+ * or the pod network only.
+ */
+export function createMetricsServer(registry: Registry, guard: { listener: string; limits: ListenerLimits; log: Logger }): http.Server {
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path !== '/metrics') {
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
+      return;
+    }
+    if (req.method !== 'GET') {
+      res.writeHead(405, { Allow: 'GET' }).end();
+      return;
+    }
+    sendMetrics(registry, res);
+  });
+  new ListenerGuard({ listener: guard.listener, limits: guard.limits, registry, log: guard.log }).protect(server);
+  return server;
 }

@@ -6,7 +6,7 @@ import { Registry } from 'prom-client';
 import type { Logger } from '../../common/log.js';
 import { DEFAULT_LISTENER_LIMITS, ListenerGuard, type ListenerLimits } from '../../common/listener-guard.js';
 import { closeServer, listenTcp } from '../../common/listen.js';
-import { sendMetrics } from '../../common/metrics-http.js';
+import { sendMetrics } from '../../common/metrics.js';
 import { StoreError, type Store } from '../store/types.js';
 import { authenticateRequest, revokedClientCertificate, type TokenAuthenticator } from './authn.js';
 import { authorize, forbiddenMessage, type UserInfo } from './authz.js';

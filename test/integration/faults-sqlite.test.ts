@@ -12,7 +12,7 @@ import { spawnNode } from '../../common/spawn.js';
 import { testPki } from '../support/pki.js';
 import { assertNoLeakedResources, resourceBaseline } from '../support/leaks.js';
 import { scratchDir } from '../support/paths.js';
-import { fillFileSystem, mountTmpfs, remount, tmpfsUnavailable, unmount } from '../support/tmpfs.js';
+import { fillFileSystem, mountTmpfsOrSkip, remount, unmount } from '../support/tmpfs.js';
 import { reportFault } from '../support/fault-report.js';
 import { APISERVER_BIN, openWatch, request, startApiServer, type ApiServerProcess } from '../federation/apiserver/harness.js';
 
@@ -62,14 +62,7 @@ describe('faults: SQLite on a full disk and on a read-only file system', functio
   before(async function () {
     baseline = await resourceBaseline();
     dir = scratchDir(`faults-sqlite-${process.pid}`);
-    const why = await tmpfsUnavailable(path.join(dir, 'probe'));
-    if (why) {
-      if (process.env.CI) throw new Error(`the SQLite fault tests need a tmpfs: ${why}`);
-      console.log(`      skipping: ${why}`);
-      this.skip();
-    }
-    mnt = path.join(dir, 'mnt');
-    await mountTmpfs(mnt, TMPFS_BYTES);
+    mnt = await mountTmpfsOrSkip(this, dir, TMPFS_BYTES, 'the SQLite fault suite');
     db = path.join(mnt, 'federation.db');
     server = await startApiServer('faults-sqlite', [], `sqlite://${db}`);
   });

@@ -20,7 +20,7 @@ import { assertNoLeakedResources, resourceBaseline } from '../../support/leaks.j
 import { metric } from '../../support/metrics.js';
 import { scratchDir } from '../../support/paths.js';
 import { testPki } from '../../support/pki.js';
-import { fillFileSystem, mountTmpfs, tmpfsUnavailable, unmount } from '../../support/tmpfs.js';
+import { fillFileSystem, mountTmpfsOrSkip, unmount } from '../../support/tmpfs.js';
 import { openWatch, request, startApiServer, type ApiServerProcess } from './harness.js';
 
 describe('apiserver metrics: request labels', function () {
@@ -98,14 +98,7 @@ describe('apiserver metrics: GET /metrics of the binary', function () {
   before(async function () {
     baseline = await resourceBaseline();
     dir = scratchDir(`apiserver-metrics-${process.pid}`);
-    const why = await tmpfsUnavailable(path.join(dir, 'probe'));
-    if (why) {
-      if (process.env.CI) throw new Error(`the storage refusal needs a tmpfs: ${why}`);
-      console.log(`      skipping: ${why}`);
-      this.skip();
-    }
-    mnt = path.join(dir, 'mnt');
-    await mountTmpfs(mnt, 2 * 1024 * 1024);
+    mnt = await mountTmpfsOrSkip(this, dir, 2 * 1024 * 1024, 'the storage refusal of the metrics test');
     const revoked = path.join(dir, 'revoked.txt');
     fs.writeFileSync(revoked, `${new X509Certificate(fs.readFileSync(testPki().users.bob!.cert)).serialNumber}\n`);
     // Debug: the 'watch ended' line tells when the server has closed the watch. A short header
