@@ -206,7 +206,9 @@ describe('certificate revocation (processes)', function () {
     assert.equal(metric(metrics, 'fedtunnel_revoked_closed_total{kind="connect_tunnel"}'), 1);
     assert.ok(metric(metrics, 'fedtunnel_revoked_refusals_total{listener="connect_tls"}') >= 2, metrics);
     assert.ok(metric(metrics, 'fedtunnel_revoked_refusals_total{listener="federation"}') >= 1, metrics);
-    // The embedded federation's requests are on the hub's /metrics: alice's two reads, bob's refused one.
+    // The embedded federation's requests are on the hub's admin /metrics (not on its own listener):
+    // alice's two reads, bob's refused one.
+    assert.equal((await federationGet(federationPort, 'alice', '/metrics')).status, 404);
     assert.ok(metric(metrics, 'fedtunnel_apiserver_requests_total{verb="list",group="",resource="namespaces",code="200"}') >= 2, metrics);
     assert.ok(metric(metrics, 'fedtunnel_apiserver_requests_total{verb="list",group="",resource="namespaces",code="403"}') >= 1, metrics);
   });
