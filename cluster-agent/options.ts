@@ -5,7 +5,7 @@ import type { LevelWithSilent } from 'pino';
 import type { HostPort } from '../common/address.js';
 import { DEFAULT_WINDOW } from '../wire/frames.js';
 import { LOG_LEVELS } from '../common/log.js';
-import { DAY_MS, UsageError, integerFlag, listenFlag, logLevelFlag, parseFlags, requiredFlag } from '../common/flags.js';
+import { DAY_MS, UsageError, integerFlag, listenFlag, logLevelFlag, parseFlags, requiredFlag, requiredListenFlag } from '../common/flags.js';
 import { DestinationPolicy, PolicyRuleError } from './policy.js';
 import type { CarrierKind } from './connector.js';
 import { DEFAULT_LISTENER_LIMITS, type ListenerLimits } from '../common/listener-guard.js';
@@ -93,7 +93,7 @@ export function parseAgentOptions(argv: string[]): AgentOptions | 'help' {
     'log-level': { type: 'string' },
   });
   if (v.help) return 'help';
-  const server = listenFlag('server', requiredFlag('server', v.server), null)!;
+  const server = requiredListenFlag('server', requiredFlag('server', v.server), null);
   if (server.port === 0) throw new UsageError('--server: port must not be 0');
   const carrier = v.carrier ?? 'tls';
   if (carrier !== 'tls' && carrier !== 'ws') throw new UsageError('--carrier: expected tls or ws');
@@ -106,7 +106,7 @@ export function parseAgentOptions(argv: string[]): AgentOptions | 'help' {
     }
     if (proxy.protocol !== 'http:') throw new UsageError('--proxy: only http:// CONNECT proxies are supported');
   }
-  const apiserver = v.apiserver === undefined ? null : listenFlag('apiserver', v.apiserver, null);
+  const apiserver = v.apiserver === undefined ? null : requiredListenFlag('apiserver', v.apiserver, null);
   if (apiserver?.port === 0) throw new UsageError('--apiserver: port must not be 0');
   const rules = [...(apiserver ? [`${apiserver.host.includes(':') ? `[${apiserver.host}]` : apiserver.host}:${apiserver.port}`] : []), ...(v.allow ?? [])];
   let policy: DestinationPolicy;

@@ -20,6 +20,13 @@ export function listenFlag(flag: string, value: string | undefined, fallback: st
   return parsed;
 }
 
+/** A listener or address that must exist: like listenFlag, but "off" is a usage error. */
+export function requiredListenFlag(flag: string, value: string | undefined, fallback: string | null): HostPort {
+  const parsed = listenFlag(flag, value, fallback);
+  if (!parsed) throw new UsageError(`--${flag}: expected HOST:PORT, got ${JSON.stringify(value ?? fallback ?? '')} (it cannot be off)`);
+  return parsed;
+}
+
 export function integerFlag(flag: string, value: string | undefined, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
   if (!/^\d+$/.test(value)) throw new UsageError(`--${flag}: expected a whole number, got ${JSON.stringify(value)}`);

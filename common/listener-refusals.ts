@@ -24,6 +24,9 @@ export type RefusalReason =
   | 'wrong_certificate_purpose'
   | 'not_an_agent_certificate'
   | 'not_a_user_certificate'
+  // API requests that authenticated as nobody (401; the token itself is never logged)
+  | 'invalid_token'
+  | 'no_credentials'
   // the TLS handshake itself
   | 'not_tls'
   | 'tls_version'
@@ -94,6 +97,8 @@ export interface HttpRefusal {
  */
 export function httpClientErrorRefusal(error: { code?: string }): HttpRefusal | null {
   const code = error.code ?? '';
+  // The client closed in the middle of a request head: it is gone, not refused.
+  if (code === 'HPE_INVALID_EOF_STATE') return null;
   if (code === 'HPE_HEADER_OVERFLOW') return { status: 431, reason: 'headers_too_large' };
   if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_HEADERS_TIMEOUT') return { status: 408, reason: 'header_timeout' };
   if (code.startsWith('HPE_')) return { status: 400, reason: 'bad_request' };

@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import type { HostPort } from '../common/address.js';
 import { DEFAULT_WINDOW } from '../wire/frames.js';
 import { LOG_LEVELS } from '../common/log.js';
-import { DAY_MS, UsageError, choiceFlag, fileFlag, integerFlag, listenFlag, logLevelFlag, parseFlags, requiredFlag } from '../common/flags.js';
+import { DAY_MS, UsageError, choiceFlag, fileFlag, integerFlag, listenFlag, logLevelFlag, parseFlags, requiredFlag, requiredListenFlag } from '../common/flags.js';
 import { isDnsLabel } from '../certs/names.js';
 import { DEFAULT_LISTENER_LIMITS, type ListenerLimits } from '../common/listener-guard.js';
 import { LISTENER_LIMITS_HELP, LISTENER_LIMIT_FLAGS, listenerLimitOptions } from '../common/listener-flags.js';
@@ -33,6 +33,8 @@ export interface ServerOptions extends ListenerLimits {
   keepaliveTimeoutMs: number;
   maxHeaderBytes: number;
   drainTimeoutMs: number;
+  /** After start, how long an unknown cluster is NO_AGENT (agents still reconnecting) rather than UNKNOWN_CLUSTER. */
+  agentRejoinWindowMs: number;
   /** The embedded federation API server; null disables it. */
   federationListen: HostPort | null;
   /** Its store: sqlite:///path.db (embedded, the default) or mysql://user:pass@host:3306/db. */
@@ -62,6 +64,7 @@ export const SERVER_DEFAULTS = {
   ...DEFAULT_LISTENER_LIMITS,
   maxHeaderBytes: 16 * 1024,
   drainTimeoutMs: 30_000,
+  agentRejoinWindowMs: 30_000,
   federationStore: 'sqlite:///var/lib/fedtunnel/federation.db',
   unreachableDeletionTimeoutMs: 5 * 60_000,
   memberRequestTimeoutMs: 10_000,
@@ -82,6 +85,7 @@ export const SERVER_HELP = `usage: proxy-server --ca FILE --cert FILE --key FILE
 ${LISTENER_LIMITS_HELP}
   --max-header-bytes N         CONNECT request header limit [${SERVER_DEFAULTS.maxHeaderBytes}]
   --drain-timeout MS           on SIGTERM, how long open streams may finish [${SERVER_DEFAULTS.drainTimeoutMs}]
+  --agent-rejoin-window MS     after start, an unknown cluster is 503 NO_AGENT (agents reconnecting), then 404 [${SERVER_DEFAULTS.agentRejoinWindowMs}]
   --federation-listen HOST:PORT  embedded federation API server (Kubernetes API, mTLS), "off" disables [off]
   --federation-store URL       sqlite:///path.db | mysql://user:pass@host:3306/db [${SERVER_DEFAULTS.federationStore}]
   --federation-encryption-config FILE  Kubernetes EncryptionConfiguration for Secrets at rest
@@ -115,6 +119,7 @@ export function parseServerOptions(argv: string[]): ServerOptions | 'help' {
     ...LISTENER_LIMIT_FLAGS,
     'max-header-bytes': { type: 'string' },
     'drain-timeout': { type: 'string' },
+    'agent-rejoin-window': { type: 'string' },
     'federation-listen': { type: 'string' },
     'federation-store': { type: 'string' },
     'federation-encryption-config': { type: 'string' },
@@ -135,7 +140,7 @@ export function parseServerOptions(argv: string[]): ServerOptions | 'help' {
     caFile: requiredFlag('ca', v.ca),
     certFile: requiredFlag('cert', v.cert),
     keyFile: requiredFlag('key', v.key),
-    agentListen: listenFlag('agent-listen', v['agent-listen'], '0.0.0.0:8091')!,
+    agentListen: requiredListenFlag('agent-listen', v['agent-listen'], '0.0.0.0:8091'),
     connectListen: listenFlag('connect-listen', v['connect-listen'], '0.0.0.0:8090'),
     connectUds: v['connect-uds'] ?? null,
     udsDefaultCluster,
@@ -149,6 +154,7 @@ export function parseServerOptions(argv: string[]): ServerOptions | 'help' {
     ...listenerLimitOptions(v),
     maxHeaderBytes: integerFlag('max-header-bytes', v['max-header-bytes'], d.maxHeaderBytes, 1024, 1024 * 1024),
     drainTimeoutMs: integerFlag('drain-timeout', v['drain-timeout'], d.drainTimeoutMs, 0, DAY_MS),
+    agentRejoinWindowMs: integerFlag('agent-rejoin-window', v['agent-rejoin-window'], d.agentRejoinWindowMs, 0, DAY_MS),
     federationListen: listenFlag('federation-listen', v['federation-listen'], null),
     federationStore: v['federation-store'] ?? d.federationStore,
     federationEncryptionConfig: v['federation-encryption-config'] || null,

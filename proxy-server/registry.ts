@@ -42,8 +42,20 @@ export class AgentRegistry {
   private readonly listeners = new Set<ClusterLinkListener>();
   /** Clusters that had an agent since start: a dial to one of them is NO_AGENT, not UNKNOWN_CLUSTER. */
   private readonly seenClusters = new Set<string>();
+  private readonly startedAt: number;
 
-  constructor(private readonly maxStreamsPerAgent: number) {}
+  /**
+   * @param rejoinWindowMs after a (re)start the hub has forgotten every cluster while their agents
+   *   are still backing off: for this long an unknown name is NO_AGENT (503, retry), not
+   *   UNKNOWN_CLUSTER (404, a misconfiguration), so clients don't give up on a restart
+   */
+  constructor(
+    private readonly maxStreamsPerAgent: number,
+    private readonly rejoinWindowMs = 0,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.startedAt = now();
+  }
 
   add(link: AgentLink): void {
     const { cluster } = link.identity;
@@ -83,6 +95,10 @@ export class AgentRegistry {
     const links = this.byCluster.get(cluster);
     if (!links || links.size === 0) {
       if (this.seenClusters.has(cluster)) throw new DialError('NO_AGENT', `no agent of cluster ${cluster} is connected`);
+      const sinceStartMs = this.now() - this.startedAt;
+      if (sinceStartMs < this.rejoinWindowMs) {
+        throw new DialError('NO_AGENT', `no agent of cluster ${cluster} has registered since the hub started ${Math.round(sinceStartMs / 1000)} s ago; agents may still be reconnecting`);
+      }
       throw new DialError('UNKNOWN_CLUSTER', `no agent has ever registered for cluster ${cluster}`);
     }
     let best: AgentLink | undefined;

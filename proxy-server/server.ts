@@ -60,7 +60,7 @@ export class ProxyServer {
     private readonly log: Logger,
   ) {
     this.tlsContext = readTlsFiles(options);
-    this.agents = new AgentRegistry(options.maxStreamsPerAgent);
+    this.agents = new AgentRegistry(options.maxStreamsPerAgent, options.agentRejoinWindowMs);
     this.metrics = new ServerMetrics(this.agents);
     // A revocation list that does not load stops the start (main.ts exits 1 with the message).
     this.revocation = new RevocationGuard(options.revokedFile, this.metrics, log.child({ part: 'revocation' }), options.handshakeTimeoutMs);

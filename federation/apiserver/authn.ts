@@ -109,6 +109,18 @@ export class TokenAuthenticator {
 }
 
 /**
+ * Why a request that authenticated as nobody (401) was refused, for the warn log and the
+ * listener's refusal counter — never the token itself: an unknown bearer token, a verified
+ * certificate that is not a user's (an agent's), or no credentials at all.
+ */
+export function unauthenticatedReason(req: IncomingMessage): 'invalid_token' | 'not_a_user_certificate' | 'no_credentials' {
+  if (bearerToken(req.headers.authorization) !== undefined) return 'invalid_token';
+  const socket = req.socket as TLSSocket;
+  if (socket.authorized && Object.keys(socket.getPeerCertificate() ?? {}).length > 0) return 'not_a_user_certificate';
+  return 'no_credentials';
+}
+
+/**
  * The bearer token of an Authorization header, as kube-apiserver reads it: `Bearer <token>`
  * (scheme case-insensitive). undefined when there is no bearer token at all.
  */

@@ -2,7 +2,7 @@
 import type { LevelWithSilent } from 'pino';
 import type { HostPort } from '../../common/address.js';
 import { LOG_LEVELS } from '../../common/log.js';
-import { UsageError, fileFlag, integerFlag, listenFlag, logLevelFlag, parseFlags, requiredFlag } from '../../common/flags.js';
+import { UsageError, fileFlag, integerFlag, listenFlag, logLevelFlag, parseFlags, requiredFlag, requiredListenFlag } from '../../common/flags.js';
 import { DEFAULT_MAX_BODY_BYTES } from './body.js';
 import type { ListenerLimits } from '../../common/listener-guard.js';
 import { LISTENER_LIMITS_HELP, LISTENER_LIMIT_FLAGS, listenerLimitOptions } from '../../common/listener-flags.js';
@@ -69,7 +69,7 @@ export function parseApiServerOptions(argv: string[]): ApiServerOptions | 'help'
   const store = v.store ?? 'sqlite::memory:';
   if (!/^(sqlite:|mysql:\/\/)/.test(store)) throw new UsageError('--store: expected sqlite:///path, sqlite::memory: or mysql://…');
   return {
-    listen: listenFlag('listen', v.listen, '127.0.0.1:6443')!,
+    listen: requiredListenFlag('listen', v.listen, '127.0.0.1:6443'),
     metricsListen: listenFlag('metrics-listen', v['metrics-listen'], null),
     store,
     mysqlTablePrefix: v['mysql-table-prefix'] ?? null,

@@ -8,7 +8,7 @@ import { DEFAULT_LISTENER_LIMITS, ListenerGuard, type ListenerLimits } from '../
 import { closeServer, listenTcp } from '../../common/listen.js';
 import { sendMetrics } from '../../common/metrics.js';
 import { StoreError, type Store } from '../store/types.js';
-import { authenticateRequest, revokedClientCertificate, type TokenAuthenticator } from './authn.js';
+import { authenticateRequest, revokedClientCertificate, unauthenticatedReason, type TokenAuthenticator } from './authn.js';
 import { authorize, forbiddenMessage, type UserInfo } from './authz.js';
 import { DEFAULT_MAX_BODY_BYTES, decodeObjectBody, mediaType, parseJson, readBody } from './body.js';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, SERVER_VERSION } from './discovery.js';
@@ -140,7 +140,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
       throw errors.forbidden(`client certificate serial ${revoked.serial} is revoked`);
     }
     const user = authenticateRequest(req, options.tokens);
-    if (!user) throw errors.unauthorized();
+    if (!user) throw unauthenticated(req);
     const method = req.method ?? 'GET';
     if (route.kind !== 'resource' && method !== 'GET') throw errors.methodNotSupported(method, url.pathname);
     switch (route.kind) {
@@ -287,6 +287,12 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
         });
       }
     }
+  }
+
+  /** A 401, logged at warn and counted by reason once per connection (sampled in a flood). */
+  function unauthenticated(req: IncomingMessage): ApiError {
+    guard.refused(unauthenticatedReason(req), req.socket);
+    return errors.unauthorized();
   }
 
   function rv(text: string | null | undefined): number | undefined {

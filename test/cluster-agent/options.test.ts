@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseAgentOptions, type AgentOptions } from '../../cluster-agent/options.js';
 import { DEFAULT_WINDOW } from '../../wire/frames.js';
+import { DEFAULT_LISTENER_LIMITS } from '../../common/listener-guard.js';
 import { assertUsageError } from '../support/usage.js';
 
 describe('cluster-agent: parseAgentOptions', function () {
@@ -44,6 +45,7 @@ describe('cluster-agent: parseAgentOptions', function () {
     assert.equal(options.keyFile, files.key);
     assert.equal(options.apiserver, null);
     assert.deepEqual(options.healthListen, { host: '127.0.0.1', port: 8093 });
+    assert.deepEqual(options.healthLimits, DEFAULT_LISTENER_LIMITS);
     assert.equal(options.dialTimeoutMs, 10_000);
     assert.equal(options.connectTimeoutMs, 10_000);
     assert.equal(options.drainTimeoutMs, 30_000);
@@ -72,6 +74,10 @@ describe('cluster-agent: parseAgentOptions', function () {
       '--allow', '*.svc.cluster.local:*',
       '--allow', '10.0.0.0/8:5432',
       '--health-listen', 'off',
+      '--header-timeout', '500',
+      '--idle-timeout', '600',
+      '--max-unauthenticated', '7',
+      '--max-unauthenticated-per-ip', '3',
       '--dial-timeout', '2000',
       '--connect-timeout', '3000',
       '--drain-timeout', '0',
@@ -89,6 +95,7 @@ describe('cluster-agent: parseAgentOptions', function () {
     assert.equal(options.proxy?.href, 'http://user:pass@egress:3128/');
     assert.deepEqual(options.apiserver, { host: '10.96.0.1', port: 443 });
     assert.equal(options.healthListen, null);
+    assert.deepEqual(options.healthLimits, { ...DEFAULT_LISTENER_LIMITS, headerTimeoutMs: 500, idleTimeoutMs: 600, maxUnauthenticated: 7, maxUnauthenticatedPerAddress: 3 });
     assert.equal(options.dialTimeoutMs, 2000);
     assert.equal(options.connectTimeoutMs, 3000);
     assert.equal(options.drainTimeoutMs, 0);
@@ -138,6 +145,11 @@ describe('cluster-agent: parseAgentOptions', function () {
       for (const value of ['proxy', 'proxy:', 'proxy:http', 'proxy:65536', 'proxy:0', 'pro xy:1', '::1:8091', '[::1]8091']) {
         usageError(['--server', value, '--ca', files.ca, '--cert', files.cert, '--key', files.key], '--server');
       }
+    });
+
+    it('fuzz regression: refuses --server off (a TypeError before) and --apiserver off', function () {
+      usageError(['--server', 'off', '--ca', files.ca, '--cert', files.cert, '--key', files.key], '--server');
+      usageError([...required, '--apiserver', 'off'], '--apiserver');
     });
 
     it('refuses bad numbers', function () {
@@ -195,6 +207,8 @@ describe('cluster-agent: parseAgentOptions', function () {
 
     it('refuses unknown flags and positional arguments', function () {
       usageError([...required, '--bogus'], '--bogus');
+      // The health listener has no TLS, so no handshake deadline.
+      usageError([...required, '--handshake-timeout', '500'], '--handshake-timeout');
       usageError([...required, '--window'], '--window');
       usageError([...required, 'extra'], /extra/);
     });

@@ -62,6 +62,7 @@ describe('common: listener refusal reasons (pure)', function () {
     assert.deepEqual(httpClientErrorRefusal({ code: 'HPE_INVALID_METHOD' }), { status: 400, reason: 'bad_request' });
     assert.deepEqual(httpClientErrorRefusal({ code: 'HPE_INVALID_CONSTANT' }), { status: 400, reason: 'bad_request' });
     assert.equal(httpClientErrorRefusal({ code: 'ECONNRESET' }), null);
+    assert.equal(httpClientErrorRefusal({ code: 'HPE_INVALID_EOF_STATE' }), null, 'closed mid-head: gone, not refused');
   });
 });
 

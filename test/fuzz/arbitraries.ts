@@ -47,3 +47,35 @@ export const targetArb: fc.Arbitrary<Obj> = fc
     return objectFromEntries([['apiVersion', gvk.slice(0, slash)], ['kind', gvk.slice(slash + 1)], ['metadata', { name: 'x' }], ...fields]);
   });
 
+
+/** Flags of a binary: each with values worth trying (boolean flags take none). */
+export type FlagValues = Record<string, readonly string[] | 'boolean'>;
+
+const EDGE_VALUES = ['', '0', '-1', '1', '10', '1e3', '0x10', ' 1', '1.5', '99999999999999999999', 'off', 'on', '=', '--', '-h', 'NaN', '127.0.0.1:0', '[::1]:8080', ':80', 'host:', 'a:b:c'];
+
+/**
+ * Command lines for a parser: flags in both `--flag value` and `--flag=value` forms with good,
+ * edge and random values, booleans given values, unknown flags, short options and positionals,
+ * optionally after `base` (the required flags, so parsing gets past them).
+ */
+export function argvArb(flags: FlagValues, { base = [] as string[], positionals = [] as string[] } = {}): fc.Arbitrary<string[]> {
+  const names = Object.keys(flags);
+  const value = (name: string): fc.Arbitrary<string> => {
+    const good = flags[name];
+    return fc.oneof(...(Array.isArray(good) && good.length > 0 ? [fc.constantFrom(...good)] : []), fc.constantFrom(...EDGE_VALUES), fc.string({ maxLength: 12 }));
+  };
+  const token: fc.Arbitrary<string[]> = fc.oneof(
+    { weight: 6, arbitrary: fc.constantFrom(...names).chain((name) => (flags[name] === 'boolean' ? fc.constantFrom([`--${name}`], [`--${name}=true`], [`--${name}`, 'x']) : fc.tuple(value(name), fc.boolean()).map(([v, inline]) => (inline ? [`--${name}=${v}`] : [`--${name}`, v])))) },
+    { weight: 1, arbitrary: fc.constantFrom(['--help'], ['-h'], ['--'], ['-'], ['--no-such-flag'], ['-x'], ['--=x'], ['---x']) },
+    { weight: 1, arbitrary: fc.oneof(fc.constantFrom(...positionals, 'extra'), fc.string({ maxLength: 8 })).map((p) => [p]) },
+  );
+  return fc.tuple(fc.boolean(), fc.array(token, { maxLength: 6 })).map(([withBase, tokens]) => [...(withBase ? base : []), ...tokens.flat()]);
+}
+
+/** Whatever an option parser returned: every number in it is a safe integer (durations, sizes, ports). */
+export function assertWholeNumbers(options: object): void {
+  for (const [key, v] of Object.entries(options)) {
+    if (typeof v === 'number') assert.ok(Number.isSafeInteger(v) && v >= 0, `${key} = ${v}`);
+    else if (v && typeof v === 'object' && 'port' in v) assertWholeNumbers(v);
+  }
+}

@@ -11,3 +11,8 @@ import './federation/apiserver/patch.fuzz.js';
 import './federation/apiserver/strategic-merge.fuzz.js';
 import './federation/apiserver/conversion.fuzz.js';
 import './federation/controller/member-config.fuzz.js';
+import './common/flags.fuzz.js';
+import './proxy-server/options.fuzz.js';
+import './cluster-agent/options.fuzz.js';
+import './federation/apiserver/options.fuzz.js';
+import './federation/admin/options.fuzz.js';

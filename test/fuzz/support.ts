@@ -44,9 +44,17 @@ interface Tally {
 }
 const tallies = new Map<string, Tally>();
 
-export function fuzzTarget(target: string, properties: Record<string, FuzzProperty>): void {
+/** Setup for targets that fuzz a real listener: run once around the target's properties. */
+export interface FuzzHooks {
+  before?: () => Promise<void>;
+  after?: () => Promise<void>;
+}
+
+export function fuzzTarget(target: string, properties: Record<string, FuzzProperty>, hooks: FuzzHooks = {}): void {
   describe(`fuzz: ${target}`, function () {
     if (FULL) this.timeout(0);
+    if (hooks.before) before(hooks.before);
+    if (hooks.after) after(hooks.after);
     for (const [name, { runs, property }] of Object.entries(properties)) {
       it(name, async function () {
         const numRuns = FULL ? Math.max(1, Math.round(runs * SCALE)) : Math.min(runs, QUICK_RUNS);

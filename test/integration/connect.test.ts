@@ -60,7 +60,8 @@ describe('CONNECT frontend (processes, curl)', function () {
   before(async function () {
     baseline = await resourceBaseline();
     service = await startHttpService('alpha-api');
-    server = await startServer({ uds, extraArgs: ['--dial-timeout', '1000'] });
+    // No rejoin window: this hub's restarts are not under test, and an unknown name must be 404 at once.
+    server = await startServer({ uds, extraArgs: ['--dial-timeout', '1000', '--agent-rejoin-window', '0'] });
     // Debug level: the agent's per-stream lines are checked against the server's.
     alpha = await startAgent({ cluster: 'alpha', server, allow: [`127.0.0.1:${service.port}`], extraArgs: ['--log-level', 'debug'] });
   });

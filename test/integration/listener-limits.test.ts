@@ -10,10 +10,9 @@ import { strict as assert } from 'node:assert';
 import fs from 'node:fs';
 import path from 'node:path';
 import tls from 'node:tls';
-import { once } from 'node:events';
 import { scratchDir } from '../support/paths.js';
 import { testPki } from '../support/pki.js';
-import { startServer, startAgent, type LoggedProcess, type ServerProcess } from '../support/processes.js';
+import { spawnAgent, startServer, startAgent, type LoggedProcess, type LogLine, type ServerProcess } from '../support/processes.js';
 import { startHttpService } from '../support/clients.js';
 import { startApiServer, type ApiServerProcess } from '../federation/apiserver/harness.js';
 import { expiredAgentCert, foreignClientCert } from '../support/bad-certs.js';
@@ -35,6 +34,8 @@ const LIMIT_MS = 500;
 const PER_IP = 20;
 const PER_LISTENER = 60;
 const LIMIT_FLAGS = ['--header-timeout', String(LIMIT_MS), '--idle-timeout', String(2 * LIMIT_MS), '--max-unauthenticated', String(PER_LISTENER), '--max-unauthenticated-per-ip', String(PER_IP)];
+/** Slowloris clients drip a byte every 100 ms for most of the deadline (resetting any idle timer). */
+const DRIP_MS = 0.8 * LIMIT_MS;
 const TLS_LIMIT_FLAGS = ['--handshake-timeout', String(LIMIT_MS), ...LIMIT_FLAGS];
 
 type Attack = 'slowloris handshake' | 'slowloris headers' | 'oversized headers' | 'random bytes' | 'flood';
@@ -100,10 +101,10 @@ describe('listener limits (processes)', function () {
     let result: BadSocketResult | FloodResult | null;
     switch (attack) {
       case 'slowloris handshake':
-        result = endpoint.tls ? await slowHandshake(endpoint) : null;
+        result = endpoint.tls ? await slowHandshake(endpoint, DRIP_MS) : null;
         break;
       case 'slowloris headers':
-        result = await slowHeaders(endpoint);
+        result = await slowHeaders(endpoint, DRIP_MS);
         break;
       case 'oversized headers':
         result = endpoint.request === null ? null : await oversizedHeaders(endpoint);
@@ -112,7 +113,9 @@ describe('listener limits (processes)', function () {
         result = await randomInput(endpoint);
         break;
       case 'flood':
-        result = await flood(endpoint, endpoint.path ? PER_LISTENER + 20 : 3 * PER_IP);
+        // Held sockets can't close before their deadline (its timer starts at accept): anything
+        // closed sooner was refused by a cap.
+        result = await flood(endpoint, endpoint.path ? PER_LISTENER + 20 : 3 * PER_IP, LIMIT_MS);
         break;
     }
     return { result, legit: await legit.stop() };
@@ -132,13 +135,14 @@ describe('listener limits (processes)', function () {
           // Beyond the cap (per address, or per listener on the Unix socket) sockets are closed at once.
           const cap = endpoint.path ? PER_LISTENER : PER_IP;
           assert.ok(result.refusedAtOnce >= result.sockets - cap, `${where}: only ${result.refusedAtOnce} of ${result.sockets} refused at once`);
-          rows.push({ listener: endpoint.name, attack, bad: `${result.lifetimeMs} ms`, answer: `${result.refusedAtOnce}/${result.sockets} refused at once`, legit });
+          rows.push({ listener: endpoint.name, attack, bad: `${result.lifetimeMs} ms`, answer: `${result.refusedAtOnce}/${result.sockets} refused at once${result.neverConnected ? ` (${result.neverConnected} by the kernel)` : ''}`, legit });
         } else {
-          if (attack === 'oversized headers') assert.match(result.answer, /^HTTP\/1.1 431 /, where);
-          if (attack === 'slowloris headers' && endpoint.request !== null) assert.match(result.answer, /^HTTP\/1.1 408 /, where);
-          if (attack === 'random bytes' && !endpoint.tls) assert.match(result.answer, /^HTTP\/1.1 400 /, where);
+          const what = `${where}: answered ${JSON.stringify(result.answer)} after ${result.lifetimeMs} ms`;
+          if (attack === 'oversized headers') assert.match(result.answer, /^HTTP\/1.1 431 /, what);
+          if (attack === 'slowloris headers' && endpoint.request !== null) assert.match(result.answer, /^HTTP\/1.1 408 /, what);
+          if (attack === 'random bytes' && !endpoint.tls) assert.match(result.answer, /^HTTP\/1.1 400 /, what);
           // The raw carrier's server speaks first (its HELLO): what matters is that it closed.
-          const answer = endpoint.request === null ? 'closed: no HELLO' : result.answer || '(closed)';
+          const answer = endpoint.request === null && attack === 'slowloris headers' ? 'closed: no HELLO' : result.answer.startsWith('HTTP/') ? result.answer : '(closed)';
           rows.push({ listener: endpoint.name, attack, bad: `${result.lifetimeMs} ms`, answer, legit });
         }
         // The Unix socket has no address to tell the flood from the client: they share its cap
@@ -149,22 +153,48 @@ describe('listener limits (processes)', function () {
     });
   }
 
-  it('refused agents and clients are logged at warn with their reason and counted in /metrics', async function () {
+  it('refused agents and clients are logged at warn with their reason and counted in /metrics; a refused agent never registers', async function () {
     const pki = testPki();
-    // An expired agent certificate, and a certificate of another CA on the federation listener.
+    // A real agent with an expired certificate: it completes its side of the handshake and sends
+    // its HELLO, and must never be registered.
     const since = server.mark;
-    const expired = tls.connect({ host: '127.0.0.1', port: server.agentPort, ca: fs.readFileSync(pki.ca.cert), servername: 'localhost', ALPNProtocols: ['fedtunnel/1'], ...expiredAgentCert('alpha', 'team-a') });
-    expired.on('error', () => undefined);
-    await once(expired, 'close');
+    const dir = scratchDir('listener-limits-expired');
+    const expiredPair = expiredAgentCert('beta', 'team-b');
+    fs.writeFileSync(path.join(dir, 'agent.crt'), expiredPair.cert);
+    fs.writeFileSync(path.join(dir, 'agent.key'), expiredPair.key, { mode: 0o600 });
+    const impostor = spawnAgent({ cluster: 'beta', server, extraArgs: ['--cert', path.join(dir, 'agent.crt'), '--key', path.join(dir, 'agent.key'), '--health-listen', 'off'] });
+    try {
+      const expiredRefusal = (l: LogLine): boolean => l.msg === 'connection refused' && l.listener === 'agent' && l.reason === 'certificate_expired';
+      const refusedExpired = await server.waitForLog(expiredRefusal, { since });
+      await server.waitForLog(expiredRefusal, { since: server.lines.indexOf(refusedExpired) + 1 }); // and again when it retries
+      assert.equal(refusedExpired.level, 40);
+      assert.equal(refusedExpired.subject, 'system:cluster-agent:beta');
+    } finally {
+      await impostor.kill();
+    }
+    assert.ok(!server.lines.slice(since).some((l) => l.msg === 'agent registered' && l.cluster === 'beta'), 'the expired agent never registered');
+    // A client offering only ALPN h2 on the agent listener.
+    const h2 = tls.connect({ host: '127.0.0.1', port: server.agentPort, ca: fs.readFileSync(pki.ca.cert), servername: 'localhost', ALPNProtocols: ['h2'], cert: fs.readFileSync(pki.agents.beta!.cert), key: fs.readFileSync(pki.agents.beta!.key) });
+    h2.on('error', () => undefined);
+    await closed(h2);
+    await server.waitForLog((l) => l.msg === 'connection refused' && l.listener === 'agent' && l.reason === 'bad_alpn', { since });
+    // A certificate of another CA on the federation listener.
     const federationPort = endpoints.find((e) => e.name === 'federation (embedded)')!.port!;
     const foreign = tls.connect({ host: '127.0.0.1', port: federationPort, ca: fs.readFileSync(pki.ca.cert), servername: 'localhost', ...foreignClientCert() });
     foreign.on('error', () => undefined);
     foreign.once('secureConnect', () => foreign.write(get));
-    await once(foreign, 'close');
-    const refusedExpired = await server.waitForLog((l) => l.msg === 'connection refused' && l.listener === 'agent' && l.reason === 'certificate_expired', { since });
-    assert.equal(refusedExpired.level, 40);
-    assert.equal(refusedExpired.subject, 'system:cluster-agent:alpha');
+    await closed(foreign);
     await server.waitForLog((l) => l.msg === 'connection refused' && l.listener === 'federation' && l.reason === 'unknown_ca', { since });
+    // API requests that authenticate as nobody: an agent certificate on the federation listener, an
+    // unknown bearer token on the member API server (401, counted by reason, the token never logged).
+    const agentOnFederation = await answerStatus(federationPort, { ...tlsIdentity(pki.agents.beta!) }, get.replace('/healthz', '/api'));
+    assert.equal(agentOnFederation, 401);
+    await server.waitForLog((l) => l.msg === 'connection refused' && l.listener === 'federation' && l.reason === 'not_a_user_certificate', { since });
+    const token = 'not-a-token-of-this-apiserver-0123456789';
+    const withToken = await answerStatus(apiserver.port, { ca: fs.readFileSync(pki.ca.cert) }, `GET /api HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`);
+    assert.equal(withToken, 401);
+    await apiserver.waitForLog((l) => l.msg === 'connection refused' && l.reason === 'invalid_token');
+    assert.doesNotMatch(JSON.stringify(apiserver.lines), new RegExp(token), 'the token is never logged');
     assert.doesNotMatch(JSON.stringify(server.lines), /BEGIN|PRIVATE KEY/, 'no certificate or key material in the log');
 
     const metrics = await server.metrics();
@@ -175,6 +205,7 @@ describe('listener limits (processes)', function () {
       ['agent', 'headers_too_large'],
       ['agent', 'too_many_unauthenticated_per_address'],
       ['agent', 'certificate_expired'],
+      ['agent', 'bad_alpn'],
       ['connect_tls', 'handshake_timeout'],
       ['connect_tls', 'header_timeout'],
       ['connect_tls', 'headers_too_large'],
@@ -187,6 +218,7 @@ describe('listener limits (processes)', function () {
       ['federation', 'handshake_timeout'],
       ['federation', 'header_timeout'],
       ['federation', 'unknown_ca'],
+      ['federation', 'not_a_user_certificate'],
     ];
     for (const [listener, reason] of expected) {
       assert.match(metrics, new RegExp(`fedtunnel_listener_refusals_total\\{listener="${listener}",reason="${reason}"\\} [1-9]`), `${listener} ${reason}`);
@@ -199,6 +231,26 @@ describe('listener limits (processes)', function () {
     assert.deepEqual((await server.state()).agents.map((a) => a.cluster), ['alpha']);
   });
 });
+
+function tlsIdentity(pair: { cert: string; key: string }): tls.ConnectionOptions {
+  return { ca: fs.readFileSync(testPki().ca.cert), cert: fs.readFileSync(pair.cert), key: fs.readFileSync(pair.key) };
+}
+
+/** The status of one raw request over TLS. */
+async function answerStatus(port: number, identity: tls.ConnectionOptions, request: string): Promise<number> {
+  const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ...identity });
+  let data = '';
+  socket.on('data', (chunk: Buffer) => (data += chunk.toString('latin1')));
+  socket.on('error', () => undefined);
+  socket.once('secureConnect', () => socket.write(request));
+  await closed(socket);
+  return Number(data.split(' ')[1]);
+}
+
+/** Resolves on 'close' (events.once would reject on the 'error' a refused client sees first). */
+function closed(socket: tls.TLSSocket): Promise<void> {
+  return new Promise((resolve) => socket.once('close', () => resolve()));
+}
 
 function printTable(rows: Row[]): void {
   const lines = [

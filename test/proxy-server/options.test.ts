@@ -41,6 +41,7 @@ describe('proxy-server: parseServerOptions', function () {
       maxUnauthenticatedPerAddress: 100,
       maxHeaderBytes: SERVER_DEFAULTS.maxHeaderBytes,
       drainTimeoutMs: SERVER_DEFAULTS.drainTimeoutMs,
+      agentRejoinWindowMs: SERVER_DEFAULTS.agentRejoinWindowMs,
       federationListen: null,
       federationStore: SERVER_DEFAULTS.federationStore,
       federationEncryptionConfig: null,
@@ -149,6 +150,10 @@ describe('proxy-server: parseServerOptions', function () {
           usageError([...REQUIRED, flag, value], flag);
         }
       }
+    });
+
+    it('fuzz regression: refuses --agent-listen off (the options held a null listener before)', function () {
+      usageError([...REQUIRED, '--agent-listen', 'off'], '--agent-listen');
     });
 
     it('refuses non-numeric and out-of-range numbers', function () {

@@ -39,6 +39,16 @@ function dialCode(call: () => unknown): string {
 }
 
 describe('proxy-server: AgentRegistry', function () {
+  it('within the rejoin window after start an unknown cluster is NO_AGENT (agents reconnecting), then UNKNOWN_CLUSTER', function () {
+    let now = 1000;
+    const registry = new AgentRegistry(100, 30_000, () => now);
+    assert.equal(dialCode(() => registry.pick('prod')), 'NO_AGENT');
+    now += 29_999;
+    assert.throws(() => registry.pick('prod'), /has registered since the hub started 30 s ago; agents may still be reconnecting/);
+    now += 1;
+    assert.equal(dialCode(() => registry.pick('prod')), 'UNKNOWN_CLUSTER');
+  });
+
   it('UNKNOWN_CLUSTER for a cluster never seen, NO_AGENT once its last link is gone', function () {
     const registry = new AgentRegistry(100);
     assert.equal(dialCode(() => registry.pick('prod')), 'UNKNOWN_CLUSTER');

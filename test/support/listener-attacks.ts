@@ -48,13 +48,22 @@ async function opened(endpoint: Endpoint, localAddress: string): Promise<net.Soc
   return socket;
 }
 
-/** Resolves when the server closes the socket (with the time since `start` and the first answer line). */
-function lifetime(socket: net.Socket, start: number, drip?: () => void, everyMs = 100): Promise<BadSocketResult> {
+/**
+ * Resolves when the server closes the socket (with the time since `start` and the first answer
+ * line). `drip` runs every 100 ms for `dripForMs`: stopping short of the server's deadline keeps a
+ * write from racing its answer (on a Unix socket, a write after the server closed fails with EPIPE
+ * and the client discards the answer it has not read yet).
+ */
+function lifetime(socket: net.Socket, start: number, drip?: () => void, dripForMs = Infinity): Promise<BadSocketResult> {
   let answer = '';
   socket.on('data', (chunk: Buffer) => {
     if (answer.length < 200) answer += chunk.toString('latin1');
   });
-  const timer = drip ? setInterval(drip, everyMs) : undefined;
+  const timer = drip
+    ? setInterval(() => {
+        if (Date.now() - start < dripForMs) drip();
+      }, 100)
+    : undefined;
   return new Promise((resolve) => {
     socket.once('close', () => {
       if (timer) clearInterval(timer);
@@ -63,25 +72,25 @@ function lifetime(socket: net.Socket, start: number, drip?: () => void, everyMs 
   });
 }
 
-/** TCP connect, a TLS record header announcing a ClientHello, then one byte every 100 ms. */
-export async function slowHandshake(endpoint: Endpoint): Promise<BadSocketResult> {
+/** TCP connect, a TLS record header announcing a ClientHello, then one byte every 100 ms (for `dripForMs`). */
+export async function slowHandshake(endpoint: Endpoint, dripForMs: number): Promise<BadSocketResult> {
   const socket = tcp(endpoint, ATTACKER_ADDRESS);
   await once(socket, 'connect');
   const start = Date.now();
   socket.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00]));
-  return lifetime(socket, start, () => socket.write(Buffer.from([0x01])));
+  return lifetime(socket, start, () => socket.write(Buffer.from([0x01])), dripForMs);
 }
 
 /**
- * After the handshake, a request line and headers that never end (one byte every 100 ms). On a raw
- * tunnel carrier (no HTTP) the client sends nothing: the server waits for its HELLO.
+ * After the handshake, a request line and headers that never end (one byte every 100 ms for
+ * `dripForMs`). On a raw tunnel carrier (no HTTP) the client sends nothing: the server waits for its HELLO.
  */
-export async function slowHeaders(endpoint: Endpoint): Promise<BadSocketResult> {
+export async function slowHeaders(endpoint: Endpoint, dripForMs: number): Promise<BadSocketResult> {
   const socket = await opened(endpoint, ATTACKER_ADDRESS);
   const start = Date.now();
   if (endpoint.request === null) return lifetime(socket, start);
   socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ');
-  return lifetime(socket, start, () => socket.write('a'));
+  return lifetime(socket, start, () => socket.write('a'), dripForMs);
 }
 
 /** A request head of 64 KiB. */
@@ -105,18 +114,27 @@ export async function randomInput(endpoint: Endpoint): Promise<BadSocketResult> 
 
 export interface FloodResult {
   sockets: number;
-  /** Closed within `atOnceMs` of connecting: refused by a cap. */
+  /** Closed sooner than `deadlineMs` after connecting: refused by a cap (held sockets live until their deadline). */
   refusedAtOnce: number;
+  /** Of those, how many never connected (the kernel refused them, e.g. a full Unix-socket backlog). */
+  neverConnected: number;
   /** The longest any flood socket lived. */
   lifetimeMs: number;
 }
 
 /** `count` TCP connections at once that send nothing. */
-export async function flood(endpoint: Endpoint, count: number, atOnceMs = 250): Promise<FloodResult> {
+export async function flood(endpoint: Endpoint, count: number, deadlineMs: number): Promise<FloodResult> {
   const sockets = Array.from({ length: count }, () => tcp(endpoint, ATTACKER_ADDRESS));
   const start = Date.now();
-  const lifetimes = await Promise.all(sockets.map((socket) => new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now() - start)))));
-  return { sockets: count, refusedAtOnce: lifetimes.filter((ms) => ms < atOnceMs).length, lifetimeMs: Math.max(...lifetimes) };
+  const outcomes = await Promise.all(
+    sockets.map((socket) => {
+      let connected = false;
+      socket.once('connect', () => (connected = true));
+      return new Promise<{ ms: number; connected: boolean }>((resolve) => socket.once('close', () => resolve({ ms: Date.now() - start, connected })));
+    }),
+  );
+  const refused = outcomes.filter((o) => o.ms < deadlineMs);
+  return { sockets: count, refusedAtOnce: refused.length, neverConnected: refused.filter((o) => !o.connected).length, lifetimeMs: Math.max(...outcomes.map((o) => o.ms)) };
 }
 
 /** One legitimate exchange: connect (TLS with a valid certificate), request, status. Resolves with its latency. */

@@ -45,7 +45,7 @@ function decode(type: string, body: Buffer): { value: unknown } | { error: Error
 
 fuzzTarget('federation/apiserver/body', {
   'any bytes under any media type: a bounded value or a 400/415 Status': {
-    runs: 40_000,
+    runs: 20_000,
     property: () =>
       fc.property(fc.constantFrom(...MEDIA_TYPES), bodyArb, (type, body) => {
         decode(type, body);

@@ -99,7 +99,7 @@ function assertAcceptable(converted: KubeObject[], request: ConversionRequest): 
 
 fuzzTarget('federation/apiserver/conversion', {
   'a correct ConversionReview is accepted with the converted objects in order': {
-    runs: 20_000,
+    runs: 8_000,
     property: () =>
       fc.property(requestArb, labelsArb, (request, labels) => {
         const review = goodReview(request, labels);
@@ -107,7 +107,7 @@ fuzzTarget('federation/apiserver/conversion', {
       }),
   },
   'every broken ConversionReview is a 500 InternalError, never accepted': {
-    runs: 50_000,
+    runs: 25_000,
     property: () =>
       fc.property(requestArb, labelsArb, breakArb, fc.nat(), (request, labels, breakIt, index) => {
         const text = JSON.stringify(breakIt(goodReview(request, labels), index)) ?? 'undefined';
@@ -116,7 +116,7 @@ fuzzTarget('federation/apiserver/conversion', {
       }),
   },
   'garbage, truncated and deeply nested responses: a 500 InternalError, or acceptable objects': {
-    runs: 30_000,
+    runs: 12_000,
     property: () =>
       fc.property(
         requestArb,

@@ -70,14 +70,14 @@ const validArb = fc.oneof(
 
 fuzzTarget('federation/apiserver/protobuf', {
   'Namespaces, ConfigMaps and Secrets decode to their JSON form, keys of any spelling kept': {
-    runs: 40_000,
+    runs: 15_000,
     property: () =>
       fc.property(validArb, ({ bytes, expected }) => {
         assert.equal(JSON.stringify(decodeProtobufObject(bytes)), JSON.stringify(expected));
       }),
   },
   'mutated and random bytes: an object or ProtobufError, a 415 Status through decodeObjectBody': {
-    runs: 60_000,
+    runs: 25_000,
     property: () =>
       fc.property(validArb, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }), fc.nat(), fc.uint8Array({ maxLength: 80 }), ({ bytes }, edits, cut, noise) => {
         const mutated = Buffer.from(bytes);
