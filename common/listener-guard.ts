@@ -22,6 +22,7 @@ import type net from 'node:net';
 import tls from 'node:tls';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from './log.js';
+import { perRegistry } from './metrics.js';
 import { httpClientErrorRefusal, refusalResponse, tlsErrorReason, verifyErrorReason, type RefusalReason } from './listener-refusals.js';
 
 export type { RefusalReason } from './listener-refusals.js';
@@ -49,7 +50,6 @@ export const DEFAULT_LISTENER_LIMITS: ListenerLimits = {
 
 /** The listener metrics of one registry (several listeners of a process share them). */
 export class ListenerMetrics {
-  private static readonly byRegistry = new WeakMap<Registry, ListenerMetrics>();
   readonly refusals: Counter<'listener' | 'reason'>;
   readonly unauthenticated: Gauge<'listener'>;
 
@@ -69,14 +69,7 @@ export class ListenerMetrics {
     });
   }
 
-  static of(registry: Registry): ListenerMetrics {
-    let metrics = ListenerMetrics.byRegistry.get(registry);
-    if (!metrics) {
-      metrics = new ListenerMetrics(registry);
-      ListenerMetrics.byRegistry.set(registry, metrics);
-    }
-    return metrics;
-  }
+  static readonly of = perRegistry((registry) => new ListenerMetrics(registry));
 }
 
 export interface ListenerGuardOptions {

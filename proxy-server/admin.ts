@@ -5,6 +5,7 @@ import http from 'node:http';
 import type { Logger } from 'pino';
 import { ListenerGuard, type ListenerLimits } from '../common/listener-guard.js';
 import { activeResourceCounts } from '../common/resources.js';
+import { sendMetrics } from '../common/metrics.js';
 import type { AgentRegistry } from './registry.js';
 import type { Dialer } from './dialer.js';
 import type { ServerMetrics } from './metrics.js';
@@ -45,10 +46,7 @@ export function createAdminServer(
         return;
       }
       case '/metrics':
-        metrics.registry.metrics().then(
-          (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
-          (error: Error) => res.writeHead(500).end(error.message),
-        );
+        sendMetrics(metrics.registry, res);
         return;
       case '/debug/agents': {
         const summary = agents.summary();

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { AgentRegistry } from './registry.js';
 import { AgentListener } from './agent-listener.js';
 import { ConnectFrontend, LISTEN_BACKLOG } from './connect-frontend.js';
+import { closeServer, listenTcp } from '../common/listen.js';
 import { Dialer, type DialFunction } from './dialer.js';
 import { ServerMetrics } from './metrics.js';
 import { RevocationGuard } from './revocation.js';
@@ -28,23 +29,6 @@ export interface BoundPorts {
   connectPort: number | null;
   adminPort: number | null;
   connectUds: string | null;
-}
-
-function listen(server: http.Server | tls.Server, host: string, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
-      server.off('error', reject);
-      resolve((server.address() as { port: number }).port);
-    });
-  });
-}
-
-function closeServer(server: http.Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
 }
 
 interface TlsFiles {
@@ -103,10 +87,10 @@ export class ProxyServer {
 
   async start(): Promise<BoundPorts> {
     const { options } = this;
-    const agentPort = await listen(this.agentListener.server, options.agentListen.host, options.agentListen.port);
+    const agentPort = await listenTcp(this.agentListener.server, options.agentListen.host, options.agentListen.port, LISTEN_BACKLOG);
     const connectPort = options.connectListen ? await this.connect.listenTls(options.connectListen.host, options.connectListen.port, this.tlsContext) : null;
     if (options.connectUds) await this.connect.listenUnix(options.connectUds);
-    const adminPort = options.adminListen ? await listen(this.admin, options.adminListen.host, options.adminListen.port) : null;
+    const adminPort = options.adminListen ? await listenTcp(this.admin, options.adminListen.host, options.adminListen.port, LISTEN_BACKLOG) : null;
     const federationPort = options.federationListen ? await this.startFederation(options.federationListen) : null;
     this.started = true;
     return { agentPort, federationPort, connectPort, adminPort, connectUds: options.connectUds };
@@ -127,8 +111,8 @@ export class ProxyServer {
     // CRD conversion webhooks inside member clusters are reached through the tunnel (<host>.<cluster>.tunnel).
     const api = await createApiServer({ store, registry, log: this.log.child({ part: 'federation' }), tls: this.tlsContext, dialer: federationDialer(this.dial), kubefed: { defaultTypes: true },
       isRevoked: this.revocation.isRevokedForFederation,
-      // The hub's listener limits and /metrics apply to its federation listener too.
-      listener: { name: 'federation', limits: this.options, registry: this.metrics.registry } });
+      // The hub's listener limits apply to its federation listener too; its metrics are on the hub's admin /metrics.
+      listener: { name: 'federation', limits: this.options }, metrics: this.metrics.registry });
     // The controller reaches member clusters only through dial(): it is given nothing else.
     const controller = this.options.federationController
       ? new FederationController({

@@ -9,7 +9,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { MAX_BODY_DEPTH, nestedDeeperThan } from './body.js';
-import { errors } from './errors.js';
+import { ApiError } from './errors.js';
 import type { KubeObject } from './storage.js';
 import type { CrdVersioning } from './types.js';
 
@@ -44,9 +44,27 @@ export const netDialer: Dialer = (hostPort) =>
     socket.once('error', reject);
   });
 
+/** How a webhook call ended (the `result` label of the conversion webhook metrics). */
+export type ConversionWebhookResult = 'ok' | 'timeout' | 'connection_failed' | 'http_error' | 'webhook_failed' | 'bad_response';
+
+/** A failed conversion: a 500 InternalError Status for the client, `result` for the metrics. */
+export class ConversionWebhookError extends ApiError {
+  override name = 'ConversionWebhookError';
+
+  constructor(
+    readonly result: Exclude<ConversionWebhookResult, 'ok'>,
+    crdName: string,
+    why: string,
+  ) {
+    super(500, 'InternalError', `conversion webhook for ${crdName} failed: ${why}`);
+  }
+}
+
 export interface ConverterOptions {
   dialer?: Dialer;
   timeoutMs?: number;
+  /** Told of every webhook call: how it ended and how long it took (the API server's metrics). */
+  onWebhookCall?: (result: ConversionWebhookResult, seconds: number) => void;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -66,10 +84,6 @@ export interface ConversionRequest {
   objects: KubeObject[];
 }
 
-function conversionFailed(crdName: string, why: string): Error {
-  return errors.internal(`conversion webhook for ${crdName} failed: ${why}`);
-}
-
 /** Names a value in an error message without converting it (String() of {"toString": 1} throws). */
 function describeValue(v: unknown): string {
   return typeof v === 'string' ? v : v === undefined ? 'no status' : `a status of type ${v === null ? 'null' : typeof v}`;
@@ -78,11 +92,11 @@ function describeValue(v: unknown): string {
 /**
  * Validates a webhook's ConversionReview response (the body text) against the request and returns
  * the converted objects, in order. Pure, so every way a response can be wrong is tested without a
- * webhook. Anything wrong is a 500 InternalError ApiError.
+ * webhook. Anything wrong is a ConversionWebhookError (500 InternalError).
  */
 export function checkConversionResponse(crdName: string, text: string, request: ConversionRequest): KubeObject[] {
   const { uid, desiredAPIVersion, objects } = request;
-  const fail = (why: string): Error => conversionFailed(crdName, why);
+  const fail = (why: string, result: 'bad_response' | 'webhook_failed' = 'bad_response'): Error => new ConversionWebhookError(result, crdName, why);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -95,7 +109,7 @@ export function checkConversionResponse(crdName: string, text: string, request: 
   const response = parsed.response;
   if (response.uid !== uid) throw fail(`the response uid ${JSON.stringify(response.uid)} does not match the request uid ${uid}`);
   const result = isObject(response.result) ? response.result : {};
-  if (result.status !== 'Success') throw fail(`the webhook reported ${describeValue(result.status)}${typeof result.message === 'string' ? `: ${result.message}` : ''}`);
+  if (result.status !== 'Success') throw fail(`the webhook reported ${describeValue(result.status)}${typeof result.message === 'string' ? `: ${result.message}` : ''}`, 'webhook_failed');
   const converted = response.convertedObjects;
   if (!Array.isArray(converted)) throw fail('the response has no convertedObjects');
   if (converted.length !== objects.length) throw fail(`expected ${objects.length} converted objects, got ${converted.length}`);
@@ -122,12 +136,12 @@ export function checkConversionResponse(crdName: string, text: string, request: 
 export class Converter {
   private readonly dialer: Dialer;
   private readonly timeoutMs: number;
-  /** Number of webhook calls made (for diagnostics and tests). */
-  calls = 0;
+  private readonly onWebhookCall: ConverterOptions['onWebhookCall'];
 
   constructor(options: ConverterOptions = {}) {
     this.dialer = options.dialer ?? netDialer;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_CONVERSION_TIMEOUT_MS;
+    this.onWebhookCall = options.onWebhookCall;
   }
 
   /** Converts every object whose apiVersion is not `desiredAPIVersion` (order kept). */
@@ -147,17 +161,26 @@ export class Converter {
   private async webhook(crd: CrdVersioning, hook: Extract<CrdVersioning['conversion'], { strategy: 'Webhook' }>, objects: KubeObject[], desiredAPIVersion: string): Promise<KubeObject[]> {
     const uid = randomUUID();
     const review = { apiVersion: 'apiextensions.k8s.io/v1', kind: 'ConversionReview', request: { uid, desiredAPIVersion, objects } };
-    this.calls++;
-    let text: string;
+    const started = performance.now();
+    let result: ConversionWebhookResult = 'ok';
     try {
-      text = await this.post(hook.url, hook.caBundle, JSON.stringify(review));
+      let text: string;
+      try {
+        text = await this.post(crd.name, hook.url, hook.caBundle, JSON.stringify(review));
+      } catch (err) {
+        throw err instanceof ConversionWebhookError ? err : new ConversionWebhookError('connection_failed', crd.name, (err as Error).message);
+      }
+      return checkConversionResponse(crd.name, text, { uid, desiredAPIVersion, objects });
     } catch (err) {
-      throw conversionFailed(crd.name, (err as Error).message);
+      result = err instanceof ConversionWebhookError ? err.result : 'bad_response';
+      throw err;
+    } finally {
+      this.onWebhookCall?.(result, (performance.now() - started) / 1000);
     }
-    return checkConversionResponse(crd.name, text, { uid, desiredAPIVersion, objects });
   }
 
-  private async post(url: string, caBundle: string | undefined, body: string): Promise<string> {
+  /** POSTs the review; a timeout or an answer other than 200 is a ConversionWebhookError, anything else a plain Error (the connection failed). */
+  private async post(crdName: string, url: string, caBundle: string | undefined, body: string): Promise<string> {
     const u = new URL(url);
     if (u.protocol !== 'https:') throw new Error(`webhook URL ${url} is not https`);
     const host = u.hostname.replace(/^\[|\]$/g, '');
@@ -166,7 +189,7 @@ export class Converter {
     const deadline = Date.now() + this.timeoutMs;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
+      timer = setTimeout(() => reject(new ConversionWebhookError('timeout', crdName, `timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
     });
     let raw: Duplex | undefined;
     let socket: tls.TLSSocket | undefined;
@@ -197,7 +220,7 @@ export class Converter {
               res.on('error', reject);
               res.on('end', () => {
                 const text = Buffer.concat(chunks).toString('utf8');
-                if (res.statusCode !== 200) reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
+                if (res.statusCode !== 200) reject(new ConversionWebhookError('http_error', crdName, `HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
                 else resolve(text);
               });
             },

@@ -3,7 +3,7 @@
 // CRDs already in the store are registered when the server starts.
 import type { Logger } from '../../common/log.js';
 import { StoreError, type Store } from '../store/types.js';
-import { Converter, type Dialer } from './conversion.js';
+import { Converter, type ConverterOptions, type Dialer } from './conversion.js';
 import type { Resources } from './resources.js';
 import { decodeObject, typePrefix, type KubeObject } from './storage.js';
 import type { CrdVersioning, ResourceType, TypeRegistry } from './types.js';
@@ -126,6 +126,7 @@ export function crdTypes(obj: KubeObject): ResourceType[] {
 export interface CrdSupportOptions {
   dialer?: Dialer;
   conversionTimeoutMs?: number;
+  onWebhookCall?: ConverterOptions['onWebhookCall'];
   log: Logger;
 }
 
@@ -137,7 +138,7 @@ export async function installCrdSupport(resources: Resources, options: CrdSuppor
   const { registry, store } = resources;
   const { log } = options;
   if (!registry.lookup(CRD_TYPE.group, CRD_TYPE.version, CRD_TYPE.plural)) registry.add(CRD_TYPE);
-  resources.versions.converter ??= new Converter({ dialer: options.dialer, timeoutMs: options.conversionTimeoutMs });
+  resources.versions.converter ??= new Converter({ dialer: options.dialer, timeoutMs: options.conversionTimeoutMs, onWebhookCall: options.onWebhookCall });
 
   const unregister = (name: string): void => registry.removeWhere((t) => t.crd?.name === name);
   const register = (obj: KubeObject): void => {

@@ -2,11 +2,14 @@
 // The federation API server process: flags → store → HTTPS API server → signals. Prints one JSON
 // "apiserver ready" line with the bound port once it serves requests (tests wait for it).
 import fs from 'node:fs';
+import { Registry } from 'prom-client';
 import { createLogger } from '../../common/log.js';
 import { exitOnSignals, parseOrExit, UsageError } from '../../common/flags.js';
+import { closeServer, listenTcp } from '../../common/listen.js';
 import { openStore } from '../store/open.js';
 import { withEncryption } from '../encryption/setup.js';
 import { createApiServer } from './server.js';
+import { createMetricsServer } from './metrics.js';
 import { MEMBER_TYPES, NAMESPACES, SECRETS, TypeRegistry } from './types.js';
 import { APISERVER_HELP, parseApiServerOptions } from './options.js';
 import { parseTokenFile, TokenAuthenticator } from './authn.js';
@@ -52,10 +55,12 @@ if (revokedFile !== null) {
   });
 }
 
+// Served on GET /metrics of the HTTPS listener: requests, storage refusals, watches, conversion webhooks, listener refusals, encryption.
+const metrics = new Registry();
 try {
   const raw = await openStore(options.store, options.mysqlTablePrefix ? { mysql: { tablePrefix: options.mysqlTablePrefix } } : {});
   // Secrets at rest: the given EncryptionConfiguration, or the default for the store (README).
-  const store = await withEncryption(raw, options.store, options.encryptionProviderConfig, log);
+  const store = await withEncryption(raw, options.store, options.encryptionProviderConfig, log, metrics);
   const api = await createApiServer({
     store,
     registry,
@@ -67,11 +72,16 @@ try {
     isRevoked: (serial) => revoked.isRevoked(serial),
     ...(options.member ? {} : { kubefed: { defaultTypes: true } }),
     listener: { name: options.member ? 'member_apiserver' : 'apiserver', limits: options },
+    metrics,
+    serveMetrics: true,
   });
+  const metricsServer = options.metricsListen && createMetricsServer(metrics, { listener: 'apiserver_metrics', limits: options, log });
+  const metricsPort = metricsServer ? await listenTcp(metricsServer, options.metricsListen!.host, options.metricsListen!.port) : null;
   const port = await api.listen(options.listen.host, options.listen.port);
-  log.info({ port, host: options.listen.host, store: options.store.split(':', 1)[0], member: options.member, tokens: tokens?.size ?? 0 }, 'apiserver ready');
+  log.info({ port, metricsPort, host: options.listen.host, store: options.store.split(':', 1)[0], member: options.member, tokens: tokens?.size ?? 0 }, 'apiserver ready');
   exitOnSignals(log, async (signal) => {
     log.info({ signal }, 'apiserver stopping');
+    if (metricsServer) await closeServer(metricsServer);
     await api.close();
     await store.close();
   });

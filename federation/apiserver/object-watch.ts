@@ -53,7 +53,10 @@ export function classifyEvent(e: Event, labels: LabelRequirement[], fields: Fiel
 export function watchEndError(err: StoreError, fromRevision: number, lastRevision: number): ApiError {
   if (err.code === 'COMPACTED') return new ApiError(410, 'Expired', `too old resource version: ${fromRevision} (${lastRevision})`);
   if (err.code === 'ENCRYPTION_FAILED') return errors.internal(`Internal error occurred: ${err.message}`);
-  return new ApiError(503, 'ServiceUnavailable', `watch ended: ${err.code}`);
+  // The store error stays the cause: the server logs and counts it as a storage refusal.
+  const unavailable = new ApiError(503, 'ServiceUnavailable', `watch ended: ${err.code}`);
+  unavailable.cause = err;
+  return unavailable;
 }
 
 /**

@@ -2,7 +2,7 @@
 import type { LevelWithSilent } from 'pino';
 import type { HostPort } from '../../common/address.js';
 import { LOG_LEVELS } from '../../common/log.js';
-import { UsageError, fileFlag, integerFlag, logLevelFlag, parseFlags, requiredFlag, requiredListenFlag } from '../../common/flags.js';
+import { UsageError, fileFlag, integerFlag, listenFlag, logLevelFlag, parseFlags, requiredFlag, requiredListenFlag } from '../../common/flags.js';
 import { DEFAULT_MAX_BODY_BYTES } from './body.js';
 import type { ListenerLimits } from '../../common/listener-guard.js';
 import { LISTENER_LIMITS_HELP, LISTENER_LIMIT_FLAGS, listenerLimitOptions } from '../../common/listener-flags.js';
@@ -10,6 +10,8 @@ import { LISTENER_LIMITS_HELP, LISTENER_LIMIT_FLAGS, listenerLimitOptions } from
 /** With the listener limits (README "Listener limits"). */
 export interface ApiServerOptions extends ListenerLimits {
   listen: HostPort;
+  /** Plain-HTTP GET /metrics for scrapers (no TLS, no authentication), or null: only /metrics on the HTTPS listener. */
+  metricsListen: HostPort | null;
   /** sqlite:///path.db, sqlite::memory: or mysql://user:pass@host:3306/db */
   store: string;
   mysqlTablePrefix: string | null;
@@ -31,6 +33,7 @@ export interface ApiServerOptions extends ListenerLimits {
 
 export const APISERVER_HELP = `usage: apiserver --ca FILE --cert FILE --key FILE [options]
   --listen HOST:PORT          [127.0.0.1:6443]
+  --metrics-listen HOST:PORT  also serve GET /metrics on plain HTTP, unauthenticated (loopback or pod network) [off]
   --store URL                 sqlite:///path.db | sqlite::memory: | mysql://user:pass@host:3306/db [sqlite::memory:]
   --mysql-table-prefix P      table name prefix in a shared MySQL database [kv_]
   --encryption-provider-config FILE  EncryptionConfiguration for Secrets at rest
@@ -47,6 +50,7 @@ ${LISTENER_LIMITS_HELP}
 export function parseApiServerOptions(argv: string[]): ApiServerOptions | 'help' {
   const v = parseFlags(argv, {
     listen: { type: 'string' },
+    'metrics-listen': { type: 'string' },
     store: { type: 'string' },
     'mysql-table-prefix': { type: 'string' },
     'encryption-provider-config': { type: 'string' },
@@ -66,6 +70,7 @@ export function parseApiServerOptions(argv: string[]): ApiServerOptions | 'help'
   if (!/^(sqlite:|mysql:\/\/)/.test(store)) throw new UsageError('--store: expected sqlite:///path, sqlite::memory: or mysql://…');
   return {
     listen: requiredListenFlag('listen', v.listen, '127.0.0.1:6443'),
+    metricsListen: listenFlag('metrics-listen', v['metrics-listen'], null),
     store,
     mysqlTablePrefix: v['mysql-table-prefix'] ?? null,
     encryptionProviderConfig: v['encryption-provider-config'] || null,

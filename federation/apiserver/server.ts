@@ -5,21 +5,24 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Registry } from 'prom-client';
 import type { Logger } from '../../common/log.js';
 import { DEFAULT_LISTENER_LIMITS, ListenerGuard, type ListenerLimits } from '../../common/listener-guard.js';
+import { closeServer, listenTcp } from '../../common/listen.js';
+import { sendMetrics } from '../../common/metrics.js';
 import { StoreError, type Store } from '../store/types.js';
 import { authenticateRequest, revokedClientCertificate, unauthenticatedReason, type TokenAuthenticator } from './authn.js';
-import { authorize, forbiddenMessage, type UserInfo, type Verb } from './authz.js';
+import { authorize, forbiddenMessage, type UserInfo } from './authz.js';
 import { DEFAULT_MAX_BODY_BYTES, decodeObjectBody, mediaType, parseJson, readBody } from './body.js';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, SERVER_VERSION } from './discovery.js';
 import type { Dialer } from './conversion.js';
 import { installCrdSupport } from './crd.js';
 import { installKubeFed } from '../kubefed/install.js';
 import { ApiError, errors } from './errors.js';
+import { ApiServerMetrics, requestLabels } from './metrics.js';
 import { openApiV3 } from './openapi.js';
 import { sendOpenApiV2 } from './openapiv2.js';
 import { PROTOBUF_MEDIA_TYPE } from './protobuf.js';
 import { PATCH_TYPES } from './patch.js';
 import { Resources } from './resources.js';
-import { parsePath, type Route } from './routes.js';
+import { parseRequestUrl, resourceVerb, type ResourceRoute, type Route } from './routes.js';
 import { parseFieldSelector, parseLabelSelector, SelectorError } from './selectors.js';
 import { parseResourceVersion, type KubeObject } from './storage.js';
 import { toTable, wantsTable } from './table.js';
@@ -42,11 +45,16 @@ export interface ApiServerOptions {
   kubefed?: { defaultTypes: boolean };
   /** Certificate revocation (--revoked): a verified client certificate whose serial (hex) this accepts is refused with 403. */
   isRevoked?: (serialHex: string) => boolean;
+  /** The listener's name (log field and metrics label) and limits (handshake, header, idle, unauthenticated connections). */
+  listener?: { name: string; limits: ListenerLimits };
   /**
-   * The listener's name (log field and metrics label), limits (handshake, header, idle,
-   * unauthenticated connections) and the registry its refusal counters go to (the hub's /metrics).
+   * Where this server's metrics go (requests, storage refusals, watches, conversion webhooks,
+   * listener refusals): in the proxy-server the hub's registry (its admin /metrics); default a
+   * registry of its own.
    */
-  listener?: { name: string; limits: ListenerLimits; registry?: Registry };
+  metrics?: Registry;
+  /** Serve GET /metrics (Prometheus text of `metrics`) to authenticated users, as kube-apiserver does. */
+  serveMetrics?: boolean;
 }
 
 export interface ApiServer {
@@ -55,8 +63,6 @@ export interface ApiServer {
   listen(host: string, port: number): Promise<number>;
   close(): Promise<void>;
 }
-
-type ResourceRoute = Extract<Route, { kind: 'resource' }>;
 
 function sendJson(res: ServerResponse, code: number, body: unknown): void {
   const text = JSON.stringify(body);
@@ -72,20 +78,36 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
   const { store, registry, log } = options;
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const bookmarkIntervalMs = options.bookmarkIntervalMs ?? 10_000;
+  const metricsRegistry = options.metrics ?? new Registry();
+  const metrics = ApiServerMetrics.of(metricsRegistry);
   const resources = new Resources(store, registry);
   await resources.ensureNamespace('default');
-  await installCrdSupport(resources, { dialer: options.dialer, conversionTimeoutMs: options.conversionTimeoutMs, log });
+  await installCrdSupport(resources, {
+    dialer: options.dialer,
+    conversionTimeoutMs: options.conversionTimeoutMs,
+    onWebhookCall: (result, seconds) => metrics.conversionWebhookCall(result, seconds),
+    log,
+  });
   if (options.kubefed) await installKubeFed(resources, { log, defaultTypes: options.kubefed.defaultTypes });
   const isNamespacedPlural = (g: string, v: string, p: string): boolean => registry.lookup(g, v, p)?.namespaced === true;
+  const isServed = (g: string, v: string, p: string): boolean => registry.lookup(g, v, p) !== undefined;
+
+  /** A refusal because of the store (down, full, read-only) is the operator's to fix: warn, with the database's error, and count it. */
+  const storageRefused = (err: ApiError, context: Record<string, unknown>, msg: string): void => {
+    if (!(err.cause instanceof StoreError)) return;
+    metrics.storageRefusals.inc({ code: err.cause.code });
+    log.warn({ ...context, code: err.code, reason: err.reason, storeError: err.cause.code, err: err.cause.message }, msg);
+  };
 
   // Client certificates are optional (bearer tokens); one that is presented but fails
   // verification is refused by the guard with its reason.
   const server = https.createServer({ ...options.tls, requestCert: true, rejectUnauthorized: false }, (req, res) => {
-    handle(req, res).catch((err: unknown) => {
+    const { url, route } = parseRequestUrl(req.url ?? '/', isNamespacedPlural);
+    metrics.track(res, requestLabels(req.method ?? 'GET', route, isTrue(url?.searchParams.get('watch') ?? null), isServed));
+    handle(req, res, url, route).catch((err: unknown) => {
       const apiErr = err instanceof ApiError ? err : errors.internal('internal error');
       if (!(err instanceof ApiError)) log.error({ err, method: req.method, url: req.url }, 'request failed');
-      // A refusal because of the store (down, full, read-only) is the operator's to fix: warn, with the database's error.
-      else if (err.cause instanceof StoreError) log.warn({ method: req.method, url: req.url, code: err.code, reason: err.reason, storeError: err.cause.code, err: err.cause.message }, 'request failed: storage');
+      else storageRefused(err, { method: req.method, url: req.url }, 'request failed: storage');
       if (res.headersSent) {
         res.destroy();
         return;
@@ -98,20 +120,14 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
   const guard = new ListenerGuard({
     listener: options.listener?.name ?? 'apiserver',
     limits: options.listener?.limits ?? DEFAULT_LISTENER_LIMITS,
-    registry: options.listener?.registry ?? new Registry(),
+    registry: metricsRegistry,
     log,
     clientCertificate: 'optional',
   });
   guard.protect(server);
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    let url: URL;
-    try {
-      url = new URL(req.url ?? '/', 'https://apiserver');
-    } catch {
-      throw errors.badRequest('invalid request URL');
-    }
-    const route = parsePath(url.pathname, isNamespacedPlural);
+  async function handle(req: IncomingMessage, res: ServerResponse, url: URL | null, route: Route): Promise<void> {
+    if (!url) throw errors.badRequest('invalid request URL');
     log.debug({ method: req.method, url: req.url }, 'request');
     if (route.kind === 'health') {
       res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
@@ -151,6 +167,11 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
       }
       case 'openapiV2':
         return sendOpenApiV2(req, res);
+      case 'metrics': {
+        // Like kube-apiserver: any authenticated user may read /metrics (it names no object).
+        if (!options.serveMetrics) throw errors.pathNotFound();
+        return sendMetrics(metricsRegistry, res);
+      }
       case 'notFound':
         throw errors.pathNotFound();
       case 'resource':
@@ -168,16 +189,8 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     const name = route.name;
     const status = route.subresource === 'status';
     if (t.namespaced && name !== undefined && ns === undefined) throw errors.pathNotFound();
-    const watching = route.watchPath || (method === 'GET' && name === undefined && isTrue(q.get('watch')));
-    let verb: Verb;
-    if (route.watchPath && method !== 'GET') throw errors.methodNotSupported(method, url.pathname);
-    if (method === 'GET') verb = watching ? 'watch' : name === undefined ? 'list' : 'get';
-    else if (method === 'POST' && name === undefined) verb = 'create';
-    else if (method === 'PUT' && name !== undefined) verb = 'update';
-    else if (method === 'PATCH' && name !== undefined) verb = 'patch';
-    else if (method === 'DELETE' && name !== undefined && !status) verb = 'delete';
-    else throw errors.methodNotSupported(method, url.pathname);
-    if (status && verb !== 'get' && verb !== 'update' && verb !== 'patch') throw errors.methodNotSupported(method, url.pathname);
+    const verb = resourceVerb(method, route, isTrue(q.get('watch')));
+    if (verb === null) throw errors.methodNotSupported(method, url.pathname);
     if (!authorize(user, verb)) throw errors.forbidden(forbiddenMessage(user, verb, t.group, t.plural, ns, route.subresource));
     const dryRun = q.getAll('dryRun').includes('All');
     const table = wantsTable(req.headers.accept);
@@ -208,7 +221,12 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
             bookmarkIntervalMs,
             timeoutSeconds: timeout !== null && /^[0-9]+$/.test(timeout) ? Number(timeout) : undefined,
             render,
-            ended: (reason) => log.debug({ resource: t.plural, namespace: ns, reason }, 'watch ended'),
+            opened: () => metrics.watches.inc({ resource: t.plural }),
+            ended: (reason, error) => {
+              metrics.watches.dec({ resource: t.plural });
+              if (error) storageRefused(error, { resource: t.plural, namespace: ns }, 'watch ended: storage');
+              log.debug({ resource: t.plural, namespace: ns, reason }, 'watch ended');
+            },
           });
         }
         const limitText = q.get('limit');
@@ -294,22 +312,11 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
   return {
     server,
     resources,
-    listen(host: string, port: number): Promise<number> {
-      return new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          server.off('error', reject);
-          const addr = server.address();
-          resolve(typeof addr === 'object' && addr ? addr.port : port);
-        });
-      });
-    },
+    listen: (host: string, port: number): Promise<number> => listenTcp(server, host, port),
     close(): Promise<void> {
-      return new Promise((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-        guard.closeUnauthenticated();
-      });
+      const closed = closeServer(server);
+      guard.closeUnauthenticated();
+      return closed;
     },
   };
 }

@@ -3,7 +3,7 @@
 // sent first as ADDED events.
 import type { ServerResponse } from 'node:http';
 import type { Store } from '../store/types.js';
-import { errors } from './errors.js';
+import { errors, type ApiError } from './errors.js';
 import { watchObjects } from './object-watch.js';
 import type { Resources } from './resources.js';
 import type { FieldRequirement, LabelRequirement } from './selectors.js';
@@ -23,8 +23,10 @@ export interface WatchOptions {
   timeoutSeconds?: number;
   /** Turns each event object into what the client asked for (e.g. a one-row Table). */
   render: (obj: KubeObject) => unknown;
-  /** Told once why the watch ended. */
-  ended?: (reason: 'client closed' | 'timeout' | 'error') => void;
+  /** Told once the response has started (the watch is open). */
+  opened?: () => void;
+  /** Told once why an opened watch ended (with the error sent to the client, if that was why). */
+  ended?: (reason: 'client closed' | 'timeout' | 'error', error?: ApiError) => void;
 }
 
 export async function serveWatch(res: ServerResponse, store: Store, resources: Resources, t: ResourceType, opts: WatchOptions): Promise<void> {
@@ -40,6 +42,7 @@ export async function serveWatch(res: ServerResponse, store: Store, resources: R
   }
   res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private' });
   res.flushHeaders();
+  opts.opened?.();
   let closed = false;
   const send = (type: WatchEventType, object: unknown): void => {
     if (closed) return;
@@ -48,10 +51,10 @@ export async function serveWatch(res: ServerResponse, store: Store, resources: R
   for (const obj of initial) send('ADDED', opts.render(obj));
 
   const timers: NodeJS.Timeout[] = [];
-  const finish = (reason: 'client closed' | 'timeout' | 'error'): void => {
+  const finish = (reason: 'client closed' | 'timeout' | 'error', error?: ApiError): void => {
     if (closed) return;
     closed = true;
-    opts.ended?.(reason);
+    opts.ended?.(reason, error);
     watch.cancel();
     for (const timer of timers) clearInterval(timer);
     res.end();
@@ -63,7 +66,7 @@ export async function serveWatch(res: ServerResponse, store: Store, resources: R
     (e) => send(e.type, opts.render(e.object)),
     (err) => {
       send('ERROR', err.toStatus());
-      finish('error');
+      finish('error', err);
     },
   );
   if (opts.bookmarks) {

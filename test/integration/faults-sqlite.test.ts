@@ -12,7 +12,7 @@ import { spawnNode } from '../../common/spawn.js';
 import { testPki } from '../support/pki.js';
 import { assertNoLeakedResources, resourceBaseline } from '../support/leaks.js';
 import { scratchDir } from '../support/paths.js';
-import { mountTmpfs, remount, tmpfsUnavailable, unmount } from '../support/tmpfs.js';
+import { fillFileSystem, mountTmpfsOrSkip, remount, unmount } from '../support/tmpfs.js';
 import { reportFault } from '../support/fault-report.js';
 import { APISERVER_BIN, openWatch, request, startApiServer, type ApiServerProcess } from '../federation/apiserver/harness.js';
 
@@ -23,26 +23,6 @@ const TMPFS_BYTES = 2 * 1024 * 1024;
 const FAILURE_BOUND_MS = 10_000;
 
 const dataFor = (name: string): Record<string, string> => ({ name, blob: `${name}:`.repeat(512).slice(0, 4000) });
-
-/** Fills the file system holding `file` until ENOSPC, in shrinking chunks so not even a page is left. */
-function fill(file: string): void {
-  const fd = fs.openSync(file, 'w');
-  try {
-    for (let chunk = 64 * 1024; chunk >= 512; chunk /= 8) {
-      const buf = Buffer.alloc(chunk, 0x5a);
-      for (;;) {
-        try {
-          fs.writeSync(fd, buf);
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
-          break;
-        }
-      }
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 function integrityCheck(file: string): string {
   const db = new Database(file, { readonly: true });
@@ -82,14 +62,7 @@ describe('faults: SQLite on a full disk and on a read-only file system', functio
   before(async function () {
     baseline = await resourceBaseline();
     dir = scratchDir(`faults-sqlite-${process.pid}`);
-    const why = await tmpfsUnavailable(path.join(dir, 'probe'));
-    if (why) {
-      if (process.env.CI) throw new Error(`the SQLite fault tests need a tmpfs: ${why}`);
-      console.log(`      skipping: ${why}`);
-      this.skip();
-    }
-    mnt = path.join(dir, 'mnt');
-    await mountTmpfs(mnt, TMPFS_BYTES);
+    mnt = await mountTmpfsOrSkip(this, dir, TMPFS_BYTES, 'the SQLite fault suite');
     db = path.join(mnt, 'federation.db');
     server = await startApiServer('faults-sqlite', [], `sqlite://${db}`);
   });
@@ -107,7 +80,7 @@ describe('faults: SQLite on a full disk and on a read-only file system', functio
     const watch = await openWatch(server!, `${CM}?watch=true&resourceVersion=${listed.json().metadata.resourceVersion}`);
     try {
       const filler = path.join(mnt, 'filler');
-      fill(filler);
+      fillFileSystem(filler);
       const filledAt = Date.now();
       // Free pages inside the database and its WAL may take a few more writes; then refusals.
       let first: Awaited<ReturnType<typeof create>> | null = null;

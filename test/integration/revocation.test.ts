@@ -17,17 +17,12 @@ import { testPki } from '../support/pki.js';
 import { spawnAgent, spawnNode, startServer, type LoggedProcess, type ServerProcess } from '../support/processes.js';
 import { assertNoLeakedResources, resourceBaseline } from '../support/leaks.js';
 import { assertServerIdle, stopAgent } from '../support/server-state.js';
+import { metric } from '../support/metrics.js';
 
 const run = promisify(execFile);
 
 function serialOf(certFile: string): string {
   return new X509Certificate(fs.readFileSync(certFile)).serialNumber;
-}
-
-/** The value of one sample of /metrics, 0 when absent. */
-function metric(text: string, sample: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
-  return line === undefined ? 0 : Number(line.slice(sample.length + 1));
 }
 
 /** GET on the federation API server with a user's certificate: status and parsed body. */
@@ -211,6 +206,11 @@ describe('certificate revocation (processes)', function () {
     assert.equal(metric(metrics, 'fedtunnel_revoked_closed_total{kind="connect_tunnel"}'), 1);
     assert.ok(metric(metrics, 'fedtunnel_revoked_refusals_total{listener="connect_tls"}') >= 2, metrics);
     assert.ok(metric(metrics, 'fedtunnel_revoked_refusals_total{listener="federation"}') >= 1, metrics);
+    // The embedded federation's requests are on the hub's admin /metrics (not on its own listener):
+    // alice's two reads, bob's refused one.
+    assert.equal((await federationGet(federationPort, 'alice', '/metrics')).status, 404);
+    assert.ok(metric(metrics, 'fedtunnel_apiserver_requests_total{verb="list",group="",resource="namespaces",code="200"}') >= 2, metrics);
+    assert.ok(metric(metrics, 'fedtunnel_apiserver_requests_total{verb="list",group="",resource="namespaces",code="403"}') >= 1, metrics);
   });
 
   it('revoking a linked agent and sending SIGHUP closes its link at once and refuses its reconnects; the other agent of the cluster keeps serving', async function () {

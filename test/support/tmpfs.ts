@@ -3,6 +3,7 @@
 // whatever a failed test left behind.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -21,6 +22,22 @@ export async function tmpfsUnavailable(probeDir: string): Promise<string | null>
   } catch (error) {
     return `cannot mount a tmpfs: ${String(error)}`;
   }
+}
+
+/**
+ * For a before() hook: mounts a tmpfs of `sizeBytes` at `dir`/mnt and returns that path; where
+ * this process cannot mount one the suite is skipped with the reason (under CI: fails, naming `need`).
+ */
+export async function mountTmpfsOrSkip(context: Mocha.Context, dir: string, sizeBytes: number, need: string): Promise<string> {
+  const why = await tmpfsUnavailable(path.join(dir, 'probe'));
+  if (why) {
+    if (process.env.CI) throw new Error(`${need} needs a tmpfs: ${why}`);
+    console.log(`      skipping: ${why}`);
+    context.skip();
+  }
+  const mnt = path.join(dir, 'mnt');
+  await mountTmpfs(mnt, sizeBytes);
+  return mnt;
 }
 
 export async function mountTmpfs(dir: string, sizeBytes: number): Promise<void> {
@@ -43,6 +60,26 @@ export async function unmount(dir: string): Promise<void> {
     await run('umount', ['-l', dir], { timeout: MOUNT_BOUND_MS });
   }
   mounted.delete(dir);
+}
+
+/** Fills the file system holding `file` until ENOSPC, in shrinking chunks so not even a page is left. */
+export function fillFileSystem(file: string): void {
+  const fd = fs.openSync(file, 'w');
+  try {
+    for (let chunk = 64 * 1024; chunk >= 512; chunk /= 8) {
+      const buf = Buffer.alloc(chunk, 0x5a);
+      for (;;) {
+        try {
+          fs.writeSync(fd, buf);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
+          break;
+        }
+      }
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 export async function unmountAll(): Promise<void> {

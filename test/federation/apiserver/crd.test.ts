@@ -8,7 +8,8 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createCA, issueServerCert, readKeyPair } from '../../../certs/pki.js';
 import { createLogger } from '../../../common/log.js';
-import { Converter, netDialer, tlsIdentityHost, type Dialer } from '../../../federation/apiserver/conversion.js';
+import { Registry } from 'prom-client';
+import { Converter, netDialer, tlsIdentityHost, type ConversionWebhookResult, type Dialer } from '../../../federation/apiserver/conversion.js';
 import { federationDialer } from '../../../proxy-server/federation-dialer.js';
 import type { DialFunction } from '../../../proxy-server/dialer.js';
 import type { TunnelStream } from '../../../wire/stream.js';
@@ -17,6 +18,7 @@ import { memberRegistry } from '../../../federation/apiserver/types.js';
 import { openStore } from '../../../federation/store/open.js';
 import type { Store } from '../../../federation/store/types.js';
 import { assertNoLeakedResources, resourceBaseline } from '../../support/leaks.js';
+import { metric } from '../../support/metrics.js';
 import { scratchDir } from '../../support/paths.js';
 import { testPki } from '../../support/pki.js';
 import { kubectl, mastersCert, openWatch, request, type ApiServerProcess } from './harness.js';
@@ -54,6 +56,14 @@ describe('apiserver: CustomResourceDefinitions with webhook conversion', functio
   let dials: string[] = [];
   let reviews = 0;
   let server: ApiServerProcess;
+  const metrics = new Registry();
+  /** Webhook calls counted with this result so far, and observed in the duration histogram. */
+  const webhookCalls = async (result: ConversionWebhookResult): Promise<number> => {
+    const text = await metrics.metrics();
+    const calls = metric(text, `fedtunnel_apiserver_conversion_webhook_calls_total{result="${result}"}`);
+    assert.equal(metric(text, `fedtunnel_apiserver_conversion_webhook_duration_seconds_count{result="${result}"}`), calls);
+    return calls;
+  };
 
   const post = (p: string, obj: unknown) => request(server, 'POST', p, { body: JSON.stringify(obj), contentType: JSON_TYPE });
   const put = (p: string, obj: unknown) => request(server, 'PUT', p, { body: JSON.stringify(obj), contentType: JSON_TYPE });
@@ -123,6 +133,7 @@ describe('apiserver: CustomResourceDefinitions with webhook conversion', functio
       tls: { ca: fs.readFileSync(pki.ca.cert), cert: fs.readFileSync(pki.server.cert), key: fs.readFileSync(pki.server.key) },
       dialer,
       conversionTimeoutMs: 3000,
+      metrics,
     });
     const port = await api.listen('127.0.0.1', 0);
     const home = scratchDir('apiserver-crd');
@@ -189,6 +200,7 @@ describe('apiserver: CustomResourceDefinitions with webhook conversion', functio
     assert.ok(dials.length >= 2, `dialer calls: ${dials.length}`);
     assert.ok(dials.every((d) => d === `127.0.0.1:${webhookPort}`));
     assert.ok(reviews >= 2);
+    assert.equal(await webhookCalls('ok'), reviews, 'every call the webhook answered is counted ok');
 
     const viaV1 = (await request(server, 'GET', `${V1}/w1`)).json();
     assert.equal(viaV1.apiVersion, 'example.com/v1');
@@ -230,8 +242,10 @@ describe('apiserver: CustomResourceDefinitions with webhook conversion', functio
     assert.deepEqual(JSON.parse((await store.get(STORE_KEY))!.value.toString('utf8')).spec, { size: 6 });
   });
 
-  for (const bad of ['wrongUid', 'wrongCount', 'changeName', 'http500', 'notJson', 'failure'] as const) {
-    it(`a webhook answering ${bad} fails the request with a Status and writes nothing`, async function () {
+  const counted: Record<Exclude<Mode, 'ok' | 'hang'>, ConversionWebhookResult> = { wrongUid: 'bad_response', wrongCount: 'bad_response', changeName: 'bad_response', failure: 'webhook_failed', http500: 'http_error', notJson: 'bad_response' };
+  for (const [bad, result] of Object.entries(counted) as Array<[keyof typeof counted, ConversionWebhookResult]>) {
+    it(`a webhook answering ${bad} fails the request with a Status and writes nothing; the call is counted as ${result}`, async function () {
+      const calls = await webhookCalls(result);
       const before = await store.currentRevision();
       const stored = (await store.get(STORE_KEY))!.value.toString('utf8');
       const current = (await request(server, 'GET', `${V2}/w1`)).json();
@@ -253,6 +267,7 @@ describe('apiserver: CustomResourceDefinitions with webhook conversion', functio
       assert.equal((await store.get(STORE_KEY))!.value.toString('utf8'), stored);
       assert.equal(await store.get('/registry/example.com/widgets/default/w2'), null);
       assert.deepEqual((await request(server, 'GET', `${V1}/w1`)).json().spec, { size: 6 });
+      assert.equal(await webhookCalls(result), calls + 3, 'the update, the get and the create each called the webhook once');
     });
   }
 
@@ -303,10 +318,12 @@ describe('apiserver: CustomResourceDefinitions with webhook conversion', functio
     await replaceCrd(crd(url(), {}, Buffer.from(createCA({ commonName: 'other-ca' }).certPem).toString('base64')));
     try {
       const before = await store.currentRevision();
+      const calls = await webhookCalls('connection_failed');
       const w = await put(`${V2}/w1`, { metadata: { name: 'w1' }, spec: { replicas: 9 } });
       assert.equal(w.status, 500, w.body);
       assert.match(w.json().message, /conversion webhook for widgets\.example\.com failed: .*certificate/i);
       assert.equal(await store.currentRevision(), before);
+      assert.equal(await webhookCalls('connection_failed'), calls + 1);
     } finally {
       await replaceCrd(crd(url()));
     }
@@ -315,6 +332,7 @@ describe('apiserver: CustomResourceDefinitions with webhook conversion', functio
   it('a webhook that never answers times out', async function () {
     mode = 'hang';
     try {
+      const calls = await webhookCalls('timeout');
       const started = Date.now();
       const g = await request(server, 'GET', `${V2}/w1`);
       assert.equal(g.status, 500, g.body);
@@ -324,6 +342,8 @@ describe('apiserver: CustomResourceDefinitions with webhook conversion', functio
       const w = await put(`${V2}/w1`, { metadata: { name: 'w1' }, spec: { replicas: 9 } });
       assert.equal(w.status, 500, w.body);
       assert.equal(await store.currentRevision(), before, 'a timed-out conversion writes nothing');
+      // the GET and the PUT each waited for the webhook once
+      assert.equal(await webhookCalls('timeout'), calls + 2);
     } finally {
       mode = 'ok';
     }
@@ -337,9 +357,11 @@ describe('apiserver: CustomResourceDefinitions with webhook conversion', functio
     await new Promise<void>((resolve) => closed.close(() => resolve()));
     await replaceCrd(crd(`https://127.0.0.1:${deadPort}/convert`));
     const before = await store.currentRevision();
+    const calls = await webhookCalls('connection_failed');
     const w = await put(`${V2}/w1`, { metadata: { name: 'w1' }, spec: { replicas: 9 } });
     assert.equal(w.status, 500, w.body);
     assert.match(w.json().message, /conversion webhook for widgets\.example\.com failed: .*ECONNREFUSED/);
+    assert.equal(await webhookCalls('connection_failed'), calls + 1);
     assert.equal(await store.currentRevision(), before);
     assert.deepEqual((await request(server, 'GET', `${V1}/w1`)).json().spec, { size: 6 });
   });

@@ -24,6 +24,8 @@ export function mastersCert(): KeyPairPaths {
 
 export class ApiServerProcess extends LoggedProcess {
   port = 0;
+  /** The plain-HTTP /metrics port (--metrics-listen), or null. */
+  metricsPort: number | null = null;
   kubeconfig = '';
   home = '';
 }
@@ -36,6 +38,7 @@ export async function startApiServer(name: string, extraArgs: string[] = [], sto
   const server = new ApiServerProcess('apiserver', child);
   const ready = await server.waitForLog((l) => l.msg === 'apiserver ready');
   server.port = ready.port as number;
+  server.metricsPort = (ready.metricsPort as number | null) ?? null;
   const dir = scratchDir(`apiserver-${name}`);
   server.home = dir;
   server.kubeconfig = path.join(dir, 'kubeconfig');
