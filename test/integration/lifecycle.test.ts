@@ -9,7 +9,10 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { once } from 'node:events';
 import { issueAgentCert, readKeyPair, writeKeyPair } from '../../certs/pki.js';
-import { ALPN_TUNNEL } from '../../wire/frames.js';
+import { ALPN_TUNNEL, FrameType, PROTOCOL_VERSION } from '../../wire/frames.js';
+import { parseGoAway } from '../../wire/messages.js';
+import { FrameReceiver } from '../../wire/receiver.js';
+import { encodeJson } from '../../wire/sender.js';
 import { scratchDir } from '../support/paths.js';
 import { testPki } from '../support/pki.js';
 import { spawnAgent, startAgent, startServer, type LoggedProcess, type ServerProcess } from '../support/processes.js';
@@ -130,7 +133,7 @@ describe('link lifecycle (processes)', function () {
     }
   });
 
-  it('agent listener: no HELLO is closed after --handshake-timeout (counted), a wrong WebSocket path gets 404', async function () {
+  it('agent listener: no HELLO is closed after --handshake-timeout (counted), a wrong protocol version gets a GOAWAY saying so, a wrong WebSocket path gets 404', async function () {
     const server = await startServer({ extraArgs: ['--handshake-timeout', '500'] });
     try {
       const silent = await agentTls(server, ALPN_TUNNEL);
@@ -139,6 +142,19 @@ describe('link lifecycle (processes)', function () {
       await server.waitForLog((l) => l.msg === 'agent sent no HELLO in time');
       await closed;
       assert.match(await server.metrics(), /fedtunnel_agent_links_total\{result="handshake_timeout"\} 1/);
+
+      const future = await agentTls(server, ALPN_TUNNEL);
+      const goAways: string[] = [];
+      const receiver = new FrameReceiver({
+        onControl: (type, _id, payload) => void (type === FrameType.GOAWAY && goAways.push(parseGoAway(payload).reason)),
+        onData: () => undefined,
+      });
+      future.on('data', (chunk: Buffer) => receiver.feed(chunk));
+      future.write(encodeJson(FrameType.HELLO, 0, { version: PROTOCOL_VERSION + 1, instance: 'from-the-future', window: 65536 }));
+      await once(future, 'close');
+      assert.deepEqual(goAways, [`protocol version ${PROTOCOL_VERSION + 1} not supported (want ${PROTOCOL_VERSION})`]);
+      assert.match(await server.metrics(), /fedtunnel_agent_links_total\{result="version_mismatch"\} 1/);
+      await server.waitForLog((l) => l.msg === 'refused agent link: protocol version mismatch');
 
       const ws = await agentTls(server, 'http/1.1');
       ws.end(
