@@ -8,7 +8,8 @@ import { once } from 'node:events';
 import { issueServerCert, readKeyPair, writeKeyPair } from '../../certs/pki.js';
 import { testPki } from '../support/pki.js';
 import { scratchDir } from '../support/paths.js';
-import { startServer } from '../support/processes.js';
+import { startAgent, startServer } from '../support/processes.js';
+import { stopAgent } from '../support/server-state.js';
 import { assertNoLeakedResources, resourceBaseline } from '../support/leaks.js';
 
 async function servedSerial(port: number): Promise<string> {
@@ -29,6 +30,37 @@ async function servedSerial(port: number): Promise<string> {
 }
 
 describe('certificate reload (processes)', function () {
+  it('SIGHUP switches new handshakes on the agent and federation listeners too, and open agent links survive', async function () {
+    const baseline = await resourceBaseline();
+    const pki = testPki();
+    const dir = scratchDir('reload-listeners');
+    const ca = readKeyPair(path.dirname(pki.ca.cert), 'ca');
+    const issue = () => writeKeyPair(dir, 'server', issueServerCert(ca, { commonName: 'hub', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] }));
+    const first = issue();
+    const server = await startServer({ extraArgs: ['--cert', first.cert, '--key', first.key, '--federation-listen', '127.0.0.1:0', '--federation-store', 'sqlite::memory:', '--federation-controller', 'off'] });
+    const federationPort = (await server.waitForLog((l) => l.msg === 'proxy-server ready')).federationPort as number;
+    const agent = await startAgent({ cluster: 'alpha', server });
+    try {
+      const link = (await server.state()).agents[0]!.linkId;
+      const before = await servedSerial(server.agentPort);
+      assert.equal(await servedSerial(federationPort), before);
+      issue();
+      const since = server.mark;
+      server.child.kill('SIGHUP');
+      await server.waitForLog((l) => l.msg === 'certificates reloaded', { since });
+      const rotated = await servedSerial(server.agentPort);
+      assert.notEqual(rotated, before, 'the agent listener presents the new certificate');
+      assert.equal(await servedSerial(federationPort), rotated, 'the federation listener presents the new certificate');
+      assert.deepEqual((await server.state()).agents.map((a) => a.linkId), [link], 'the open agent link survived');
+      assert.equal(server.lines.slice(since).some((l) => l.msg === 'agent unregistered'), false);
+      await stopAgent(server, agent, 'alpha');
+    } finally {
+      await agent.kill('SIGKILL');
+      await server.kill();
+    }
+    await assertNoLeakedResources(baseline);
+  });
+
   it('SIGHUP switches new handshakes to the new server certificate; a broken file keeps the old one', async function () {
     const baseline = await resourceBaseline();
     const pki = testPki();

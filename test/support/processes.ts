@@ -10,7 +10,7 @@ import { testPki } from './pki.js';
 export { LoggedProcess, killAllChildren, spawnNode, type LogLine, type LogPredicate } from '../../common/spawn.js';
 
 export interface ServerState {
-  agents: Array<{ cluster: string; tenant: string; streams: number; draining: boolean; carrier: string }>;
+  agents: Array<{ linkId: number; cluster: string; tenant: string; streams: number; draining: boolean; carrier: string }>;
   streams: number;
   pendingDials: number;
 }

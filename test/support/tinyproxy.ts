@@ -15,11 +15,12 @@ export interface Tinyproxy {
   stop(): Promise<void>;
 }
 
-export async function startTinyproxy(): Promise<Tinyproxy> {
+/** `basicAuth`: the proxy demands these credentials (407 without them). */
+export async function startTinyproxy(options: { basicAuth?: { user: string; password: string } } = {}): Promise<Tinyproxy> {
   const port = await freePort();
   const config = path.join(scratchDir('tinyproxy'), `tinyproxy-${port}.conf`);
   // No ConnectPort line: CONNECT to any port is allowed (Debian's default config allows 443 only).
-  fs.writeFileSync(config, [`Port ${port}`, 'Listen 127.0.0.1', 'Allow 127.0.0.1', 'Timeout 600', 'MaxClients 200', 'LogLevel Connect', ''].join('\n'));
+  fs.writeFileSync(config, [`Port ${port}`, 'Listen 127.0.0.1', 'Allow 127.0.0.1', 'Timeout 600', 'MaxClients 200', 'LogLevel Connect', ...(options.basicAuth ? [`BasicAuth ${options.basicAuth.user} ${options.basicAuth.password}`] : []), ''].join('\n'));
   const child = spawn('tinyproxy', ['-d', '-c', config], { stdio: ['ignore', 'pipe', 'pipe'] });
   const connects: string[] = [];
   let started!: () => void;

@@ -15,7 +15,7 @@ const OPEN = { sid: 'splice', timeoutMs: 5000 };
  * A linked session pair whose agent splices every accepted stream to a fresh loopback socket;
  * `remotes` are the far ends of those sockets (the "destination" processes).
  */
-async function splicedLink(h: Harness) {
+async function splicedLink(h: Harness, afterSplice: (stream: TunnelStream) => void = () => undefined) {
   const { server, agent } = await h.linked();
   const remotes: net.Socket[] = [];
   const results: SpliceResult[] = [];
@@ -24,6 +24,7 @@ async function splicedLink(h: Harness) {
       remotes.push(remote);
       agent.accept(stream);
       splice(stream, destination, 'DESTINATION_ERROR', (result) => results.push(result));
+      afterSplice(stream);
     });
   });
   return { server, agent, remotes, results };
@@ -99,18 +100,10 @@ describe('wire: splice', function () {
   it(
     'a reset right after the FIN still closes the socket',
     loopbackTest(async (h) => {
-      const { server, agent } = await h.linked();
-      const remotes: net.Socket[] = [];
-      const results: SpliceResult[] = [];
-      agent.on('open', (stream) => {
-        void h.socketPair().then(([remote, destination]) => {
-          remotes.push(remote);
-          agent.accept(stream);
-          splice(stream, destination, 'DESTINATION_ERROR', (result) => results.push(result));
-          // pipe() ended the socket in an earlier 'end' listener: reset in that same tick.
-          stream.once('end', () => stream.destroy(new StreamResetError('CANCEL', 'reset after FIN', false)));
-        });
-      });
+      // pipe() ended the socket in an earlier 'end' listener: reset in that same tick.
+      const { server, agent, remotes, results } = await splicedLink(h, (stream) =>
+        stream.once('end', () => stream.destroy(new StreamResetError('CANCEL', 'reset after FIN', false))),
+      );
       const stream = await server.open('dest', 80, OPEN);
       await until(() => remotes.length === 1, 5000, 'destination socket');
       const remote = remotes[0]!;
