@@ -26,6 +26,9 @@ export const CLUSTER_HOST_SUFFIX = '.tunnel';
 /** Bursts of clients (a controller starting up, a CI fan-out) must queue, not fail with EAGAIN. */
 export const LISTEN_BACKLOG = 4096;
 
+/** Bytes a client may send after its CONNECT head before the tunnel is up (a TLS ClientHello fits many times). */
+const MAX_EARLY_BYTES = 64 * 1024;
+
 export interface ConnectTarget {
   cluster: string;
   address: string;
@@ -181,6 +184,24 @@ export class ConnectFrontend {
     socket.on('error', earlyError);
     const abort = new AbortController();
     socket.once('close', () => abort.abort());
+    // While the dial is pending the client socket is read, so that a client that gives up is
+    // seen at once (its FIN): the dial is cancelled and its pending slot freed, instead of being
+    // held until --dial-timeout. A FIN before the 200 therefore cancels the tunnel: a CONNECT
+    // client cannot half-close a tunnel that does not exist yet. Bytes sent early (a TLS
+    // ClientHello) are kept, up to a bound, and go first into the tunnel.
+    const early: Buffer[] = head.length > 0 ? [head] : [];
+    let earlyBytes = head.length;
+    const onEarlyData = (chunk: Buffer): void => {
+      early.push(chunk);
+      earlyBytes += chunk.length;
+      if (earlyBytes >= MAX_EARLY_BYTES) socket.pause();
+    };
+    const onEarlyEnd = (): void => {
+      abort.abort();
+      socket.destroy();
+    };
+    socket.on('data', onEarlyData);
+    socket.once('end', onEarlyEnd);
     try {
       const { cluster, address } = resolveConnectTarget(
         req.url ?? '',
@@ -188,6 +209,9 @@ export class ConnectFrontend {
         principal.via === 'uds' ? this.options.udsDefaultCluster : null,
       );
       const tunnel = await this.dial(cluster, address, { sid, signal: abort.signal, requester: principal.user });
+      socket.off('data', onEarlyData);
+      socket.off('end', onEarlyEnd);
+      socket.pause();
       if (socket.destroyed) {
         tunnel.destroy();
         return;
@@ -195,7 +219,7 @@ export class ConnectFrontend {
       socket.off('error', earlyError);
       this.metrics.frontendRequests.inc({ frontend, status: 200 });
       socket.write(`HTTP/1.1 200 Connection Established\r\nTunnel-Stream-Id: ${sid}\r\n\r\n`);
-      if (head.length > 0) tunnel.write(head);
+      for (const chunk of early) tunnel.write(chunk);
       this.clients.add(socket);
       const untrack = this.options.revocation?.track('connect_tunnel', principal.serial, { user: principal.user, sid, cluster }, () => socket.destroy());
       splice(tunnel, socket, 'CLIENT_ERROR', () => {
@@ -203,6 +227,8 @@ export class ConnectFrontend {
         untrack?.();
       });
     } catch (error) {
+      socket.off('data', onEarlyData);
+      socket.off('end', onEarlyEnd);
       const dialError = error instanceof DialError ? error : new DialError('DIAL_FAILED', (error as Error).message);
       this.answer(socket, frontend, dialError.httpStatus, dialError.code, dialError.message, sid);
     }

@@ -135,6 +135,30 @@ describe('CONNECT frontend (processes, curl)', function () {
     }
   });
 
+  it('a client that leaves while its dial is pending cancels the dial (CANCELLED, not a DIAL_TIMEOUT later)', async function () {
+    const hung = await startAgent({ cluster: 'beta', server, allow: ['127.0.0.1:*'], extraArgs: ['--keepalive-timeout', '60000'] });
+    try {
+      hung.child.kill('SIGSTOP');
+      const since = server.mark;
+      const socket = net.connect(uds);
+      await once(socket, 'connect');
+      socket.write(`CONNECT 127.0.0.1:${service.port} HTTP/1.1\r\nHost: x\r\nProxy-Authorization: Basic ${Buffer.from('beta:').toString('base64')}\r\n\r\n`);
+      // The dial is pending (the stopped agent never answers); bounded wait for the server to say so.
+      for (let i = 0; (await server.state()).pendingDials === 0; i++) {
+        assert.ok(i < 200, 'the dial never became pending');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      socket.end();
+      await once(socket, 'close');
+      // This hub's --dial-timeout is 1000 ms: a client gone unnoticed would end as DIAL_TIMEOUT.
+      const failed = await server.waitForLog((l) => l.msg === 'dial failed' && l.cluster === 'beta', { since });
+      assert.equal(failed.code, 'CANCELLED', String(failed.err));
+      assert.equal((await server.state()).pendingDials, 0);
+    } finally {
+      await stopAgent(server, hung, 'beta', 'SIGKILL');
+    }
+  });
+
   it('an agent with cluster A’s certificate can never be reached as cluster B', async function () {
     // The agent below is started "for beta" but holds alpha's certificate: it registers as alpha.
     const since = server.mark;
