@@ -12,7 +12,7 @@ import { createCA, issueClientCert, writeKeyPair } from '../../certs/pki.js';
 import { testPki } from '../support/pki.js';
 import { scratchDir } from '../support/paths.js';
 import { startServer, startAgent, spawnAgent, type ServerProcess, type LoggedProcess } from '../support/processes.js';
-import { ConnectRefused, connectVia, readAll, startHttpService } from '../support/clients.js';
+import { ConnectRefused, connectVia, curlStatus, readAll, startHttpService } from '../support/clients.js';
 import { assertNoLeakedResources, resourceBaseline } from '../support/leaks.js';
 import { freePort } from '../support/ports.js';
 import { assertServerIdle, stopAgent } from '../support/server-state.js';
@@ -29,16 +29,6 @@ function curlArgs(server: ServerProcess, cluster: string, url: string, user = 'a
     '--proxy-key', pki.users[user]!.key,
     url,
   ];
-}
-
-async function curlStatus(args: string[]): Promise<{ exit: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run('curl', args);
-    return { exit: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { exit: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
 }
 
 async function expectRefused(promise: Promise<unknown>, status: number, code: string): Promise<void> {

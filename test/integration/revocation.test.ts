@@ -2,16 +2,14 @@
 // carriers, curl and raw TLS clients on the CONNECT frontend, raw HTTPS on the embedded federation
 // API server; the list changes on disk and the hub re-reads it on SIGHUP.
 import { strict as assert } from 'node:assert';
-import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import type { Duplex } from 'node:stream';
 import { issueAgentCert, readKeyPair, writeKeyPair, type KeyPairPaths } from '../../certs/pki.js';
 import { formatRevocationEntry } from '../../certs/revocation.js';
-import { ConnectRefused, connectVia, startByteService, startHttpService } from '../support/clients.js';
+import { ConnectRefused, connectVia, curlStatus, startByteService, startHttpService } from '../support/clients.js';
 import { SERVER_BIN, scratchDir } from '../support/paths.js';
 import { testPki } from '../support/pki.js';
 import { spawnAgent, spawnNode, startServer, type LoggedProcess, type ServerProcess } from '../support/processes.js';
@@ -19,7 +17,6 @@ import { assertNoLeakedResources, resourceBaseline } from '../support/leaks.js';
 import { assertServerIdle, stopAgent } from '../support/server-state.js';
 import { metric } from '../support/metrics.js';
 
-const run = promisify(execFile);
 
 function serialOf(certFile: string): string {
   return new X509Certificate(fs.readFileSync(certFile)).serialNumber;
@@ -55,13 +52,7 @@ function federationGet(port: number, user: string, urlPath: string): Promise<{ s
 async function curlThroughHub(server: ServerProcess, user: string, url: string): Promise<{ exit: number; stdout: string; stderr: string }> {
   const pki = testPki();
   const args = ['-sS', '--max-time', '20', '-p', '-x', `https://alpha@127.0.0.1:${server.connectPort}`, '--proxy-cacert', pki.ca.cert, '--proxy-cert', pki.users[user]!.cert, '--proxy-key', pki.users[user]!.key, url];
-  try {
-    const { stdout, stderr } = await run('curl', args);
-    return { exit: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { exit: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+  return curlStatus(args);
 }
 
 describe('certificate revocation (processes)', function () {

@@ -5,6 +5,8 @@ import http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
 import { createHash } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import type { Duplex } from 'node:stream';
 import { testPki } from './pki.js';
 
@@ -195,4 +197,15 @@ export function readAll(socket: Duplex): Promise<Buffer> {
     socket.once('error', reject);
     socket.resume(); // connectVia leaves the socket explicitly paused
   });
+}
+
+/** Runs curl and returns its exit code and output, a failure included (curl's exit code says why). */
+export async function curlStatus(args: string[]): Promise<{ exit: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)('curl', args);
+    return { exit: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { exit: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
 }

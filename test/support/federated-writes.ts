@@ -3,6 +3,7 @@
 // one is Propagated and present with its content on a member.
 import { strict as assert } from 'node:assert';
 import type { Federation } from './federation-harness.js';
+import { getJson } from './processes.js';
 
 export const SHOP_NAMESPACE = 'apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n---\napiVersion: types.kubefed.io/v1beta1\nkind: FederatedNamespace\nmetadata: {name: shop, namespace: shop}\nspec: {placement: {clusterSelector: {}}}\n';
 
@@ -47,7 +48,8 @@ export class FederatedWrites {
    */
   async assertHubSettled(member: string): Promise<void> {
     const state = async (): Promise<{ agents: Array<{ cluster: string }>; pendingDials: number }> =>
-      (await (await fetch(`http://127.0.0.1:${this.fed.hub.ports.adminPort}/debug/agents`)).json()) as { agents: Array<{ cluster: string }>; pendingDials: number };
+      // Not fetch(): its keep-alive pool would hold a connection to the hub past the test.
+      (await getJson(this.fed.hub.ports.adminPort, '/debug/agents')) as { agents: Array<{ cluster: string }>; pendingDials: number };
     let s = await state();
     assert.deepEqual(s.agents.map((a) => a.cluster), [member], 'the member\'s agent is registered');
     for (const started = Date.now(); s.pendingDials > 0 && Date.now() - started < 10_000; s = await state()) {
