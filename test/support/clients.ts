@@ -199,6 +199,21 @@ export function readAll(socket: Duplex): Promise<Buffer> {
   });
 }
 
+/**
+ * Everything the peer sent before the connection closed, whether it ended cleanly or with an error:
+ * a server that answers 4xx and closes with our request unread resets the connection, and the
+ * answer that came before the reset must still count.
+ */
+export function readUntilClosed(socket: Duplex): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', () => undefined);
+    socket.once('close', () => resolve(Buffer.concat(chunks)));
+    socket.resume();
+  });
+}
+
 /** Runs curl and returns its exit code and output, a failure included (curl's exit code says why). */
 export async function curlStatus(args: string[]): Promise<{ exit: number; stdout: string; stderr: string }> {
   try {
