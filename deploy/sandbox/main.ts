@@ -13,6 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { ensurePki } from '../../certs/bundle.js';
+import { REVOKED_USER, hardeningChecks, writeDemoRevocationList } from './hardening.js';
 import { FEDERATION_COMMANDS, federateSandbox, federationChecks, secretInDatabase } from './federation.js';
 import {
   connectProxyUrl,
@@ -47,7 +48,9 @@ async function main(): Promise<number> {
   const dir = path.resolve(values.dir!);
   const logDir = path.join(dir, 'logs');
   fs.mkdirSync(logDir, { recursive: true });
-  const pki = ensurePki(path.join(dir, 'pki'), { clusters: MEMBERS, users: [{ user: 'admin', groups: ['system:masters'] }] });
+  const pki = ensurePki(path.join(dir, 'pki'), { clusters: MEMBERS, users: [{ user: 'admin', groups: ['system:masters'] }, { user: REVOKED_USER, groups: [] }] });
+  const revokedList = path.join(dir, 'revoked.txt');
+  writeDemoRevocationList(pki, revokedList);
   const uds = path.join(dir, 'connect.sock');
   const children: LoggedProcess[] = [];
   const stopAll = async (): Promise<void> => {
@@ -61,6 +64,7 @@ async function main(): Promise<number> {
       connectUds: uds,
       instance: 'sandbox-hub',
       drainTimeoutMs: 2000,
+      extraArgs: ['--revoked', revokedList],
       logFile: logFile(logDir, 'proxy-server'),
       timeoutMs: START_TIMEOUT_MS,
     });
@@ -165,6 +169,10 @@ async function main(): Promise<number> {
     const leaked = secretInDatabase(path.join(dir, 'federation.db'));
     healthy &&= !leaked;
     process.stdout.write(`check federation store: ${leaked ? 'WRONG: the demo secret is readable in federation.db' : 'ok the demo secret is encrypted at rest'}\n`);
+    for (const c of await hardeningChecks(pki, ready, members[0]!.name, `https://127.0.0.1:${members[0]!.apiPort}/version`)) {
+      healthy &&= c.ok;
+      process.stdout.write(`check ${c.name}: ${c.ok ? 'ok' : 'WRONG'} ${c.detail}\n`);
+    }
     if (values.check) return healthy ? 0 : 1;
 
     process.stdout.write('\nrunning; Ctrl-C stops the sandbox\n');

@@ -15,6 +15,8 @@ describe('sandbox (npm start)', function () {
     assert.match(stdout, /check federation: ok namespace\/default/);
     assert.match(stdout, /check east: ok east$/m);
     assert.match(stdout, /check west: ok west$/m);
+    assert.match(stdout, /check revoked certificate: ok /);
+    assert.match(stdout, /check listener limits: ok /);
     assert.match(stdout, /curl -sS -p -x https:\/\/east@127\.0\.0\.1:\d+/);
     // The kubeconfig routes member contexts through the proxy by cluster name.
     assert.match(fs.readFileSync(path.join(dir, 'kubeconfig'), 'utf8'), /proxy-url: https:\/\/east@127\.0\.0\.1:\d+/);

@@ -1,0 +1,67 @@
+// The sandbox's hostile-input demo: a user certificate that is revoked from the start (its
+// CONNECT is refused with 403 CERTIFICATE_REVOKED), and a client that sends random bytes to the
+// CONNECT port (refused as not_tls and counted in the hub's /metrics).
+import { execFile } from 'node:child_process';
+import { randomBytes, X509Certificate } from 'node:crypto';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { promisify } from 'node:util';
+import type { PkiPaths } from '../../certs/bundle.js';
+import { connectProxyUrl } from '../../common/federation-processes.js';
+
+/** The demo user whose certificate is on the hub's --revoked list. */
+export const REVOKED_USER = 'mallory';
+
+/** Writes the --revoked list naming REVOKED_USER's certificate (the format `fedtunnel-certs revoke` writes). */
+export function writeDemoRevocationList(pki: PkiPaths, file: string): void {
+  const serial = new X509Certificate(fs.readFileSync(pki.users[REVOKED_USER]!.cert)).serialNumber;
+  fs.writeFileSync(file, `# sandbox demo: ${REVOKED_USER}'s certificate is revoked\n${serial} ${REVOKED_USER}\n`);
+}
+
+export interface HardeningCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+function getText(port: number, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve(body));
+      })
+      .on('error', reject);
+  });
+}
+
+/** curl through the CONNECT frontend with the revoked user's certificate: the CONNECT answer code. */
+async function revokedConnect(pki: PkiPaths, cluster: string, connectPort: number, target: string): Promise<string> {
+  const user = pki.users[REVOKED_USER]!;
+  const args = ['-sS', '-o', '/dev/null', '-w', '%{http_connect}', '--max-time', '10', '-p', '-x', connectProxyUrl(cluster, connectPort), '--proxy-cacert', pki.ca.cert, '--proxy-cert', user.cert, '--proxy-key', user.key, target];
+  try {
+    return (await promisify(execFile)('curl', args)).stdout.trim();
+  } catch (error) {
+    return String((error as { stdout?: string }).stdout ?? '').trim();
+  }
+}
+
+export async function hardeningChecks(pki: PkiPaths, ports: { connectPort: number; adminPort: number }, cluster: string, target: string): Promise<HardeningCheck[]> {
+  const status = await revokedConnect(pki, cluster, ports.connectPort, target);
+  const revoked: HardeningCheck = { name: 'revoked certificate', ok: status === '403', detail: `CONNECT as ${REVOKED_USER} answered ${status || 'nothing'} (want 403 CERTIFICATE_REVOKED)` };
+
+  const socket = net.connect(ports.connectPort, '127.0.0.1');
+  socket.on('error', () => undefined);
+  await once(socket, 'connect');
+  socket.end(randomBytes(512));
+  socket.resume();
+  await once(socket, 'close');
+  const metrics = await getText(ports.adminPort, '/metrics');
+  const line = metrics.split('\n').find((l) => l.startsWith('fedtunnel_listener_refusals_total{') && l.includes('listener="connect_tls"') && l.includes('reason="not_tls"'));
+  const refusals: HardeningCheck = { name: 'listener limits', ok: line !== undefined, detail: line ? `random bytes refused and counted: ${line}` : 'no not_tls refusal in /metrics' };
+  return [revoked, refusals];
+}
