@@ -5,11 +5,11 @@ import { execFile } from 'node:child_process';
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import { promisify } from 'node:util';
 import type { PkiPaths } from '../../certs/bundle.js';
 import { connectProxyUrl } from '../../common/federation-processes.js';
+import { getText } from '../../common/http-get.js';
 
 /** The demo user whose certificate is on the hub's --revoked list. */
 export const REVOKED_USER = 'mallory';
@@ -24,19 +24,6 @@ export interface HardeningCheck {
   name: string;
   ok: boolean;
   detail: string;
-}
-
-function getText(port: number, path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (body += chunk));
-        res.on('end', () => resolve(body));
-      })
-      .on('error', reject);
-  });
 }
 
 /** curl through the CONNECT frontend with the revoked user's certificate: the CONNECT answer code. */

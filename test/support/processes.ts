@@ -1,7 +1,7 @@
 // Runs proxy-server and cluster-agent as real child processes and follows their JSON logs, so a
 // test waits for the event it needs ("agent registered", "link established") instead of sleeping.
 import { spawn } from 'node:child_process';
-import http from 'node:http';
+import { getJson, getText } from '../../common/http-get.js';
 import { LoggedProcess, spawnNode, type LogLine } from '../../common/spawn.js';
 import { AGENT_BIN, SERVER_BIN } from './paths.js';
 import { testPki } from './pki.js';
@@ -98,19 +98,4 @@ export async function startAgent(options: AgentStartOptions & { server: ServerPr
   return agent;
 }
 
-export function getText(port: number, path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (body += chunk));
-        res.on('end', () => resolve(body));
-      })
-      .on('error', reject);
-  });
-}
-
-export async function getJson(port: number, path: string): Promise<unknown> {
-  return JSON.parse(await getText(port, path));
-}
+export { getJson, getText };
