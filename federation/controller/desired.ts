@@ -32,24 +32,24 @@ export interface Desired {
 
 /**
  * The object `fed` asks for in `cluster`. Annotations (template, then overrides) are propagated as
- * `annotations` says (KubeFed drops them all, kubefed#1215), with a record of their keys;
+ * `policy` says (KubeFed drops them all, kubefed#1215), with a record of their keys;
  * finalizers and server-set metadata never are. Throws OverrideError when an override cannot apply.
  */
-export function desiredObject(fed: KubeObject, target: TargetType, cluster: string, annotations: AnnotationPolicy = DEFAULT_ANNOTATION_POLICY): Desired {
+export function desiredObject(fed: KubeObject, target: TargetType, cluster: string, policy: AnnotationPolicy = DEFAULT_ANNOTATION_POLICY): Desired {
   const spec = isObject(fed.spec) ? fed.spec : {};
   const template = structuredClone(isObject(spec.template) ? spec.template : {}) as Record<string, unknown>;
   const templateMeta = isObject(template.metadata) ? template.metadata : {};
-  const { labels, annotations: templateAnnotations } = templateMeta as { labels?: Record<string, string>; annotations?: Record<string, string> };
+  const { labels, annotations } = templateMeta as { labels?: Record<string, string>; annotations?: Record<string, string> };
   const metadata: KubeObject['metadata'] = { name: fed.metadata.name };
   if (target.namespaced) metadata.namespace = fed.metadata.namespace;
   if (labels && Object.keys(labels).length > 0) metadata.labels = { ...labels };
-  if (templateAnnotations && Object.keys(templateAnnotations).length > 0) metadata.annotations = { ...templateAnnotations };
+  if (annotations && Object.keys(annotations).length > 0) metadata.annotations = { ...annotations };
   const { metadata: _m, status: _s, ...body } = template;
   void [_m, _s];
   let object: KubeObject = { apiVersion: targetApiVersion(target), kind: target.kind, metadata, ...body };
   object = applyOverrides(object, overridesFor(fed, cluster));
   // Filtered after the overrides, so the hash covers exactly the annotations members get.
-  const propagated = propagatedAnnotations(annotations, object.metadata.annotations);
+  const propagated = propagatedAnnotations(policy, object.metadata.annotations);
   if (Object.keys(propagated).length > 0) object.metadata.annotations = propagated;
   else delete object.metadata.annotations;
   object.metadata.labels = { ...object.metadata.labels, [MANAGED_LABEL]: 'true' };
@@ -64,16 +64,16 @@ function isService(t: TargetType): boolean {
 
 /**
  * The object to PUT over `member`: desired content plus what the member cluster owns — its
- * resourceVersion, finalizers, every annotation the controller does not manage (`annotations`
+ * resourceVersion, finalizers, every annotation the controller does not manage (`policy`
  * decides which recorded keys are still removed), a Service's allocated IPs and node ports, a
  * ServiceAccount's token secrets, and replicas when the federated object retains them.
  */
-export function withRetainedFields(desired: KubeObject, member: KubeObject, target: TargetType, retainReplicas: boolean, annotations: AnnotationPolicy = DEFAULT_ANNOTATION_POLICY): KubeObject {
+export function withRetainedFields(desired: KubeObject, member: KubeObject, target: TargetType, retainReplicas: boolean, policy: AnnotationPolicy = DEFAULT_ANNOTATION_POLICY): KubeObject {
   const out = structuredClone(desired);
   const mm = member.metadata;
   out.metadata.resourceVersion = mm.resourceVersion;
   if (mm.finalizers?.length) out.metadata.finalizers = [...mm.finalizers];
-  out.metadata.annotations = memberAnnotations(out.metadata.annotations, mm.annotations, annotations);
+  out.metadata.annotations = memberAnnotations(out.metadata.annotations, mm.annotations, policy);
   const outSpec = isObject(out.spec) ? out.spec : undefined;
   const memberSpec = isObject(member.spec) ? member.spec : undefined;
   if (isService(target) && outSpec && memberSpec) {

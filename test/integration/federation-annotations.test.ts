@@ -4,6 +4,7 @@
 // controller writes never cause an update (kubefed#982); keys leaving the template leave members,
 // also after a hub restart (the record is on the member object).
 import { strict as assert } from 'node:assert';
+import { performance } from 'node:perf_hooks';
 import { getText } from '../../common/http-get.js';
 import { joinedFederation, type Federation } from '../support/federation-harness.js';
 import { assertNoLeakedResources, resourceBaseline } from '../support/leaks.js';
@@ -110,13 +111,17 @@ describe('federation annotation propagation policy (hub + member in a network na
     const updatesBefore = await hubMetric(updates);
     const annotationOnlyBefore = await hubMetric('fedtunnel_federation_annotation_only_updates_total{cluster="east"}');
     // As the Deployment controller does: its revision, plus a status-type key the policy preserves.
-    await member(['annotate', 'deployment', 'web', '-n', 'shop', `${REVISION}=7`, 'team.example/status=available']);
-    const written = await resourceVersion('deployment/web');
+    // The resourceVersion of that write itself (a later read could already see a controller's update).
+    const written = await member(['annotate', 'deployment', 'web', '-n', 'shop', `${REVISION}=7`, 'team.example/status=available', '-o', 'jsonpath={.metadata.resourceVersion}']);
+    assert.match(written, /^\d+$/);
     // Then drift on a managed key of another object of the same type and cluster: its watch event
     // comes after web's, and the single worker syncs in order, so once canary is repaired web's
     // event has been handled.
+    const drifted = performance.now();
     await member(['annotate', 'deployment', 'canary', '-n', 'shop', '--overwrite', 'ops.example/owner=intruder']);
     await memberWait(['--for=jsonpath={.metadata.annotations.ops\\.example/owner}=shop', 'deployment/canary']);
+    // Reported, not asserted: timing belongs to the benchmark.
+    process.stdout.write(`      managed annotation drift repaired in ${(performance.now() - drifted).toFixed(0)} ms (including two kubectl start-ups)\n`);
 
     assert.equal(await resourceVersion('deployment/web'), written, 'web was not written after the member-side annotation');
     assert.equal(await hubMetric(updates), updatesBefore + 1, 'one update: the repair of canary');
