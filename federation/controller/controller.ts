@@ -25,10 +25,12 @@ import {
   type FederatedTypeInfo,
   type KubeFedConfigValues,
 } from '../kubefed/api.js';
+import { annotationPolicyOf, RESERVED_ANNOTATIONS, type AnnotationPolicy } from '../kubefed/annotation-policy.js';
 import { computePlacement, selectedClusters, type ClusterInfo } from '../kubefed/placement.js';
+import { annotationChanges } from './annotations.js';
 import { ClusterManager, type ClusterLinks, type MemberClusterState } from './clusters.js';
 import { decide, isDeleting, isOrphaning, memberDeleteOptions, type ClusterAction } from './decide.js';
-import { isUpToDate, withRetainedFields } from './desired.js';
+import { contains, isUpToDate, withRetainedFields } from './desired.js';
 import { Informer, objectKeyOf } from './informer.js';
 import { MemberError } from './member-client.js';
 import { ControllerMetrics } from './metrics.js';
@@ -64,6 +66,8 @@ interface TypeState {
   informer: Informer;
   /** When the controller saw each object's current generation (propagation latency). */
   seenAt: Map<string, { generation: number; at: number }>;
+  /** The FederatedTypeConfig's spec.annotationPolicy; undefined: KubeFedConfig's applies. */
+  annotationPolicy?: AnnotationPolicy;
 }
 
 interface ClusterRecord extends ClusterResult {
@@ -197,7 +201,10 @@ export class FederationController extends EventEmitter {
 
   private configChanged(obj: KubeObject | null): void {
     if (obj && obj.metadata.name !== 'kubefed') return;
+    const previousPolicy = this.config.annotationPolicy;
     this.config = kubeFedConfigValues(obj);
+    // The default policy decides what members of many types carry: they are synced again.
+    if (JSON.stringify(previousPolicy) !== JSON.stringify(this.config.annotationPolicy)) this.requeueAll();
     // KubeFed runs maxConcurrentReconciles workers for everything (default 1); here it is per
     // member cluster, and only when set: unset, each cluster gets the --workers default.
     const explicit = (obj?.spec as { syncController?: { maxConcurrentReconciles?: unknown } } | undefined)?.syncController?.maxConcurrentReconciles;
@@ -221,7 +228,21 @@ export class FederationController extends EventEmitter {
     const fedType = this.resources.registry.lookup(info.federated.group, info.federated.version, info.federated.plural);
     if (existing && (!enabled || JSON.stringify(existing.info) !== JSON.stringify(info))) this.stopType(name);
     if (enabled && fedType && !this.types.has(name)) this.startType(name, info, fedType);
+    const state = this.types.get(name);
+    if (state) this.annotationPolicyChanged(state, annotationPolicyOf(ftc.spec));
     void this.writeFtcStatus(ftc, enabled && fedType !== undefined);
+  }
+
+  /** A type's own policy changed (its FTC was edited): its objects are synced again, without restarting its watches. */
+  private annotationPolicyChanged(state: TypeState, policy: AnnotationPolicy | undefined): void {
+    if (JSON.stringify(state.annotationPolicy) === JSON.stringify(policy)) return;
+    state.annotationPolicy = policy;
+    for (const o of state.informer.list()) this.objectQueue.add(objectKey(state.info.ftcName, objectKeyOf(o)));
+  }
+
+  /** The policy a type's member objects follow: its FederatedTypeConfig's, else KubeFedConfig's. */
+  private annotationPolicy(state: TypeState): AnnotationPolicy {
+    return state.annotationPolicy ?? this.config.annotationPolicy;
   }
 
   private ftcRemoved(ftc: KubeObject): void {
@@ -527,7 +548,7 @@ export class FederationController extends EventEmitter {
     const { placed } = this.placement(state, fed, this.placeable());
     const prev = this.results.get(key)?.get(cluster);
     const member = informer?.get(memberKeyOf(state.info, objKey));
-    const decision = decide({ fed, target: state.info.target, cluster, placed: placed.has(cluster), ready, member, lastWritten: prev?.lastWritten });
+    const decision = decide({ fed, target: state.info.target, cluster, placed: placed.has(cluster), ready, member, lastWritten: prev?.lastWritten, annotationPolicy: this.annotationPolicy(state) });
     const { action } = decision;
     if (action.kind === 'none') {
       this.metrics.clusterSyncs.inc({ cluster, action: 'none', result: decision.status || 'ok' });
@@ -542,6 +563,7 @@ export class FederationController extends EventEmitter {
       const seen = state.seenAt.get(objKey);
       if (seen && (action.kind === 'create' || action.kind === 'update')) this.metrics.propagationLatency.observe({ cluster }, (performance.now() - seen.at) / 1000);
       log.debug({ action: action.kind }, 'member written');
+      if (action.kind === 'update' && member) this.countAnnotationWrites(cluster, member, action.object);
       this.queueOf(cluster).forget(key);
       const lastWritten = written && 'hash' in action ? { resourceVersion: written.metadata.resourceVersion ?? '', hash: action.hash } : undefined;
       this.record(key, cluster, { status: action.kind === 'delete' || action.kind === 'unmanage' ? 'WaitingForRemoval' : '', lastWritten });
@@ -554,6 +576,15 @@ export class FederationController extends EventEmitter {
       this.record(key, cluster, { status, message: (err as Error).message });
       this.queueOf(cluster).addRateLimited(key);
     }
+  }
+
+  /** Managed annotation keys an update set or removed, and whether annotations were all it changed. */
+  private countAnnotationWrites(cluster: string, member: KubeObject, write: KubeObject): void {
+    const { set, removed } = annotationChanges(member.metadata.annotations, write.metadata.annotations);
+    const managed = (keys: string[]): number => keys.filter((k) => !RESERVED_ANNOTATIONS.has(k)).length;
+    if (managed(set) > 0) this.metrics.annotationWrites.inc({ cluster, change: 'set' }, managed(set));
+    if (managed(removed) > 0) this.metrics.annotationWrites.inc({ cluster, change: 'removed' }, managed(removed));
+    if (contains(member, { ...write, metadata: { ...write.metadata, annotations: undefined } })) this.metrics.annotationOnlyUpdates.inc({ cluster });
   }
 
   private queueOf(cluster: string): WorkQueue<string> {
@@ -589,7 +620,7 @@ export class FederationController extends EventEmitter {
     const t = state.info.target;
     const existing = await client.get(t, desired.metadata.namespace, desired.metadata.name!);
     if (!existing) throw new MemberError('Conflict', 'the object appeared and vanished during creation');
-    const write = withRetainedFields(desired, existing, t, false);
+    const write = withRetainedFields(desired, existing, t, false, this.annotationPolicy(state));
     // Ours already (our own create, not yet in the member cache): nothing to adopt.
     if (existing.metadata.labels?.[MANAGED_LABEL] === 'true') return isUpToDate(existing, write, hash) ? existing : client.update(t, write);
     if (existing.metadata.labels?.[MANAGED_LABEL] === 'false') throw new AdoptionRefused('ManagedLabelFalse', `the member object is labelled ${MANAGED_LABEL}=false`);

@@ -3,6 +3,7 @@
 // the member to the desired state, and the KubeFed status to report for that cluster.
 import type { KubeObject } from '../apiserver/storage.js';
 import { DELETE_OPTION_ANNOTATION, MANAGED_LABEL, ORPHAN_ANNOTATION, type TargetType } from '../kubefed/api.js';
+import type { AnnotationPolicy } from '../kubefed/annotation-policy.js';
 import { OverrideError } from '../kubefed/overrides.js';
 import { desiredObject, isUpToDate, withRetainedFields } from './desired.js';
 
@@ -49,6 +50,8 @@ export interface DecisionInput {
   member: KubeObject | undefined;
   /** What this controller last wrote there and got back (fast "up to date" check). */
   lastWritten?: { resourceVersion: string; hash: string };
+  /** Which annotations propagate and which member annotations are never touched (default: none propagate). */
+  annotationPolicy?: AnnotationPolicy;
 }
 
 export function isOrphaning(fed: KubeObject): boolean {
@@ -111,7 +114,7 @@ export function decide(input: DecisionInput): ClusterDecision {
   }
   let desired;
   try {
-    desired = desiredObject(fed, target, cluster);
+    desired = desiredObject(fed, target, cluster, input.annotationPolicy);
   } catch (err) {
     if (err instanceof OverrideError) return { action: { kind: 'none' }, status: 'ApplyOverridesFailed', message: err.message };
     throw err;
@@ -119,7 +122,7 @@ export function decide(input: DecisionInput): ClusterDecision {
   if (!member) return { action: { kind: 'create', object: desired.object, hash: desired.hash }, status: '' };
   const last = input.lastWritten;
   if (last && last.resourceVersion === member.metadata.resourceVersion && last.hash === desired.hash) return { action: { kind: 'none' }, status: '' };
-  const write = withRetainedFields(desired.object, member, target, retainsReplicas(fed));
+  const write = withRetainedFields(desired.object, member, target, retainsReplicas(fed), input.annotationPolicy);
   if (isUpToDate(member, write, desired.hash)) return { action: { kind: 'none' }, status: '' };
   return { action: { kind: 'update', object: write, hash: desired.hash }, status: '' };
 }

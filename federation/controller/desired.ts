@@ -5,9 +5,11 @@ import { createHash } from 'node:crypto';
 import type { KubeObject } from '../apiserver/storage.js';
 import { applyOverrides, overridesFor } from '../kubefed/overrides.js';
 import { MANAGED_LABEL, type TargetType } from '../kubefed/api.js';
+import { DEFAULT_ANNOTATION_POLICY, HASH_ANNOTATION, type AnnotationPolicy } from '../kubefed/annotation-policy.js';
+import { memberAnnotations, propagatedAnnotations } from './annotations.js';
 
 /** Hash of the desired content for one cluster (template + that cluster's overrides), on the member object. */
-export const HASH_ANNOTATION = 'fedtunnel.io/desired-hash';
+export { HASH_ANNOTATION };
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -29,11 +31,11 @@ export interface Desired {
 }
 
 /**
- * The object `fed` asks for in `cluster`. Template annotations are propagated (KubeFed drops them,
- * kubefed#1215); finalizers and server-set metadata never are. Throws OverrideError when an
- * override cannot apply.
+ * The object `fed` asks for in `cluster`. Annotations (template, then overrides) are propagated as
+ * `policy` says (KubeFed drops them all, kubefed#1215), with a record of their keys;
+ * finalizers and server-set metadata never are. Throws OverrideError when an override cannot apply.
  */
-export function desiredObject(fed: KubeObject, target: TargetType, cluster: string): Desired {
+export function desiredObject(fed: KubeObject, target: TargetType, cluster: string, policy: AnnotationPolicy = DEFAULT_ANNOTATION_POLICY): Desired {
   const spec = isObject(fed.spec) ? fed.spec : {};
   const template = structuredClone(isObject(spec.template) ? spec.template : {}) as Record<string, unknown>;
   const templateMeta = isObject(template.metadata) ? template.metadata : {};
@@ -46,6 +48,10 @@ export function desiredObject(fed: KubeObject, target: TargetType, cluster: stri
   void [_m, _s];
   let object: KubeObject = { apiVersion: targetApiVersion(target), kind: target.kind, metadata, ...body };
   object = applyOverrides(object, overridesFor(fed, cluster));
+  // Filtered after the overrides, so the hash covers exactly the annotations members get.
+  const propagated = propagatedAnnotations(policy, object.metadata.annotations);
+  if (Object.keys(propagated).length > 0) object.metadata.annotations = propagated;
+  else delete object.metadata.annotations;
   object.metadata.labels = { ...object.metadata.labels, [MANAGED_LABEL]: 'true' };
   const hash = createHash('sha256').update(stableJson(object)).digest('hex').slice(0, 20);
   object.metadata.annotations = { ...object.metadata.annotations, [HASH_ANNOTATION]: hash };
@@ -58,16 +64,16 @@ function isService(t: TargetType): boolean {
 
 /**
  * The object to PUT over `member`: desired content plus what the member cluster owns — its
- * resourceVersion, finalizers, the annotations it added, a Service's allocated IPs and node ports,
- * a ServiceAccount's token secrets, and replicas when the federated object retains them.
+ * resourceVersion, finalizers, every annotation the controller does not manage (`policy`
+ * decides which recorded keys are still removed), a Service's allocated IPs and node ports, a
+ * ServiceAccount's token secrets, and replicas when the federated object retains them.
  */
-export function withRetainedFields(desired: KubeObject, member: KubeObject, target: TargetType, retainReplicas: boolean): KubeObject {
+export function withRetainedFields(desired: KubeObject, member: KubeObject, target: TargetType, retainReplicas: boolean, policy: AnnotationPolicy = DEFAULT_ANNOTATION_POLICY): KubeObject {
   const out = structuredClone(desired);
   const mm = member.metadata;
   out.metadata.resourceVersion = mm.resourceVersion;
   if (mm.finalizers?.length) out.metadata.finalizers = [...mm.finalizers];
-  const ours = out.metadata.annotations ?? {};
-  out.metadata.annotations = { ...(mm.annotations ?? {}), ...ours };
+  out.metadata.annotations = memberAnnotations(out.metadata.annotations, mm.annotations, policy);
   const outSpec = isObject(out.spec) ? out.spec : undefined;
   const memberSpec = isObject(member.spec) ? member.spec : undefined;
   if (isService(target) && outSpec && memberSpec) {

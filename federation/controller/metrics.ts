@@ -10,6 +10,8 @@ export class ControllerMetrics {
   readonly memberErrors: Counter<'cluster' | 'code'>;
   readonly clusterReady: Gauge<'cluster'>;
   readonly statusWrites: Counter<'kind'>;
+  readonly annotationWrites: Counter<'cluster' | 'change'>;
+  readonly annotationOnlyUpdates: Counter<'cluster'>;
 
   constructor(registry: Registry, depths: () => Record<string, number>) {
     const registers = [registry];
@@ -34,6 +36,8 @@ export class ControllerMetrics {
     });
     this.memberErrors = new Counter({ name: 'fedtunnel_federation_member_errors_total', help: 'Failed member requests by cluster and error code', labelNames: ['cluster', 'code'], registers });
     this.clusterReady = new Gauge({ name: 'fedtunnel_federation_cluster_ready', help: '1 when the member cluster is Ready, 0 otherwise', labelNames: ['cluster'], registers });
+    this.annotationWrites = new Counter({ name: 'fedtunnel_federation_member_annotation_writes_total', help: 'Propagated annotation keys set (added or changed) or removed on member objects by updates, per cluster', labelNames: ['cluster', 'change'], registers });
+    this.annotationOnlyUpdates = new Counter({ name: 'fedtunnel_federation_annotation_only_updates_total', help: 'Member updates that changed nothing but annotations (template annotation edits, repaired annotation drift), per cluster', labelNames: ['cluster'], registers });
     this.statusWrites = new Counter({ name: 'fedtunnel_federation_status_writes_total', help: 'Status writes by kind (written only when the status changed)', labelNames: ['kind'], registers });
   }
 }

@@ -4,6 +4,7 @@
 import type { KubeObject } from '../apiserver/storage.js';
 import { groupVersion, type ResourceType } from '../apiserver/types.js';
 import { isDnsSubdomain } from '../apiserver/validation.js';
+import { annotationPolicyOf, DEFAULT_ANNOTATION_POLICY, type AnnotationPolicy } from './annotation-policy.js';
 import { parseGoDuration } from './duration.js';
 
 export const CORE_GROUP = 'core.kubefed.io';
@@ -162,12 +163,15 @@ export function typeInfoFromFtc(ftc: KubeObject): FederatedTypeInfo {
 export interface KubeFedConfigValues {
   clusterHealthCheck: { periodSeconds: number; timeoutSeconds: number; failureThreshold: number; successThreshold: number };
   syncController: { maxConcurrentReconciles: number; adoptResources: 'Enabled' | 'Disabled' };
+  /** Our extension: the annotation policy of every type whose FederatedTypeConfig states none. */
+  annotationPolicy: AnnotationPolicy;
 }
 
 /** KubeFed's defaults (pkg/apis/core/v1beta1/defaults). */
 export const KUBEFED_CONFIG_DEFAULTS: KubeFedConfigValues = {
   clusterHealthCheck: { periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3, successThreshold: 1 },
   syncController: { maxConcurrentReconciles: 1, adoptResources: 'Enabled' },
+  annotationPolicy: DEFAULT_ANNOTATION_POLICY,
 };
 
 function positiveSeconds(v: unknown, fallback: number): number {
@@ -196,6 +200,7 @@ export function kubeFedConfigValues(obj: KubeObject | null): KubeFedConfigValues
       maxConcurrentReconciles: positiveInteger(sync.maxConcurrentReconciles, d.syncController.maxConcurrentReconciles),
       adoptResources: sync.adoptResources === 'Disabled' ? 'Disabled' : d.syncController.adoptResources,
     },
+    annotationPolicy: annotationPolicyOf(spec) ?? d.annotationPolicy,
   };
 }
 

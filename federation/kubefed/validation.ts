@@ -7,6 +7,7 @@ import type { KubeObject } from '../apiserver/storage.js';
 import { groupVersion } from '../apiserver/types.js';
 import { isDnsLabel, isDnsSubdomain, type FieldError } from '../apiserver/validation.js';
 import { groupQualifiedName, isDns1035Label, isNamespaceTypeName, KUBEFED_CONFIG_DEFAULTS, KUBEFED_CONFIG_NAME, KUBEFED_NAMESPACE, type TargetType } from './api.js';
+import { validateAnnotationPolicy } from './annotation-policy.js';
 import { parseGoDuration } from './duration.js';
 import { validateLabelSelector } from './label-selector.js';
 import { FORBIDDEN_OVERRIDE_PATHS } from './overrides.js';
@@ -170,6 +171,7 @@ export function validateFederatedTypeConfig(obj: KubeObject, otherFederatedTypes
   validateApiResource(e, fed, 'spec.federatedType');
   if (spec.statusType !== undefined && spec.statusType !== null) validateApiResource(e, spec.statusType, 'spec.statusType');
   if (spec.statusCollection !== undefined && spec.statusCollection !== null) e.enumValue('spec.statusCollection', spec.statusCollection, ENABLED);
+  e.list.push(...validateAnnotationPolicy(spec.annotationPolicy));
   const status = obj.status;
   if (isObject(status) && Object.keys(status).length > 0) {
     const og = status.observedGeneration;
@@ -271,6 +273,7 @@ export function validateKubeFedConfig(obj: KubeObject): FieldError[] {
   positiveIntegerField(e, sync, 'maxConcurrentReconciles', 'spec.syncController');
   if (sync.adoptResources !== undefined && sync.adoptResources !== null) e.enumValue('spec.syncController.adoptResources', sync.adoptResources, ENABLED);
   positiveIntegerField(e, section(e, spec, 'statusController'), 'maxConcurrentReconciles', 'spec.statusController');
+  e.list.push(...validateAnnotationPolicy(spec.annotationPolicy));
   return e.list;
 }
 
