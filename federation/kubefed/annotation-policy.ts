@@ -3,12 +3,15 @@
 // never touch ("preserve", status-type). KubeFed drops template annotations (kubefed#1215) and its
 // all-annotations comparison looped against the Deployment controller (kubefed#982); this policy
 // makes both explicit. Read from FederatedTypeConfig spec.annotationPolicy, falling back to
-// KubeFedConfig spec.annotationPolicy; with neither, nothing propagates and every member
-// annotation is kept.
+// KubeFedConfig spec.annotationPolicy; with neither, every template annotation propagates (what a
+// user wrote into the template is what they expect on members) and every other member annotation
+// is kept. Drift compares only what was propagated, so member-side annotations never loop.
 import type { FieldError } from '../apiserver/validation.js';
 import { isDnsSubdomain } from '../apiserver/validation.js';
 
 export interface KeyRules {
+  /** Every key (the default for propagate). */
+  all?: boolean;
   /** Exact annotation keys. */
   keys: readonly string[];
   /** Key prefixes ("team.example.com/" matches every key under that prefix). */
@@ -29,15 +32,16 @@ export const PROPAGATED_ANNOTATION = 'fedtunnel.io/propagated-annotations';
 export const RESERVED_ANNOTATIONS: ReadonlySet<string> = new Set([HASH_ANNOTATION, PROPAGATED_ANNOTATION]);
 
 const NO_KEYS: KeyRules = { keys: [], prefixes: [] };
-/** Nothing configured: KubeFed's behaviour (no template annotation propagates), every member annotation kept. */
-export const DEFAULT_ANNOTATION_POLICY: AnnotationPolicy = { propagate: NO_KEYS, preserve: NO_KEYS };
+const ALL_KEYS: KeyRules = { all: true, keys: [], prefixes: [] };
+/** Nothing configured: every template annotation propagates, every other member annotation is kept. */
+export const DEFAULT_ANNOTATION_POLICY: AnnotationPolicy = { propagate: ALL_KEYS, preserve: NO_KEYS };
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function matches(rules: KeyRules, key: string): boolean {
-  return rules.keys.includes(key) || rules.prefixes.some((p) => key.startsWith(p));
+  return rules.all === true || rules.keys.includes(key) || rules.prefixes.some((p) => key.startsWith(p));
 }
 
 /** Whether the controller manages `key` on members: propagate rules match, preserve rules do not, not reserved. */
@@ -55,14 +59,15 @@ function strings(v: unknown): string[] {
 
 function keyRules(v: unknown): KeyRules {
   const o = isObject(v) ? v : {};
-  return { keys: strings(o.keys), prefixes: strings(o.prefixes) };
+  return { ...(o.all === true ? { all: true } : {}), keys: strings(o.keys), prefixes: strings(o.prefixes) };
 }
 
 /** The policy an `annotationPolicy` field states, or undefined when the field is absent (inherit). */
 export function annotationPolicyOf(spec: unknown): AnnotationPolicy | undefined {
   const field = isObject(spec) ? spec.annotationPolicy : undefined;
   if (!isObject(field)) return undefined;
-  return { propagate: keyRules(field.propagate), preserve: keyRules(field.preserve) };
+  // A stated policy without `propagate` keeps the default (all); `propagate: {}` propagates nothing.
+  return { propagate: field.propagate === undefined ? ALL_KEYS : keyRules(field.propagate), preserve: keyRules(field.preserve) };
 }
 
 // ---- admission
@@ -85,7 +90,8 @@ function validateRules(v: unknown, at: string, errors: FieldError[]): void {
     errors.push({ field: at, message: 'Invalid value: must be an object with keys and/or prefixes' });
     return;
   }
-  for (const field of Object.keys(v)) if (field !== 'keys' && field !== 'prefixes') errors.push({ field: `${at}.${field}`, message: 'Unsupported field: supported fields: "keys", "prefixes"' });
+  for (const field of Object.keys(v)) if (field !== 'all' && field !== 'keys' && field !== 'prefixes') errors.push({ field: `${at}.${field}`, message: 'Unsupported field: supported fields: "all", "keys", "prefixes"' });
+  if (v.all !== undefined && typeof v.all !== 'boolean') errors.push({ field: `${at}.all`, message: 'Invalid value: must be true or false' });
   for (const field of ['keys', 'prefixes'] as const) {
     const list = v[field];
     if (list === undefined || list === null) continue;

@@ -165,13 +165,13 @@ spec:
 `);
     await memberWait(['--for=jsonpath={.data.color}=blue', 'configmap/settings']);
     let got = await annotations('configmap/settings');
-    assert.deepEqual([got['other.example/note'], got['team.example/tier'], got[RECORD]], [undefined, undefined, undefined], 'nothing configured: nothing propagates');
+    assert.deepEqual([got['other.example/note'], got['team.example/tier'], got[RECORD]], ['hello', 'gold', 'other.example/note,team.example/tier'], 'nothing configured: every template annotation propagates');
 
     await apply(`${KUBEFED_CONFIG}  annotationPolicy: {propagate: {prefixes: [other.example/]}}\n`);
     await recordIs('configmap/settings', 'other.example/note');
     got = await annotations('configmap/settings');
     assert.equal(got['other.example/note'], 'hello');
-    assert.equal(got['team.example/tier'], undefined);
+    assert.equal(got['team.example/tier'], undefined, 'a key the narrower default no longer propagates is removed');
     // Deployments follow their FederatedTypeConfig's policy, which does not name other.example/.
     assert.equal((await annotations('deployment/web'))['other.example/note'], undefined);
   });

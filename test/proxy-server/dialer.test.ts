@@ -51,6 +51,10 @@ describe('proxy-server: dialer over a real agent', function () {
     abort.abort();
     await assert.rejects(dial, (error: unknown) => error instanceof DialError && error.code === 'CANCELLED');
     assert.equal(await pendingDials(proxy), 0);
+    // The sender writes queued frames on the next tick, which runs only after this chain of
+    // promises settles: let the event loop turn once so the RESET is in the agent's socket before
+    // it wakes (otherwise it may read the OPEN alone, and port 9 refuses before the RESET lands).
+    await new Promise((resolve) => setImmediate(resolve));
     const since = agent.mark;
     agent.signal('SIGCONT');
     // The OPEN and its RESET reach the agent together: it drops the dial instead of connecting.

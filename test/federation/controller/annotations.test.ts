@@ -69,7 +69,8 @@ describe('federation/controller: annotation propagation', function () {
       'team.example/tier': 'gold',
       [PROPAGATED_ANNOTATION]: 'ops.example/owner,team.example/tier',
     });
-    assert.deepEqual(propagatedAnnotations(DEFAULT_ANNOTATION_POLICY, tmpl), {}, 'by default nothing propagates');
+    assert.deepEqual(propagatedAnnotations({ ...POLICY, propagate: { keys: [], prefixes: [] } }, tmpl), {}, 'propagate: {} propagates nothing');
+    assert.deepEqual(propagatedAnnotations(DEFAULT_ANNOTATION_POLICY, tmpl), { ...tmpl, [PROPAGATED_ANNOTATION]: Object.keys(tmpl).sort().join(',') }, 'by default every template annotation propagates');
     assert.deepEqual(propagatedAnnotations({ ...POLICY, propagate: { keys: [], prefixes: ['fedtunnel.io/', 'team.example/'] } }, { [HASH_ANNOTATION]: 'forged', 'team.example/a': '1' }), {
       'team.example/a': '1',
       [PROPAGATED_ANNOTATION]: 'team.example/a',
@@ -115,7 +116,7 @@ describe('federation/controller: annotation propagation', function () {
     assert.equal(m.annotations['team.example/tier'], undefined);
     assert.equal(m.annotations[PROPAGATED_ANNOTATION], 'ops.example/owner');
     assert.equal(m.annotations[REVISION], '2');
-    assert.equal(m.sync(federated({ 'ops.example/owner': 'payments' }), DEFAULT_ANNOTATION_POLICY), 'update', 'a policy change is a desired-state change');
+    assert.equal(m.sync(federated({ 'ops.example/owner': 'payments' }), { ...POLICY, propagate: { keys: [], prefixes: [] } }), 'update', 'a policy change is a desired-state change');
     assert.equal(m.annotations['ops.example/owner'], undefined);
     assert.equal(m.annotations[PROPAGATED_ANNOTATION], undefined);
     assert.equal(m.annotations[REVISION], '2');

@@ -16,14 +16,15 @@ const template = {
 };
 
 describe('federation/controller: desired member objects', function () {
-  it('is the template with identity, managed label and hash; by default no template annotation is propagated', function () {
+  it('is the template with identity, managed label and hash; by default template annotations are propagated', function () {
     const { object, hash } = desiredObject(federated({ template }), DEPLOYMENT, 'east');
     assert.equal(object.apiVersion, 'apps/v1');
     assert.equal(object.kind, 'Deployment');
     assert.equal(object.metadata.name, 'web');
     assert.equal(object.metadata.namespace, 'shop');
     assert.deepEqual(object.metadata.labels, { app: 'web', 'kubefed.io/managed': 'true' });
-    assert.deepEqual(object.metadata.annotations, { [HASH_ANNOTATION]: hash });
+    assert.equal(object.metadata.annotations!['team.example/owner'], 'shop');
+    assert.equal(object.metadata.annotations![HASH_ANNOTATION], hash);
     assert.equal((object.spec as { replicas: number }).replicas, 2);
   });
 

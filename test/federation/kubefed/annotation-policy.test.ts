@@ -28,13 +28,17 @@ describe('kubefed: annotation policy', function () {
     assert.equal(isPropagated(p, 'team.example/status'), false, 'preserved');
     assert.equal(isPreserved(p, 'team.example/status'), true);
     assert.equal(isPreserved(p, 'status.example/x'), true);
-    assert.equal(isPropagated(DEFAULT_ANNOTATION_POLICY, 'team.example/tier'), false);
+    assert.equal(isPropagated(DEFAULT_ANNOTATION_POLICY, 'team.example/tier'), true, 'by default every template annotation propagates');
+    assert.equal(isPropagated(DEFAULT_ANNOTATION_POLICY, 'fedtunnel.io/desired-hash'), false, 'never the controller\'s own');
   });
 
-  it('absent means inherit; partial policies default the rest to nothing', function () {
+  it('absent means inherit; a stated policy without propagate keeps propagating all; propagate: {} means nothing', function () {
     assert.equal(annotationPolicyOf({}), undefined);
     assert.deepEqual(annotationPolicyOf({ annotationPolicy: { propagate: { keys: ['a'] } } }), { propagate: { keys: ['a'], prefixes: [] }, preserve: { keys: [], prefixes: [] } });
-    assert.deepEqual(annotationPolicyOf({ annotationPolicy: {} }), DEFAULT_ANNOTATION_POLICY, 'an empty policy is stated: it overrides the default with nothing');
+    assert.deepEqual(annotationPolicyOf({ annotationPolicy: {} }), DEFAULT_ANNOTATION_POLICY);
+    assert.deepEqual(annotationPolicyOf({ annotationPolicy: { propagate: {} } })!.propagate, { keys: [], prefixes: [] }, 'propagate nothing');
+    assert.deepEqual(annotationPolicyOf({ annotationPolicy: { preserve: { keys: ['x'] } } })!.propagate.all, true);
+    assert.deepEqual(validateAnnotationPolicy({ propagate: { all: 'yes' } }).map((e) => e.field), ['spec.annotationPolicy.propagate.all']);
   });
 
   it('KubeFedConfig carries the default for types without their own', function () {
