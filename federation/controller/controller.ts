@@ -26,12 +26,15 @@ import {
   type KubeFedConfigValues,
 } from '../kubefed/api.js';
 import { computePlacement, selectedClusters, type ClusterInfo } from '../kubefed/placement.js';
+import { inPlacementMask, placementMaskOf } from '../kubefed/placement-mask.js';
 import { ClusterManager, type ClusterLinks, type MemberClusterState } from './clusters.js';
-import { decide, isDeleting, isOrphaning, memberDeleteOptions, type ClusterAction } from './decide.js';
-import { isUpToDate, withRetainedFields } from './desired.js';
+import { decide, isDeleting, isOrphaning, memberDeleteOptions, type ClusterAction, type ClusterDecision } from './decide.js';
+import { HASH_ANNOTATION, desiredObject, isUpToDate, withRetainedFields } from './desired.js';
 import { Informer, objectKeyOf } from './informer.js';
 import { MemberError } from './member-client.js';
 import { ControllerMetrics } from './metrics.js';
+import { PropagatedVersions } from './propagated-versions.js';
+import { appliedIn, revisionOf, rolloutFor, snapshotOf, withSnapshot, type RecordChange, type Snapshot } from './rollout.js';
 import { localListWatch, memberListWatch } from './sources.js';
 import { federatedStatus, statusDiffers, type AggregateReason, type ClusterResult } from './status.js';
 import { WorkQueue } from './queue.js';
@@ -69,6 +72,11 @@ interface TypeState {
 interface ClusterRecord extends ClusterResult {
   lastWritten?: { resourceVersion: string; hash: string };
 }
+
+/** What a placed cluster is synced to (gray release): the federated object to decide with, and the revision it carries. */
+type ClusterRollout =
+  | { mode: 'current' | 'held'; fed: KubeObject; revision: string; snapshot: Snapshot; recorded: { revision: string; version: string } | undefined }
+  | { mode: 'withheld' };
 
 const SEP = '\u0000';
 
@@ -116,6 +124,8 @@ export class FederationController extends EventEmitter {
   /** CRDs: a Federated<Kind> becomes servable after its FederatedTypeConfig's event may have been seen. */
   private readonly crdInformer: Informer;
   private readonly unreachableDeletion: UnreachableDeletionPolicy;
+  /** Per-cluster applied revisions, in the store (PropagatedVersion): what a held-back cluster keeps, across restarts. */
+  private readonly versions: PropagatedVersions;
   private readonly defaultWorkersPerCluster: number;
   /** Workers of a cluster queue, read when the queue starts. */
   private workersPerCluster: number;
@@ -140,6 +150,8 @@ export class FederationController extends EventEmitter {
       requestTimeoutMs: options.memberRequestTimeoutMs,
       metrics: this.metrics,
     });
+    // Syncs wait for the records: a held-back cluster must never be mistaken for one with nothing applied.
+    this.versions = new PropagatedVersions(this.resources, this.log.child({ part: 'versions' }), this.metrics.versionWrites, () => this.requeueAllSyncs());
     this.clusters.on('changed', (name: string) => this.clusterChanged(name));
     this.clusters.on('removed', (name: string) => this.clusterRemoved(name));
     this.ftcInformer = new Informer(localListWatch(this.resources, FEDERATED_TYPE_CONFIG, KUBEFED_NAMESPACE), {
@@ -161,6 +173,7 @@ export class FederationController extends EventEmitter {
 
   start(): void {
     this.configInformer.start();
+    this.versions.start();
     this.clusters.start();
     this.ftcInformer.start();
     this.crdInformer.start();
@@ -174,6 +187,7 @@ export class FederationController extends EventEmitter {
     this.ftcInformer.stop();
     this.crdInformer.stop();
     this.configInformer.stop();
+    this.versions.stop();
     for (const t of this.types.values()) t.informer.stop();
     for (const m of this.memberInformers.values()) for (const inf of m.byType.values()) inf.stop();
     this.objectQueue.shutDown();
@@ -311,6 +325,10 @@ export class FederationController extends EventEmitter {
       // Gone from the federation: its per-cluster records go too (member objects were handled by the finalizer).
       this.results.delete(key);
       state.seenAt.delete(objKey);
+      // Deleting a federated object is never held by its mask; its record goes with it.
+      const slash = objKey.indexOf('/');
+      const [ns, name] = slash < 0 ? [undefined, objKey] : [objKey.slice(0, slash), objKey.slice(slash + 1)];
+      await this.versions.remove(state.info.target, ns, name);
       return;
     }
     const t = this.federatedType(state);
@@ -328,7 +346,7 @@ export class FederationController extends EventEmitter {
       const r = records.get(c.name);
       const member = this.memberObject(c.name, state.info, objKey);
       if (placed.has(c.name) || (r && r.status !== '') || member) {
-        results.set(c.name, { status: r?.status ?? (c.ready ? '' : 'ClusterNotReady'), message: r?.message, remoteStatus: (member?.status as unknown) ?? undefined });
+        results.set(c.name, { status: r?.status ?? (c.ready ? '' : 'ClusterNotReady'), message: r?.message, remoteStatus: (member?.status as unknown) ?? undefined, revision: r?.revision, rollout: r?.rollout });
       }
     }
 
@@ -506,12 +524,16 @@ export class FederationController extends EventEmitter {
     for (const [ftc, state] of this.types) for (const o of state.informer.list()) this.objectQueue.add(objectKey(ftc, objectKeyOf(o)));
   }
 
+  private requeueAllSyncs(): void {
+    for (const [ftc, state] of this.types) for (const o of state.informer.list()) for (const c of this.clusters.all()) this.clusterQueue(c.name).add(objectKey(ftc, objectKeyOf(o)));
+  }
+
   private record(key: string, cluster: string, next: ClusterRecord): void {
     let records = this.results.get(key);
     if (!records) this.results.set(key, (records = new Map()));
     const prev = records.get(cluster);
     records.set(cluster, next);
-    if (!prev || prev.status !== next.status || prev.message !== next.message) this.objectQueue.add(key);
+    if (!prev || prev.status !== next.status || prev.message !== next.message || prev.revision !== next.revision || prev.rollout !== next.rollout) this.objectQueue.add(key);
   }
 
   /** One federated object in one cluster: decide from the caches, then at most one write. */
@@ -521,18 +543,28 @@ export class FederationController extends EventEmitter {
     const c = this.clusters.get(cluster);
     if (!state || !c) return;
     const fed = state.informer.get(objKey);
-    if (!fed) return;
+    if (!fed || !this.versions.hasSynced) return;
     const informer = this.memberInformers.get(cluster)?.byType.get(ftc);
     const ready = c.ready && c.client !== null && informer?.hasSynced === true;
     const { placed } = this.placement(state, fed, this.placeable());
     const prev = this.results.get(key)?.get(cluster);
     const member = informer?.get(memberKeyOf(state.info, objKey));
-    const decision = decide({ fed, target: state.info.target, cluster, placed: placed.has(cluster), ready, member, lastWritten: prev?.lastWritten });
+    const rollout = placed.has(cluster) && !isDeleting(fed) ? this.rolloutIn(state, fed, c, member) : undefined;
+    if (rollout) this.metrics.rolloutSyncs.inc({ cluster, mode: rollout.mode });
+    const shown: Pick<ClusterRecord, 'revision' | 'rollout'> = !rollout ? {} : rollout.mode === 'withheld' ? { rollout: 'Masked' } : { revision: rollout.revision, rollout: rollout.mode === 'current' ? 'Current' : 'Masked' };
+    const decision: ClusterDecision =
+      rollout?.mode === 'withheld'
+        ? { action: { kind: 'none' }, status: ready ? '' : 'ClusterNotReady', ...(ready ? {} : { message: `cluster ${cluster} is not ready` }) }
+        : decide({ fed: rollout?.fed ?? fed, target: state.info.target, cluster, placed: placed.has(cluster), ready, member, lastWritten: prev?.lastWritten });
     const { action } = decision;
     if (action.kind === 'none') {
       this.metrics.clusterSyncs.inc({ cluster, action: 'none', result: decision.status || 'ok' });
-      if (placed.has(cluster) || member || decision.status) this.record(key, cluster, { status: decision.status, message: decision.message, lastWritten: prev?.lastWritten });
+      if (placed.has(cluster) || member || decision.status) this.record(key, cluster, { status: decision.status, message: decision.message, lastWritten: prev?.lastWritten, ...shown });
       else this.results.get(key)?.delete(cluster);
+      // Up to date: make sure the record says so (a write whose record was lost, an adopted object).
+      const hash = member?.metadata.annotations?.[HASH_ANNOTATION];
+      if (rollout && rollout.mode !== 'withheld' && decision.status === '' && hash) this.noteVersion(state, fed, key, cluster, rollout, hash);
+      if (ready && !placed.has(cluster) && !member) this.noteRemoved(state, fed, key, cluster);
       return;
     }
     const log = this.log.child({ type: ftc, object: objKey, cluster });
@@ -544,16 +576,62 @@ export class FederationController extends EventEmitter {
       log.debug({ action: action.kind }, 'member written');
       this.queueOf(cluster).forget(key);
       const lastWritten = written && 'hash' in action ? { resourceVersion: written.metadata.resourceVersion ?? '', hash: action.hash } : undefined;
-      this.record(key, cluster, { status: action.kind === 'delete' || action.kind === 'unmanage' ? 'WaitingForRemoval' : '', lastWritten });
+      this.record(key, cluster, { status: action.kind === 'delete' || action.kind === 'unmanage' ? 'WaitingForRemoval' : '', lastWritten, ...shown });
+      if ('hash' in action && rollout && rollout.mode !== 'withheld') this.noteVersion(state, fed, key, cluster, rollout, action.hash);
+      if (action.kind === 'delete' || action.kind === 'unmanage') this.noteRemoved(state, fed, key, cluster);
     } catch (err) {
       const status = failureStatus(action, err);
       const code = err instanceof MemberError ? err.code : 'Error';
       this.metrics.clusterSyncs.inc({ cluster, action: action.kind, result: 'error' });
       this.metrics.memberErrors.inc({ cluster, code });
       log.warn({ action: action.kind, code, err: (err as Error).message }, 'member write failed');
-      this.record(key, cluster, { status, message: (err as Error).message });
+      this.record(key, cluster, { status, message: (err as Error).message, ...shown });
       this.queueOf(cluster).addRateLimited(key);
     }
+  }
+
+  /**
+   * Which revision a placed cluster gets: the current one inside spec.placementMask (or without a
+   * mask); outside it, the revision recorded as applied there, or nothing at all (rolloutFor).
+   */
+  private rolloutIn(state: TypeState, fed: KubeObject, cluster: MemberClusterState, member: KubeObject | undefined): ClusterRollout {
+    const snapshot = snapshotOf(fed);
+    const revision = revisionOf(snapshot);
+    const record = this.versions.record(state.info.target, fed);
+    const applied = appliedIn(record, cluster.name);
+    const recorded = applied ? { revision: applied.revision, version: applied.version } : undefined;
+    const inMask = inPlacementMask(placementMaskOf(fed), { name: cluster.name, labels: cluster.labels });
+    let memberIsCurrent = false;
+    const memberHash = member?.metadata.annotations?.[HASH_ANNOTATION];
+    if (!inMask && memberHash !== undefined) {
+      try {
+        memberIsCurrent = desiredObject(fed, state.info.target, cluster.name).hash === memberHash;
+      } catch {
+        // Overrides that do not apply: decide() reports them for the current revision.
+      }
+    }
+    const r = rolloutFor({ inMask, currentRevision: revision, applied: applied && { revision: applied.revision, snapshotKept: applied.snapshot !== undefined }, memberIsCurrent });
+    if (r.mode === 'withheld') return r;
+    if (r.mode === 'held') return { mode: 'held', fed: withSnapshot(fed, applied!.snapshot!), revision: r.revision, snapshot: applied!.snapshot!, recorded };
+    return { mode: 'current', fed, revision, snapshot, recorded };
+  }
+
+  /** Records (in the store, once) that `cluster` holds `version` of the rollout's revision. */
+  private noteVersion(state: TypeState, fed: KubeObject, key: string, cluster: string, rollout: Extract<ClusterRollout, { revision: string }>, version: string): void {
+    if (rollout.recorded?.revision === rollout.revision && rollout.recorded.version === version) return;
+    this.storeRecord(state, fed, key, cluster, { kind: 'applied', cluster, version, revision: rollout.revision, snapshot: rollout.snapshot });
+  }
+
+  private noteRemoved(state: TypeState, fed: KubeObject, key: string, cluster: string): void {
+    if (!appliedIn(this.versions.record(state.info.target, fed), cluster)) return;
+    this.storeRecord(state, fed, key, cluster, { kind: 'removed', cluster });
+  }
+
+  private storeRecord(state: TypeState, fed: KubeObject, key: string, cluster: string, change: RecordChange): void {
+    this.versions.change(state.info.target, fed, change).catch((err: unknown) => {
+      this.log.warn({ type: state.info.ftcName, object: objectKeyOf(fed), cluster, err: (err as Error).message }, 'propagated version write failed; syncing again');
+      this.queueOf(cluster).addRateLimited(key);
+    });
   }
 
   private queueOf(cluster: string): WorkQueue<string> {

@@ -10,6 +10,8 @@ export class ControllerMetrics {
   readonly memberErrors: Counter<'cluster' | 'code'>;
   readonly clusterReady: Gauge<'cluster'>;
   readonly statusWrites: Counter<'kind'>;
+  readonly rolloutSyncs: Counter<'cluster' | 'mode'>;
+  readonly versionWrites: Counter<'result'>;
 
   constructor(registry: Registry, depths: () => Record<string, number>) {
     const registers = [registry];
@@ -35,5 +37,7 @@ export class ControllerMetrics {
     this.memberErrors = new Counter({ name: 'fedtunnel_federation_member_errors_total', help: 'Failed member requests by cluster and error code', labelNames: ['cluster', 'code'], registers });
     this.clusterReady = new Gauge({ name: 'fedtunnel_federation_cluster_ready', help: '1 when the member cluster is Ready, 0 otherwise', labelNames: ['cluster'], registers });
     this.statusWrites = new Counter({ name: 'fedtunnel_federation_status_writes_total', help: 'Status writes by kind (written only when the status changed)', labelNames: ['kind'], registers });
+    this.rolloutSyncs = new Counter({ name: 'fedtunnel_federation_rollout_syncs_total', help: 'Per-cluster syncs by rollout mode: current, held (placementMask: kept at its applied revision), withheld (placementMask: nothing applied yet, nothing written)', labelNames: ['cluster', 'mode'], registers });
+    this.versionWrites = new Counter({ name: 'fedtunnel_federation_propagated_version_writes_total', help: 'Writes of PropagatedVersion records (applied revision per cluster) by result (ok, conflict, error)', labelNames: ['result'], registers });
   }
 }

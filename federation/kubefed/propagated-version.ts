@@ -1,0 +1,47 @@
+// KubeFed's PropagatedVersion (namespaced) and ClusterPropagatedVersion (for cluster-scoped
+// federated types), core.kubefed.io/v1alpha1, named <target kind, lowercase>-<federated object name>
+// as KubeFed named them. Written by the controller only: status.clusterVersions[] says which
+// revision (and content hash) each cluster holds, status.revisions[] keeps each held revision's
+// template and overrides once, so a cluster held back by spec.placementMask can be re-applied its
+// revision after a restart. Pure.
+import type { ResourceType } from '../apiserver/types.js';
+import type { KubeObject } from '../apiserver/storage.js';
+import { CORE_GROUP, type TargetType } from './api.js';
+
+export const PROPAGATED_VERSION_API_VERSION = 'v1alpha1';
+
+function pvType(kind: string, plural: string, namespaced: boolean): ResourceType {
+  return {
+    group: CORE_GROUP,
+    version: PROPAGATED_VERSION_API_VERSION,
+    kind,
+    plural,
+    singular: kind.toLowerCase(),
+    namespaced,
+    // No status subresource: the controller writes the whole record in one update.
+    hasStatus: false,
+    crd: { name: `${plural}.${CORE_GROUP}`, storageVersion: PROPAGATED_VERSION_API_VERSION, conversion: { strategy: 'None' } },
+  };
+}
+
+export const PROPAGATED_VERSION: ResourceType = pvType('PropagatedVersion', 'propagatedversions', true);
+export const CLUSTER_PROPAGATED_VERSION: ResourceType = pvType('ClusterPropagatedVersion', 'clusterpropagatedversions', false);
+
+export function propagatedVersionType(target: TargetType): ResourceType {
+  return target.namespaced || (target.group === '' && target.plural === 'namespaces') ? PROPAGATED_VERSION : CLUSTER_PROPAGATED_VERSION;
+}
+
+export function propagatedVersionName(target: TargetType, fedName: string): string {
+  return `${target.kind.toLowerCase()}-${fedName}`;
+}
+
+/** The (empty) object holding `status` for the federated object `fed`. */
+export function propagatedVersionFor(target: TargetType, fed: KubeObject, status: unknown): KubeObject {
+  const t = propagatedVersionType(target);
+  return {
+    apiVersion: `${CORE_GROUP}/${PROPAGATED_VERSION_API_VERSION}`,
+    kind: t.kind,
+    metadata: { name: propagatedVersionName(target, fed.metadata.name!), ...(t.namespaced ? { namespace: fed.metadata.namespace } : {}) },
+    status,
+  } as KubeObject;
+}
