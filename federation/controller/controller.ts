@@ -151,7 +151,10 @@ export class FederationController extends EventEmitter {
       metrics: this.metrics,
     });
     // Syncs wait for the records: a held-back cluster must never be mistaken for one with nothing applied.
-    this.versions = new PropagatedVersions(this.resources, this.log.child({ part: 'versions' }), this.metrics.versionWrites, () => this.requeueAllSyncs());
+    this.versions = new PropagatedVersions(this.resources, this.log.child({ part: 'versions' }), this.metrics.versionWrites, () => {
+      this.requeueAll();
+      this.requeueAllSyncs();
+    });
     this.clusters.on('changed', (name: string) => this.clusterChanged(name));
     this.clusters.on('removed', (name: string) => this.clusterRemoved(name));
     this.ftcInformer = new Informer(localListWatch(this.resources, FEDERATED_TYPE_CONFIG, KUBEFED_NAMESPACE), {
@@ -318,7 +321,9 @@ export class FederationController extends EventEmitter {
   private async reconcileObject(key: string): Promise<void> {
     const { ftc, objKey } = splitKey(key);
     const state = this.types.get(ftc);
-    if (!state) return;
+    // Status shows each cluster's applied revision, and a gone object's record is deleted: both
+    // need the records (their informer's first list requeues everything).
+    if (!state || !this.versions.hasSynced) return;
     const fed = state.informer.get(objKey);
     const kind = state.info.federated.kind;
     if (!fed) {
@@ -342,11 +347,16 @@ export class FederationController extends EventEmitter {
 
     const records = this.results.get(key) ?? new Map<string, ClusterRecord>();
     const results = new Map<string, ClusterResult>();
+    // Until a cluster's first sync (after a restart), its rollout comes from the stored record.
+    const stored = this.versions.hasSynced ? this.versions.record(state.info.target, fed) : undefined;
+    const currentRevision = revisionOf(snapshotOf(fed));
     for (const c of clusters) {
       const r = records.get(c.name);
       const member = this.memberObject(c.name, state.info, objKey);
       if (placed.has(c.name) || (r && r.status !== '') || member) {
-        results.set(c.name, { status: r?.status ?? (c.ready ? '' : 'ClusterNotReady'), message: r?.message, remoteStatus: (member?.status as unknown) ?? undefined, revision: r?.revision, rollout: r?.rollout });
+        const applied = stored && placed.has(c.name) && r?.rollout === undefined ? appliedIn(stored, c.name) : undefined;
+        const rollout = r?.rollout ?? (applied ? (applied.revision === currentRevision ? 'Current' : 'Masked') : undefined);
+        results.set(c.name, { status: r?.status ?? (c.ready ? '' : 'ClusterNotReady'), message: r?.message, remoteStatus: (member?.status as unknown) ?? undefined, revision: r?.revision ?? applied?.revision, rollout });
       }
     }
 

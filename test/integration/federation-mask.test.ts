@@ -126,6 +126,12 @@ describe('federation gray release (spec.placementMask, 3 cells)', function () {
     // Hub (and controller) restart mid-rollout: nothing in memory survives; the store does.
     await fed.stopHub();
     await fed.startHub();
+    // Right after the restart (before or during the first syncs) the status still says who is held.
+    const after = JSON.parse(await ok(fed.kubectl('federation', ['get', 'federatedconfigmap', 'app', '-n', 'shop', '-o', 'json']))) as { status: { clusters: Array<Record<string, string>> } };
+    assert.deepEqual(
+      after.status.clusters.map((c) => [c.name, c.rollout, c.revision]),
+      [['east', 'Current', revision(v2)], ['north', 'Masked', revision(v1)], ['west', 'Masked', revision(v1)]],
+    );
     await ok(fed.kubectlMember('north', ['delete', 'configmap', 'app', '-n', 'shop']));
     await memberHas('north', 'app', 'version', 'v1');
     assert.deepEqual(await memberData('north', 'app'), { version: 'v1', color: 'green' });

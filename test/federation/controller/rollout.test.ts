@@ -13,6 +13,7 @@ import {
   type RecordChange,
   type VersionRecord,
 } from '../../../federation/controller/rollout.js';
+import { federatedStatus } from '../../../federation/controller/status.js';
 import type { TargetType } from '../../../federation/kubefed/api.js';
 
 const CONFIGMAP: TargetType = { group: '', version: 'v1', kind: 'ConfigMap', plural: 'configmaps', namespaced: true };
@@ -107,5 +108,19 @@ describe('federation/controller: gray release (revisions, rollout, applied-revis
         for (const c of once.clusterVersions) assert.ok(appliedIn(once, c.clusterName)?.snapshot);
       }),
     );
+  });
+
+  it('status.clusters[] shows revision and rollout next to KubeFed\'s fields', function () {
+    const results = new Map([
+      ['east', { status: '' as const, revision: 'r2', rollout: 'Current' as const }],
+      ['west', { status: 'UpdateFailed' as const, message: 'boom', revision: 'r1', rollout: 'Masked' as const }],
+      ['north', { status: '' as const, rollout: 'Masked' as const }],
+    ]);
+    const s = federatedStatus({ fed: fed({ color: 'red' }), results, collectStatus: false, now: '2026-01-01T00:00:00Z' });
+    assert.deepEqual(s.clusters, [
+      { name: 'east', revision: 'r2', rollout: 'Current' },
+      { name: 'north', rollout: 'Masked' },
+      { name: 'west', status: 'UpdateFailed', message: 'boom', revision: 'r1', rollout: 'Masked' },
+    ]);
   });
 });
