@@ -6,8 +6,10 @@
 import { strict as assert } from 'node:assert';
 import type { KubeObject } from '../../federation/apiserver/storage.js';
 import { revisionOf, snapshotOf } from '../../federation/controller/rollout.js';
+import { getText } from '../../common/http-get.js';
 import { joinedFederation, type Federation } from '../support/federation-harness.js';
 import { assertNoLeakedResources, resourceBaseline } from '../support/leaks.js';
+import { metric } from '../support/metrics.js';
 
 async function ok(result: Promise<{ code: number; stdout: string; stderr: string }>): Promise<string> {
   const r = await result;
@@ -162,6 +164,19 @@ describe('federation gray release (spec.placementMask, 3 cells)', function () {
     assert.deepEqual(await memberData('north', 'app'), { version: 'v3', color: 'green' });
     assert.deepEqual(await memberData('west', 'app'), { version: 'v3', color: 'blue' });
     assert.deepEqual((await record('app')).revisions.map((r) => r.revision), [revision(v3)]);
+
+    // A full resync (west's agent goes and comes back: everything there is synced again, a drift
+    // repaired) changes no record, so nothing is written.
+    const writes = async (): Promise<number> => metric(await getText(fed.hub.ports.adminPort, '/metrics'), 'fedtunnel_federation_propagated_version_writes_total{result="ok"}');
+    const before = await writes();
+    // Since the restart: v3 to east, then west, then north — one record write each, nothing else.
+    assert.equal(before, 3, 'PropagatedVersion writes since the hub restart');
+    await fed.stopAgent('west');
+    await fed.startAgent('west');
+    await ok(fed.kubectl('federation', ['wait', '--timeout=60s', '-n', 'kube-federation-system', '--for=condition=Ready', 'kubefedcluster/west']));
+    await ok(fed.kubectlMember('west', ['patch', 'configmap', 'app', '-n', 'shop', '--type', 'merge', '-p', '{"data":{"version":"tampered"}}']));
+    await memberHas('west', 'app', 'version', 'v3');
+    assert.equal(await writes(), before, 'PropagatedVersion writes during a resync that changed nothing');
   });
 
   it('a cluster with nothing applied stays empty while outside the mask; deletion is not held by the mask and removes the record', async function () {
