@@ -4,6 +4,7 @@
 // revision (and content hash) each cluster holds, status.revisions[] keeps each held revision's
 // template and overrides once, so a cluster held back by spec.placementMask can be re-applied its
 // revision after a restart. Pure.
+import { createHash } from 'node:crypto';
 import type { ResourceType } from '../apiserver/types.js';
 import type { KubeObject } from '../apiserver/storage.js';
 import { CORE_GROUP, type TargetType } from './api.js';
@@ -31,8 +32,14 @@ export function propagatedVersionType(target: TargetType): ResourceType {
   return target.namespaced || (target.group === '' && target.plural === 'namespaces') ? PROPAGATED_VERSION : CLUSTER_PROPAGATED_VERSION;
 }
 
+const MAX_NAME = 253;
+
+/** KubeFed's name; one that would pass the 253-character limit is cut and made unique again with a hash of the full name. */
 export function propagatedVersionName(target: TargetType, fedName: string): string {
-  return `${target.kind.toLowerCase()}-${fedName}`;
+  const name = `${target.kind.toLowerCase()}-${fedName}`;
+  if (name.length <= MAX_NAME) return name;
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 10);
+  return `${name.slice(0, MAX_NAME - hash.length - 1).replace(/[-.]+$/, '')}-${hash}`;
 }
 
 /** The (empty) object holding `status` for the federated object `fed`. */

@@ -4,6 +4,8 @@
 // every step; a hub restart mid-rollout (the applied revisions come from the store) and drift on a
 // held-back member repaired to the OLD template.
 import { strict as assert } from 'node:assert';
+import fs from 'node:fs';
+import path from 'node:path';
 import type { KubeObject } from '../../federation/apiserver/storage.js';
 import { revisionOf, snapshotOf } from '../../federation/controller/rollout.js';
 import { getText } from '../../common/http-get.js';
@@ -195,5 +197,31 @@ describe('federation gray release (spec.placementMask, 3 cells)', function () {
     await ok(fed.kubectl('federation', ['delete', 'federatedconfigmap', 'fresh', '-n', 'shop', '--timeout=60s']));
     await ok(fed.kubectlMember('east', ['wait', '--timeout=60s', '-n', 'shop', '--for=delete', 'configmap/fresh']));
     await ok(fed.kubectl('federation', ['wait', '--timeout=60s', '-n', 'shop', '--for=delete', 'propagatedversions.core.kubefed.io/configmap-fresh']));
+  });
+
+  it("a held-back FederatedSecret's old data, kept in its PropagatedVersion, is encrypted at rest like the secret", async function () {
+    // 21 bytes: base64 without '=' padding (kubectl wait --for=jsonpath cannot take an '=' in the value).
+    const values = ['gray-secret-one-4f1c9', 'gray-secret-two-9a7e3'];
+    const secret = (value: string, cells?: string[]): KubeObject => ({
+      apiVersion: 'types.kubefed.io/v1beta1',
+      kind: 'FederatedSecret',
+      metadata: { name: 'token', namespace: 'shop' },
+      spec: { template: { type: 'Opaque', data: { key: Buffer.from(value).toString('base64') } }, placement: { clusterSelector: {} }, ...(cells ? { placementMask: { cells: cells.map((c) => ({ name: c })) } } : {}) },
+    });
+    await apply(secret(values[0]!));
+    await wait(['--for=condition=Propagation', 'federatedsecret/token']);
+    await apply(secret(values[1]!, ['cell-a']));
+    const encoded = values.map((v) => Buffer.from(v).toString('base64'));
+    await ok(fed.kubectlMember('east', ['wait', '--timeout=60s', '-n', 'shop', 'secret/token', `--for=jsonpath={.data.key}=${encoded[1]}`]));
+    await ok(fed.kubectl('federation', ['wait', '--timeout=60s', '-n', 'shop', 'federatedsecret/token', '--for=jsonpath={.status.clusters[?(@.name=="west")].rollout}=Masked']));
+    const pv = JSON.parse(await ok(fed.kubectl('federation', ['get', 'propagatedversion', 'secret-token', '-n', 'shop', '-o', 'json']))) as { status: { revisions: unknown[] } };
+    assert.equal(pv.status.revisions.length, 2, 'both revisions are kept');
+    assert.equal(await ok(fed.kubectlMember('west', ['get', 'secret', 'token', '-n', 'shop', '-o', 'jsonpath={.data.key}'])), encoded[0]);
+    const files = ['federation.db', 'federation.db-wal'].map((f) => path.join(fed.dir, f)).filter((f) => fs.existsSync(f));
+    assert.ok(files.length > 0, 'the hub store is a SQLite file in the scratch directory');
+    for (const f of files) {
+      const bytes = fs.readFileSync(f);
+      for (const needle of [...values, ...encoded]) assert.ok(!bytes.includes(Buffer.from(needle)), `${needle} readable in ${path.basename(f)}`);
+    }
   });
 });

@@ -3,6 +3,8 @@ import type { KubeObject } from '../../../federation/apiserver/storage.js';
 import { CELL_LABEL } from '../../../federation/kubefed/api.js';
 import { inPlacementMask, placementMaskOf, validatePlacementMask } from '../../../federation/kubefed/placement-mask.js';
 import { validateFederatedObject } from '../../../federation/kubefed/validation.js';
+import { propagatedVersionName } from '../../../federation/kubefed/propagated-version.js';
+import { isDnsSubdomain } from '../../../federation/apiserver/validation.js';
 
 function fed(placementMask?: unknown): KubeObject {
   return { apiVersion: 'types.kubefed.io/v1beta1', kind: 'FederatedConfigMap', metadata: { name: 'cfg', namespace: 'shop' }, spec: { template: {}, ...(placementMask !== undefined ? { placementMask } : {}) } };
@@ -36,5 +38,14 @@ describe('federation/kubefed: spec.placementMask', function () {
     assert.match(validatePlacementMask({ cells: [{ name: 'cell-a' }, { name: 'cell-a' }] })[0]!.message, /Duplicate value: "cell-a"/);
     // Wired into the Federated<Kind> admission.
     assert.deepEqual(validateFederatedObject(fed({ clusters: 3 }), undefined).map((e) => e.field), ['spec.placementMask.clusters']);
+  });
+
+  it('PropagatedVersion names: KubeFed\'s <kind>-<name>, cut to a unique valid name when too long', function () {
+    const cm = { group: '', version: 'v1', kind: 'ConfigMap', plural: 'configmaps', namespaced: true };
+    assert.equal(propagatedVersionName(cm, 'settings'), 'configmap-settings');
+    const a = propagatedVersionName(cm, `${'a'.repeat(250)}-x`);
+    const b = propagatedVersionName(cm, `${'a'.repeat(250)}-y`);
+    assert.ok(a.length <= 253 && isDnsSubdomain(a) && isDnsSubdomain(b));
+    assert.notEqual(a, b);
   });
 });
