@@ -154,6 +154,7 @@ export class FederationController extends EventEmitter {
     this.versions = new PropagatedVersions(this.resources, this.log.child({ part: 'versions' }), this.metrics.versionWrites, () => {
       this.requeueAll();
       this.requeueAllSyncs();
+      for (const state of this.types.values()) if (state.informer.hasSynced) this.sweepVersions(state);
     });
     this.clusters.on('changed', (name: string) => this.clusterChanged(name));
     this.clusters.on('removed', (name: string) => this.clusterRemoved(name));
@@ -253,6 +254,9 @@ export class FederationController extends EventEmitter {
         added: (o) => this.fedObjectChanged(name, o),
         updated: (o) => this.fedObjectChanged(name, o),
         deleted: (o) => this.fedObjectChanged(name, o),
+        synced: () => {
+          if (this.versions.hasSynced) this.sweepVersions(state);
+        },
         failed: (err) => this.log.warn({ type: name, err: err.message }, 'federated watch failed; relisting'),
       }),
     };
@@ -333,7 +337,7 @@ export class FederationController extends EventEmitter {
       // Deleting a federated object is never held by its mask; its record goes with it.
       const slash = objKey.indexOf('/');
       const [ns, name] = slash < 0 ? [undefined, objKey] : [objKey.slice(0, slash), objKey.slice(slash + 1)];
-      await this.versions.remove(state.info.target, ns, name);
+      await this.versions.remove(state.info, ns, name);
       return;
     }
     const t = this.federatedType(state);
@@ -348,7 +352,7 @@ export class FederationController extends EventEmitter {
     const records = this.results.get(key) ?? new Map<string, ClusterRecord>();
     const results = new Map<string, ClusterResult>();
     // Until a cluster's first sync (after a restart), its rollout comes from the stored record.
-    const stored = this.versions.hasSynced ? this.versions.record(state.info.target, fed) : undefined;
+    const stored = this.versions.hasSynced ? this.versions.record(state.info, fed) : undefined;
     const currentRevision = revisionOf(snapshotOf(fed));
     for (const c of clusters) {
       const r = records.get(c.name);
@@ -534,6 +538,12 @@ export class FederationController extends EventEmitter {
     for (const [ftc, state] of this.types) for (const o of state.informer.list()) this.objectQueue.add(objectKey(ftc, objectKeyOf(o)));
   }
 
+  /** Records of this type's objects that are gone (deleted while nothing watched them) are deleted. */
+  private sweepVersions(state: TypeState): void {
+    const exists = (namespace: string | undefined, name: string): boolean => state.informer.get(namespace ? `${namespace}/${name}` : name) !== undefined;
+    this.versions.sweep(state.info, exists).catch((err: unknown) => this.log.warn({ type: state.info.ftcName, err: (err as Error).message }, 'propagated version sweep failed'));
+  }
+
   private requeueAllSyncs(): void {
     for (const [ftc, state] of this.types) for (const o of state.informer.list()) for (const c of this.clusters.all()) this.clusterQueue(c.name).add(objectKey(ftc, objectKeyOf(o)));
   }
@@ -607,7 +617,7 @@ export class FederationController extends EventEmitter {
   private rolloutIn(state: TypeState, fed: KubeObject, cluster: MemberClusterState, member: KubeObject | undefined): ClusterRollout {
     const snapshot = snapshotOf(fed);
     const revision = revisionOf(snapshot);
-    const record = this.versions.record(state.info.target, fed);
+    const record = this.versions.record(state.info, fed);
     const applied = appliedIn(record, cluster.name);
     const recorded = applied ? { revision: applied.revision, version: applied.version } : undefined;
     const inMask = inPlacementMask(placementMaskOf(fed), { name: cluster.name, labels: cluster.labels });
@@ -633,12 +643,12 @@ export class FederationController extends EventEmitter {
   }
 
   private noteRemoved(state: TypeState, fed: KubeObject, key: string, cluster: string): void {
-    if (!appliedIn(this.versions.record(state.info.target, fed), cluster)) return;
+    if (!appliedIn(this.versions.record(state.info, fed), cluster)) return;
     this.storeRecord(state, fed, key, cluster, { kind: 'removed', cluster });
   }
 
   private storeRecord(state: TypeState, fed: KubeObject, key: string, cluster: string, change: RecordChange): void {
-    this.versions.change(state.info.target, fed, change).catch((err: unknown) => {
+    this.versions.change(state.info, fed, change).catch((err: unknown) => {
       this.log.warn({ type: state.info.ftcName, object: objectKeyOf(fed), cluster, err: (err as Error).message }, 'propagated version write failed; syncing again');
       this.queueOf(cluster).addRateLimited(key);
     });

@@ -8,8 +8,8 @@ import { ApiError } from '../apiserver/errors.js';
 import type { Resources } from '../apiserver/resources.js';
 import type { KubeObject } from '../apiserver/storage.js';
 import type { ResourceType } from '../apiserver/types.js';
-import type { TargetType } from '../kubefed/api.js';
-import { CLUSTER_PROPAGATED_VERSION, PROPAGATED_VERSION, propagatedVersionFor, propagatedVersionName, propagatedVersionType } from '../kubefed/propagated-version.js';
+import type { FederatedTypeInfo } from '../kubefed/api.js';
+import { CLUSTER_PROPAGATED_VERSION, FEDERATED_OBJECT_ANNOTATION, FEDERATED_TYPE_ANNOTATION, PROPAGATED_VERSION, propagatedVersionFor, propagatedVersionName, propagatedVersionType } from '../kubefed/propagated-version.js';
 import { stableJson } from './desired.js';
 import { Informer } from './informer.js';
 import { applyChanges, recordOf, type RecordChange, type VersionRecord } from './rollout.js';
@@ -74,9 +74,9 @@ export class PropagatedVersions {
     return this.resources.registry.lookup(t.group, t.version, t.plural) ?? t;
   }
 
-  private keyOf(target: TargetType, namespace: string | undefined, name: string): { t: ResourceType; namespace: string | undefined; name: string; key: string } {
-    const t = propagatedVersionType(target);
-    const pvName = propagatedVersionName(target, name);
+  private keyOf(info: FederatedTypeInfo, namespace: string | undefined, name: string): { t: ResourceType; namespace: string | undefined; name: string; key: string } {
+    const t = propagatedVersionType(info.target);
+    const pvName = propagatedVersionName(info.target, name);
     const ns = t.namespaced ? namespace : undefined;
     return { t, namespace: ns, name: pvName, key: `${t.plural}/${ns ?? ''}/${pvName}` };
   }
@@ -95,29 +95,29 @@ export class PropagatedVersions {
   }
 
   /** The applied-revision record of a federated object (empty when none is stored). */
-  record(target: TargetType, fed: KubeObject): VersionRecord {
-    const { t, namespace, name, key } = this.keyOf(target, fed.metadata.namespace, fed.metadata.name!);
+  record(info: FederatedTypeInfo, fed: KubeObject): VersionRecord {
+    const { t, namespace, name, key } = this.keyOf(info, fed.metadata.namespace, fed.metadata.name!);
     return recordOf(this.current(t, namespace, name, key)?.status);
   }
 
   /** Applies `change` to the record of `fed`; resolves once it is stored (with whatever else was pending for that record). */
-  change(target: TargetType, fed: KubeObject, change: RecordChange): Promise<void> {
-    const ref = this.keyOf(target, fed.metadata.namespace, fed.metadata.name!);
+  change(info: FederatedTypeInfo, fed: KubeObject, change: RecordChange): Promise<void> {
+    const ref = this.keyOf(info, fed.metadata.namespace, fed.metadata.name!);
     let p = this.pending.get(ref.key);
     if (!p) this.pending.set(ref.key, (p = { changes: [], waiters: [] }));
     p.changes.push(change);
     const done = new Promise<void>((resolve, reject) => p.waiters.push({ resolve, reject }));
-    if (!this.flushing.has(ref.key)) void this.flush(target, fed, ref);
+    if (!this.flushing.has(ref.key)) void this.flush(info, fed, ref);
     return done;
   }
 
-  private async flush(target: TargetType, fed: KubeObject, ref: { t: ResourceType; namespace: string | undefined; name: string; key: string }): Promise<void> {
+  private async flush(info: FederatedTypeInfo, fed: KubeObject, ref: { t: ResourceType; namespace: string | undefined; name: string; key: string }): Promise<void> {
     this.flushing.add(ref.key);
     try {
       for (let p = this.pending.get(ref.key); p; p = this.pending.get(ref.key)) {
         this.pending.delete(ref.key);
         try {
-          await this.write(target, fed, ref, p.changes);
+          await this.write(info, fed, ref, p.changes);
           for (const w of p.waiters) w.resolve();
         } catch (err) {
           for (const w of p.waiters) w.reject(err);
@@ -128,7 +128,7 @@ export class PropagatedVersions {
     }
   }
 
-  private async write(target: TargetType, fed: KubeObject, ref: { t: ResourceType; namespace: string | undefined; name: string; key: string }, changes: RecordChange[]): Promise<void> {
+  private async write(info: FederatedTypeInfo, fed: KubeObject, ref: { t: ResourceType; namespace: string | undefined; name: string; key: string }, changes: RecordChange[]): Promise<void> {
     const t = this.registered(ref.t);
     let base = this.current(ref.t, ref.namespace, ref.name, ref.key);
     for (let attempt = 1; ; attempt++) {
@@ -139,7 +139,7 @@ export class PropagatedVersions {
       try {
         const written = base
           ? await this.resources.update(t, ref.namespace, ref.name, { ...base, status: next })
-          : await this.resources.create(t, ref.namespace, propagatedVersionFor(target, fed, next), { skipNamespaceCheck: true });
+          : await this.resources.create(t, ref.namespace, propagatedVersionFor(info, fed, next), { skipNamespaceCheck: true });
         this.known.set(ref.key, written);
         this.writes.inc({ result: 'ok' });
         return;
@@ -167,8 +167,8 @@ export class PropagatedVersions {
   }
 
   /** Deletes the record of a federated object that is gone (idempotent). */
-  async remove(target: TargetType, namespace: string | undefined, name: string): Promise<void> {
-    const ref = this.keyOf(target, namespace, name);
+  async remove(info: FederatedTypeInfo, namespace: string | undefined, name: string): Promise<void> {
+    const ref = this.keyOf(info, namespace, name);
     const existing = this.current(ref.t, ref.namespace, ref.name, ref.key);
     if (!existing) {
       this.known.delete(ref.key);
@@ -181,6 +181,24 @@ export class PropagatedVersions {
     } catch (err) {
       if (!isReason(err, 'NotFound')) throw err;
       this.known.set(ref.key, null);
+    }
+  }
+
+  /**
+   * Deletes the records of `info`'s federated objects that no longer exist (`exists` answers from
+   * the federated informer): objects deleted while their type was not propagated, or whose
+   * finalizer someone removed by hand. Call with both caches synced.
+   */
+  async sweep(info: FederatedTypeInfo, exists: (namespace: string | undefined, name: string) => boolean): Promise<void> {
+    const t = propagatedVersionType(info.target);
+    for (const pv of this.informers.get(t)!.list()) {
+      const annotations = pv.metadata.annotations ?? {};
+      const fedName = annotations[FEDERATED_OBJECT_ANNOTATION];
+      if (annotations[FEDERATED_TYPE_ANNOTATION] !== info.ftcName || fedName === undefined) continue;
+      const namespace = t.namespaced ? pv.metadata.namespace : undefined;
+      if (exists(namespace, fedName)) continue;
+      this.log.info({ type: info.ftcName, record: pv.metadata.name, namespace }, 'propagated version of a federated object that is gone: deleted');
+      await this.remove(info, namespace, fedName);
     }
   }
 }

@@ -7,9 +7,12 @@
 import { createHash } from 'node:crypto';
 import type { ResourceType } from '../apiserver/types.js';
 import type { KubeObject } from '../apiserver/storage.js';
-import { CORE_GROUP, type TargetType } from './api.js';
+import { CORE_GROUP, type FederatedTypeInfo, type TargetType } from './api.js';
 
 export const PROPAGATED_VERSION_API_VERSION = 'v1alpha1';
+/** Which FederatedTypeConfig and which federated object a record belongs to (names may be cut, see propagatedVersionName). */
+export const FEDERATED_TYPE_ANNOTATION = 'fedtunnel.io/federated-type';
+export const FEDERATED_OBJECT_ANNOTATION = 'fedtunnel.io/federated-object';
 
 function pvType(kind: string, plural: string, namespaced: boolean): ResourceType {
   return {
@@ -42,13 +45,17 @@ export function propagatedVersionName(target: TargetType, fedName: string): stri
   return `${name.slice(0, MAX_NAME - hash.length - 1).replace(/[-.]+$/, '')}-${hash}`;
 }
 
-/** The (empty) object holding `status` for the federated object `fed`. */
-export function propagatedVersionFor(target: TargetType, fed: KubeObject, status: unknown): KubeObject {
-  const t = propagatedVersionType(target);
+/** The record object holding `status` for the federated object `fed` of type `info`. */
+export function propagatedVersionFor(info: FederatedTypeInfo, fed: KubeObject, status: unknown): KubeObject {
+  const t = propagatedVersionType(info.target);
   return {
     apiVersion: `${CORE_GROUP}/${PROPAGATED_VERSION_API_VERSION}`,
     kind: t.kind,
-    metadata: { name: propagatedVersionName(target, fed.metadata.name!), ...(t.namespaced ? { namespace: fed.metadata.namespace } : {}) },
+    metadata: {
+      name: propagatedVersionName(info.target, fed.metadata.name!),
+      ...(t.namespaced ? { namespace: fed.metadata.namespace } : {}),
+      annotations: { [FEDERATED_TYPE_ANNOTATION]: info.ftcName, [FEDERATED_OBJECT_ANNOTATION]: fed.metadata.name! },
+    },
     status,
   } as KubeObject;
 }

@@ -224,4 +224,23 @@ describe('federation gray release (spec.placementMask, 3 cells)', function () {
       for (const needle of [...values, ...encoded]) assert.ok(!bytes.includes(Buffer.from(needle)), `${needle} readable in ${path.basename(f)}`);
     }
   });
+
+  it('a record whose federated object went while its type was not propagated is deleted when propagation resumes', async function () {
+    await apply(configMap('stray', 'v1'));
+    await wait(['--for=condition=Propagation', 'federatedconfigmap/stray']);
+    await wait(['--for=create', 'propagatedversion/configmap-stray']);
+    const ftc = (propagation: string): Promise<string> =>
+      ok(fed.kubectl('federation', ['patch', 'federatedtypeconfig', 'configmaps', '-n', 'kube-federation-system', '--type', 'merge', '-p', JSON.stringify({ spec: { propagation } })]));
+    await ftc('Disabled');
+    await ok(fed.kubectl('federation', ['wait', '--timeout=60s', '-n', 'kube-federation-system', 'federatedtypeconfig/configmaps', '--for=jsonpath={.status.propagationController}=NotRunning']));
+    // Nobody runs the finalizer now: the user removes it, the object goes, its record stays behind.
+    await ok(fed.kubectl('federation', ['delete', 'federatedconfigmap', 'stray', '-n', 'shop', '--wait=false']));
+    await ok(fed.kubectl('federation', ['patch', 'federatedconfigmap', 'stray', '-n', 'shop', '--type', 'merge', '-p', '{"metadata":{"finalizers":null}}']));
+    await wait(['--for=delete', 'federatedconfigmap/stray']);
+    assert.match(await ok(fed.kubectl('federation', ['get', 'propagatedversion', 'configmap-stray', '-n', 'shop', '-o', 'name'])), /configmap-stray/);
+    await ftc('Enabled');
+    await wait(['--for=delete', 'propagatedversion/configmap-stray']);
+    // The other records are left alone.
+    assert.match(await ok(fed.kubectl('federation', ['get', 'propagatedversion', 'configmap-app', '-n', 'shop', '-o', 'name'])), /configmap-app/);
+  });
 });
