@@ -27,13 +27,16 @@ import {
 } from '../kubefed/api.js';
 import { annotationPolicyOf, RESERVED_ANNOTATIONS, type AnnotationPolicy } from '../kubefed/annotation-policy.js';
 import { computePlacement, selectedClusters, type ClusterInfo } from '../kubefed/placement.js';
+import { inPlacementMask, placementMaskOf } from '../kubefed/placement-mask.js';
 import { annotationChanges } from './annotations.js';
 import { ClusterManager, type ClusterLinks, type MemberClusterState } from './clusters.js';
-import { decide, isDeleting, isOrphaning, memberDeleteOptions, type ClusterAction } from './decide.js';
-import { contains, isUpToDate, withRetainedFields } from './desired.js';
+import { decide, isDeleting, isOrphaning, memberDeleteOptions, type ClusterAction, type ClusterDecision } from './decide.js';
+import { HASH_ANNOTATION, contains, desiredObject, isUpToDate, withRetainedFields } from './desired.js';
 import { Informer, objectKeyOf } from './informer.js';
 import { MemberError } from './member-client.js';
 import { ControllerMetrics } from './metrics.js';
+import { PropagatedVersions } from './propagated-versions.js';
+import { appliedIn, revisionOf, rolloutFor, snapshotOf, withSnapshot, type RecordChange, type Snapshot } from './rollout.js';
 import { localListWatch, memberListWatch } from './sources.js';
 import { federatedStatus, statusDiffers, type AggregateReason, type ClusterResult } from './status.js';
 import { WorkQueue } from './queue.js';
@@ -73,6 +76,11 @@ interface TypeState {
 interface ClusterRecord extends ClusterResult {
   lastWritten?: { resourceVersion: string; hash: string };
 }
+
+/** What a placed cluster is synced to (gray release): the federated object to decide with, and the revision it carries. */
+type ClusterRollout =
+  | { mode: 'current' | 'held'; fed: KubeObject; revision: string; snapshot: Snapshot; recorded: { revision: string; version: string } | undefined }
+  | { mode: 'withheld' };
 
 const SEP = '\u0000';
 
@@ -120,6 +128,8 @@ export class FederationController extends EventEmitter {
   /** CRDs: a Federated<Kind> becomes servable after its FederatedTypeConfig's event may have been seen. */
   private readonly crdInformer: Informer;
   private readonly unreachableDeletion: UnreachableDeletionPolicy;
+  /** Per-cluster applied revisions, in the store (PropagatedVersion): what a held-back cluster keeps, across restarts. */
+  private readonly versions: PropagatedVersions;
   private readonly defaultWorkersPerCluster: number;
   /** Workers of a cluster queue, read when the queue starts. */
   private workersPerCluster: number;
@@ -144,6 +154,12 @@ export class FederationController extends EventEmitter {
       requestTimeoutMs: options.memberRequestTimeoutMs,
       metrics: this.metrics,
     });
+    // Syncs wait for the records: a held-back cluster must never be mistaken for one with nothing applied.
+    this.versions = new PropagatedVersions(this.resources, this.log.child({ part: 'versions' }), this.metrics.versionWrites, () => {
+      this.requeueAll();
+      this.requeueAllSyncs();
+      for (const state of this.types.values()) if (state.informer.hasSynced) this.sweepVersions(state);
+    });
     this.clusters.on('changed', (name: string) => this.clusterChanged(name));
     this.clusters.on('removed', (name: string) => this.clusterRemoved(name));
     this.ftcInformer = new Informer(localListWatch(this.resources, FEDERATED_TYPE_CONFIG, KUBEFED_NAMESPACE), {
@@ -165,6 +181,7 @@ export class FederationController extends EventEmitter {
 
   start(): void {
     this.configInformer.start();
+    this.versions.start();
     this.clusters.start();
     this.ftcInformer.start();
     this.crdInformer.start();
@@ -178,6 +195,7 @@ export class FederationController extends EventEmitter {
     this.ftcInformer.stop();
     this.crdInformer.stop();
     this.configInformer.stop();
+    this.versions.stop();
     for (const t of this.types.values()) t.informer.stop();
     for (const m of this.memberInformers.values()) for (const inf of m.byType.values()) inf.stop();
     this.objectQueue.shutDown();
@@ -257,6 +275,9 @@ export class FederationController extends EventEmitter {
         added: (o) => this.fedObjectChanged(name, o),
         updated: (o) => this.fedObjectChanged(name, o),
         deleted: (o) => this.fedObjectChanged(name, o),
+        synced: () => {
+          if (this.versions.hasSynced) this.sweepVersions(state);
+        },
         failed: (err) => this.log.warn({ type: name, err: err.message }, 'federated watch failed; relisting'),
       }),
     };
@@ -325,13 +346,19 @@ export class FederationController extends EventEmitter {
   private async reconcileObject(key: string): Promise<void> {
     const { ftc, objKey } = splitKey(key);
     const state = this.types.get(ftc);
-    if (!state) return;
+    // Status shows each cluster's applied revision, and a gone object's record is deleted: both
+    // need the records (their informer's first list requeues everything).
+    if (!state || !this.versions.hasSynced) return;
     const fed = state.informer.get(objKey);
     const kind = state.info.federated.kind;
     if (!fed) {
       // Gone from the federation: its per-cluster records go too (member objects were handled by the finalizer).
       this.results.delete(key);
       state.seenAt.delete(objKey);
+      // Deleting a federated object is never held by its mask; its record goes with it.
+      const slash = objKey.indexOf('/');
+      const [ns, name] = slash < 0 ? [undefined, objKey] : [objKey.slice(0, slash), objKey.slice(slash + 1)];
+      await this.versions.remove(state.info, ns, name);
       return;
     }
     const t = this.federatedType(state);
@@ -345,11 +372,16 @@ export class FederationController extends EventEmitter {
 
     const records = this.results.get(key) ?? new Map<string, ClusterRecord>();
     const results = new Map<string, ClusterResult>();
+    // Until a cluster's first sync (after a restart), its rollout comes from the stored record.
+    const stored = this.versions.hasSynced ? this.versions.record(state.info, fed) : undefined;
+    const currentRevision = revisionOf(snapshotOf(fed));
     for (const c of clusters) {
       const r = records.get(c.name);
       const member = this.memberObject(c.name, state.info, objKey);
       if (placed.has(c.name) || (r && r.status !== '') || member) {
-        results.set(c.name, { status: r?.status ?? (c.ready ? '' : 'ClusterNotReady'), message: r?.message, remoteStatus: (member?.status as unknown) ?? undefined });
+        const applied = stored && placed.has(c.name) && r?.rollout === undefined ? appliedIn(stored, c.name) : undefined;
+        const rollout = r?.rollout ?? (applied ? (applied.revision === currentRevision ? 'Current' : 'Masked') : undefined);
+        results.set(c.name, { status: r?.status ?? (c.ready ? '' : 'ClusterNotReady'), message: r?.message, remoteStatus: (member?.status as unknown) ?? undefined, revision: r?.revision ?? applied?.revision, rollout });
       }
     }
 
@@ -527,12 +559,22 @@ export class FederationController extends EventEmitter {
     for (const [ftc, state] of this.types) for (const o of state.informer.list()) this.objectQueue.add(objectKey(ftc, objectKeyOf(o)));
   }
 
+  /** Records of this type's objects that are gone (deleted while nothing watched them) are deleted. */
+  private sweepVersions(state: TypeState): void {
+    const exists = (namespace: string | undefined, name: string): boolean => state.informer.get(namespace ? `${namespace}/${name}` : name) !== undefined;
+    this.versions.sweep(state.info, exists).catch((err: unknown) => this.log.warn({ type: state.info.ftcName, err: (err as Error).message }, 'propagated version sweep failed'));
+  }
+
+  private requeueAllSyncs(): void {
+    for (const [ftc, state] of this.types) for (const o of state.informer.list()) for (const c of this.clusters.all()) this.clusterQueue(c.name).add(objectKey(ftc, objectKeyOf(o)));
+  }
+
   private record(key: string, cluster: string, next: ClusterRecord): void {
     let records = this.results.get(key);
     if (!records) this.results.set(key, (records = new Map()));
     const prev = records.get(cluster);
     records.set(cluster, next);
-    if (!prev || prev.status !== next.status || prev.message !== next.message) this.objectQueue.add(key);
+    if (!prev || prev.status !== next.status || prev.message !== next.message || prev.revision !== next.revision || prev.rollout !== next.rollout) this.objectQueue.add(key);
   }
 
   /** One federated object in one cluster: decide from the caches, then at most one write. */
@@ -542,18 +584,28 @@ export class FederationController extends EventEmitter {
     const c = this.clusters.get(cluster);
     if (!state || !c) return;
     const fed = state.informer.get(objKey);
-    if (!fed) return;
+    if (!fed || !this.versions.hasSynced) return;
     const informer = this.memberInformers.get(cluster)?.byType.get(ftc);
     const ready = c.ready && c.client !== null && informer?.hasSynced === true;
     const { placed } = this.placement(state, fed, this.placeable());
     const prev = this.results.get(key)?.get(cluster);
     const member = informer?.get(memberKeyOf(state.info, objKey));
-    const decision = decide({ fed, target: state.info.target, cluster, placed: placed.has(cluster), ready, member, lastWritten: prev?.lastWritten, annotationPolicy: this.annotationPolicy(state) });
+    const rollout = placed.has(cluster) && !isDeleting(fed) ? this.rolloutIn(state, fed, c, member) : undefined;
+    if (rollout) this.metrics.rolloutSyncs.inc({ cluster, mode: rollout.mode });
+    const shown: Pick<ClusterRecord, 'revision' | 'rollout'> = !rollout ? {} : rollout.mode === 'withheld' ? { rollout: 'Masked' } : { revision: rollout.revision, rollout: rollout.mode === 'current' ? 'Current' : 'Masked' };
+    const decision: ClusterDecision =
+      rollout?.mode === 'withheld'
+        ? { action: { kind: 'none' }, status: ready ? '' : 'ClusterNotReady', ...(ready ? {} : { message: `cluster ${cluster} is not ready` }) }
+        : decide({ fed: rollout?.fed ?? fed, target: state.info.target, cluster, placed: placed.has(cluster), ready, member, lastWritten: prev?.lastWritten, annotationPolicy: this.annotationPolicy(state) });
     const { action } = decision;
     if (action.kind === 'none') {
       this.metrics.clusterSyncs.inc({ cluster, action: 'none', result: decision.status || 'ok' });
-      if (placed.has(cluster) || member || decision.status) this.record(key, cluster, { status: decision.status, message: decision.message, lastWritten: prev?.lastWritten });
+      if (placed.has(cluster) || member || decision.status) this.record(key, cluster, { status: decision.status, message: decision.message, lastWritten: prev?.lastWritten, ...shown });
       else this.results.get(key)?.delete(cluster);
+      // Up to date: make sure the record says so (a write whose record was lost, an adopted object).
+      const hash = member?.metadata.annotations?.[HASH_ANNOTATION];
+      if (rollout && rollout.mode !== 'withheld' && decision.status === '' && hash) this.noteVersion(state, fed, key, cluster, rollout, hash);
+      if (ready && !placed.has(cluster) && !member) this.noteRemoved(state, fed, key, cluster);
       return;
     }
     const log = this.log.child({ type: ftc, object: objKey, cluster });
@@ -566,14 +618,16 @@ export class FederationController extends EventEmitter {
       if (action.kind === 'update' && member) this.countAnnotationWrites(cluster, member, action.object);
       this.queueOf(cluster).forget(key);
       const lastWritten = written && 'hash' in action ? { resourceVersion: written.metadata.resourceVersion ?? '', hash: action.hash } : undefined;
-      this.record(key, cluster, { status: action.kind === 'delete' || action.kind === 'unmanage' ? 'WaitingForRemoval' : '', lastWritten });
+      this.record(key, cluster, { status: action.kind === 'delete' || action.kind === 'unmanage' ? 'WaitingForRemoval' : '', lastWritten, ...shown });
+      if ('hash' in action && rollout && rollout.mode !== 'withheld') this.noteVersion(state, fed, key, cluster, rollout, action.hash);
+      if (action.kind === 'delete' || action.kind === 'unmanage') this.noteRemoved(state, fed, key, cluster);
     } catch (err) {
       const status = failureStatus(action, err);
       const code = err instanceof MemberError ? err.code : 'Error';
       this.metrics.clusterSyncs.inc({ cluster, action: action.kind, result: 'error' });
       this.metrics.memberErrors.inc({ cluster, code });
       log.warn({ action: action.kind, code, err: (err as Error).message }, 'member write failed');
-      this.record(key, cluster, { status, message: (err as Error).message });
+      this.record(key, cluster, { status, message: (err as Error).message, ...shown });
       this.queueOf(cluster).addRateLimited(key);
     }
   }
@@ -585,6 +639,50 @@ export class FederationController extends EventEmitter {
     if (managed(set) > 0) this.metrics.annotationWrites.inc({ cluster, change: 'set' }, managed(set));
     if (managed(removed) > 0) this.metrics.annotationWrites.inc({ cluster, change: 'removed' }, managed(removed));
     if (contains(member, { ...write, metadata: { ...write.metadata, annotations: undefined } })) this.metrics.annotationOnlyUpdates.inc({ cluster });
+  }
+
+  /**
+   * Which revision a placed cluster gets: the current one inside spec.placementMask (or without a
+   * mask); outside it, the revision recorded as applied there, or nothing at all (rolloutFor).
+   */
+  private rolloutIn(state: TypeState, fed: KubeObject, cluster: MemberClusterState, member: KubeObject | undefined): ClusterRollout {
+    const snapshot = snapshotOf(fed);
+    const revision = revisionOf(snapshot);
+    const record = this.versions.record(state.info, fed);
+    const applied = appliedIn(record, cluster.name);
+    const recorded = applied ? { revision: applied.revision, version: applied.version } : undefined;
+    const inMask = inPlacementMask(placementMaskOf(fed), { name: cluster.name, labels: cluster.labels });
+    let memberIsCurrent = false;
+    const memberHash = member?.metadata.annotations?.[HASH_ANNOTATION];
+    if (!inMask && memberHash !== undefined) {
+      try {
+        memberIsCurrent = desiredObject(fed, state.info.target, cluster.name, this.annotationPolicy(state)).hash === memberHash;
+      } catch {
+        // Overrides that do not apply: decide() reports them for the current revision.
+      }
+    }
+    const r = rolloutFor({ inMask, currentRevision: revision, applied: applied && { revision: applied.revision, snapshotKept: applied.snapshot !== undefined }, memberIsCurrent });
+    if (r.mode === 'withheld') return r;
+    if (r.mode === 'held') return { mode: 'held', fed: withSnapshot(fed, applied!.snapshot!), revision: r.revision, snapshot: applied!.snapshot!, recorded };
+    return { mode: 'current', fed, revision, snapshot, recorded };
+  }
+
+  /** Records (in the store, once) that `cluster` holds `version` of the rollout's revision. */
+  private noteVersion(state: TypeState, fed: KubeObject, key: string, cluster: string, rollout: Extract<ClusterRollout, { revision: string }>, version: string): void {
+    if (rollout.recorded?.revision === rollout.revision && rollout.recorded.version === version) return;
+    this.storeRecord(state, fed, key, cluster, { kind: 'applied', cluster, version, revision: rollout.revision, snapshot: rollout.snapshot });
+  }
+
+  private noteRemoved(state: TypeState, fed: KubeObject, key: string, cluster: string): void {
+    if (!appliedIn(this.versions.record(state.info, fed), cluster)) return;
+    this.storeRecord(state, fed, key, cluster, { kind: 'removed', cluster });
+  }
+
+  private storeRecord(state: TypeState, fed: KubeObject, key: string, cluster: string, change: RecordChange): void {
+    this.versions.change(state.info, fed, change).catch((err: unknown) => {
+      this.log.warn({ type: state.info.ftcName, object: objectKeyOf(fed), cluster, err: (err as Error).message }, 'propagated version write failed; syncing again');
+      this.queueOf(cluster).addRateLimited(key);
+    });
   }
 
   private queueOf(cluster: string): WorkQueue<string> {

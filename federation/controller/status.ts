@@ -10,6 +10,9 @@ export interface ClusterResult {
   message?: string;
   /** The member object's status (status collection). */
   remoteStatus?: unknown;
+  /** Gray release: the revision (of template + overrides) the cluster holds, and whether it is the current one or held back by spec.placementMask. */
+  revision?: string;
+  rollout?: 'Current' | 'Masked';
 }
 
 /** KubeFed's aggregate reasons for the Propagation condition. */
@@ -49,6 +52,8 @@ export function federatedStatus(input: StatusInput): Record<string, unknown> {
       name,
       ...(r.status ? { status: r.status } : {}),
       ...(r.message && r.status ? { message: r.message } : {}),
+      ...(r.revision ? { revision: r.revision } : {}),
+      ...(r.rollout ? { rollout: r.rollout } : {}),
       ...(input.collectStatus && r.remoteStatus !== undefined ? { remoteStatus: r.remoteStatus } : {}),
     };
   });

@@ -27,8 +27,11 @@ export interface EncryptionConfig {
 
 export const DEFAULT_KMS_TIMEOUT_MS = 3_000;
 
-/** The resources encrypted by default: member credentials and their federated form. */
-export const DEFAULT_ENCRYPTED_RESOURCES = ['secrets', 'federatedsecrets.types.kubefed.io'];
+/**
+ * The resources encrypted by default: member credentials, their federated form, and the
+ * PropagatedVersion records that keep a FederatedSecret's held-back template (gray release).
+ */
+export const DEFAULT_ENCRYPTED_RESOURCES = ['secrets', 'federatedsecrets.types.kubefed.io', 'propagatedversions.core.kubefed.io'];
 
 function invalid(message: string): EncryptionError {
   return new EncryptionError('INVALID_CONFIG', `encryption configuration: ${message}`);

@@ -18,6 +18,8 @@ export const DELETE_OPTION_ANNOTATION = 'kubefed.io/deleteoption';
 export const SYNC_FINALIZER = 'kubefed.io/sync-controller';
 /** On a KubeFedCluster being unjoined with fedctl unjoin --delete-propagated: the controller deletes what it propagated there, then removes it. */
 export const UNJOIN_FINALIZER = 'fedtunnel.io/unjoin-delete-propagated';
+/** The KubeFedCluster label naming the cell (deployment unit) a cluster belongs to. */
+export const CELL_LABEL = 'fedtunnel.io/cell';
 /** KubeFed reads its configuration from the KubeFedConfig of this name in KUBEFED_NAMESPACE. */
 export const KUBEFED_CONFIG_NAME = 'kubefed';
 

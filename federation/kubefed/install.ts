@@ -13,8 +13,9 @@ import type { KubeObject } from '../apiserver/storage.js';
 import { MEMBER_TYPES, type ResourceType } from '../apiserver/types.js';
 import type { FieldError } from '../apiserver/validation.js';
 import { FEDERATED_TYPE_CONFIG, KUBEFED_CLUSTER, KUBEFED_CONFIG, KUBEFED_NAMESPACE, KubeFedApiError, TYPES_GROUP, typeInfoFromFtc, type FederatedTypeInfo, type TargetType } from './api.js';
-import { coreCrds, crdServesSame, federatedCrdFor } from './crds.js';
+import { coreCrds, crdFor, crdServesSame, federatedCrdFor } from './crds.js';
 import { defaultFederatedTypeConfigs } from './defaults.js';
+import { CLUSTER_PROPAGATED_VERSION, PROPAGATED_VERSION } from './propagated-version.js';
 import { validateFederatedObject, validateFederatedTypeConfig, validateKubeFedCluster, validateKubeFedConfig } from './validation.js';
 
 function sameType(a: ResourceType, b: ResourceType): boolean {
@@ -113,6 +114,8 @@ export async function installKubeFed(resources: Resources, opts: { log: Logger; 
 
   await resources.ensureNamespace(KUBEFED_NAMESPACE);
   for (const crd of coreCrds()) await ensureCrd(crd);
+  // The controller's per-cluster applied-revision records (gray release).
+  for (const t of [PROPAGATED_VERSION, CLUSTER_PROPAGATED_VERSION]) await ensureCrd(crdFor(t));
   const stored = await resources.list(FEDERATED_TYPE_CONFIG, KUBEFED_NAMESPACE, { labels: [], fields: [] });
   for (const ftc of stored.items) {
     try {

@@ -11,6 +11,7 @@ import { validateAnnotationPolicy } from './annotation-policy.js';
 import { parseGoDuration } from './duration.js';
 import { validateLabelSelector } from './label-selector.js';
 import { FORBIDDEN_OVERRIDE_PATHS } from './overrides.js';
+import { validatePlacementMask } from './placement-mask.js';
 
 type Obj = Record<string, unknown>;
 
@@ -301,6 +302,7 @@ export function validateFederatedObject(obj: KubeObject, target: TargetType | un
   validateTemplate(e, spec.template, target);
   validatePlacement(e, spec.placement);
   validateOverrides(e, spec.overrides);
+  e.list.push(...validatePlacementMask(spec.placementMask));
   if (spec.retainReplicas !== undefined && spec.retainReplicas !== null && typeof spec.retainReplicas !== 'boolean') e.invalid('spec.retainReplicas', spec.retainReplicas, 'must be a boolean');
   return e.list;
 }
