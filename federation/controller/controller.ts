@@ -527,7 +527,7 @@ export class FederationController extends EventEmitter {
     const { placed } = this.placement(state, fed, this.placeable());
     const prev = this.results.get(key)?.get(cluster);
     const member = informer?.get(memberKeyOf(state.info, objKey));
-    const decision = decide({ fed, target: state.info.target, cluster, placed: placed.has(cluster), ready, member, lastWritten: prev?.lastWritten });
+    const decision = decide({ fed, target: state.info.target, cluster, clusterLabels: c.labels, placed: placed.has(cluster), ready, member, lastWritten: prev?.lastWritten });
     const { action } = decision;
     if (action.kind === 'none') {
       this.metrics.clusterSyncs.inc({ cluster, action: 'none', result: decision.status || 'ok' });

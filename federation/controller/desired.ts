@@ -30,10 +30,11 @@ export interface Desired {
 
 /**
  * The object `fed` asks for in `cluster`. Template annotations are propagated (KubeFed drops them,
- * kubefed#1215); finalizers and server-set metadata never are. Throws OverrideError when an
- * override cannot apply.
+ * kubefed#1215); finalizers and server-set metadata never are. `clusterLabels` (the
+ * KubeFedCluster's labels) decide which selector-based overrides apply. Throws OverrideError when
+ * an override cannot apply.
  */
-export function desiredObject(fed: KubeObject, target: TargetType, cluster: string): Desired {
+export function desiredObject(fed: KubeObject, target: TargetType, cluster: string, clusterLabels: Record<string, string> = {}): Desired {
   const spec = isObject(fed.spec) ? fed.spec : {};
   const template = structuredClone(isObject(spec.template) ? spec.template : {}) as Record<string, unknown>;
   const templateMeta = isObject(template.metadata) ? template.metadata : {};
@@ -45,7 +46,7 @@ export function desiredObject(fed: KubeObject, target: TargetType, cluster: stri
   const { metadata: _m, status: _s, ...body } = template;
   void [_m, _s];
   let object: KubeObject = { apiVersion: targetApiVersion(target), kind: target.kind, metadata, ...body };
-  object = applyOverrides(object, overridesFor(fed, cluster));
+  object = applyOverrides(object, overridesFor(fed, cluster, clusterLabels));
   object.metadata.labels = { ...object.metadata.labels, [MANAGED_LABEL]: 'true' };
   const hash = createHash('sha256').update(stableJson(object)).digest('hex').slice(0, 20);
   object.metadata.annotations = { ...object.metadata.annotations, [HASH_ANNOTATION]: hash };
