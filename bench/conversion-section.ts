@@ -61,13 +61,13 @@ export function createConversionSection(): Section {
         const ca = createCA();
         const caFiles = writeKeyPair(dir, 'webhook-ca', ca);
         const serving = writeKeyPair(dir, 'webhook', issueServerCert(ca, { commonName: 'topology-webhook', dnsNames: ['localhost'], ipAddresses: [] }));
-        webhook = spawnNode('topology-webhook', WEBHOOK_BIN, ['--listen', '127.0.0.1:0', '--cert', serving.cert, '--key', serving.key, '--log-level', 'warn']);
+        webhook = spawnNode('topology-webhook', WEBHOOK_BIN, ['--listen', '127.0.0.1:0', '--cert', serving.cert, '--key', serving.key]);
         const port = (await webhook.waitForLog((l) => l.msg === 'topology-webhook ready')).port as number;
         hub = await startHub({
           pki,
           store: `sqlite://${path.join(dir, 'federation.db')}`,
           instance: 'bench-conversion-hub',
-          extraArgs: ['--federation-controller', 'off', '--topology-webhook-url', `https://localhost.m00.tunnel:${port}/convert`, '--topology-webhook-ca', caFiles.cert, '--log-level', 'warn'],
+          extraArgs: ['--federation-controller', 'off', '--topology-webhook-url', `https://localhost.m00.tunnel:${port}/convert`, '--topology-webhook-ca', caFiles.cert],
         });
         // The agent's one destination here is the webhook (passed as its "API server", always allowed).
         agent = await startMemberAgent(hub, { cluster: 'm00', pki, server: `127.0.0.1:${hub.ports.agentPort}`, apiserver: `127.0.0.1:${port}`, timeoutMs: 60_000 });
