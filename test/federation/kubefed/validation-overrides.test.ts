@@ -3,6 +3,7 @@
 import { strict as assert } from 'node:assert';
 import type { KubeObject } from '../../../federation/apiserver/storage.js';
 import { validateFederatedObject } from '../../../federation/kubefed/validation.js';
+import { toNative } from '../../../federation/topology-webhook/convert.js';
 
 function fedWith(overrides: unknown): KubeObject {
   return { apiVersion: 'types.kubefed.io/v1beta1', kind: 'FederatedConfigMap', metadata: { name: 'x', namespace: 'shop' }, spec: { template: {}, overrides } };
@@ -25,5 +26,10 @@ describe('kubefed validation: override entries', function () {
     const bad = fields([{ clusterSelector: { matchExpressions: [{ key: 'fedtunnel.io/cell', operator: 'In', values: ['not a value!'] }] } }]);
     assert.equal(bad.length, 1);
     assert.match(bad[0]!, /^spec\.overrides\[0\]\.clusterSelector\.matchExpressions\[0\]\.values\[0\]: Invalid value/);
+  });
+
+  it('checks a cell-form object in its native form: a bad cell name is an error at its native field', function () {
+    const native = toNative({ apiVersion: 'types.kubefed.io/v1beta2', kind: 'FederatedConfigMap', metadata: { name: 'x', namespace: 'shop' }, spec: { topology: { type: 'cell' }, template: {}, placement: { cells: [{ name: 'Cell A' }] }, overrides: [{ cellName: 'cell-b!', clusterOverrides: [] }] } });
+    assert.deepEqual(validateFederatedObject(native, undefined).map((e) => e.field), ['spec.placement.clusterSelector.matchExpressions[0].values[0]', 'spec.overrides[0].clusterSelector.matchExpressions[0].values[0]']);
   });
 });
