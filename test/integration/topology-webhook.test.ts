@@ -5,8 +5,9 @@
 //      converted once however many watchers (counted by the webhook's own /metrics), and a webhook
 //      that is down or stalled gives a 500 Status and changes nothing;
 //   2. cells (three members in their own network namespaces, cells cell-a and cell-b): real kubectl
-//      1.27, 1.32 and 1.33 apply and read a cell-placed FederatedConfigMap in both versions, get -w
-//      sees an update, and the member contents show cell placement and per-cell override precedence.
+//      1.27, 1.32 and 1.33 apply, read and edit a cell-placed FederatedConfigMap in both versions,
+//      get -w sees an update, and the member contents show cell placement and per-cell override
+//      precedence.
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -26,13 +27,13 @@ const JSON_TYPE = 'application/json';
 const MERGE = 'application/merge-patch+json';
 const CONVERSIONS = 'fedtunnel_topology_conversions_total{outcome="success"}';
 
-/** A CA and a serving certificate for "localhost" (the inner host of localhost.<cluster>.tunnel), as files. */
-function webhookTls(name: string): { ca: string; cert: string; key: string } {
+/** A CA and a serving certificate for "localhost" (the inner host of localhost.<cluster>.tunnel), as files in `dir`. */
+function webhookTls(name: string): { dir: string; ca: string; cert: string; key: string } {
   const dir = scratchDir(`topology-webhook-${name}-${process.pid}`);
   const ca = createCA();
   const caFiles = writeKeyPair(dir, 'ca', ca);
   const pair = writeKeyPair(dir, 'webhook', issueServerCert(ca, { commonName: 'topology-webhook', dnsNames: ['localhost'], ipAddresses: [] }));
-  return { ca: caFiles.cert, cert: pair.cert, key: pair.key };
+  return { dir, ca: caFiles.cert, cert: pair.cert, key: pair.key };
 }
 
 async function startWebhook(files: { cert: string; key: string }, listen: string, netns: string | null = null): Promise<{ process: LoggedProcess; port: number }> {
@@ -83,6 +84,7 @@ describe('topology webhook: calls and failures through the tunnel (processes)', 
     if (agent) await stopAgent(server, agent, 'alpha');
     await server?.kill();
     await webhook?.process.kill();
+    if (files) fs.rmSync(files.dir, { recursive: true, force: true });
     await assertNoLeakedResources(baseline);
   });
 
@@ -229,6 +231,7 @@ spec:
   after(async function () {
     await webhook?.process.kill();
     await fed?.stop();
+    if (files) fs.rmSync(files.dir, { recursive: true, force: true });
     await assertNoLeakedResources(baseline);
   });
 
@@ -293,5 +296,23 @@ spec:
     await memberWait('north', '{.data.tier}=base');
     await memberGone('east');
     await memberGone('west');
+  });
+
+  it('kubectl 1.27 edit in v1beta2 changes the template; the cell-b member follows', async function () {
+    const editor = path.join(files.dir, 'editor.sh');
+    fs.writeFileSync(editor, '#!/bin/sh\nsed -i "s/tier: base/tier: edited/" "$1"\n', { mode: 0o755 });
+    const edited = await new Promise<{ code: number; stderr: string }>((resolve) => {
+      const child = spawn(path.join(kubectlDir(), 'kubectl.1.27'), ['--kubeconfig', fed.kubeconfig, '--context', 'federation', 'edit', 'federatedconfigmaps.v1beta2.types.kubefed.io', 'settings', '-n', 'shop'], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: { ...process.env, KUBE_EDITOR: editor },
+      });
+      let stderr = '';
+      child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+      child.on('close', (code) => resolve({ code: code ?? 1, stderr }));
+    });
+    assert.equal(edited.code, 0, edited.stderr);
+    await memberWait('north', '{.data.tier}=edited');
+    const cell = JSON.parse(await ok(kubectlAt('1.33', ['get', 'federatedconfigmaps.v1beta2.types.kubefed.io', 'settings', '-n', 'shop', '-o', 'json'])));
+    assert.deepEqual(cell.spec.placement, { cells: [{ name: 'cell-b' }] }, 'the edit kept the cell form');
   });
 });
