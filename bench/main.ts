@@ -13,6 +13,7 @@ import { createHolSection, HOL_KEY } from './hol-section.js';
 import { AGENT_KEY, createMemorySection, STREAM_KEY } from './memory-section.js';
 import { createStoreSection } from './store-section.js';
 import { createFederationSection } from './federation-section.js';
+import { createConversionSection } from './conversion-section.js';
 import { errorMessage, installExitCleanup, log } from './system.js';
 
 /** Paths of the tunnel section, measured in this order. The tunnel under test adds e.g. `{ factory: tlsTunnel, latencyAs: 'tunnel', dialAs: 'dial' }`. */
@@ -25,7 +26,7 @@ export const tunnelPaths: TunnelPathEntry[] = [
 ];
 
 /** Sections in run order; a further section (e.g. memory) is one more entry. */
-export const sections: Section[] = [createTunnelSection(tunnelPaths), createHolSection(), createMemorySection(), createStoreSection(), createFederationSection()];
+export const sections: Section[] = [createTunnelSection(tunnelPaths), createHolSection(), createMemorySection(), createStoreSection(), createFederationSection(), createConversionSection()];
 
 const throughput = (name: string) => `tunnel.throughput_MBps.${name}`;
 const latency = (name: string) => `tunnel.latency_ms.${name}`;

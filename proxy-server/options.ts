@@ -48,6 +48,13 @@ export interface ServerOptions extends ListenerLimits {
   unreachableDeletionTimeoutMs: number;
   /** Timeout of each request the controller makes to a member cluster (through the tunnel). */
   memberRequestTimeoutMs: number;
+  /** The federation dials non-tunnel addresses (CRD conversion webhooks) from the hub itself; off: only <host>.<cluster>.tunnel. */
+  federationDirectEgress: boolean;
+  /**
+   * The topology (cell) conversion webhook, https://<service>.<cluster>.tunnel:<port>/convert, and the
+   * PEM CA file of its serving certificate; null: Federated<Kind> types serve v1beta1 only.
+   */
+  topologyWebhook: { url: string; caFile: string } | null;
   instance: string;
   logLevel: LevelWithSilent;
   /** Deny-list of certificate serials (certs/revocation.ts), re-read on SIGHUP; null: nothing revoked. */
@@ -96,9 +103,32 @@ ${LISTENER_LIMITS_HELP}
                                --unreachable-deletion-timeout [wait]
   --unreachable-deletion-timeout MS  [${SERVER_DEFAULTS.unreachableDeletionTimeoutMs}]
   --member-request-timeout MS  each controller request to a member cluster [${SERVER_DEFAULTS.memberRequestTimeoutMs}]
+  --federation-direct-egress   let the federation dial webhook addresses that are not <host>.<cluster>.tunnel
+                               directly from the hub [off: through agents' tunnels only]
+  --topology-webhook-url URL   the cell conversion webhook (fedtunnel-topology-webhook), e.g.
+                               https://topology-webhook.fed-system.svc.east.tunnel:8443/convert: every
+                               Federated<Kind> also serves types.kubefed.io/v1beta2 [off: v1beta1 only]
+  --topology-webhook-ca FILE   PEM CA of the webhook's serving certificate (required with the URL)
   --instance NAME              [host name]
   --log-level LEVEL            ${LOG_LEVELS.join('|')} [info]
   --revoked FILE               revoked certificate serials, one a line (fedtunnel-certs revoke); re-read on SIGHUP`;
+
+/** The topology webhook flags: both or neither; an https URL, through the tunnel unless direct egress is on. */
+function topologyWebhookFlags(url: string | undefined, ca: string | undefined, directEgress: boolean): ServerOptions['topologyWebhook'] {
+  if (url === undefined && ca === undefined) return null;
+  if (url === undefined || ca === undefined) throw new UsageError('--topology-webhook-url and --topology-webhook-ca go together');
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new UsageError('--topology-webhook-url: not a URL');
+  }
+  if (parsed.protocol !== 'https:') throw new UsageError('--topology-webhook-url: an https URL is required');
+  if (!directEgress && !parsed.hostname.toLowerCase().endsWith('.tunnel')) {
+    throw new UsageError('--topology-webhook-url: the hub reaches webhooks through the tunnel (https://<service>.<cluster>.tunnel:<port>/convert); --federation-direct-egress allows other hosts');
+  }
+  return { url, caFile: fileFlag('topology-webhook-ca', ca)! };
+}
 
 export function parseServerOptions(argv: string[]): ServerOptions | 'help' {
   const v = parseFlags(argv, {
@@ -127,6 +157,9 @@ export function parseServerOptions(argv: string[]): ServerOptions | 'help' {
     'unreachable-deletion': { type: 'string' },
     'unreachable-deletion-timeout': { type: 'string' },
     'member-request-timeout': { type: 'string' },
+    'federation-direct-egress': { type: 'boolean' },
+    'topology-webhook-url': { type: 'string' },
+    'topology-webhook-ca': { type: 'string' },
     instance: { type: 'string' },
     'log-level': { type: 'string' },
     revoked: { type: 'string' },
@@ -162,6 +195,8 @@ export function parseServerOptions(argv: string[]): ServerOptions | 'help' {
     unreachableDeletion: choiceFlag('unreachable-deletion', v['unreachable-deletion'], ['wait', 'orphan'], 'wait'),
     unreachableDeletionTimeoutMs: integerFlag('unreachable-deletion-timeout', v['unreachable-deletion-timeout'], d.unreachableDeletionTimeoutMs, 0, 30 * DAY_MS),
     memberRequestTimeoutMs: integerFlag('member-request-timeout', v['member-request-timeout'], d.memberRequestTimeoutMs, 10, 10 * 60_000),
+    federationDirectEgress: v['federation-direct-egress'] ?? false,
+    topologyWebhook: topologyWebhookFlags(v['topology-webhook-url'], v['topology-webhook-ca'], v['federation-direct-egress'] ?? false),
     instance: v.instance ?? hostname(),
     logLevel: logLevelFlag(v['log-level']),
     revokedFile: fileFlag('revoked', v.revoked),

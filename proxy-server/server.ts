@@ -108,8 +108,12 @@ export class ProxyServer {
     registry.add(NAMESPACES);
     // Member credentials (KubeFedCluster spec.secretRef) are Secrets in kube-federation-system.
     registry.add(SECRETS);
-    // CRD conversion webhooks inside member clusters are reached through the tunnel (<host>.<cluster>.tunnel).
-    const api = await createApiServer({ store, registry, log: this.log.child({ part: 'federation' }), tls: this.tlsContext, dialer: federationDialer(this.dial), kubefed: { defaultTypes: true },
+    // CRD conversion webhooks (the topology webhook among them) are reached through the tunnel
+    // (<host>.<cluster>.tunnel); other addresses only with --federation-direct-egress.
+    const webhook = this.options.topologyWebhook;
+    const topologyWebhook = webhook ? { url: webhook.url, caBundle: fs.readFileSync(webhook.caFile).toString('base64') } : undefined;
+    const dialer = federationDialer(this.dial, { directEgress: this.options.federationDirectEgress });
+    const api = await createApiServer({ store, registry, log: this.log.child({ part: 'federation' }), tls: this.tlsContext, dialer, kubefed: { defaultTypes: true, topologyWebhook },
       isRevoked: this.revocation.isRevokedForFederation,
       // The hub's listener limits apply to its federation listener too; its metrics are on the hub's admin /metrics.
       listener: { name: 'federation', limits: this.options }, metrics: this.metrics.registry });

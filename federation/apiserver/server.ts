@@ -15,6 +15,7 @@ import { apiGroup, apiGroupList, apiResourceList, apiVersions, SERVER_VERSION } 
 import type { Dialer } from './conversion.js';
 import { installCrdSupport } from './crd.js';
 import { installKubeFed } from '../kubefed/install.js';
+import type { TopologyWebhookConfig } from '../kubefed/crds.js';
 import { ApiError, errors } from './errors.js';
 import { ApiServerMetrics, requestLabels } from './metrics.js';
 import { openApiV3 } from './openapi.js';
@@ -41,8 +42,11 @@ export interface ApiServerOptions {
   /** Opens connections to CRD conversion webhooks (default: net.connect; in the proxy-server: its tunnel dial()). */
   dialer?: Dialer;
   conversionTimeoutMs?: number;
-  /** Serve the KubeFed API (core.kubefed.io, Federated<Kind> types); defaultTypes: also the default FederatedTypeConfigs. */
-  kubefed?: { defaultTypes: boolean };
+  /**
+   * Serve the KubeFed API (core.kubefed.io, Federated<Kind> types); defaultTypes: also the default
+   * FederatedTypeConfigs; topologyWebhook: also serve the cell form v1beta2, converted by that webhook.
+   */
+  kubefed?: { defaultTypes: boolean; topologyWebhook?: TopologyWebhookConfig };
   /** Certificate revocation (--revoked): a verified client certificate whose serial (hex) this accepts is refused with 403. */
   isRevoked?: (serialHex: string) => boolean;
   /** The listener's name (log field and metrics label) and limits (handshake, header, idle, unauthenticated connections). */
@@ -88,7 +92,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     onWebhookCall: (result, seconds) => metrics.conversionWebhookCall(result, seconds),
     log,
   });
-  if (options.kubefed) await installKubeFed(resources, { log, defaultTypes: options.kubefed.defaultTypes });
+  if (options.kubefed) await installKubeFed(resources, { log, defaultTypes: options.kubefed.defaultTypes, topologyWebhook: options.kubefed.topologyWebhook });
   const isNamespacedPlural = (g: string, v: string, p: string): boolean => registry.lookup(g, v, p)?.namespaced === true;
   const isServed = (g: string, v: string, p: string): boolean => registry.lookup(g, v, p) !== undefined;
 

@@ -596,7 +596,7 @@ export class FederationController extends EventEmitter {
     const decision: ClusterDecision =
       rollout?.mode === 'withheld'
         ? { action: { kind: 'none' }, status: ready ? '' : 'ClusterNotReady', ...(ready ? {} : { message: `cluster ${cluster} is not ready` }) }
-        : decide({ fed: rollout?.fed ?? fed, target: state.info.target, cluster, placed: placed.has(cluster), ready, member, lastWritten: prev?.lastWritten, annotationPolicy: this.annotationPolicy(state) });
+        : decide({ fed: rollout?.fed ?? fed, target: state.info.target, cluster, clusterLabels: c.labels, placed: placed.has(cluster), ready, member, lastWritten: prev?.lastWritten, annotationPolicy: this.annotationPolicy(state) });
     const { action } = decision;
     if (action.kind === 'none') {
       this.metrics.clusterSyncs.inc({ cluster, action: 'none', result: decision.status || 'ok' });
@@ -656,7 +656,7 @@ export class FederationController extends EventEmitter {
     const memberHash = member?.metadata.annotations?.[HASH_ANNOTATION];
     if (!inMask && memberHash !== undefined) {
       try {
-        memberIsCurrent = desiredObject(fed, state.info.target, cluster.name, this.annotationPolicy(state)).hash === memberHash;
+        memberIsCurrent = desiredObject(fed, state.info.target, cluster.name, this.annotationPolicy(state), cluster.labels).hash === memberHash;
       } catch {
         // Overrides that do not apply: decide() reports them for the current revision.
       }

@@ -44,6 +44,8 @@ export interface DecisionInput {
   fed: KubeObject;
   target: TargetType;
   cluster: string;
+  /** The cluster's KubeFedCluster labels (selector-based overrides match them). */
+  clusterLabels?: Record<string, string>;
   placed: boolean;
   ready: boolean;
   /** The managed object in the member (undefined: none). */
@@ -114,7 +116,7 @@ export function decide(input: DecisionInput): ClusterDecision {
   }
   let desired;
   try {
-    desired = desiredObject(fed, target, cluster, input.annotationPolicy);
+    desired = desiredObject(fed, target, cluster, input.annotationPolicy, input.clusterLabels);
   } catch (err) {
     if (err instanceof OverrideError) return { action: { kind: 'none' }, status: 'ApplyOverridesFailed', message: err.message };
     throw err;

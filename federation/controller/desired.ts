@@ -33,9 +33,10 @@ export interface Desired {
 /**
  * The object `fed` asks for in `cluster`. Annotations (template, then overrides) are propagated as
  * `policy` says (KubeFed drops them all, kubefed#1215), with a record of their keys;
- * finalizers and server-set metadata never are. Throws OverrideError when an override cannot apply.
+ * finalizers and server-set metadata never are. `clusterLabels` (the KubeFedCluster's labels)
+ * decide which selector-based overrides apply. Throws OverrideError when an override cannot apply.
  */
-export function desiredObject(fed: KubeObject, target: TargetType, cluster: string, policy: AnnotationPolicy = DEFAULT_ANNOTATION_POLICY): Desired {
+export function desiredObject(fed: KubeObject, target: TargetType, cluster: string, policy: AnnotationPolicy = DEFAULT_ANNOTATION_POLICY, clusterLabels: Record<string, string> = {}): Desired {
   const spec = isObject(fed.spec) ? fed.spec : {};
   const template = structuredClone(isObject(spec.template) ? spec.template : {}) as Record<string, unknown>;
   const templateMeta = isObject(template.metadata) ? template.metadata : {};
@@ -47,7 +48,7 @@ export function desiredObject(fed: KubeObject, target: TargetType, cluster: stri
   const { metadata: _m, status: _s, ...body } = template;
   void [_m, _s];
   let object: KubeObject = { apiVersion: targetApiVersion(target), kind: target.kind, metadata, ...body };
-  object = applyOverrides(object, overridesFor(fed, cluster));
+  object = applyOverrides(object, overridesFor(fed, cluster, clusterLabels));
   // Filtered after the overrides, so the hash covers exactly the annotations members get.
   const propagated = propagatedAnnotations(policy, object.metadata.annotations);
   if (Object.keys(propagated).length > 0) object.metadata.annotations = propagated;

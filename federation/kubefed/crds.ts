@@ -4,7 +4,7 @@
 // admission (validation.ts), so the schemas only describe the top-level shape. Pure.
 import type { KubeObject } from '../apiserver/storage.js';
 import type { ResourceType } from '../apiserver/types.js';
-import { CORE_TYPES, type FederatedTypeInfo } from './api.js';
+import { CORE_TYPES, KUBEFED_VERSION, TYPES_GROUP, type FederatedTypeInfo } from './api.js';
 
 const PRESERVE = { type: 'object', 'x-kubernetes-preserve-unknown-fields': true };
 
@@ -38,18 +38,40 @@ export function coreCrds(): KubeObject[] {
   return CORE_TYPES.map(crdFor);
 }
 
+/** Where the API server reaches the topology (cell) conversion webhook: an https URL (through the tunnel) and its CA. */
+export interface TopologyWebhookConfig {
+  url: string;
+  /** Base64 PEM bundle that signs the webhook's serving certificate (the CRD's clientConfig.caBundle). */
+  caBundle: string;
+}
+
+/** The cell form every Federated<Kind> also serves when a topology webhook is configured. */
+export const TOPOLOGY_VERSION = 'v1beta2';
+
 /**
  * The CRD of a Federated<Kind>. `targetShortNames` are the target type's short names: like
  * `kubefedctl enable`, the federated type gets each with an "f" in front (deploy → fdeploy).
+ * With `topologyWebhook`, a KubeFed-versioned type also serves v1beta2 (the cell form; the storage
+ * version stays v1beta1), converted by that webhook; without one, v1beta1 only.
  */
-export function federatedCrdFor(info: FederatedTypeInfo, targetShortNames: readonly string[] = []): KubeObject {
+export function federatedCrdFor(info: FederatedTypeInfo, targetShortNames: readonly string[] = [], topologyWebhook?: TopologyWebhookConfig): KubeObject {
   const shortNames = targetShortNames.map((s) => `f${s}`);
-  return crdFor({ ...info.federated, ...(shortNames.length ? { shortNames } : {}) });
+  const crd = crdFor({ ...info.federated, ...(shortNames.length ? { shortNames } : {}) });
+  if (!topologyWebhook || info.federated.group !== TYPES_GROUP || info.federated.version !== KUBEFED_VERSION) return crd;
+  const spec = crd.spec as { versions: Array<Record<string, unknown>> };
+  return {
+    ...crd,
+    spec: {
+      ...spec,
+      versions: [...spec.versions, { ...spec.versions[0], name: TOPOLOGY_VERSION, served: true, storage: false }],
+      conversion: { strategy: 'Webhook', webhook: { clientConfig: { url: topologyWebhook.url, caBundle: topologyWebhook.caBundle }, conversionReviewVersions: ['v1'] } },
+    },
+  };
 }
 
 /**
  * Whether an existing CRD already serves what `wanted` defines (group, kind, plural, scope, versions,
- * status subresource). Its schema, short names and anything else may differ: a CRD a user applied from `kubefedctl
+ * status subresource, webhook conversion). Its schema, short names and anything else may differ: a CRD a user applied from `kubefedctl
  * enable -o yaml` carries KubeFed's full schema and is left as it is.
  */
 export function crdServesSame(existing: KubeObject, wanted: KubeObject): boolean {
@@ -61,6 +83,8 @@ export function crdServesSame(existing: KubeObject, wanted: KubeObject): boolean
       kind: spec.names?.kind,
       plural: spec.names?.plural,
       versions: (spec.versions ?? []).map((v) => ({ name: v.name, served: v.served, storage: v.storage, status: Boolean((v.subresources as { status?: unknown } | undefined)?.status) })),
+      // A changed webhook address or CA (the topology webhook's flags) is applied too.
+      conversion: (spec as { conversion?: { strategy?: unknown } }).conversion?.strategy === 'Webhook' ? (spec as { conversion?: unknown }).conversion : undefined,
     });
   };
   return shape(existing) === shape(wanted);

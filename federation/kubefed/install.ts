@@ -13,7 +13,7 @@ import type { KubeObject } from '../apiserver/storage.js';
 import { MEMBER_TYPES, type ResourceType } from '../apiserver/types.js';
 import type { FieldError } from '../apiserver/validation.js';
 import { FEDERATED_TYPE_CONFIG, KUBEFED_CLUSTER, KUBEFED_CONFIG, KUBEFED_NAMESPACE, KubeFedApiError, TYPES_GROUP, typeInfoFromFtc, type FederatedTypeInfo, type TargetType } from './api.js';
-import { coreCrds, crdFor, crdServesSame, federatedCrdFor } from './crds.js';
+import { coreCrds, crdFor, crdServesSame, federatedCrdFor, type TopologyWebhookConfig } from './crds.js';
 import { defaultFederatedTypeConfigs } from './defaults.js';
 import { CLUSTER_PROPAGATED_VERSION, PROPAGATED_VERSION } from './propagated-version.js';
 import { validateFederatedObject, validateFederatedTypeConfig, validateKubeFedCluster, validateKubeFedConfig } from './validation.js';
@@ -29,10 +29,11 @@ function isReason(err: unknown, reason: string): boolean {
 /**
  * Registers the core.kubefed.io CRDs (stored as CRD objects so kubectl sees them), admission
  * validation for every kubefed type (422 naming the field), and an FTC hook: creating/updating a
- * FederatedTypeConfig creates/updates the CRD of its Federated<Kind>. Idempotent at start-up; with
+ * FederatedTypeConfig creates/updates the CRD of its Federated<Kind> (serving the cell form v1beta2
+ * too when `topologyWebhook` says where its conversion webhook is). Idempotent at start-up; with
  * `defaultTypes`, also creates the default FTCs that do not exist yet (existing ones are the user's).
  */
-export async function installKubeFed(resources: Resources, opts: { log: Logger; defaultTypes?: boolean }): Promise<void> {
+export async function installKubeFed(resources: Resources, opts: { log: Logger; defaultTypes?: boolean; topologyWebhook?: TopologyWebhookConfig }): Promise<void> {
   const { log } = opts;
   /** Federated types by FTC name, from the stored FTCs. */
   const federatedTypes = new Map<string, FederatedTypeInfo>();
@@ -89,7 +90,7 @@ export async function installKubeFed(resources: Resources, opts: { log: Logger; 
   const trackFtc = async (ftc: KubeObject): Promise<void> => {
     const info = typeInfoFromFtc(ftc);
     federatedTypes.set(info.ftcName, info);
-    await ensureCrd(federatedCrdFor(info, targetShortNames(info.target)));
+    await ensureCrd(federatedCrdFor(info, targetShortNames(info.target), opts.topologyWebhook));
   };
 
   resources.hooks.push({

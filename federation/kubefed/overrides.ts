@@ -1,10 +1,12 @@
-// Per-cluster overrides of a Federated<Kind> (spec.overrides[].clusterOverrides): RFC 6902 JSON
+// Per-cluster overrides of a Federated<Kind> (spec.overrides[], for a clusterName or a clusterSelector): RFC 6902 JSON
 // patch operations applied to the object made from the template, as KubeFed does with
 // evanphx/json-patch. Pure. Semantics kept from KubeFed: op defaults to "replace"; `replace` or
 // `remove` of a missing path fails (the cluster's status becomes ApplyOverridesFailed); the paths
 // that tie a member object to its federated object may not be overridden.
 import jsonpatch, { type Operation } from 'fast-json-patch';
+import { matchLabels } from '../apiserver/selectors.js';
 import type { KubeObject } from '../apiserver/storage.js';
+import { labelSelectorRequirements, SelectorShapeError } from './label-selector.js';
 
 export interface OverrideOp {
   op: 'add' | 'remove' | 'replace';
@@ -35,26 +37,46 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 /**
- * The override operations for `cluster` (none when it has no entry), op defaulted to replace.
- * Throws OverrideError InvalidOverrides on what KubeFed's GetOverrides rejects: a cluster named
- * twice, a forbidden path, a path twice for one cluster.
+ * Whether an override entry is for this cluster: by clusterName, or by clusterSelector (a label
+ * selector, e.g. what a per-cell override of the cell form converts to) over the cluster's labels.
  */
-export function overridesFor(fedObj: KubeObject, cluster: string): OverrideOp[] {
+function entryMatches(item: Record<string, unknown>, cluster: string, labels: Record<string, string>): boolean {
+  if (item.clusterName !== undefined) return item.clusterName === cluster;
+  if (!isObject(item.clusterSelector)) return false;
+  try {
+    return matchLabels(labelSelectorRequirements(item.clusterSelector), labels);
+  } catch (err) {
+    if (err instanceof SelectorShapeError) throw new OverrideError('InvalidOverrides', `spec.overrides has an invalid clusterSelector: ${err.message}`);
+    throw err;
+  }
+}
+
+/**
+ * The override operations for `cluster` (none when no entry matches it), op defaulted to replace.
+ * Every entry that matches the cluster (by clusterName, or by clusterSelector over `labels`)
+ * applies, in list order; when several set the same path the last one wins, at the place of the
+ * first. Throws OverrideError InvalidOverrides on what KubeFed's GetOverrides rejects: a cluster
+ * named twice, a forbidden path, a path twice in one entry; and on an invalid selector.
+ */
+export function overridesFor(fedObj: KubeObject, cluster: string, labels: Record<string, string> = {}): OverrideOp[] {
   const spec = isObject(fedObj.spec) ? fedObj.spec : {};
   const items = Array.isArray(spec.overrides) ? spec.overrides.filter(isObject) : [];
-  const mine = items.filter((item) => item.clusterName === cluster);
-  if (mine.length > 1) throw new OverrideError('InvalidOverrides', `cluster ${JSON.stringify(cluster)} appears more than once in spec.overrides`);
-  if (mine.length === 0 || !Array.isArray(mine[0]!.clusterOverrides)) return [];
-  const seen = new Set<string>();
-  return (mine[0]!.clusterOverrides as unknown[]).map((raw, i) => {
-    const o = isObject(raw) ? raw : {};
-    const path = typeof o.path === 'string' ? o.path : '';
-    if (FORBIDDEN_OVERRIDE_PATHS.has(path)) throw new OverrideError('InvalidOverrides', `override[${i}] for cluster ${JSON.stringify(cluster)} has an invalid path: ${path}`, path);
-    if (seen.has(path)) throw new OverrideError('InvalidOverrides', `path ${JSON.stringify(path)} appears more than once for cluster ${JSON.stringify(cluster)}`, path);
-    seen.add(path);
-    const op = o.op === undefined || o.op === '' ? 'replace' : (o.op as OverrideOp['op']);
-    return 'value' in o ? { op, path, value: o.value } : { op, path };
-  });
+  if (items.filter((item) => item.clusterName === cluster).length > 1) throw new OverrideError('InvalidOverrides', `cluster ${JSON.stringify(cluster)} appears more than once in spec.overrides`);
+  const byPath = new Map<string, OverrideOp>();
+  for (const item of items) {
+    if (!entryMatches(item, cluster, labels) || !Array.isArray(item.clusterOverrides)) continue;
+    const seen = new Set<string>();
+    (item.clusterOverrides as unknown[]).forEach((raw, i) => {
+      const o = isObject(raw) ? raw : {};
+      const path = typeof o.path === 'string' ? o.path : '';
+      if (FORBIDDEN_OVERRIDE_PATHS.has(path)) throw new OverrideError('InvalidOverrides', `override[${i}] for cluster ${JSON.stringify(cluster)} has an invalid path: ${path}`, path);
+      if (seen.has(path)) throw new OverrideError('InvalidOverrides', `path ${JSON.stringify(path)} appears more than once for cluster ${JSON.stringify(cluster)}`, path);
+      seen.add(path);
+      const op = o.op === undefined || o.op === '' ? 'replace' : (o.op as OverrideOp['op']);
+      byPath.set(path, 'value' in o ? { op, path, value: o.value } : { op, path });
+    });
+  }
+  return [...byPath.values()];
 }
 
 /**

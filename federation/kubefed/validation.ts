@@ -341,7 +341,11 @@ function validateOverrides(e: Errors, overrides: unknown): void {
     const at = `spec.overrides[${i}]`;
     if (!isObject(item)) return e.invalid(at, item, 'must be an object');
     const cluster = item.clusterName;
-    if (cluster === undefined || cluster === '') e.required(`${at}.clusterName`);
+    // An entry is for one cluster (clusterName) or for the clusters a label selector matches (clusterSelector, e.g. a cell).
+    const bySelector = item.clusterSelector !== undefined && item.clusterSelector !== null;
+    if (bySelector && cluster !== undefined && cluster !== '') e.add(at, 'Invalid value: give clusterName or clusterSelector, not both');
+    else if (bySelector) e.list.push(...validateLabelSelector(item.clusterSelector, `${at}.clusterSelector`));
+    else if (cluster === undefined || cluster === '') e.add(`${at}.clusterName`, 'Required value: clusterName or clusterSelector');
     else if (typeof cluster !== 'string') e.invalid(`${at}.clusterName`, cluster, 'must be a string');
     else if (clusters.has(cluster)) e.add(`${at}.clusterName`, `Duplicate value: ${JSON.stringify(cluster)}`);
     else clusters.add(cluster);

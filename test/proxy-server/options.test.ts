@@ -49,6 +49,8 @@ describe('proxy-server: parseServerOptions', function () {
       unreachableDeletion: 'wait',
       unreachableDeletionTimeoutMs: SERVER_DEFAULTS.unreachableDeletionTimeoutMs,
       memberRequestTimeoutMs: SERVER_DEFAULTS.memberRequestTimeoutMs,
+      federationDirectEgress: false,
+      topologyWebhook: null,
       instance: os.hostname(),
       logLevel: 'info',
       revokedFile: null,
@@ -79,6 +81,18 @@ describe('proxy-server: parseServerOptions', function () {
     assert.equal(options.memberRequestTimeoutMs, 2500);
     usageError([...REQUIRED, '--federation-controller', 'maybe'], '--federation-controller');
     usageError([...REQUIRED, '--unreachable-deletion', 'delete'], '--unreachable-deletion');
+  });
+
+  it('takes the topology webhook through the tunnel, other hosts only with direct egress', function () {
+    const url = 'https://topology-webhook.fed-system.svc.east.tunnel:8443/convert';
+    assert.deepEqual(parse('--topology-webhook-url', url, '--topology-webhook-ca', 'webhook-ca.pem').topologyWebhook, { url, caFile: 'webhook-ca.pem' });
+    assert.equal(parse('--federation-direct-egress').federationDirectEgress, true);
+    const direct = parse('--federation-direct-egress', '--topology-webhook-url', 'https://10.0.0.1:8443/convert', '--topology-webhook-ca', 'ca.pem');
+    assert.equal(direct.topologyWebhook?.url, 'https://10.0.0.1:8443/convert');
+    usageError([...REQUIRED, '--topology-webhook-url', 'https://10.0.0.1:8443/convert', '--topology-webhook-ca', 'ca.pem'], /--topology-webhook-url: the hub reaches webhooks through the tunnel/);
+    usageError([...REQUIRED, '--topology-webhook-url', url], /go together/);
+    usageError([...REQUIRED, '--topology-webhook-ca', 'ca.pem'], /go together/);
+    usageError([...REQUIRED, '--topology-webhook-url', 'http://x.east.tunnel:80/convert', '--topology-webhook-ca', 'ca.pem'], /https URL is required/);
   });
 
   it('returns "help" for --help', function () {

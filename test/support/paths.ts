@@ -9,6 +9,7 @@ export const ROOT = path.resolve(DIST, '..');
 export const SERVER_BIN = path.join(DIST, 'proxy-server', 'main.js');
 export const AGENT_BIN = path.join(DIST, 'cluster-agent', 'main.js');
 export const FEDCTL_BIN = path.join(DIST, 'federation', 'admin', 'main.js');
+export const TOPOLOGY_WEBHOOK_BIN = path.join(DIST, 'federation', 'topology-webhook', 'main.js');
 
 export function scratchDir(name: string): string {
   const dir = path.join(ROOT, '.test-tmp', name);

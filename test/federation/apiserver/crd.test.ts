@@ -9,7 +9,7 @@ import path from 'node:path';
 import { createCA, issueServerCert, readKeyPair } from '../../../certs/pki.js';
 import { createLogger } from '../../../common/log.js';
 import { Registry } from 'prom-client';
-import { Converter, netDialer, tlsIdentityHost, type ConversionWebhookResult, type Dialer } from '../../../federation/apiserver/conversion.js';
+import { ConversionWebhookError, Converter, netDialer, tlsIdentityHost, type ConversionWebhookResult, type Dialer } from '../../../federation/apiserver/conversion.js';
 import { federationDialer } from '../../../proxy-server/federation-dialer.js';
 import type { DialFunction } from '../../../proxy-server/dialer.js';
 import type { TunnelStream } from '../../../wire/stream.js';
@@ -401,7 +401,7 @@ describe('apiserver: CustomResourceDefinitions with webhook conversion', functio
   });
 
   // A socket stands in for the tunnel here; test/integration/webhook-tunnel.test.ts runs it over a real agent.
-  it('the proxy-server dialer routes <host>.<cluster>.tunnel to dial() with the inner host name, other hosts directly', async function () {
+  it('the proxy-server dialer routes <host>.<cluster>.tunnel to dial() with the inner host name, other hosts directly only when direct egress is on', async function () {
     assert.equal(tlsIdentityHost('localhost.alpha.tunnel'), 'localhost');
     assert.equal(tlsIdentityHost('webhook.ns.svc.alpha.tunnel'), 'webhook.ns.svc');
     assert.equal(tlsIdentityHost('127.0.0.1'), '127.0.0.1');
@@ -411,7 +411,7 @@ describe('apiserver: CustomResourceDefinitions with webhook conversion', functio
       return (await netDialer(address.replace(/^localhost:/, '127.0.0.1:'))) as unknown as TunnelStream;
     };
     const direct: string[] = [];
-    const converter = new Converter({ dialer: federationDialer(dial, (hp) => (direct.push(hp), netDialer(hp))), timeoutMs: 3000 });
+    const converter = new Converter({ dialer: federationDialer(dial, { directEgress: true, direct: (hp) => (direct.push(hp), netDialer(hp)) }), timeoutMs: 3000 });
     const versioning = { name: 'widgets.example.com', storageVersion: 'v1', conversion: { strategy: 'Webhook' as const, url: `https://localhost.alpha.tunnel:${webhookPort}/convert`, caBundle, conversionReviewVersions: ['v1'] } };
     const obj = { apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'x', namespace: 'default' }, spec: { size: 7 } };
     const [out] = await converter.convert(versioning, [obj], 'example.com/v2');
@@ -420,6 +420,15 @@ describe('apiserver: CustomResourceDefinitions with webhook conversion', functio
     assert.deepEqual(direct, []);
     await converter.convert({ ...versioning, conversion: { ...versioning.conversion, url: `https://127.0.0.1:${webhookPort}/convert` } }, [obj], 'example.com/v2');
     assert.deepEqual(direct, [`127.0.0.1:${webhookPort}`]);
+    // The default: tunnel only; a direct address fails the conversion with a 500 naming the flag.
+    const dialedDirectly: string[] = [];
+    const tunnelOnly = new Converter({ dialer: federationDialer(dial, { direct: (hp) => (dialedDirectly.push(hp), netDialer(hp)) }), timeoutMs: 3000 });
+    await assert.rejects(
+      tunnelOnly.convert({ ...versioning, conversion: { ...versioning.conversion, url: `https://127.0.0.1:${webhookPort}/convert` } }, [obj], 'example.com/v2'),
+      (err: unknown) => err instanceof ConversionWebhookError && err.code === 500 && err.result === 'connection_failed' && /direct egress from the hub is off \(--federation-direct-egress/.test(err.message),
+    );
+    assert.equal(dialedDirectly.length, 0, 'nothing dialed directly');
+    assert.equal((await tunnelOnly.convert(versioning, [obj], 'example.com/v2'))[0]!.apiVersion, 'example.com/v2');
   });
 
   it('registers stored CRDs when a server starts on the same store', async function () {

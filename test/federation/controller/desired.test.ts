@@ -38,6 +38,21 @@ describe('federation/controller: desired member objects', function () {
     assert.equal(east.hash, plain.hash, 'a west override does not touch east');
   });
 
+  it('applies per-cell (selector) overrides by the cluster\'s labels, a per-cluster entry after them winning', function () {
+    const cellA = { matchExpressions: [{ key: 'fedtunnel.io/cell', operator: 'In', values: ['cell-a'] }] };
+    const fed = federated({
+      template,
+      overrides: [
+        { clusterSelector: cellA, clusterOverrides: [{ path: '/spec/replicas', value: 4 }] },
+        { clusterName: 'east', clusterOverrides: [{ path: '/spec/replicas', value: 6 }] },
+      ],
+    });
+    const replicas = (cluster: string, labels: Record<string, string>): number => (desiredObject(fed, DEPLOYMENT, cluster, undefined, labels).object.spec as { replicas: number }).replicas;
+    assert.equal(replicas('east', { 'fedtunnel.io/cell': 'cell-a' }), 6);
+    assert.equal(replicas('west', { 'fedtunnel.io/cell': 'cell-a' }), 4);
+    assert.equal(replicas('north', { 'fedtunnel.io/cell': 'cell-b' }), 2);
+  });
+
   it('retains what the member owns: resourceVersion, finalizers, foreign annotations, service IPs and node ports, replicas when asked', function () {
     const fed = federated({ template: { spec: { type: 'NodePort', ports: [{ name: 'http', port: 80 }] } } }, 'FederatedService');
     const { object } = desiredObject(fed, SERVICE, 'east');

@@ -51,6 +51,36 @@ describe('kubefed overrides: overridesFor', function () {
   });
 });
 
+describe('kubefed overrides: selector-based entries (cells)', function () {
+  const cellA = { matchExpressions: [{ key: 'fedtunnel.io/cell', operator: 'In', values: ['cell-a'] }] };
+  const labels = { 'fedtunnel.io/cell': 'cell-a', region: 'eu' };
+
+  it('applies every matching entry in list order, the last match winning per path', function () {
+    const obj = fedWith([
+      { clusterSelector: cellA, clusterOverrides: [{ path: '/spec/replicas', value: 2 }, { op: 'add', path: '/metadata/labels/cell', value: 'a' }] },
+      { clusterName: 'east', clusterOverrides: [{ path: '/spec/replicas', value: 9 }] },
+      { clusterSelector: { matchLabels: { region: 'us' } }, clusterOverrides: [{ path: '/spec/replicas', value: 100 }] },
+    ]);
+    assert.deepEqual(overridesFor(obj, 'east', labels), [
+      { op: 'replace', path: '/spec/replicas', value: 9 },
+      { op: 'add', path: '/metadata/labels/cell', value: 'a' },
+    ]);
+    // Another cluster of the cell gets the cell's entry only; one outside the cell gets nothing.
+    assert.deepEqual(overridesFor(obj, 'west', labels), [
+      { op: 'replace', path: '/spec/replicas', value: 2 },
+      { op: 'add', path: '/metadata/labels/cell', value: 'a' },
+    ]);
+    assert.deepEqual(overridesFor(obj, 'north', { region: 'eu' }), []);
+    // Without labels only clusterName entries can match.
+    assert.deepEqual(overridesFor(obj, 'east'), [{ op: 'replace', path: '/spec/replicas', value: 9 }]);
+  });
+
+  it('an empty selector matches every cluster; a malformed one is InvalidOverrides', function () {
+    assert.deepEqual(overridesFor(fedWith([{ clusterSelector: {}, clusterOverrides: [{ path: '/spec/replicas', value: 1 }] }]), 'any'), [{ op: 'replace', path: '/spec/replicas', value: 1 }]);
+    assert.throws(() => overridesFor(fedWith([{ clusterSelector: { matchExpressions: [{ key: 'a', operator: 'Near' }] }, clusterOverrides: [] }]), 'east', labels), failsWith('InvalidOverrides'));
+  });
+});
+
 describe('kubefed overrides: applyOverrides', function () {
   it('replace, add and remove; the input object is not changed', function () {
     const obj = deployment();
