@@ -9,7 +9,10 @@ import { closeServer, listenTcp } from '../../common/listen.js';
 import { sendMetrics } from '../../common/metrics.js';
 import { StoreError, type Store } from '../store/types.js';
 import { authenticateRequest, revokedClientCertificate, unauthenticatedReason, type TokenAuthenticator } from './authn.js';
-import { authorize, forbiddenMessage, type UserInfo } from './authz.js';
+import { forbiddenMessage, type UserInfo } from './authz.js';
+import { answerReview, isReviewType } from './access-review.js';
+import { effectiveGroups, isResourceRequest, type Attributes, type Authorizer } from './rbac.js';
+import { installRbac } from './rbac-install.js';
 import { DEFAULT_MAX_BODY_BYTES, decodeObjectBody, mediaType, parseJson, readBody } from './body.js';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, SERVER_VERSION } from './discovery.js';
 import type { Dialer } from './conversion.js';
@@ -60,6 +63,8 @@ export interface ApiServerOptions {
 export interface ApiServer {
   server: https.Server;
   resources: Resources;
+  /** RBAC over this server's objects (in memory, watch-fed): what the hub's other front doors authorize with. */
+  authorizer: Authorizer;
   listen(host: string, port: number): Promise<number>;
   close(): Promise<void>;
 }
@@ -89,6 +94,16 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     log,
   });
   if (options.kubefed) await installKubeFed(resources, { log, defaultTypes: options.kubefed.defaultTypes });
+  const rbac = await installRbac(resources, log);
+  /** Decides (and counts) one request; a denial is kube's 403 Forbidden. */
+  const authorizeRequest = (attrs: Attributes): void => {
+    const decision = rbac.authorize(attrs);
+    metrics.authorizationDecisions.inc({ decision: decision.allowed ? 'allowed' : 'denied', verb: attrs.verb });
+    if (decision.allowed) return;
+    log.debug({ user: attrs.user, groups: attrs.groups, verb: attrs.verb, ...(isResourceRequest(attrs) ? { group: attrs.apiGroup, resource: attrs.resource, namespace: attrs.namespace, name: attrs.name } : { path: attrs.path }) }, 'forbidden');
+    const details = isResourceRequest(attrs) ? { ...(attrs.name ? { name: attrs.name } : {}), group: attrs.apiGroup, kind: attrs.resource } : undefined;
+    throw new ApiError(403, 'Forbidden', forbiddenMessage(attrs), details);
+  };
   const isNamespacedPlural = (g: string, v: string, p: string): boolean => registry.lookup(g, v, p)?.namespaced === true;
   const isServed = (g: string, v: string, p: string): boolean => registry.lookup(g, v, p) !== undefined;
 
@@ -139,10 +154,15 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
       guard.refused('revoked', req.socket, { user: revoked.user, serial: revoked.serial });
       throw errors.forbidden(`client certificate serial ${revoked.serial} is revoked`);
     }
-    const user = authenticateRequest(req, options.tokens);
-    if (!user) throw unauthenticated(req);
+    const authenticated = authenticateRequest(req, options.tokens);
+    if (!authenticated) throw unauthenticated(req);
+    const user: UserInfo = { user: authenticated.user, groups: effectiveGroups(authenticated.user, authenticated.groups) };
     const method = req.method ?? 'GET';
     if (route.kind !== 'resource' && method !== 'GET') throw errors.methodNotSupported(method, url.pathname);
+    // Non-resource paths (discovery, OpenAPI, version, metrics) are RBAC nonResourceURLs.
+    if (route.kind !== 'resource' && route.kind !== 'notFound' && (route.kind !== 'metrics' || options.serveMetrics)) {
+      authorizeRequest({ user: user.user, groups: user.groups, verb: 'get', path: url.pathname });
+    }
     switch (route.kind) {
       case 'version':
         return sendJson(res, 200, SERVER_VERSION);
@@ -168,7 +188,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
       case 'openapiV2':
         return sendOpenApiV2(req, res);
       case 'metrics': {
-        // Like kube-apiserver: any authenticated user may read /metrics (it names no object).
+        // Like kube-apiserver: RBAC nonResourceURL /metrics (the system:monitoring group has it by default).
         if (!options.serveMetrics) throw errors.pathNotFound();
         return sendMetrics(metricsRegistry, res);
       }
@@ -191,7 +211,9 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     if (t.namespaced && name !== undefined && ns === undefined) throw errors.pathNotFound();
     const verb = resourceVerb(method, route, isTrue(q.get('watch')));
     if (verb === null) throw errors.methodNotSupported(method, url.pathname);
-    if (!authorize(user, verb)) throw errors.forbidden(forbiddenMessage(user, verb, t.group, t.plural, ns, route.subresource));
+    if (isReviewType(t) && verb !== 'create') throw errors.methodNotSupported(method, url.pathname);
+    authorizeRequest({ user: user.user, groups: user.groups, verb, apiGroup: t.group, resource: t.plural, subresource: route.subresource, name, namespace: ns });
+    if (isReviewType(t)) return sendJson(res, 201, answerReview(t, await objectBody(req), user, rbac));
     const dryRun = q.getAll('dryRun').includes('All');
     const table = wantsTable(req.headers.accept);
     const includeObject = q.get('includeObject') ?? undefined;
@@ -312,8 +334,10 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
   return {
     server,
     resources,
+    authorizer: rbac,
     listen: (host: string, port: number): Promise<number> => listenTcp(server, host, port),
     close(): Promise<void> {
+      rbac.stop();
       const closed = closeServer(server);
       guard.closeUnauthenticated();
       return closed;

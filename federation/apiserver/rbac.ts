@@ -1,0 +1,267 @@
+// Kubernetes RBAC, evaluated (pure): request attributes + Role/ClusterRole/RoleBinding/
+// ClusterRoleBinding objects → allow or deny, with the semantics of kube-apiserver's RBAC
+// authorizer (plugin/pkg/auth/authorizer/rbac). No I/O here: the watch-fed cache (rbac-cache.ts)
+// builds a Policy from the store and asks it; the hub's /clusters proxy can do the same.
+import { matchLabels, type LabelRequirement } from './selectors.js';
+
+export const RBAC_GROUP = 'rbac.authorization.k8s.io';
+
+/** Members of this group are allowed everything, whatever the RBAC objects say (as in kube). */
+export const MASTERS_GROUP = 'system:masters';
+/** Every authenticated user is in this group (kube's authenticators add it). */
+export const AUTHENTICATED_GROUP = 'system:authenticated';
+export const SERVICE_ACCOUNT_PREFIX = 'system:serviceaccount:';
+export const SERVICE_ACCOUNTS_GROUP = 'system:serviceaccounts';
+
+export interface PolicyRule {
+  verbs: string[];
+  apiGroups?: string[];
+  resources?: string[];
+  resourceNames?: string[];
+  nonResourceURLs?: string[];
+}
+
+export interface RoleRef {
+  apiGroup: string;
+  kind: 'Role' | 'ClusterRole';
+  name: string;
+}
+
+export interface Subject {
+  kind: 'User' | 'Group' | 'ServiceAccount';
+  name: string;
+  apiGroup?: string;
+  namespace?: string;
+}
+
+export interface Role {
+  name: string;
+  /** Set for a Role, absent for a ClusterRole. */
+  namespace?: string;
+  rules: PolicyRule[];
+  labels?: Record<string, string>;
+  /** ClusterRole aggregationRule.clusterRoleSelectors, as label requirements (one list per selector). */
+  aggregate?: LabelRequirement[][];
+}
+
+export interface Binding {
+  name: string;
+  /** Set for a RoleBinding, absent for a ClusterRoleBinding. */
+  namespace?: string;
+  roleRef: RoleRef;
+  subjects: Subject[];
+}
+
+/** Who asks and for what: a resource request, or a non-resource one (a URL path). */
+interface Requester {
+  user: string;
+  groups: readonly string[];
+  verb: string;
+}
+
+export interface ResourceAttributes extends Requester {
+  apiGroup: string;
+  resource: string;
+  subresource?: string;
+  name?: string;
+  /** Absent or '' for a cluster-scoped request (or a list across all namespaces). */
+  namespace?: string;
+}
+
+export interface NonResourceAttributes extends Requester {
+  path: string;
+}
+
+export type Attributes = ResourceAttributes | NonResourceAttributes;
+
+export interface Decision {
+  allowed: boolean;
+  /** Why: which binding allowed it, or why nothing did (SubjectAccessReview status.reason). */
+  reason: string;
+}
+
+/** What the hub's request paths ask: free of HTTP, so the API server and the /clusters proxy share it. */
+export interface Authorizer {
+  authorize(attrs: Attributes): Decision;
+}
+
+export function isResourceRequest(attrs: Attributes): attrs is ResourceAttributes {
+  return 'resource' in attrs;
+}
+
+/**
+ * The groups of an authenticated user, as kube's authenticators give them: its own,
+ * system:authenticated, and for a service-account name (system:serviceaccount:<ns>:<name>)
+ * system:serviceaccounts and system:serviceaccounts:<ns>. Applied at authentication, not by the
+ * evaluator, so a SubjectAccessReview asks about exactly the groups it names.
+ */
+export function effectiveGroups(user: string, groups: readonly string[]): string[] {
+  const out = new Set(groups);
+  out.add(AUTHENTICATED_GROUP);
+  const sa = serviceAccountOf(user);
+  if (sa) {
+    out.add(SERVICE_ACCOUNTS_GROUP);
+    out.add(`${SERVICE_ACCOUNTS_GROUP}:${sa.namespace}`);
+  }
+  return [...out];
+}
+
+export function serviceAccountOf(user: string): { namespace: string; name: string } | null {
+  if (!user.startsWith(SERVICE_ACCOUNT_PREFIX)) return null;
+  const parts = user.slice(SERVICE_ACCOUNT_PREFIX.length).split(':');
+  if (parts.length !== 2 || parts[0] === '' || parts[1] === '') return null;
+  return { namespace: parts[0]!, name: parts[1]! };
+}
+
+function hasOrStar(list: readonly string[] | undefined, value: string): boolean {
+  return list !== undefined && (list.includes('*') || list.includes(value));
+}
+
+/** kube's ResourceMatches: "*", the exact resource[/subresource], or "*\/<subresource>". */
+function resourceMatches(rule: PolicyRule, resource: string, subresource: string | undefined): boolean {
+  const combined = subresource ? `${resource}/${subresource}` : resource;
+  for (const r of rule.resources ?? []) {
+    if (r === '*' || r === combined) return true;
+    if (subresource && r === `*/${subresource}`) return true;
+  }
+  return false;
+}
+
+/** kube's NonResourceURLMatches: "*", an exact path, or a prefix ending in "*". */
+function nonResourceUrlMatches(rule: PolicyRule, path: string): boolean {
+  for (const u of rule.nonResourceURLs ?? []) {
+    if (u === '*' || u === path) return true;
+    if (u.endsWith('*') && path.startsWith(u.slice(0, -1))) return true;
+  }
+  return false;
+}
+
+export function ruleAllows(attrs: Attributes, rule: PolicyRule): boolean {
+  if (!hasOrStar(rule.verbs, attrs.verb)) return false;
+  if (!isResourceRequest(attrs)) return nonResourceUrlMatches(rule, attrs.path);
+  if (!hasOrStar(rule.apiGroups, attrs.apiGroup)) return false;
+  if (!resourceMatches(rule, attrs.resource, attrs.subresource)) return false;
+  const names = rule.resourceNames ?? [];
+  return names.length === 0 || (attrs.name !== undefined && attrs.name !== '' && names.includes(attrs.name));
+}
+
+export function subjectMatches(subject: Subject, user: string, groups: readonly string[], bindingNamespace: string | undefined): boolean {
+  switch (subject.kind) {
+    case 'User':
+      return subject.name === user;
+    case 'Group':
+      return groups.includes(subject.name);
+    case 'ServiceAccount': {
+      // kube: a ServiceAccount subject without a namespace means the binding's own.
+      const ns = subject.namespace || bindingNamespace;
+      return ns !== undefined && ns !== '' && user === `${SERVICE_ACCOUNT_PREFIX}${ns}:${subject.name}`;
+    }
+    default:
+      return false;
+  }
+}
+
+export function describeSubject(s: Subject, bindingNamespace?: string): string {
+  if (s.kind === 'ServiceAccount') return `ServiceAccount "${s.namespace || bindingNamespace || ''}/${s.name}"`;
+  return `${s.kind} "${s.name}"`;
+}
+
+/**
+ * RBAC objects indexed for evaluation: bindings by the user and group names their subjects name
+ * (service-account subjects under their user name), roles by namespace/name, aggregated
+ * ClusterRoles resolved once.
+ */
+export class Policy {
+  private readonly clusterRoles = new Map<string, PolicyRule[]>();
+  private readonly roles = new Map<string, PolicyRule[]>();
+  private readonly byUser = new Map<string, Binding[]>();
+  private readonly byGroup = new Map<string, Binding[]>();
+
+  constructor(roles: readonly Role[], bindings: readonly Binding[]) {
+    const clusterRoles = roles.filter((r) => r.namespace === undefined);
+    for (const r of roles) if (r.namespace !== undefined) this.roles.set(`${r.namespace}/${r.name}`, r.rules);
+    for (const r of clusterRoles) this.clusterRoles.set(r.name, aggregatedRules(r, clusterRoles, new Set()));
+    for (const b of bindings) {
+      for (const s of b.subjects) {
+        if (s.kind === 'Group') push(this.byGroup, s.name, b);
+        else if (s.kind === 'User') push(this.byUser, s.name, b);
+        else if (s.kind === 'ServiceAccount') {
+          const ns = s.namespace || b.namespace;
+          if (ns) push(this.byUser, `${SERVICE_ACCOUNT_PREFIX}${ns}:${s.name}`, b);
+        }
+      }
+    }
+  }
+
+  /** The rules a binding grants (none when its role does not exist: kube ignores such a binding). */
+  rulesOf(b: Binding): PolicyRule[] {
+    if (b.roleRef.kind === 'ClusterRole') return this.clusterRoles.get(b.roleRef.name) ?? [];
+    if (b.namespace === undefined) return [];
+    return this.roles.get(`${b.namespace}/${b.roleRef.name}`) ?? [];
+  }
+
+  /** The bindings naming this user or one of its groups, each once, in a stable order. */
+  bindingsFor(user: string, groups: readonly string[]): Binding[] {
+    const seen = new Set<Binding>();
+    for (const b of this.byUser.get(user) ?? []) seen.add(b);
+    for (const g of groups) for (const b of this.byGroup.get(g) ?? []) seen.add(b);
+    return [...seen];
+  }
+
+  /**
+   * The decision for one request (system:masters always; otherwise the first binding that grants
+   * it). `attrs.groups` are taken as they are: authentication adds effectiveGroups().
+   */
+  authorize(attrs: Attributes): Decision {
+    const groups = attrs.groups;
+    if (groups.includes(MASTERS_GROUP)) return { allowed: true, reason: `allowed: member of ${MASTERS_GROUP}` };
+    const namespace = isResourceRequest(attrs) ? attrs.namespace || undefined : undefined;
+    for (const b of this.bindingsFor(attrs.user, groups)) {
+      // A RoleBinding grants only inside its namespace; a ClusterRoleBinding everywhere.
+      if (b.namespace !== undefined && b.namespace !== namespace) continue;
+      // Non-resource URLs are cluster-wide: only a ClusterRoleBinding can grant them.
+      if (b.namespace !== undefined && !isResourceRequest(attrs)) continue;
+      const rules = this.rulesOf(b);
+      if (!rules.some((rule) => ruleAllows(attrs, rule))) continue;
+      const subject = b.subjects.find((s) => subjectMatches(s, attrs.user, groups, b.namespace))!;
+      const kind = b.namespace === undefined ? 'ClusterRoleBinding' : 'RoleBinding';
+      const name = b.namespace === undefined ? b.name : `${b.name}/${b.namespace}`;
+      return { allowed: true, reason: `RBAC: allowed by ${kind} "${name}" of ${b.roleRef.kind} "${b.roleRef.name}" to ${describeSubject(subject, b.namespace)}` };
+    }
+    return { allowed: false, reason: 'RBAC: no binding of this user or its groups grants the request' };
+  }
+
+  /** The rules that apply to a user in a namespace (SelfSubjectRulesReview): ClusterRoleBindings and that namespace's RoleBindings. */
+  rulesFor(user: string, groups: readonly string[], namespace: string): PolicyRule[] {
+    if (groups.includes(MASTERS_GROUP)) return [{ verbs: ['*'], apiGroups: ['*'], resources: ['*'] }, { verbs: ['*'], nonResourceURLs: ['*'] }];
+    const out: PolicyRule[] = [];
+    for (const b of this.bindingsFor(user, groups)) {
+      if (b.namespace !== undefined && b.namespace !== namespace) continue;
+      for (const r of this.rulesOf(b)) if (b.namespace === undefined || r.nonResourceURLs === undefined) out.push(r);
+    }
+    return out;
+  }
+}
+
+/**
+ * A ClusterRole's rules: its own, then those of every ClusterRole its aggregationRule selects,
+ * transitively (edit aggregates view, which aggregates system:aggregate-to-view), as kube's
+ * aggregation controller writes them; a cycle adds nothing twice.
+ */
+function aggregatedRules(role: Role, all: readonly Role[], visiting: Set<Role>): PolicyRule[] {
+  if (!role.aggregate) return role.rules;
+  visiting.add(role);
+  const rules = [...role.rules];
+  for (const other of all) {
+    if (visiting.has(other)) continue;
+    if (role.aggregate.some((sel) => matchLabels(sel, other.labels))) rules.push(...aggregatedRules(other, all, visiting));
+  }
+  visiting.delete(role);
+  return rules;
+}
+
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
