@@ -82,6 +82,6 @@ export function answerReview(t: ResourceType, body: unknown, requester: UserInfo
     who = { user: str(spec.user), groups };
   }
   const decision = rbac.authorize(reviewAttributes(t.kind, spec, who));
-  out.status = decision.allowed ? { allowed: true, reason: decision.reason } : { allowed: false, reason: decision.reason };
+  out.status = { allowed: decision.allowed, ...(decision.reason ? { reason: decision.reason } : {}) };
   return out;
 }

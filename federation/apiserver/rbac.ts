@@ -76,7 +76,7 @@ export type Attributes = ResourceAttributes | NonResourceAttributes;
 
 export interface Decision {
   allowed: boolean;
-  /** Why: which binding allowed it, or why nothing did (SubjectAccessReview status.reason). */
+  /** Which binding allowed it (SubjectAccessReview status.reason); empty for a denial, as in kube. */
   reason: string;
 }
 
@@ -228,7 +228,8 @@ export class Policy {
       const name = b.namespace === undefined ? b.name : `${b.name}/${b.namespace}`;
       return { allowed: true, reason: `RBAC: allowed by ${kind} "${name}" of ${b.roleRef.kind} "${b.roleRef.name}" to ${describeSubject(subject, b.namespace)}` };
     }
-    return { allowed: false, reason: 'RBAC: no binding of this user or its groups grants the request' };
+    // As kube's RBAC authorizer: no opinion, no reason (kubectl auth can-i prints a bare "no").
+    return { allowed: false, reason: '' };
   }
 
   /** The rules that apply to a user in a namespace (SelfSubjectRulesReview): ClusterRoleBindings and that namespace's RoleBindings. */
