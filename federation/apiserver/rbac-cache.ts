@@ -4,7 +4,7 @@
 import type { Logger } from '../../common/log.js';
 import { Informer } from '../controller/informer.js';
 import { localListWatch } from '../controller/sources.js';
-import { Policy, type Attributes, type Authorizer, type Binding, type Decision, type PolicyRule, type Role } from './rbac.js';
+import { Policy, type Attributes, type Authorizer, type Binding, type Decision, type PolicyRule, type Role, type RoleRef } from './rbac.js';
 import { CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES, ROLE_BINDINGS, ROLES, toBinding, toRole } from './rbac-api.js';
 import type { Resources } from './resources.js';
 import type { KubeObject } from './storage.js';
@@ -51,6 +51,10 @@ export class RbacCache implements Authorizer {
 
   rulesFor(user: string, groups: readonly string[], namespace: string): PolicyRule[] {
     return this.current().rulesFor(user, groups, namespace);
+  }
+
+  roleRules(ref: RoleRef, bindingNamespace: string | undefined): PolicyRule[] | undefined {
+    return this.current().roleRules(ref, bindingNamespace);
   }
 
   private current(): Policy {

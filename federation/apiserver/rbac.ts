@@ -193,6 +193,12 @@ export class Policy {
     }
   }
 
+  /** The rules of a binding's role, or undefined if that role does not exist. */
+  roleRules(ref: RoleRef, bindingNamespace: string | undefined): PolicyRule[] | undefined {
+    if (ref.kind === 'ClusterRole') return this.clusterRoles.get(ref.name);
+    return bindingNamespace === undefined ? undefined : this.roles.get(`${bindingNamespace}/${ref.name}`);
+  }
+
   /** The rules a binding grants (none when its role does not exist: kube ignores such a binding). */
   rulesOf(b: Binding): PolicyRule[] {
     if (b.roleRef.kind === 'ClusterRole') return this.clusterRoles.get(b.roleRef.name) ?? [];
@@ -242,6 +248,35 @@ export class Policy {
     }
     return out;
   }
+}
+
+/**
+ * The rules of `wanted` that `held` does not cover (kube's validation.Covers): each rule is broken
+ * into single verb × group × resource × name (or verb × URL) rules, and each must be allowed by a
+ * held rule, where a "*" wanted is covered only by a "*" held. Empty: granting `wanted` is no
+ * escalation.
+ */
+export function uncoveredRules(held: readonly PolicyRule[], wanted: readonly PolicyRule[]): PolicyRule[] {
+  const out: PolicyRule[] = [];
+  const who = { user: '', groups: [] };
+  for (const rule of wanted) {
+    for (const verb of rule.verbs) {
+      if (rule.nonResourceURLs?.length) {
+        for (const path of rule.nonResourceURLs) if (!held.some((h) => ruleAllows({ ...who, verb, path }, h))) out.push({ verbs: [verb], nonResourceURLs: [path] });
+        continue;
+      }
+      for (const apiGroup of rule.apiGroups ?? []) {
+        for (const combined of rule.resources ?? []) {
+          const [resource, subresource] = combined.split('/', 2) as [string, string | undefined];
+          for (const name of rule.resourceNames?.length ? rule.resourceNames : [undefined]) {
+            const attrs: ResourceAttributes = { ...who, verb, apiGroup, resource, ...(subresource ? { subresource } : {}), ...(name ? { name } : {}) };
+            if (!held.some((h) => ruleAllows(attrs, h))) out.push({ verbs: [verb], apiGroups: [apiGroup], resources: [combined], ...(name ? { resourceNames: [name] } : {}) });
+          }
+        }
+      }
+    }
+  }
+  return out;
 }
 
 /**

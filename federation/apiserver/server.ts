@@ -13,6 +13,8 @@ import { forbiddenMessage, type UserInfo } from './authz.js';
 import { answerReview, isReviewType } from './access-review.js';
 import { effectiveGroups, isResourceRequest, type Attributes, type Authorizer } from './rbac.js';
 import { installRbac } from './rbac-install.js';
+import { isRbacType } from './rbac-api.js';
+import { escalationError } from './rbac-escalation.js';
 import { DEFAULT_MAX_BODY_BYTES, decodeObjectBody, mediaType, parseJson, readBody } from './body.js';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, SERVER_VERSION } from './discovery.js';
 import type { Dialer } from './conversion.js';
@@ -29,7 +31,7 @@ import { parseRequestUrl, resourceVerb, type ResourceRoute, type Route } from '.
 import { parseFieldSelector, parseLabelSelector, SelectorError } from './selectors.js';
 import { parseResourceVersion, type KubeObject } from './storage.js';
 import { toTable, wantsTable } from './table.js';
-import { groupVersion, type TypeRegistry } from './types.js';
+import { groupVersion, type ResourceType, type TypeRegistry } from './types.js';
 import { serveWatch } from './watch.js';
 
 export interface ApiServerOptions {
@@ -266,18 +268,23 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
         return sendJson(res, 200, render(await resources.get(t, ns, name!)));
       case 'create': {
         const body = await objectBody(req);
-        const created = await resources.create(t, ns, body, { dryRun });
+        const created = isRbacType(t)
+          ? await withoutEscalation(user, t, dryRun, () => resources.create(t, ns, body, { dryRun: true }), () => resources.create(t, ns, body))
+          : await resources.create(t, ns, body, { dryRun });
         log.debug({ user: user.user, resource: t.plural, namespace: ns, name: created.metadata.name }, 'created');
         return sendJson(res, 201, render(created));
       }
       case 'update': {
         const body = await objectBody(req);
+        if (isRbacType(t)) return sendJson(res, 200, render(await withoutEscalation(user, t, dryRun, () => resources.update(t, ns, name!, body, { dryRun: true }), (checked) => resources.update(t, ns, name!, checked))));
         return sendJson(res, 200, render(await resources.update(t, ns, name!, body, { status, dryRun })));
       }
       case 'patch': {
         const type = mediaType(req);
         if (!(type in PATCH_TYPES)) throw errors.unsupportedMediaType(type);
         const patch = parseJson(await readBody(req, maxBody));
+        // The patched object is checked, then written with the version it was computed from (409 if it changed since).
+        if (isRbacType(t)) return sendJson(res, 200, render(await withoutEscalation(user, t, dryRun, () => resources.patch(t, ns, name!, type, patch, { dryRun: true }), (checked) => resources.update(t, ns, name!, checked))));
         return sendJson(res, 200, render(await resources.patch(t, ns, name!, type, patch, { status, dryRun })));
       }
       case 'delete': {
@@ -309,6 +316,20 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
         });
       }
     }
+  }
+
+  /**
+   * Writes an RBAC object only if it grants nothing the user does not hold (rbac-escalation.ts):
+   * `preview` computes and validates the result without writing it (a dry run), `write` stores it.
+   */
+  async function withoutEscalation(user: UserInfo, t: ResourceType, dryRun: boolean, preview: () => Promise<KubeObject>, write: (checked: KubeObject) => Promise<KubeObject>): Promise<KubeObject> {
+    const result = await preview();
+    const refused = escalationError(rbac, user, t, result);
+    if (refused) {
+      metrics.authorizationDecisions.inc({ decision: 'denied', verb: 'escalate' });
+      throw refused;
+    }
+    return dryRun ? result : write(result);
   }
 
   /** A 401, logged at warn and counted by reason once per connection (sampled in a flood). */

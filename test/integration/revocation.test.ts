@@ -200,8 +200,8 @@ describe('certificate revocation (processes)', function () {
     // The embedded federation's requests are on the hub's admin /metrics (not on its own listener):
     // alice's two reads, bob's refused one.
     assert.equal((await federationGet(federationPort, 'alice', '/metrics')).status, 404);
-    assert.ok(metric(metrics, 'fedtunnel_apiserver_requests_total{verb="list",group="",resource="namespaces",code="200"}') >= 2, metrics);
-    assert.ok(metric(metrics, 'fedtunnel_apiserver_requests_total{verb="list",group="",resource="namespaces",code="403"}') >= 1, metrics);
+    assert.ok(metric(metrics, 'fedtunnel_apiserver_requests_total{verb="get",group="",resource="discovery",code="200"}') >= 2, metrics);
+    assert.ok(metric(metrics, 'fedtunnel_apiserver_requests_total{verb="get",group="",resource="discovery",code="403"}') >= 1, metrics);
   });
 
   it('revoking a linked agent and sending SIGHUP closes its link at once and refuses its reconnects; the other agent of the cluster keeps serving', async function () {

@@ -183,6 +183,22 @@ describe('apiserver: RBAC with kubectl, raw HTTP and client-node', function () {
     assert.equal(await subjectCan(server, { user: 'bob', verb: 'delete', resource: 'configmaps', namespace: 'retail', name: 'shared' }), false);
   });
 
+  it('escalation prevention: a namespace admin grants edit there, but not cluster-admin, and no role it does not hold', async function () {
+    ok(await kubectl(server, ['create', 'rolebinding', 'bob-admin', '-n', 'retail', '--clusterrole=admin', '--user=bob']));
+    await waitForAccess(server, { user: 'bob', verb: 'create', resource: 'rolebindings', group: 'rbac.authorization.k8s.io', namespace: 'retail' });
+    ok(await kubectl(server, ['--context', 'bob', 'create', 'rolebinding', 'alice-edit-again', '-n', 'retail', '--clusterrole=edit', '--user=alice']));
+    let r = await kubectl(server, ['--context', 'bob', 'create', 'rolebinding', 'bob-root', '-n', 'retail', '--clusterrole=cluster-admin', '--user=bob']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /rolebindings.rbac.authorization.k8s.io "bob-root" is forbidden: user "bob" .* is attempting to grant RBAC permissions not currently held/);
+    r = await kubectl(server, ['--context', 'bob', 'create', 'role', 'ns-reader', '-n', 'retail', '--verb=list', '--resource=namespaces']);
+    assert.match(r.stderr, /roles.rbac.authorization.k8s.io "ns-reader" is forbidden: .*not currently held:\n\{APIGroups:\[""\], Resources:\["namespaces"\], Verbs:\["list"\]\}/);
+    // A patch that widens a binding's subjects is fine; one that would point it elsewhere is checked as a whole.
+    ok(await kubectl(server, ['--context', 'bob', 'create', 'role', 'cm-reader', '-n', 'retail', '--verb=get', '--resource=configmaps']));
+    r = await kubectl(server, ['--context', 'bob', 'patch', 'role', 'cm-reader', '-n', 'retail', '--type=json', '-p', '[{"op":"add","path":"/rules/-","value":{"verbs":["*"],"apiGroups":["*"],"resources":["*"]}}]']);
+    assert.match(r.stderr, /forbidden: .*not currently held/);
+    assert.equal(ok(await kubectl(server, ['get', 'role', 'cm-reader', '-n', 'retail', '-o', 'jsonpath={.rules[*].verbs}'])), '["get"]', 'the refused patch changed nothing');
+  });
+
   it('RBAC objects: 422 for a bad shape, the ROLE column, the default ClusterRoles', async function () {
     const bad = RETAIL_EDIT.replace('kind: ClusterRole', 'kind: Clusterrole').replace('alice-edit', 'bad');
     let r = await kubectl(server, ['apply', '-f', '-'], bad);

@@ -4,7 +4,8 @@ import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
 import { answerReview, SELF_SUBJECT_ACCESS_REVIEWS, SELF_SUBJECT_RULES_REVIEWS, SUBJECT_ACCESS_REVIEWS } from '../../../federation/apiserver/access-review.js';
 import { ApiError } from '../../../federation/apiserver/errors.js';
-import { effectiveGroups, Policy, ruleAllows, type Attributes, type Binding, type PolicyRule, type Role, type Subject } from '../../../federation/apiserver/rbac.js';
+import { escalationError } from '../../../federation/apiserver/rbac-escalation.js';
+import { effectiveGroups, Policy, ruleAllows, uncoveredRules, type Attributes, type Binding, type PolicyRule, type Role, type Subject } from '../../../federation/apiserver/rbac.js';
 import { CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES, ROLE_BINDINGS, ROLES, toBinding, toRole, validateRbacObject } from '../../../federation/apiserver/rbac-api.js';
 import { BOOTSTRAP_CLUSTER_ROLE_BINDINGS, BOOTSTRAP_CLUSTER_ROLES } from '../../../federation/apiserver/rbac-bootstrap.js';
 import type { KubeObject } from '../../../federation/apiserver/storage.js';
@@ -219,6 +220,48 @@ describe('rbac: properties', function () {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('rbac: escalation prevention', function () {
+  it('uncoveredRules: what is held covers what is wanted, a wanted "*" only by a held "*"', function () {
+    const held: PolicyRule[] = [{ verbs: ['get', 'list'], apiGroups: [''], resources: ['configmaps', '*/status'] }, { verbs: ['get'], nonResourceURLs: ['/apis/*'] }];
+    assert.deepEqual(uncoveredRules(held, [{ verbs: ['get'], apiGroups: [''], resources: ['configmaps'], resourceNames: ['a'] }]), []);
+    assert.deepEqual(uncoveredRules(held, [{ verbs: ['get'], apiGroups: [''], resources: ['services/status'] }]), []);
+    assert.deepEqual(uncoveredRules(held, [{ verbs: ['get'], nonResourceURLs: ['/apis/apps'] }]), []);
+    assert.deepEqual(uncoveredRules(held, [{ verbs: ['get', 'delete'], apiGroups: [''], resources: ['configmaps'] }]), [{ verbs: ['delete'], apiGroups: [''], resources: ['configmaps'] }]);
+    assert.deepEqual(uncoveredRules(held, [{ verbs: ['*'], apiGroups: [''], resources: ['configmaps'] }]), [{ verbs: ['*'], apiGroups: [''], resources: ['configmaps'] }]);
+    assert.deepEqual(uncoveredRules(held, [{ verbs: ['get'], apiGroups: [''], resources: ['*'] }]), [{ verbs: ['get'], apiGroups: [''], resources: ['*'] }]);
+    assert.deepEqual(uncoveredRules(held, [{ verbs: ['get'], nonResourceURLs: ['/metrics'] }]), [{ verbs: ['get'], nonResourceURLs: ['/metrics'] }]);
+  });
+  it('uncoveredRules: every rule covers itself (property)', function () {
+    const rule = fc.record({ verbs: fc.array(fc.constantFrom('get', 'list', '*'), { minLength: 1, maxLength: 2 }), apiGroups: fc.array(fc.constantFrom('', 'apps', '*'), { minLength: 1, maxLength: 2 }), resources: fc.array(fc.constantFrom('configmaps', 'deployments/status', '*', '*/status'), { minLength: 1, maxLength: 2 }), resourceNames: fc.array(fc.constantFrom('a', 'b'), { maxLength: 2 }) });
+    fc.assert(fc.property(fc.array(rule, { minLength: 1, maxLength: 3 }), (rules) => uncoveredRules(rules, rules).length === 0), { numRuns: 300 });
+  });
+  const policy = defaults([], [rb('retail', 'a', 'ClusterRole', 'admin', u('alice')), rb('retail', 'e', 'ClusterRole', 'edit', u('bob'))]);
+  const view = { authorize: policy.authorize.bind(policy), rulesFor: policy.rulesFor.bind(policy), roleRules: policy.roleRules.bind(policy) };
+  const binding = (kind: 'RoleBinding' | 'ClusterRoleBinding', roleKind: string, roleName: string, namespace?: string): KubeObject => ({
+    apiVersion: `${RBAC}/v1`, kind, metadata: { name: 'b', ...(namespace ? { namespace } : {}) }, roleRef: { apiGroup: RBAC, kind: roleKind, name: roleName }, subjects: [{ kind: 'User', name: 'mallory', apiGroup: RBAC }],
+  });
+  it('an admin of a namespace may bind edit and view there, not cluster-admin, not elsewhere, not a missing role', function () {
+    const alice = user('alice');
+    assert.equal(escalationError(view, alice, ROLE_BINDINGS, binding('RoleBinding', 'ClusterRole', 'edit', 'retail')), null);
+    assert.equal(escalationError(view, alice, ROLE_BINDINGS, binding('RoleBinding', 'ClusterRole', 'view', 'retail')), null);
+    const toAdmin = escalationError(view, alice, ROLE_BINDINGS, binding('RoleBinding', 'ClusterRole', 'cluster-admin', 'retail'));
+    assert.equal(toAdmin?.code, 403);
+    assert.match(toAdmin!.message, /^rolebindings.rbac.authorization.k8s.io "b" is forbidden: user "alice" .* is attempting to grant RBAC permissions not currently held:\n\{APIGroups:\["\*"\]/);
+    assert.equal(escalationError(view, alice, ROLE_BINDINGS, binding('RoleBinding', 'ClusterRole', 'edit', 'payments'))?.code, 403);
+    assert.equal(escalationError(view, alice, CLUSTER_ROLE_BINDINGS, binding('ClusterRoleBinding', 'ClusterRole', 'view'))?.code, 403, 'view everywhere is more than view in retail');
+    assert.match(escalationError(view, alice, ROLE_BINDINGS, binding('RoleBinding', 'Role', 'later', 'retail'))!.message, /does not exist/);
+    assert.equal(escalationError(view, user('root', 'system:masters'), CLUSTER_ROLE_BINDINGS, binding('ClusterRoleBinding', 'ClusterRole', 'cluster-admin')), null);
+  });
+  it('a Role may hold only rules its writer holds in that namespace; an aggregationRule needs escalate', function () {
+    const roleObj = (rules: PolicyRule[], namespace = 'retail'): KubeObject => ({ apiVersion: `${RBAC}/v1`, kind: 'Role', metadata: { name: 'r', namespace }, rules });
+    assert.equal(escalationError(view, user('bob'), ROLES, roleObj([{ verbs: ['get', 'create'], apiGroups: [''], resources: ['configmaps'] }])), null);
+    assert.equal(escalationError(view, user('bob'), ROLES, roleObj([{ verbs: ['get'], apiGroups: [''], resources: ['nodes'] }]))?.code, 403);
+    assert.equal(escalationError(view, user('bob'), ROLES, roleObj([{ verbs: ['get'], apiGroups: [''], resources: ['configmaps'] }], 'payments'))?.code, 403);
+    const aggregating: KubeObject = { apiVersion: `${RBAC}/v1`, kind: 'ClusterRole', metadata: { name: 'sneaky' }, aggregationRule: { clusterRoleSelectors: [{ matchLabels: { 'kubernetes.io/bootstrapping': 'rbac-defaults' } }] }, rules: [] };
+    assert.match(escalationError(view, user('alice'), CLUSTER_ROLES, aggregating)!.message, /escalate verb/);
   });
 });
 
