@@ -276,7 +276,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
       }
       case 'update': {
         const body = await objectBody(req);
-        if (isRbacType(t)) return sendJson(res, 200, render(await withoutEscalation(user, t, dryRun, () => resources.update(t, ns, name!, body, { dryRun: true }), (checked) => resources.update(t, ns, name!, checked))));
+        if (isRbacType(t)) return sendJson(res, 200, render(await withoutEscalation(user, t, dryRun, () => resources.update(t, ns, name!, body, { dryRun: true }), (checked) => resources.update(t, ns, name!, checked), await resources.get(t, ns, name!))));
         return sendJson(res, 200, render(await resources.update(t, ns, name!, body, { status, dryRun })));
       }
       case 'patch': {
@@ -284,7 +284,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
         if (!(type in PATCH_TYPES)) throw errors.unsupportedMediaType(type);
         const patch = parseJson(await readBody(req, maxBody));
         // The patched object is checked, then written with the version it was computed from (409 if it changed since).
-        if (isRbacType(t)) return sendJson(res, 200, render(await withoutEscalation(user, t, dryRun, () => resources.patch(t, ns, name!, type, patch, { dryRun: true }), (checked) => resources.update(t, ns, name!, checked))));
+        if (isRbacType(t)) return sendJson(res, 200, render(await withoutEscalation(user, t, dryRun, () => resources.patch(t, ns, name!, type, patch, { dryRun: true }), (checked) => resources.update(t, ns, name!, checked), await resources.get(t, ns, name!))));
         return sendJson(res, 200, render(await resources.patch(t, ns, name!, type, patch, { status, dryRun })));
       }
       case 'delete': {
@@ -321,9 +321,13 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
   /**
    * Writes an RBAC object only if it grants nothing the user does not hold (rbac-escalation.ts):
    * `preview` computes and validates the result without writing it (a dry run), `write` stores it.
+   * `before`: the object an update or patch replaces — a binding's roleRef cannot change (kube).
    */
-  async function withoutEscalation(user: UserInfo, t: ResourceType, dryRun: boolean, preview: () => Promise<KubeObject>, write: (checked: KubeObject) => Promise<KubeObject>): Promise<KubeObject> {
+  async function withoutEscalation(user: UserInfo, t: ResourceType, dryRun: boolean, preview: () => Promise<KubeObject>, write: (checked: KubeObject) => Promise<KubeObject>, before?: KubeObject): Promise<KubeObject> {
     const result = await preview();
+    if (before && before.roleRef !== undefined && JSON.stringify(before.roleRef) !== JSON.stringify(result.roleRef)) {
+      throw errors.invalid(t.kind, result.metadata.name ?? '', [{ field: 'roleRef', message: `Invalid value: ${JSON.stringify(result.roleRef)}: cannot change roleRef` }]);
+    }
     const refused = escalationError(rbac, user, t, result);
     if (refused) {
       metrics.authorizationDecisions.inc({ decision: 'denied', verb: 'escalate' });

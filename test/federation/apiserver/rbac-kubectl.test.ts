@@ -190,8 +190,8 @@ describe('apiserver: RBAC with kubectl, raw HTTP and client-node', function () {
     let r = await kubectl(server, ['--context', 'bob', 'create', 'rolebinding', 'bob-root', '-n', 'retail', '--clusterrole=cluster-admin', '--user=bob']);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /rolebindings.rbac.authorization.k8s.io "bob-root" is forbidden: user "bob" .* is attempting to grant RBAC permissions not currently held/);
-    r = await kubectl(server, ['--context', 'bob', 'create', 'role', 'ns-reader', '-n', 'retail', '--verb=list', '--resource=namespaces']);
-    assert.match(r.stderr, /roles.rbac.authorization.k8s.io "ns-reader" is forbidden: .*not currently held:\n\{APIGroups:\[""\], Resources:\["namespaces"\], Verbs:\["list"\]\}/);
+    r = await kubectl(server, ['--context', 'bob', 'create', 'role', 'crd-reader', '-n', 'retail', '--verb=list', '--resource=customresourcedefinitions']);
+    assert.match(r.stderr, /roles.rbac.authorization.k8s.io "crd-reader" is forbidden: .*not currently held:\n\{APIGroups:\["apiextensions.k8s.io"\], Resources:\["customresourcedefinitions"\], Verbs:\["list"\]\}/);
     // A patch that widens a binding's subjects is fine; one that would point it elsewhere is checked as a whole.
     ok(await kubectl(server, ['--context', 'bob', 'create', 'role', 'cm-reader', '-n', 'retail', '--verb=get', '--resource=configmaps']));
     r = await kubectl(server, ['--context', 'bob', 'patch', 'role', 'cm-reader', '-n', 'retail', '--type=json', '-p', '[{"op":"add","path":"/rules/-","value":{"verbs":["*"],"apiGroups":["*"],"resources":["*"]}}]']);
@@ -208,6 +208,8 @@ describe('apiserver: RBAC with kubectl, raw HTTP and client-node', function () {
     r = await kubectl(server, ['apply', '-f', '-'], badRule);
     assert.match(r.stderr, /nonResourceURLs: Invalid value: "no-slash"/);
     assert.match(ok(await kubectl(server, ['get', 'rolebindings', '-n', 'payments'])), /^ops-view\s+ClusterRole\/view\s/m);
+    r = await kubectl(server, ['patch', 'rolebinding', 'ops-view', '-n', 'payments', '--type=merge', '-p', '{"roleRef":{"name":"edit"}}']);
+    assert.match(r.stderr, /RoleBinding "ops-view" is invalid: roleRef: Invalid value: .*cannot change roleRef/);
     const defaults = ok(await kubectl(server, ['get', 'clusterroles', '-o', 'name']));
     for (const name of ['cluster-admin', 'admin', 'edit', 'view', 'system:discovery', 'system:basic-user']) assert.match(defaults, new RegExp(`^clusterrole.rbac.authorization.k8s.io/${name}$`, 'm'));
     assert.match(ok(await kubectl(server, ['api-resources', '--api-group=rbac.authorization.k8s.io', '-o', 'name'])), /^rolebindings.rbac.authorization.k8s.io$/m);
