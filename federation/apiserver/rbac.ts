@@ -174,8 +174,9 @@ export function describeSubject(s: Subject, bindingNamespace?: string): string {
 export class Policy {
   private readonly clusterRoles = new Map<string, PolicyRule[]>();
   private readonly roles = new Map<string, PolicyRule[]>();
-  private readonly byUser = new Map<string, Binding[]>();
-  private readonly byGroup = new Map<string, Binding[]>();
+  /** Bindings by subject name, then by namespace ('' for ClusterRoleBindings): a request looks at two lists per name. */
+  private readonly byUser = new Map<string, Map<string, Binding[]>>();
+  private readonly byGroup = new Map<string, Map<string, Binding[]>>();
 
   constructor(roles: readonly Role[], bindings: readonly Binding[]) {
     const clusterRoles = roles.filter((r) => r.namespace === undefined);
@@ -183,11 +184,11 @@ export class Policy {
     for (const r of clusterRoles) this.clusterRoles.set(r.name, aggregatedRules(r, clusterRoles, new Set()));
     for (const b of bindings) {
       for (const s of b.subjects) {
-        if (s.kind === 'Group') push(this.byGroup, s.name, b);
-        else if (s.kind === 'User') push(this.byUser, s.name, b);
+        if (s.kind === 'Group') index(this.byGroup, s.name, b);
+        else if (s.kind === 'User') index(this.byUser, s.name, b);
         else if (s.kind === 'ServiceAccount') {
           const ns = s.namespace || b.namespace;
-          if (ns) push(this.byUser, `${SERVICE_ACCOUNT_PREFIX}${ns}:${s.name}`, b);
+          if (ns) index(this.byUser, `${SERVICE_ACCOUNT_PREFIX}${ns}:${s.name}`, b);
         }
       }
     }
@@ -206,12 +207,21 @@ export class Policy {
     return this.roles.get(`${b.namespace}/${b.roleRef.name}`) ?? [];
   }
 
-  /** The bindings naming this user or one of its groups, each once, in a stable order. */
-  bindingsFor(user: string, groups: readonly string[]): Binding[] {
-    const seen = new Set<Binding>();
-    for (const b of this.byUser.get(user) ?? []) seen.add(b);
-    for (const g of groups) for (const b of this.byGroup.get(g) ?? []) seen.add(b);
-    return [...seen];
+  /**
+   * Calls `visit` with the ClusterRoleBindings and the RoleBindings of `namespace` (if given) that
+   * name this user or one of its groups, until it returns true. A binding naming several of them
+   * is visited more than once: harmless, and cheaper than de-duplicating on every request.
+   */
+  private visitBindings(user: string, groups: readonly string[], namespace: string | undefined, visit: (b: Binding) => boolean): boolean {
+    const lists = (byNamespace: Map<string, Binding[]> | undefined): boolean => {
+      if (!byNamespace) return false;
+      for (const b of byNamespace.get('') ?? []) if (visit(b)) return true;
+      if (namespace) for (const b of byNamespace.get(namespace) ?? []) if (visit(b)) return true;
+      return false;
+    };
+    if (lists(this.byUser.get(user))) return true;
+    for (const g of groups) if (lists(this.byGroup.get(g))) return true;
+    return false;
   }
 
   /**
@@ -221,31 +231,34 @@ export class Policy {
   authorize(attrs: Attributes): Decision {
     const groups = attrs.groups;
     if (groups.includes(MASTERS_GROUP)) return { allowed: true, reason: `allowed: member of ${MASTERS_GROUP}` };
+    // A RoleBinding grants only inside its namespace; a ClusterRoleBinding everywhere. Non-resource
+    // URLs are cluster-wide: only a ClusterRoleBinding can grant them.
     const namespace = isResourceRequest(attrs) ? attrs.namespace || undefined : undefined;
-    for (const b of this.bindingsFor(attrs.user, groups)) {
-      // A RoleBinding grants only inside its namespace; a ClusterRoleBinding everywhere.
-      if (b.namespace !== undefined && b.namespace !== namespace) continue;
-      // Non-resource URLs are cluster-wide: only a ClusterRoleBinding can grant them.
-      if (b.namespace !== undefined && !isResourceRequest(attrs)) continue;
-      const rules = this.rulesOf(b);
-      if (!rules.some((rule) => ruleAllows(attrs, rule))) continue;
-      const subject = b.subjects.find((s) => subjectMatches(s, attrs.user, groups, b.namespace))!;
-      const kind = b.namespace === undefined ? 'ClusterRoleBinding' : 'RoleBinding';
-      const name = b.namespace === undefined ? b.name : `${b.name}/${b.namespace}`;
-      return { allowed: true, reason: `RBAC: allowed by ${kind} "${name}" of ${b.roleRef.kind} "${b.roleRef.name}" to ${describeSubject(subject, b.namespace)}` };
-    }
+    let granted: Binding | undefined;
+    this.visitBindings(attrs.user, groups, namespace, (b) => {
+      if (!this.rulesOf(b).some((rule) => ruleAllows(attrs, rule))) return false;
+      granted = b;
+      return true;
+    });
     // As kube's RBAC authorizer: no opinion, no reason (kubectl auth can-i prints a bare "no").
-    return { allowed: false, reason: '' };
+    if (!granted) return { allowed: false, reason: '' };
+    const b: Binding = granted;
+    const subject = b.subjects.find((s) => subjectMatches(s, attrs.user, groups, b.namespace))!;
+    const kind = b.namespace === undefined ? 'ClusterRoleBinding' : 'RoleBinding';
+    const name = b.namespace === undefined ? b.name : `${b.name}/${b.namespace}`;
+    return { allowed: true, reason: `RBAC: allowed by ${kind} "${name}" of ${b.roleRef.kind} "${b.roleRef.name}" to ${describeSubject(subject, b.namespace)}` };
   }
 
   /** The rules that apply to a user in a namespace (SelfSubjectRulesReview): ClusterRoleBindings and that namespace's RoleBindings. */
   rulesFor(user: string, groups: readonly string[], namespace: string): PolicyRule[] {
     if (groups.includes(MASTERS_GROUP)) return [{ verbs: ['*'], apiGroups: ['*'], resources: ['*'] }, { verbs: ['*'], nonResourceURLs: ['*'] }];
+    const seen = new Set<Binding>();
+    this.visitBindings(user, groups, namespace || undefined, (b) => {
+      seen.add(b);
+      return false;
+    });
     const out: PolicyRule[] = [];
-    for (const b of this.bindingsFor(user, groups)) {
-      if (b.namespace !== undefined && b.namespace !== namespace) continue;
-      for (const r of this.rulesOf(b)) if (b.namespace === undefined || r.nonResourceURLs === undefined) out.push(r);
-    }
+    for (const b of seen) for (const r of this.rulesOf(b)) if (b.namespace === undefined || r.nonResourceURLs === undefined) out.push(r);
     return out;
   }
 }
@@ -296,8 +309,11 @@ function aggregatedRules(role: Role, all: readonly Role[], visiting: Set<Role>):
   return rules;
 }
 
-function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
-  const list = map.get(key);
-  if (list) list.push(value);
-  else map.set(key, [value]);
+function index(map: Map<string, Map<string, Binding[]>>, subject: string, b: Binding): void {
+  let byNamespace = map.get(subject);
+  if (!byNamespace) map.set(subject, (byNamespace = new Map()));
+  const key = b.namespace ?? '';
+  const list = byNamespace.get(key);
+  if (list) list.push(b);
+  else byNamespace.set(key, [b]);
 }
