@@ -77,6 +77,13 @@ function sendJson(res: ServerResponse, code: number, body: unknown): void {
   res.end(text);
 }
 
+/** Field by field: a client may send roleRef's keys in any order. */
+function sameRoleRef(a: unknown, b: unknown): boolean {
+  const x = (a ?? {}) as Record<string, unknown>;
+  const y = (b ?? {}) as Record<string, unknown>;
+  return x.apiGroup === y.apiGroup && x.kind === y.kind && x.name === y.name;
+}
+
 function isTrue(v: string | null): boolean {
   return v === 'true' || v === '1';
 }
@@ -325,7 +332,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
    */
   async function withoutEscalation(user: UserInfo, t: ResourceType, dryRun: boolean, preview: () => Promise<KubeObject>, write: (checked: KubeObject) => Promise<KubeObject>, before?: KubeObject): Promise<KubeObject> {
     const result = await preview();
-    if (before && before.roleRef !== undefined && JSON.stringify(before.roleRef) !== JSON.stringify(result.roleRef)) {
+    if (before && before.roleRef !== undefined && !sameRoleRef(before.roleRef, result.roleRef)) {
       throw errors.invalid(t.kind, result.metadata.name ?? '', [{ field: 'roleRef', message: `Invalid value: ${JSON.stringify(result.roleRef)}: cannot change roleRef` }]);
     }
     const refused = escalationError(rbac, user, t, result);

@@ -208,6 +208,8 @@ describe('apiserver: RBAC with kubectl, raw HTTP and client-node', function () {
     r = await kubectl(server, ['apply', '-f', '-'], badRule);
     assert.match(r.stderr, /nonResourceURLs: Invalid value: "no-slash"/);
     assert.match(ok(await kubectl(server, ['get', 'rolebindings', '-n', 'payments'])), /^ops-view\s+ClusterRole\/view\s/m);
+    // Same roleRef, keys in another order (as an editor may write them): accepted.
+    ok(await kubectl(server, ['patch', 'rolebinding', 'ops-view', '-n', 'payments', '--type=json', '-p', '[{"op":"replace","path":"/roleRef","value":{"name":"view","kind":"ClusterRole","apiGroup":"rbac.authorization.k8s.io"}}]']));
     r = await kubectl(server, ['patch', 'rolebinding', 'ops-view', '-n', 'payments', '--type=merge', '-p', '{"roleRef":{"name":"edit"}}']);
     assert.match(r.stderr, /RoleBinding "ops-view" is invalid: roleRef: Invalid value: .*cannot change roleRef/);
     const defaults = ok(await kubectl(server, ['get', 'clusterroles', '-o', 'name']));
