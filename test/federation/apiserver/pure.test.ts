@@ -238,6 +238,38 @@ describe('apiserver: protobuf bodies', function () {
     assert.throws(() => decodeProtobufObject(envelope('Pod', meta)), /not supported/);
     assert.throws(() => decodeProtobufObject(Buffer.from('nope')), /magic/);
   });
+  it('decodes the RBAC kinds and the access reviews (kubectl create rolebinding/clusterrole, auth can-i)', function () {
+    const gv = 'rbac.authorization.k8s.io/v1';
+    const envelope = (apiVersion: string, kind: string, raw: Buffer) => Buffer.concat([Buffer.from('k8s\0', 'binary'), field(1, Buffer.concat([field(1, s(apiVersion)), field(2, s(kind))])), field(2, raw)]);
+    const meta = field(1, Buffer.concat([field(1, s('b')), field(3, s('retail'))]));
+    const subject = field(2, Buffer.concat([field(1, s('User')), field(2, s('rbac.authorization.k8s.io')), field(3, s('alice'))]));
+    const roleRef = field(3, Buffer.concat([field(1, s('rbac.authorization.k8s.io')), field(2, s('ClusterRole')), field(3, s('edit'))]));
+    assert.deepEqual(decodeProtobufObject(envelope(gv, 'RoleBinding', Buffer.concat([meta, subject, roleRef]))), {
+      apiVersion: gv,
+      kind: 'RoleBinding',
+      metadata: { name: 'b', namespace: 'retail' },
+      subjects: [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: 'alice' }],
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' },
+    });
+    const rule = field(2, Buffer.concat([field(1, s('get')), field(1, s('list')), field(2, s('')), field(3, s('configmaps')), field(4, s('a'))]));
+    const urls = field(2, Buffer.concat([field(1, s('get')), field(5, s('/healthz'))]));
+    const selector = field(3, field(1, Buffer.concat([field(1, Buffer.concat([field(1, s('k')), field(2, s('v'))])), field(2, Buffer.concat([field(1, s('tier')), field(2, s('In')), field(3, s('x'))]))])));
+    assert.deepEqual(decodeProtobufObject(envelope(gv, 'ClusterRole', Buffer.concat([field(1, field(1, s('c'))), rule, urls, selector]))), {
+      apiVersion: gv,
+      kind: 'ClusterRole',
+      metadata: { name: 'c' },
+      rules: [{ verbs: ['get', 'list'], apiGroups: [''], resources: ['configmaps'], resourceNames: ['a'] }, { verbs: ['get'], nonResourceURLs: ['/healthz'] }],
+      aggregationRule: { clusterRoleSelectors: [{ matchLabels: { k: 'v' }, matchExpressions: [{ key: 'tier', operator: 'In', values: ['x'] }] }] },
+    });
+    const attributes = field(1, Buffer.concat([field(1, s('retail')), field(2, s('create')), field(5, s('configmaps'))]));
+    const sar = field(2, Buffer.concat([attributes, field(3, s('bob')), field(4, s('g1')), field(4, s('g2'))]));
+    assert.deepEqual(decodeProtobufObject(envelope('authorization.k8s.io/v1', 'SubjectAccessReview', Buffer.concat([field(1, Buffer.alloc(0)), sar]))), {
+      apiVersion: 'authorization.k8s.io/v1',
+      kind: 'SubjectAccessReview',
+      metadata: {},
+      spec: { resourceAttributes: { namespace: 'retail', verb: 'create', resource: 'configmaps' }, user: 'bob', groups: ['g1', 'g2'] },
+    });
+  });
 });
 
 describe('apiserver: watch event classification', function () {
