@@ -25,6 +25,9 @@ import {
 } from '../../common/federation-processes.js';
 import type { LoggedProcess } from '../../common/spawn.js';
 
+/** The sandbox's non-admin user: RBAC lets its group read namespace demo only (examples/demo.yaml). */
+const VIEWER_USER = 'viewer';
+const VIEWER_GROUP = 'demo-viewers';
 const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ROOT = path.resolve(DIST, '..');
 
@@ -48,7 +51,7 @@ async function main(): Promise<number> {
   const dir = path.resolve(values.dir!);
   const logDir = path.join(dir, 'logs');
   fs.mkdirSync(logDir, { recursive: true });
-  const pki = ensurePki(path.join(dir, 'pki'), { clusters: MEMBERS, users: [{ user: 'admin', groups: ['system:masters'] }, { user: REVOKED_USER, groups: [] }] });
+  const pki = ensurePki(path.join(dir, 'pki'), { clusters: MEMBERS, users: [{ user: 'admin', groups: ['system:masters'] }, { user: REVOKED_USER, groups: [] }, { user: VIEWER_USER, groups: [VIEWER_GROUP] }] });
   const revokedList = path.join(dir, 'revoked.txt');
   writeDemoRevocationList(pki, revokedList);
   const uds = path.join(dir, 'connect.sock');
@@ -112,6 +115,9 @@ async function main(): Promise<number> {
       ...members.map((m) => cluster(m.name, m.apiPort, true)),
     ];
     writeKubeconfig(kubeconfig, contexts, admin, 'federation');
+    // A user without system:masters: RBAC lets it read "demo" only (the RoleBinding in demo.yaml).
+    const viewerKubeconfig = path.join(dir, 'kubeconfig.viewer');
+    writeKubeconfig(viewerKubeconfig, [contexts[0]!], { ...pki.users[VIEWER_USER]!, name: VIEWER_USER }, 'federation');
     // Cluster-side bootstrap, as each member's own operator would do it (directly, not through the
     // hub): a ConfigMap naming the cluster, so the check below can tell which cluster answered.
     const local = path.join(dir, 'kubeconfig.member-local');
@@ -137,6 +143,10 @@ async function main(): Promise<number> {
       ...members.map((m) => `  kubectl --context ${m.name} get configmaps     # ${m.name}, tenant ${m.tenant}`),
       '',
       ...FEDERATION_COMMANDS(members),
+      `RBAC: user ${VIEWER_USER} (group ${VIEWER_GROUP}) is bound to view in namespace demo only:`,
+      `  kubectl --kubeconfig ${viewerKubeconfig} -n demo get federatedconfigmaps          # allowed`,
+      `  kubectl --kubeconfig ${viewerKubeconfig} -n kube-federation-system get secrets    # Forbidden`,
+      `  kubectl --kubeconfig ${viewerKubeconfig} auth can-i --list -n demo`,
       '',
       'or raw CONNECT with curl:',
       ...members.map(
@@ -166,6 +176,13 @@ async function main(): Promise<number> {
     await check('federation', ['get', 'namespace', 'default', '-o', 'name'], 'namespace/default');
     for (const m of members) await check(m.name, ['get', 'configmap', 'cluster-info', '-o', 'jsonpath={.data.cluster}'], m.name);
     for (const c of federationChecks(members)) await check(c.context, c.args, c.expected);
+    // RBAC: the viewer reads demo, and is refused the member credentials' namespace (auth can-i exits 1 for "no").
+    const answer = (args: string[]): Promise<string> => kubectl(viewerKubeconfig, 'federation', args).then((out) => out.trim(), (error: { stdout?: string; message: string }) => String(error.stdout ?? error.message).trim());
+    const read = await answer(['get', 'federatedconfigmap', 'greeting', '-n', 'demo', '-o', 'name']);
+    const refused = await answer(['auth', 'can-i', 'get', 'secrets', '-n', 'kube-federation-system']);
+    const rbacOk = read === 'federatedconfigmap.types.kubefed.io/greeting' && refused === 'no';
+    healthy &&= rbacOk;
+    process.stdout.write(`check RBAC: ${rbacOk ? 'ok' : 'WRONG'} ${VIEWER_USER} reads demo (${read}), may not read kube-federation-system secrets (can-i: ${refused})\n`);
     const leaked = secretInDatabase(path.join(dir, 'federation.db'));
     healthy &&= !leaked;
     process.stdout.write(`check federation store: ${leaked ? 'WRONG: the demo secret is readable in federation.db' : 'ok the demo secret is encrypted at rest'}\n`);

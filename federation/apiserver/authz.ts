@@ -1,4 +1,6 @@
-// Authorization policy (pure): system:masters may do everything, everyone else only reads.
+// Request verbs, the authenticated user, and kube's Forbidden message (pure). The decision itself
+// is Kubernetes RBAC: rbac.ts (evaluation) fed by rbac-cache.ts (the objects, from the store).
+import { isResourceRequest, type Attributes } from './rbac.js';
 
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete';
 
@@ -7,16 +9,14 @@ export interface UserInfo {
   groups: string[];
 }
 
-export const READ_VERBS: readonly Verb[] = ['get', 'list', 'watch'];
 export const ALL_VERBS: readonly Verb[] = ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'];
 
-export function authorize(user: UserInfo, verb: Verb): boolean {
-  if (user.groups.includes('system:masters')) return true;
-  return READ_VERBS.includes(verb);
-}
-
-export function forbiddenMessage(user: UserInfo, verb: Verb, group: string, plural: string, namespace?: string, subresource?: string): string {
-  const resource = subresource ? `${plural}/${subresource}` : plural;
-  const where = namespace ? ` in the namespace "${namespace}"` : ' at the cluster scope';
-  return `${plural} is forbidden: User "${user.user}" cannot ${verb} resource "${resource}" in API group "${group}"${where}`;
+/** kube's message for a denied request, e.g. `configmaps "a" is forbidden: User "alice" cannot get resource "configmaps" in API group "" in the namespace "x"`. */
+export function forbiddenMessage(attrs: Attributes): string {
+  if (!isResourceRequest(attrs)) return `forbidden: User "${attrs.user}" cannot ${attrs.verb} path "${attrs.path}"`;
+  const qualified = attrs.apiGroup === '' ? attrs.resource : `${attrs.resource}.${attrs.apiGroup}`;
+  const what = attrs.name ? `${qualified} "${attrs.name}"` : qualified;
+  const resource = attrs.subresource ? `${attrs.resource}/${attrs.subresource}` : attrs.resource;
+  const where = attrs.namespace ? ` in the namespace "${attrs.namespace}"` : ' at the cluster scope';
+  return `${what} is forbidden: User "${attrs.user}" cannot ${attrs.verb} resource "${resource}" in API group "${attrs.apiGroup}"${where}`;
 }

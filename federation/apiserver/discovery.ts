@@ -41,7 +41,7 @@ export function apiResourceList(registry: TypeRegistry, group: string, version: 
       singularName: t.singular,
       namespaced: t.namespaced,
       kind: t.kind,
-      verbs: [...ALL_VERBS],
+      verbs: [...(t.verbs ?? ALL_VERBS)],
       ...(t.shortNames?.length ? { shortNames: t.shortNames } : {}),
     });
     if (t.hasStatus) resources.push({ name: `${t.plural}/status`, singularName: '', namespaced: t.namespaced, kind: t.kind, verbs: ['get', 'patch', 'update'] });

@@ -54,6 +54,7 @@ export class ApiServerMetrics {
   readonly watches: Gauge<'resource'>;
   readonly conversionWebhookCalls: Counter<'result'>;
   readonly conversionWebhookDuration: Histogram<'result'>;
+  readonly authorizationDecisions: Counter<'decision' | 'verb'>;
 
   private constructor(registry: Registry) {
     const registers = [registry];
@@ -88,6 +89,12 @@ export class ApiServerMetrics {
       help: 'CRD conversion webhook calls, from dial to a validated response or the failure, by result',
       labelNames: ['result'],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.authorizationDecisions = new Counter({
+      name: 'fedtunnel_apiserver_authorization_decisions_total',
+      help: 'RBAC decisions on authenticated requests, by decision (allowed, denied) and verb (a resource verb, or the lower-case method of a non-resource request)',
+      labelNames: ['decision', 'verb'],
       registers,
     });
   }

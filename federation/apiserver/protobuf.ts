@@ -1,7 +1,8 @@
 // Minimal decoding of Kubernetes protobuf request bodies (application/vnd.kubernetes.protobuf), which
 // kubectl's typed clients send for e.g. `kubectl create namespace` / `create configmap` / `create
-// secret`. Only metadata (name, generateName, namespace, labels, annotations, finalizers) and the
-// data maps of ConfigMap/Secret are understood; other kinds are refused (415).
+// secret` / `create rolebinding` / `auth can-i`. Only metadata (name, generateName, namespace,
+// labels, annotations, finalizers), the data maps of ConfigMap/Secret, the RBAC kinds and the
+// access reviews are understood; other kinds are refused (415).
 import { setOwn } from './own-properties.js';
 
 export class ProtobufError extends Error {
@@ -91,6 +92,68 @@ function objectMeta(buf: Buffer): Record<string, unknown> {
   return meta;
 }
 
+const strings = (parts: Field[], no: number): string[] => parts.filter((f) => f.no === no).map(str);
+
+// Field numbers below are those of k8s.io/api/rbac/v1, authorization/v1 and meta/v1 generated.proto.
+
+/** A PolicyRule. */
+function policyRule(buf: Buffer): Record<string, unknown> {
+  const parts = fields(buf);
+  const rule: Record<string, unknown> = { verbs: strings(parts, 1) };
+  const lists: Array<[string, number]> = [['apiGroups', 2], ['resources', 3], ['resourceNames', 4], ['nonResourceURLs', 5]];
+  for (const [name, no] of lists) {
+    const values = strings(parts, no);
+    if (values.length) rule[name] = values;
+  }
+  return rule;
+}
+
+function labelSelector(buf: Buffer): Record<string, unknown> {
+  const matchLabels: Record<string, string> = {};
+  const matchExpressions: Array<Record<string, unknown>> = [];
+  for (const f of fields(buf)) {
+    if (f.no === 1) {
+      const [k, v] = mapEntry(f, 'string');
+      setOwn(matchLabels, k, v);
+    } else if (f.no === 2) {
+      const parts = fields(bytesOf(f));
+      const key = parts.find((p) => p.no === 1);
+      const operator = parts.find((p) => p.no === 2);
+      matchExpressions.push({ key: key ? str(key) : '', operator: operator ? str(operator) : '', ...(strings(parts, 3).length ? { values: strings(parts, 3) } : {}) });
+    }
+  }
+  return { ...(Object.keys(matchLabels).length ? { matchLabels } : {}), ...(matchExpressions.length ? { matchExpressions } : {}) };
+}
+
+/** A message of string fields only (Subject, RoleRef, ResourceAttributes, …): field number → JSON name. */
+function stringFields(buf: Buffer, names: Record<number, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of fields(buf)) {
+    const name = names[f.no];
+    if (name !== undefined && f.wire === 2) out[name] = str(f);
+  }
+  return out;
+}
+
+const SUBJECT = { 1: 'kind', 2: 'apiGroup', 3: 'name', 4: 'namespace' };
+const ROLE_REF = { 1: 'apiGroup', 2: 'kind', 3: 'name' };
+const RESOURCE_ATTRIBUTES = { 1: 'namespace', 2: 'verb', 3: 'group', 4: 'version', 5: 'resource', 6: 'subresource', 7: 'name' };
+const NON_RESOURCE_ATTRIBUTES = { 1: 'path', 2: 'verb' };
+
+/** SubjectAccessReviewSpec (user, groups) or SelfSubjectAccessReviewSpec (the attributes only). */
+function accessReviewSpec(buf: Buffer): Record<string, unknown> {
+  const spec: Record<string, unknown> = {};
+  const parts = fields(buf);
+  for (const f of parts) {
+    if (f.no === 1) spec.resourceAttributes = stringFields(bytesOf(f), RESOURCE_ATTRIBUTES);
+    else if (f.no === 2) spec.nonResourceAttributes = stringFields(bytesOf(f), NON_RESOURCE_ATTRIBUTES);
+    else if (f.no === 3) spec.user = str(f);
+    else if (f.no === 6) spec.uid = str(f);
+  }
+  if (strings(parts, 4).length) spec.groups = strings(parts, 4);
+  return spec;
+}
+
 /** Decodes a protobuf-encoded object into its JSON form. */
 export function decodeProtobufObject(body: Buffer): Record<string, unknown> {
   if (body.length < 4 || !body.subarray(0, 4).equals(MAGIC)) throw new ProtobufError('missing protobuf magic prefix');
@@ -132,6 +195,35 @@ export function decodeProtobufObject(body: Buffer): Record<string, unknown> {
         else if (f.no === 3) obj.type = str(f);
         else if (f.no === 4) put('stringData', mapEntry(f, 'string'));
         else if (f.no === 5 && f.wire === 0) obj.immutable = f.value !== 0n;
+      }
+      break;
+    case 'Role':
+    case 'ClusterRole':
+      for (const f of parts) {
+        if (f.no === 1) obj.metadata = objectMeta(bytesOf(f));
+        else if (f.no === 2) ((obj.rules ??= []) as unknown[]).push(policyRule(bytesOf(f)));
+        else if (f.no === 3) obj.aggregationRule = { clusterRoleSelectors: fields(bytesOf(f)).filter((s) => s.no === 1).map((s) => labelSelector(bytesOf(s))) };
+      }
+      break;
+    case 'RoleBinding':
+    case 'ClusterRoleBinding':
+      for (const f of parts) {
+        if (f.no === 1) obj.metadata = objectMeta(bytesOf(f));
+        else if (f.no === 2) ((obj.subjects ??= []) as unknown[]).push(stringFields(bytesOf(f), SUBJECT));
+        else if (f.no === 3) obj.roleRef = stringFields(bytesOf(f), ROLE_REF);
+      }
+      break;
+    case 'SelfSubjectAccessReview':
+    case 'SubjectAccessReview':
+      for (const f of parts) {
+        if (f.no === 1) obj.metadata = objectMeta(bytesOf(f));
+        else if (f.no === 2) obj.spec = accessReviewSpec(bytesOf(f));
+      }
+      break;
+    case 'SelfSubjectRulesReview':
+      for (const f of parts) {
+        if (f.no === 1) obj.metadata = objectMeta(bytesOf(f));
+        else if (f.no === 2) obj.spec = stringFields(bytesOf(f), { 1: 'namespace' });
       }
       break;
     default:

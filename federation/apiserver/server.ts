@@ -9,7 +9,12 @@ import { closeServer, listenTcp } from '../../common/listen.js';
 import { sendMetrics } from '../../common/metrics.js';
 import { StoreError, type Store } from '../store/types.js';
 import { authenticateRequest, revokedClientCertificate, unauthenticatedReason, type TokenAuthenticator } from './authn.js';
-import { authorize, forbiddenMessage, type UserInfo } from './authz.js';
+import { forbiddenMessage, type UserInfo } from './authz.js';
+import { answerReview, isReviewType } from './access-review.js';
+import { effectiveGroups, isResourceRequest, type Attributes, type Authorizer } from './rbac.js';
+import { installRbac } from './rbac-install.js';
+import { isRbacType } from './rbac-api.js';
+import { escalationError } from './rbac-escalation.js';
 import { DEFAULT_MAX_BODY_BYTES, decodeObjectBody, mediaType, parseJson, readBody } from './body.js';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, SERVER_VERSION } from './discovery.js';
 import type { Dialer } from './conversion.js';
@@ -27,7 +32,7 @@ import { parseRequestUrl, resourceVerb, type ResourceRoute, type Route } from '.
 import { parseFieldSelector, parseLabelSelector, SelectorError } from './selectors.js';
 import { parseResourceVersion, type KubeObject } from './storage.js';
 import { toTable, wantsTable } from './table.js';
-import { groupVersion, type TypeRegistry } from './types.js';
+import { groupVersion, type ResourceType, type TypeRegistry } from './types.js';
 import { serveWatch } from './watch.js';
 
 export interface ApiServerOptions {
@@ -64,6 +69,8 @@ export interface ApiServerOptions {
 export interface ApiServer {
   server: https.Server;
   resources: Resources;
+  /** RBAC over this server's objects (in memory, watch-fed): what the hub's other front doors authorize with. */
+  authorizer: Authorizer;
   listen(host: string, port: number): Promise<number>;
   close(): Promise<void>;
 }
@@ -72,6 +79,13 @@ function sendJson(res: ServerResponse, code: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-cache, private' });
   res.end(text);
+}
+
+/** Field by field: a client may send roleRef's keys in any order. */
+function sameRoleRef(a: unknown, b: unknown): boolean {
+  const x = (a ?? {}) as Record<string, unknown>;
+  const y = (b ?? {}) as Record<string, unknown>;
+  return x.apiGroup === y.apiGroup && x.kind === y.kind && x.name === y.name;
 }
 
 function isTrue(v: string | null): boolean {
@@ -93,6 +107,16 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     log,
   });
   if (options.kubefed) await installKubeFed(resources, { log, defaultTypes: options.kubefed.defaultTypes, topologyWebhook: options.kubefed.topologyWebhook });
+  const rbac = await installRbac(resources, log);
+  /** Decides (and counts) one request; a denial is kube's 403 Forbidden. */
+  const authorizeRequest = (attrs: Attributes): void => {
+    const decision = rbac.authorize(attrs);
+    metrics.authorizationDecisions.inc({ decision: decision.allowed ? 'allowed' : 'denied', verb: attrs.verb });
+    if (decision.allowed) return;
+    log.debug({ user: attrs.user, groups: attrs.groups, verb: attrs.verb, ...(isResourceRequest(attrs) ? { group: attrs.apiGroup, resource: attrs.resource, namespace: attrs.namespace, name: attrs.name } : { path: attrs.path }) }, 'forbidden');
+    const details = isResourceRequest(attrs) ? { ...(attrs.name ? { name: attrs.name } : {}), group: attrs.apiGroup, kind: attrs.resource } : undefined;
+    throw new ApiError(403, 'Forbidden', forbiddenMessage(attrs), details);
+  };
   const isNamespacedPlural = (g: string, v: string, p: string): boolean => registry.lookup(g, v, p)?.namespaced === true;
   const isServed = (g: string, v: string, p: string): boolean => registry.lookup(g, v, p) !== undefined;
 
@@ -143,10 +167,15 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
       guard.refused('revoked', req.socket, { user: revoked.user, serial: revoked.serial });
       throw errors.forbidden(`client certificate serial ${revoked.serial} is revoked`);
     }
-    const user = authenticateRequest(req, options.tokens);
-    if (!user) throw unauthenticated(req);
+    const authenticated = authenticateRequest(req, options.tokens);
+    if (!authenticated) throw unauthenticated(req);
+    const user: UserInfo = { user: authenticated.user, groups: effectiveGroups(authenticated.user, authenticated.groups) };
     const method = req.method ?? 'GET';
     if (route.kind !== 'resource' && method !== 'GET') throw errors.methodNotSupported(method, url.pathname);
+    // Non-resource paths (discovery, OpenAPI, version, metrics) are RBAC nonResourceURLs.
+    if (route.kind !== 'resource' && route.kind !== 'notFound' && (route.kind !== 'metrics' || options.serveMetrics)) {
+      authorizeRequest({ user: user.user, groups: user.groups, verb: 'get', path: url.pathname });
+    }
     switch (route.kind) {
       case 'version':
         return sendJson(res, 200, SERVER_VERSION);
@@ -172,7 +201,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
       case 'openapiV2':
         return sendOpenApiV2(req, res);
       case 'metrics': {
-        // Like kube-apiserver: any authenticated user may read /metrics (it names no object).
+        // Like kube-apiserver: RBAC nonResourceURL /metrics (the system:monitoring group has it by default).
         if (!options.serveMetrics) throw errors.pathNotFound();
         return sendMetrics(metricsRegistry, res);
       }
@@ -195,7 +224,9 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     if (t.namespaced && name !== undefined && ns === undefined) throw errors.pathNotFound();
     const verb = resourceVerb(method, route, isTrue(q.get('watch')));
     if (verb === null) throw errors.methodNotSupported(method, url.pathname);
-    if (!authorize(user, verb)) throw errors.forbidden(forbiddenMessage(user, verb, t.group, t.plural, ns, route.subresource));
+    if (isReviewType(t) && verb !== 'create') throw errors.methodNotSupported(method, url.pathname);
+    authorizeRequest({ user: user.user, groups: user.groups, verb, apiGroup: t.group, resource: t.plural, subresource: route.subresource, name, namespace: ns });
+    if (isReviewType(t)) return sendJson(res, 201, answerReview(t, await objectBody(req), user, rbac));
     const dryRun = q.getAll('dryRun').includes('All');
     const table = wantsTable(req.headers.accept);
     const includeObject = q.get('includeObject') ?? undefined;
@@ -248,18 +279,23 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
         return sendJson(res, 200, render(await resources.get(t, ns, name!)));
       case 'create': {
         const body = await objectBody(req);
-        const created = await resources.create(t, ns, body, { dryRun });
+        const created = isRbacType(t)
+          ? await withoutEscalation(user, t, dryRun, () => resources.create(t, ns, body, { dryRun: true }), () => resources.create(t, ns, body))
+          : await resources.create(t, ns, body, { dryRun });
         log.debug({ user: user.user, resource: t.plural, namespace: ns, name: created.metadata.name }, 'created');
         return sendJson(res, 201, render(created));
       }
       case 'update': {
         const body = await objectBody(req);
+        if (isRbacType(t)) return sendJson(res, 200, render(await withoutEscalation(user, t, dryRun, () => resources.update(t, ns, name!, body, { dryRun: true }), (checked) => resources.update(t, ns, name!, checked), await resources.get(t, ns, name!))));
         return sendJson(res, 200, render(await resources.update(t, ns, name!, body, { status, dryRun })));
       }
       case 'patch': {
         const type = mediaType(req);
         if (!(type in PATCH_TYPES)) throw errors.unsupportedMediaType(type);
         const patch = parseJson(await readBody(req, maxBody));
+        // The patched object is checked, then written with the version it was computed from (409 if it changed since).
+        if (isRbacType(t)) return sendJson(res, 200, render(await withoutEscalation(user, t, dryRun, () => resources.patch(t, ns, name!, type, patch, { dryRun: true }), (checked) => resources.update(t, ns, name!, checked), await resources.get(t, ns, name!))));
         return sendJson(res, 200, render(await resources.patch(t, ns, name!, type, patch, { status, dryRun })));
       }
       case 'delete': {
@@ -293,6 +329,24 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     }
   }
 
+  /**
+   * Writes an RBAC object only if it grants nothing the user does not hold (rbac-escalation.ts):
+   * `preview` computes and validates the result without writing it (a dry run), `write` stores it.
+   * `before`: the object an update or patch replaces — a binding's roleRef cannot change (kube).
+   */
+  async function withoutEscalation(user: UserInfo, t: ResourceType, dryRun: boolean, preview: () => Promise<KubeObject>, write: (checked: KubeObject) => Promise<KubeObject>, before?: KubeObject): Promise<KubeObject> {
+    const result = await preview();
+    if (before && before.roleRef !== undefined && !sameRoleRef(before.roleRef, result.roleRef)) {
+      throw errors.invalid(t.kind, result.metadata.name ?? '', [{ field: 'roleRef', message: `Invalid value: ${JSON.stringify(result.roleRef)}: cannot change roleRef` }]);
+    }
+    const refused = escalationError(rbac, user, t, result);
+    if (refused) {
+      metrics.authorizationDecisions.inc({ decision: 'denied', verb: 'escalate' });
+      throw refused;
+    }
+    return dryRun ? result : write(result);
+  }
+
   /** A 401, logged at warn and counted by reason once per connection (sampled in a flood). */
   function unauthenticated(req: IncomingMessage): ApiError {
     guard.refused(unauthenticatedReason(req), req.socket);
@@ -316,8 +370,10 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
   return {
     server,
     resources,
+    authorizer: rbac,
     listen: (host: string, port: number): Promise<number> => listenTcp(server, host, port),
     close(): Promise<void> {
+      rbac.stop();
       const closed = closeServer(server);
       guard.closeUnauthenticated();
       return closed;

@@ -58,7 +58,15 @@ const EXTRA: Record<string, ExtraColumn[]> = {
     { column: col('Type', 'string', 'Secret type'), cell: (o) => (o.type as string) ?? 'Opaque' },
     { column: col('Data', 'integer', 'Number of data entries'), cell: (o) => Object.keys((o.data as object) ?? {}).length },
   ],
+  RoleBinding: [{ column: col('Role', 'string', 'Role of the binding'), cell: roleOf }],
+  ClusterRoleBinding: [{ column: col('Role', 'string', 'ClusterRole of the binding'), cell: roleOf }],
 };
+
+/** kube's Role column of a binding: "ClusterRole/view". */
+function roleOf(o: KubeObject): string {
+  const ref = o.roleRef as { kind?: string; name?: string } | undefined;
+  return `${ref?.kind ?? ''}/${ref?.name ?? ''}`;
+}
 
 export function toTable(t: ResourceType, objects: KubeObject[], opts: { resourceVersion?: string; continue?: string; includeObject?: string; now?: number }): Table {
   const now = opts.now ?? Date.now();

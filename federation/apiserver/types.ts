@@ -12,6 +12,8 @@ export interface ResourceType {
   shortNames?: string[];
   /** Whether the type has a /status subresource (status is then ignored on the main resource). */
   hasStatus: boolean;
+  /** The verbs discovery lists (default: all of ALL_VERBS); e.g. ['create'] for the access reviews. */
+  verbs?: readonly string[];
   /** Set for types registered from a CustomResourceDefinition (several versions share one storage version). */
   crd?: CrdVersioning;
 }

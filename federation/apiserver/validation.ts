@@ -21,7 +21,17 @@ export interface FieldError {
   message: string;
 }
 
+/** Groups whose objects are named by path segments (kube's ValidatePathSegmentName): RBAC's, e.g. system:discovery. */
+const PATH_SEGMENT_NAMED_GROUPS = new Set(['rbac.authorization.k8s.io']);
+
+export function validatePathSegmentName(name: string, field = 'metadata.name'): FieldError[] {
+  if (name === '.' || name === '..') return [{ field, message: `Invalid value: "${name}": may not be '.' or '..'` }];
+  if (/[/%]/.test(name)) return [{ field, message: `Invalid value: "${name}": may not contain '/' or '%'` }];
+  return [];
+}
+
 export function validateName(t: ResourceType, name: string): FieldError[] {
+  if (PATH_SEGMENT_NAMED_GROUPS.has(t.group)) return validatePathSegmentName(name);
   if (LABEL_NAMED.has(t.plural)) {
     if (!isDnsLabel(name)) {
       return [{ field: 'metadata.name', message: `Invalid value: "${name}": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character` }];

@@ -156,7 +156,7 @@ describe('certificate revocation (processes)', function () {
     tunnel.resume();
     // The hub destroys the client socket: the client may see a reset, so wait for 'close' (events.once would reject on 'error').
     const closed = new Promise((resolve) => tunnel.once('close', resolve));
-    assert.equal((await federationGet(federationPort, 'bob', '/api/v1/namespaces')).status, 200, 'bob may read before the revocation');
+    assert.equal((await federationGet(federationPort, 'bob', '/api/v1')).status, 200, 'bob may read (discovery) before the revocation');
 
     writeList(revoked.beta, revoked.bob);
     const since = server.mark;
@@ -179,7 +179,7 @@ describe('certificate revocation (processes)', function () {
       assert.match(error.body, /client certificate serial [0-9A-Fa-f]+ is revoked/);
       return true;
     });
-    const federation = await federationGet(federationPort, 'bob', '/api/v1/namespaces');
+    const federation = await federationGet(federationPort, 'bob', '/api/v1');
     assert.equal(federation.status, 403);
     assert.equal(federation.body.kind, 'Status');
     assert.equal(federation.body.reason, 'Forbidden');
@@ -192,7 +192,7 @@ describe('certificate revocation (processes)', function () {
 
     // Alice is untouched on both.
     assert.equal(JSON.parse((await curlThroughHub(server, 'alice', `http://127.0.0.1:${http.port}/alice`)).stdout).path, '/alice');
-    assert.equal((await federationGet(federationPort, 'alice', '/api/v1/namespaces')).status, 200);
+    assert.equal((await federationGet(federationPort, 'alice', '/api/v1')).status, 200);
     const metrics = await server.metrics();
     assert.equal(metric(metrics, 'fedtunnel_revoked_closed_total{kind="connect_tunnel"}'), 1);
     assert.ok(metric(metrics, 'fedtunnel_revoked_refusals_total{listener="connect_tls"}') >= 2, metrics);
@@ -200,8 +200,8 @@ describe('certificate revocation (processes)', function () {
     // The embedded federation's requests are on the hub's admin /metrics (not on its own listener):
     // alice's two reads, bob's refused one.
     assert.equal((await federationGet(federationPort, 'alice', '/metrics')).status, 404);
-    assert.ok(metric(metrics, 'fedtunnel_apiserver_requests_total{verb="list",group="",resource="namespaces",code="200"}') >= 2, metrics);
-    assert.ok(metric(metrics, 'fedtunnel_apiserver_requests_total{verb="list",group="",resource="namespaces",code="403"}') >= 1, metrics);
+    assert.ok(metric(metrics, 'fedtunnel_apiserver_requests_total{verb="get",group="",resource="discovery",code="200"}') >= 2, metrics);
+    assert.ok(metric(metrics, 'fedtunnel_apiserver_requests_total{verb="get",group="",resource="discovery",code="403"}') >= 1, metrics);
   });
 
   it('revoking a linked agent and sending SIGHUP closes its link at once and refuses its reconnects; the other agent of the cluster keeps serving', async function () {

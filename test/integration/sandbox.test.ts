@@ -16,6 +16,7 @@ describe('sandbox (npm start)', function () {
     assert.match(stdout, /check east: ok east$/m);
     assert.match(stdout, /check west: ok west$/m);
     assert.match(stdout, /check revoked certificate: ok /);
+    assert.match(stdout, /check RBAC: ok viewer reads demo/);
     assert.match(stdout, /check listener limits: ok /);
     assert.match(stdout, /curl -sS -p -x https:\/\/east@127\.0\.0\.1:\d+/);
     // The kubeconfig routes member contexts through the proxy by cluster name.

@@ -11,7 +11,7 @@ import { UsageError } from '../../../common/flags.js';
 import { assertNoLeakedResources, resourceBaseline } from '../../support/leaks.js';
 import { scratchDir } from '../../support/paths.js';
 import { testPki } from '../../support/pki.js';
-import { APISERVER_BIN, kubectl, mastersCert, startApiServer, type ApiServerProcess } from './harness.js';
+import { APISERVER_BIN, bindUser, kubectl, mastersCert, startApiServer, type ApiServerProcess } from './harness.js';
 
 const ADMIN_TOKEN = 'admin-token-31415926535';
 const VIEWER_TOKEN = 'viewer-token-27182818284';
@@ -163,9 +163,13 @@ describe('apiserver: bearer tokens against the binary', function () {
     assert.match(r.stdout, /^configmap\/by-token$/m);
   });
 
-  it('a token user outside system:masters may only read (Forbidden names the token user)', async function () {
+  it('a token user outside system:masters reads once bound to view, and may not delete (Forbidden names the token user)', async function () {
     const kc = tokenKubeconfig('tok-viewer', VIEWER_TOKEN);
     let r = await kubectl(server, ['--kubeconfig', kc, 'get', 'configmap', 'by-token', '-o', 'name']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /Forbidden.*User "tok-viewer" cannot get resource "configmaps"/);
+    await bindUser(server, 'tok-viewer', 'view', { verb: 'get', resource: 'configmaps', namespace: 'default', name: 'by-token' });
+    r = await kubectl(server, ['--kubeconfig', kc, 'get', 'configmap', 'by-token', '-o', 'name']);
     assert.equal(r.code, 0, r.stderr);
     r = await kubectl(server, ['--kubeconfig', kc, 'delete', 'configmap', 'by-token']);
     assert.notEqual(r.code, 0);
@@ -188,7 +192,7 @@ describe('apiserver: bearer tokens against the binary', function () {
     const good = await get(server.port, '/api/v1/namespaces', { token: ADMIN_TOKEN });
     assert.equal(good.status, 200, good.body);
     // As in kube-apiserver, any valid authenticator wins: a verified certificate with a bad token is the certificate's user.
-    const certAndBad = await get(server.port, '/api/v1/namespaces', { cert: 'alice', token: 'wrong' });
+    const certAndBad = await get(server.port, '/api/v1', { cert: 'alice', token: 'wrong' });
     assert.equal(certAndBad.status, 200, certAndBad.body);
     assert.equal((await get(server.port, '/healthz', {})).status, 200);
   });
@@ -239,7 +243,7 @@ describe('apiserver: --revoked against the binary', function () {
   it('answers a revoked client certificate with a 403 Status, even beside a valid token, and logs it at warn', async function () {
     const since = server.mark;
     for (const token of [undefined, ADMIN_TOKEN]) {
-      const reply = await get(server.port, '/api/v1/namespaces', { cert: 'bob', token });
+      const reply = await get(server.port, '/api/v1', { cert: 'bob', token });
       assert.equal(reply.status, 403, reply.body);
       const status = JSON.parse(reply.body) as { kind: string; reason: string; message: string; code: number };
       assert.equal(status.kind, 'Status');
@@ -250,22 +254,22 @@ describe('apiserver: --revoked against the binary', function () {
     assert.equal(logged.level, 40);
     assert.equal(logged.user, 'bob');
     assert.equal(logged.serial, bobSerial.toLowerCase());
-    assert.equal((await get(server.port, '/api/v1/namespaces', { cert: 'alice' })).status, 200);
+    assert.equal((await get(server.port, '/api/v1', { cert: 'alice' })).status, 200);
   });
 
   it('re-reads the list on SIGHUP; a list that does not load keeps the one in force', async function () {
     fs.writeFileSync(listFile, '# nothing revoked\n');
     assert.equal((await sighup('revocation list reloaded')).entries, 0);
-    assert.equal((await get(server.port, '/api/v1/namespaces', { cert: 'bob' })).status, 200);
+    assert.equal((await get(server.port, '/api/v1', { cert: 'bob' })).status, 200);
 
     fs.writeFileSync(listFile, `${bobSerial}\nnot-a-serial\n`);
     const failed = await sighup('revocation list reload failed; keeping the old one');
     assert.match(String(failed.err), /line 2: "not-a-serial" is not a serial number/);
-    assert.equal((await get(server.port, '/api/v1/namespaces', { cert: 'bob' })).status, 200, 'the empty list stays in force');
+    assert.equal((await get(server.port, '/api/v1', { cert: 'bob' })).status, 200, 'the empty list stays in force');
 
     fs.writeFileSync(listFile, `${bobSerial}\n`);
     assert.equal((await sighup('revocation list reloaded')).entries, 1);
-    assert.equal((await get(server.port, '/api/v1/namespaces', { cert: 'bob' })).status, 403);
+    assert.equal((await get(server.port, '/api/v1', { cert: 'bob' })).status, 403);
   });
 
   it('a list that does not load at start exits 1 naming the line', async function () {

@@ -211,3 +211,47 @@ export function openWatch(server: ApiServerProcess, urlPath: string): Promise<{ 
     req.end();
   });
 }
+
+/** A question for the server's RBAC: may `user` (in `groups`, system:authenticated added) do `verb` on this resource? */
+export interface AccessQuestion {
+  user: string;
+  groups?: string[];
+  verb: string;
+  resource: string;
+  group?: string;
+  namespace?: string;
+  name?: string;
+}
+
+/** Asks the server as admin with a SubjectAccessReview: answered from the same watch-fed RBAC cache as every request. */
+export async function subjectCan(server: ApiServerProcess, q: AccessQuestion): Promise<boolean> {
+  const spec = {
+    user: q.user,
+    groups: ['system:authenticated', ...(q.groups ?? [])],
+    resourceAttributes: { verb: q.verb, resource: q.resource, group: q.group ?? '', ...(q.namespace ? { namespace: q.namespace } : {}), ...(q.name ? { name: q.name } : {}) },
+  };
+  const r = await request(server, 'POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', { body: JSON.stringify({ apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec }), contentType: 'application/json', timeoutMs: 10_000 });
+  if (r.status !== 201) throw new Error(`SubjectAccessReview: ${r.status} ${r.body}`);
+  return r.json().status.allowed === true;
+}
+
+/**
+ * Waits (bounded polling) until the server's RBAC answers `q` with `allowed`: a binding written
+ * through the API takes effect when its watch event reaches the cache, a moment after the write.
+ */
+export async function waitForAccess(server: ApiServerProcess, q: AccessQuestion, allowed = true, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await subjectCan(server, q)) !== allowed) {
+    if (Date.now() > deadline) throw new Error(`RBAC never answered ${allowed} for ${JSON.stringify(q)}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Binds a user to a ClusterRole (in a namespace, or cluster-wide) as admin, and waits until it is in force. */
+export async function bindUser(server: ApiServerProcess, user: string, clusterRole: string, probe: Omit<AccessQuestion, 'user'>, namespace?: string): Promise<void> {
+  const name = `${user}-${clusterRole}`;
+  const args = namespace ? ['create', 'rolebinding', name, '-n', namespace] : ['create', 'clusterrolebinding', name];
+  const r = await kubectl(server, [...args, `--clusterrole=${clusterRole}`, `--user=${user}`]);
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
+  await waitForAccess(server, { user, ...probe });
+}

@@ -43,7 +43,7 @@ describe('apiserver: HTTP contracts of the binary', function () {
     assert.deepEqual((await request(server, 'GET', '/api')).json().versions, ['v1']);
     const groups = (await request(server, 'GET', '/apis')).json();
     assert.equal(groups.kind, 'APIGroupList');
-    assert.deepEqual(groups.groups.map((g: { name: string }) => g.name), ['apps', 'apiextensions.k8s.io']);
+    assert.deepEqual(groups.groups.map((g: { name: string }) => g.name), ['apps', 'apiextensions.k8s.io', 'rbac.authorization.k8s.io', 'authorization.k8s.io']);
     const core = (await request(server, 'GET', '/api/v1')).json();
     assert.equal(core.kind, 'APIResourceList');
     const cm = core.resources.find((r: { name: string }) => r.name === 'configmaps');
@@ -53,10 +53,15 @@ describe('apiserver: HTTP contracts of the binary', function () {
     assertStatus(await request(server, 'GET', '/apis/nope/v1'), 404, 'NotFound');
   });
 
-  it('401 without a client certificate, 403 for writes of a read-only user', async function () {
+  it('401 without a client certificate; 403 (RBAC) for a user without bindings, who still reads discovery', async function () {
     assertStatus(await request(server, 'GET', CM, { as: 'anonymous' }), 401, 'Unauthorized');
     assertStatus(await request(server, 'POST', CM, { as: 'bob', body: '{"metadata":{"name":"a"}}', contentType: JSON_TYPE }), 403, 'Forbidden');
-    assert.equal((await request(server, 'GET', CM, { as: 'bob' })).status, 200);
+    const read = await request(server, 'GET', CM, { as: 'bob' });
+    assertStatus(read, 403, 'Forbidden');
+    assert.deepEqual(read.json().details, { group: '', kind: 'configmaps' });
+    assert.match(read.json().message, /^configmaps is forbidden: User "bob" cannot list resource "configmaps" in API group "" in the namespace "[a-z0-9-]+"$/);
+    assert.equal((await request(server, 'GET', '/api/v1', { as: 'bob' })).status, 200);
+    assert.equal((await request(server, 'GET', '/version', { as: 'bob' })).status, 200);
   });
 
   it('409 Conflict on a stale update, 409 AlreadyExists on a duplicate create', async function () {

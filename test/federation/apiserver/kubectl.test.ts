@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { assertNoLeakedResources, resourceBaseline } from '../../support/leaks.js';
-import { kubectl, spawnKubectl, startApiServer, type ApiServerProcess } from './harness.js';
+import { bindUser, kubectl, spawnKubectl, startApiServer, type ApiServerProcess } from './harness.js';
 
 describe('apiserver: kubectl against the binary (SQLite)', function () {
   let baseline: Awaited<ReturnType<typeof resourceBaseline>>;
@@ -98,8 +98,12 @@ describe('apiserver: kubectl against the binary (SQLite)', function () {
     }
   });
 
-  it('a read-only user can read but gets Forbidden on create', async function () {
+  it('a user bound to view in a namespace can read there but gets Forbidden on create; a user without bindings cannot read', async function () {
     let r = await kubectl(server, ['--context', 'alice', 'get', 'cm', '-n', 'x', '-o', 'name']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /configmaps is forbidden: User "alice" cannot list resource "configmaps" in API group "" in the namespace "x"/);
+    await bindUser(server, 'alice', 'view', { verb: 'list', resource: 'configmaps', namespace: 'x', groups: ['ops'] }, 'x');
+    r = await kubectl(server, ['--context', 'alice', 'get', 'cm', '-n', 'x', '-o', 'name']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /configmap\/cfg/);
     r = await kubectl(server, ['--context', 'alice', 'create', 'configmap', 'nope', '-n', 'x']);

@@ -89,7 +89,7 @@ describe('apiserver metrics: GET /metrics of the binary', function () {
 
   const create = (name: string, as: 'admin' | 'alice' = 'admin') => request(server!, 'POST', CM, { as, body: JSON.stringify({ metadata: { name }, data: { k: 'v'.repeat(2000) } }), contentType: JSON_TYPE, timeoutMs: 10_000 });
   const scrape = async (): Promise<string> => {
-    const r = await request(server!, 'GET', '/metrics', { as: 'alice' });
+    const r = await request(server!, 'GET', '/metrics');
     assert.equal(r.status, 200, r.body);
     assert.match(String(r.headers['content-type']), /^text\/plain/);
     return r.body;
@@ -114,11 +114,14 @@ describe('apiserver metrics: GET /metrics of the binary', function () {
     await assertNoLeakedResources(baseline);
   });
 
-  it('is readable by any authenticated user, not anonymously; health stays open', async function () {
+  it('is readable with RBAC get on the nonResourceURL /metrics (system:masters here), not by a user without it, not anonymously; health stays open', async function () {
     const anonymous = await request(server!, 'GET', '/metrics', { as: 'anonymous' });
     assert.equal(anonymous.status, 401);
     assert.equal(anonymous.json().reason, 'Unauthorized');
     assert.equal((await request(server!, 'POST', '/metrics', { as: 'alice', body: '' })).status, 405);
+    const forbidden = await request(server!, 'GET', '/metrics', { as: 'alice' });
+    assert.equal(forbidden.status, 403);
+    assert.equal(forbidden.json().message, 'forbidden: User "alice" cannot get path "/metrics"');
     assert.equal((await request(server!, 'GET', '/readyz', { as: 'anonymous' })).status, 200);
     const text = await scrape();
     assert.match(text, /^# TYPE fedtunnel_apiserver_requests_total counter$/m);
@@ -164,6 +167,10 @@ describe('apiserver metrics: GET /metrics of the binary', function () {
     assert.equal(requests('verb="list",group="",resource="configmaps",code="403"'), 1, text);
     assert.equal(requests('verb="watch",group="",resource="configmaps",code="200"'), 1, text);
     assert.ok(requests('verb="get",group="",resource="other",code="401"') >= 1, text);
+    const decisions = (labels: string): number => metric(text, `fedtunnel_apiserver_authorization_decisions_total{${labels}}`);
+    assert.equal(decisions('decision="denied",verb="create"'), 1, text);
+    assert.ok(decisions('decision="allowed",verb="create"') >= 4, text);
+    assert.ok(decisions('decision="denied",verb="get"') >= 1, text);
     assert.equal(metric(text, 'fedtunnel_apiserver_watches{resource="configmaps"}'), 0);
     assert.equal(metric(text, 'fedtunnel_apiserver_storage_refusals_total{code="NO_SPACE"}'), 1, text);
     assert.ok(metric(text, 'fedtunnel_apiserver_request_duration_seconds_count{verb="create"}') >= 5, text);
