@@ -14,7 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { ensurePki } from '../../certs/bundle.js';
 import { REVOKED_USER, hardeningChecks, writeDemoRevocationList } from './hardening.js';
-import { FEDERATION_COMMANDS, federateSandbox, federationChecks, secretInDatabase } from './federation.js';
+import { FEDERATION_COMMANDS, federateSandbox, federationChecks, secretInDatabase, tenantChecks } from './federation.js';
+import { WEBHOOK_CLUSTER, startTopologyWebhook } from './topology.js';
 import {
   connectProxyUrl,
   startHub,
@@ -28,12 +29,17 @@ import type { LoggedProcess } from '../../common/spawn.js';
 /** The sandbox's non-admin user: RBAC lets its group read namespace demo only (examples/demo.yaml). */
 const VIEWER_USER = 'viewer';
 const VIEWER_GROUP = 'demo-viewers';
+/** A payments developer: edit in namespace payments (examples/payments.yaml), nothing of retail's. */
+const PAYMENTS_USER = 'pat';
+const PAYMENTS_GROUP = 'payments-devs';
 const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ROOT = path.resolve(DIST, '..');
 
+// Two tenants: retail runs east and west, one deployment unit ("cell") each; payments runs north.
 const MEMBERS = [
-  { name: 'east', tenant: 'retail', region: 'east' },
-  { name: 'west', tenant: 'payments', region: 'west' },
+  { name: 'east', tenant: 'retail', region: 'east', cell: 'cell-a' },
+  { name: 'west', tenant: 'retail', region: 'west', cell: 'cell-b' },
+  { name: 'north', tenant: 'payments', region: 'north' },
 ];
 
 /** Start-up of a process may take long on a slow machine; a process that exits fails at once. */
@@ -51,7 +57,7 @@ async function main(): Promise<number> {
   const dir = path.resolve(values.dir!);
   const logDir = path.join(dir, 'logs');
   fs.mkdirSync(logDir, { recursive: true });
-  const pki = ensurePki(path.join(dir, 'pki'), { clusters: MEMBERS, users: [{ user: 'admin', groups: ['system:masters'] }, { user: REVOKED_USER, groups: [] }, { user: VIEWER_USER, groups: [VIEWER_GROUP] }] });
+  const pki = ensurePki(path.join(dir, 'pki'), { clusters: MEMBERS, users: [{ user: 'admin', groups: ['system:masters'] }, { user: REVOKED_USER, groups: [] }, { user: VIEWER_USER, groups: [VIEWER_GROUP] }, { user: PAYMENTS_USER, groups: [PAYMENTS_GROUP] }] });
   const revokedList = path.join(dir, 'revoked.txt');
   writeDemoRevocationList(pki, revokedList);
   const uds = path.join(dir, 'connect.sock');
@@ -61,19 +67,22 @@ async function main(): Promise<number> {
   };
 
   try {
+    // The cell form's conversion webhook, "inside" east: the hub reaches it only through east's agent.
+    const webhook = await startTopologyWebhook({ dist: DIST, pkiDir: path.join(dir, 'pki'), caCert: pki.ca.cert, logFile: logFile(logDir, 'topology-webhook'), timeoutMs: START_TIMEOUT_MS });
+    children.push(webhook.process);
     const server = await startHub({
       pki,
       store: `sqlite://${path.join(dir, 'federation.db')}`,
       connectUds: uds,
       instance: 'sandbox-hub',
       drainTimeoutMs: 2000,
-      extraArgs: ['--revoked', revokedList],
+      extraArgs: ['--revoked', revokedList, ...webhook.hubArgs],
       logFile: logFile(logDir, 'proxy-server'),
       timeoutMs: START_TIMEOUT_MS,
     });
     children.push(server);
     const ready = server.ports;
-    const members: Array<{ name: string; tenant: string; region: string; apiPort: number }> = [];
+    const members: Array<{ name: string; tenant: string; region: string; cell?: string; apiPort: number }> = [];
     for (const member of MEMBERS) {
       // Each member cluster's API server is the federation API server in member mode, with its own
       // SQLite file, reachable only through that cluster's agent.
@@ -94,6 +103,7 @@ async function main(): Promise<number> {
           apiserver: `127.0.0.1:${port}`,
           drainTimeoutMs: 2000,
           backoff: null,
+          ...(member.name === WEBHOOK_CLUSTER ? { extraArgs: ['--allow', webhook.agentAllow] } : {}),
           logFile: logFile(logDir, `agent-${member.name}`),
           timeoutMs: START_TIMEOUT_MS,
         }),
@@ -118,6 +128,8 @@ async function main(): Promise<number> {
     // A user without system:masters: RBAC lets it read "demo" only (the RoleBinding in demo.yaml).
     const viewerKubeconfig = path.join(dir, 'kubeconfig.viewer');
     writeKubeconfig(viewerKubeconfig, [contexts[0]!], { ...pki.users[VIEWER_USER]!, name: VIEWER_USER }, 'federation');
+    const paymentsKubeconfig = path.join(dir, 'kubeconfig.payments');
+    writeKubeconfig(paymentsKubeconfig, [contexts[0]!], { ...pki.users[PAYMENTS_USER]!, name: PAYMENTS_USER }, 'federation');
     // Cluster-side bootstrap, as each member's own operator would do it (directly, not through the
     // hub): a ConfigMap naming the cluster, so the check below can tell which cluster answered.
     const local = path.join(dir, 'kubeconfig.member-local');
@@ -147,6 +159,10 @@ async function main(): Promise<number> {
       `  kubectl --kubeconfig ${viewerKubeconfig} -n demo get federatedconfigmaps          # allowed`,
       `  kubectl --kubeconfig ${viewerKubeconfig} -n kube-federation-system get secrets    # Forbidden`,
       `  kubectl --kubeconfig ${viewerKubeconfig} auth can-i --list -n demo`,
+      `tenant payments: user ${PAYMENTS_USER} (group ${PAYMENTS_GROUP}) edits namespace payments and sees nothing of retail's:`,
+      `  kubectl --kubeconfig ${paymentsKubeconfig} -n payments get federatedconfigmaps          # allowed`,
+      `  kubectl --kubeconfig ${paymentsKubeconfig} -n demo get federatedconfigmaps              # Forbidden (retail's)`,
+      `  kubectl --kubeconfig ${paymentsKubeconfig} -n payments create -f - <<< '{"apiVersion":"types.kubefed.io/v1beta1","kind":"FederatedConfigMap","metadata":{"name":"x"},"spec":{"template":{},"placement":{"clusters":[{"name":"east"}]}}}'   # refused: east is retail's`,
       '',
       'or raw CONNECT with curl:',
       ...members.map(
@@ -183,6 +199,10 @@ async function main(): Promise<number> {
     const rbacOk = read === 'federatedconfigmap.types.kubefed.io/greeting' && refused === 'no';
     healthy &&= rbacOk;
     process.stdout.write(`check RBAC: ${rbacOk ? 'ok' : 'WRONG'} ${VIEWER_USER} reads demo (${read}), may not read kube-federation-system secrets (can-i: ${refused})\n`);
+    for (const c of await tenantChecks(paymentsKubeconfig)) {
+      healthy &&= c.ok;
+      process.stdout.write(`check tenants: ${c.ok ? 'ok' : 'WRONG'} ${c.detail}\n`);
+    }
     const leaked = secretInDatabase(path.join(dir, 'federation.db'));
     healthy &&= !leaked;
     process.stdout.write(`check federation store: ${leaked ? 'WRONG: the demo secret is readable in federation.db' : 'ok the demo secret is encrypted at rest'}\n`);
