@@ -82,11 +82,12 @@ export class PodStreaming {
 
   constructor(private readonly options: PodStreamingOptions) {
     this.metrics = PodStreamMetrics.of(options.metrics);
-    this.wss = new WebSocketServer({
-      noServer: true,
-      perMessageDeflate: false,
-      maxPayload: 16 * 1024 * 1024,
-      handleProtocols: (_offered, req) => this.chosenProtocol.get(req) ?? false,
+    this.wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024 });
+    // The subprotocol is chosen here and written by us: ws validates Sec-WebSocket-Protocol as RFC 6455
+    // tokens, and kubectl's "SPDY/3.1+portforward.k8s.io" has a '/', which ws would refuse with 400.
+    this.wss.on('headers', (headers: string[], req: IncomingMessage) => {
+      const chosen = this.chosenProtocol.get(req);
+      if (chosen) headers.push(`Sec-WebSocket-Protocol: ${chosen}`);
     });
   }
 
@@ -199,6 +200,7 @@ export class PodStreaming {
 
   private acceptWebSocket(req: IncomingMessage, socket: Duplex, head: Buffer, protocol: string): Promise<WebSocket> {
     this.chosenProtocol.set(req, protocol);
+    delete req.headers['sec-websocket-protocol'];
     (socket as Duplex & { setTimeout?(ms: number): void }).setTimeout?.(0);
     return new Promise((resolve) => {
       this.wss.handleUpgrade(req, socket, head, (ws) => {
