@@ -41,7 +41,7 @@ export const APISERVER_HELP = `usage: apiserver --ca FILE --cert FILE --key FILE
   --encryption-provider-config FILE  EncryptionConfiguration for Secrets at rest
                               [SQLite file: generated <db>.encryption.yaml with a local key; MySQL: none]
   --token-file FILE           static bearer tokens, CSV lines token,user,uid,"group1,group2"
-  --member                    serve core types (namespaces, configmaps, secrets, services, serviceaccounts, deployments);
+  --member                    serve core types (namespaces, configmaps, secrets, services, serviceaccounts, deployments, pods);
                               without it: a federation control plane serving the KubeFed API
   --enable-pod-exec           with --member: exec/attach run commands as child processes of this server
                               (per-pod temp directory, minimal env) and port-forward dials 127.0.0.1 [off]

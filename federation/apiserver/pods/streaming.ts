@@ -161,8 +161,10 @@ export class PodStreaming {
     log.info({ command: kind === 'exec' ? command : undefined, tty: want.tty, stdin: want.stdin }, `${kind} session started`);
     try {
       let code: number | null;
+      let pid: number | undefined;
       if (kind === 'exec') {
         const child = this.runtime.exec(pod, container.name, command, want.tty);
+        pid = child?.pid;
         if (!child) {
           io.finish(failure(`pod ${podName} is not running here`));
           code = null;
@@ -172,7 +174,8 @@ export class PodStreaming {
       } else {
         code = await runAttach(proc!, io, log);
       }
-      log.info({ exitCode: code, clientGone: code === null, ms: Date.now() - started }, `${kind} session ended`);
+      // pid: the exec child's process group, gone by now (a test checks that nothing outlives a session).
+      log.info({ exitCode: code, clientGone: code === null, pid, ms: Date.now() - started }, `${kind} session ended`);
     } finally {
       this.metrics.open.dec({ kind });
     }
