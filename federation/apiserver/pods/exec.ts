@@ -78,7 +78,8 @@ function readResizes(resize: Readable | null, log: Logger): void {
       text = text.slice(nl + 1);
       try {
         const size = JSON.parse(one) as { Width?: number; Height?: number };
-        log.debug({ width: size.Width, height: size.Height }, 'terminal resize');
+        // Rare (start and window changes): info, so the sizes a client sent can be seen.
+        log.info({ width: size.Width, height: size.Height }, 'terminal resize (not applied: no pseudo-terminal)');
       } catch {
         log.debug('unreadable terminal resize message');
       }

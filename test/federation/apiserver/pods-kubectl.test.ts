@@ -9,10 +9,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import path from 'node:path';
 import { assertNoLeakedResources, resourceBaseline } from '../../support/leaks.js';
 import { metric } from '../../support/metrics.js';
-import { request, startApiServer, type ApiServerProcess } from './harness.js';
+import { testPki } from '../../support/pki.js';
+import { mastersCert, request, startApiServer, type ApiServerProcess } from './harness.js';
 
 /** The directory of the kubectl on PATH after resolving symlinks, where kubectl.1.27 … kubectl.1.33 sit. */
 function kubectlDir(): string {
@@ -180,6 +182,25 @@ async function metricsText(server: ApiServerProcess): Promise<string> {
   return r.body;
 }
 
+/** Sends a raw request head on a TLS connection as admin; resolves with everything the server sent until it closed. */
+function rawExchange(server: ApiServerProcess, head: string, after?: Buffer): Promise<string> {
+  const admin = mastersCert();
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port: server.port, ca: fs.readFileSync(testPki().ca.cert), cert: fs.readFileSync(admin.cert), key: fs.readFileSync(admin.key) });
+    let got = '';
+    s.on('data', (d: Buffer) => {
+      got += d.toString('latin1');
+      if (after && got.includes('\r\n\r\n')) {
+        s.write(after);
+        after = undefined;
+      }
+    });
+    s.once('error', reject);
+    s.once('secureConnect', () => s.write(head));
+    s.once('close', () => resolve(got));
+  });
+}
+
 const FIFO_POD = (name: string) => ({
   apiVersion: 'v1',
   kind: 'Pod',
@@ -343,6 +364,48 @@ describe('member mode pods: kubectl exec, attach, port-forward, logs, cp', funct
     assert.equal(echo.open.size, 0);
     const text = await metricsText(server);
     assert.equal(metric(text, 'apiserver_pod_stream_sessions_open{kind="portforward"}'), 0);
+  });
+
+  it('exec -t with a terminal (script(1) gives kubectl one): TERM is set, resizes are read, the exit code comes back', async function () {
+    for (const minor of [27, 33]) {
+      const bin = path.join(dir, `kubectl.1.${minor}`);
+      const since = server.mark;
+      const home = path.join(server.home, `tty-${minor}`);
+      fs.mkdirSync(home, { recursive: true });
+      const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+        const child = spawn('script', ['-qec', `${bin} --context admin exec -it box -- sh -c 'echo TERM=$TERM; exit 5'`, '/dev/null'], {
+          env: { ...process.env, KUBECONFIG: server.kubeconfig, HOME: home, KUBECACHEDIR: path.join(home, 'cache') },
+          stdio: ['pipe', 'pipe', 'pipe'],
+        });
+        let out = '';
+        child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+        child.once('close', (code) => resolve({ code, out }));
+      });
+      assert.equal(r.code, 5, r.out);
+      assert.match(r.out, /TERM=xterm/);
+      const started = await server.waitForLog((l) => l.msg === 'exec session started' && l.tty === true, { since });
+      assert.equal(started.pod, 'box');
+      // kubectl sends the terminal's size when the session starts.
+      const resize = await server.waitForLog((l) => String(l.msg).startsWith('terminal resize') && l.session === started.session, { since });
+      assert.equal(typeof resize.width, 'number');
+    }
+  });
+
+  it('bad upgrades get a Status before any 101, and garbage after a SPDY 101 only closes that connection', async function () {
+    const spdy = (p: string) => `POST ${p} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\nContent-Length: 0\r\n\r\n`;
+    const notPod = await rawExchange(server, spdy('/api/v1/namespaces/default/configmaps/x/exec?command=true&stdout=true'));
+    assert.match(notPod, /^HTTP\/1\.1 404 /);
+    const noStreams = await rawExchange(server, spdy('/api/v1/namespaces/default/pods/box/exec?command=true'));
+    assert.match(noStreams, /^HTTP\/1\.1 400 [^]*you must specify at least 1 of stdin, stdout, stderr/);
+    const noProtocol = await rawExchange(server, spdy('/api/v1/namespaces/default/pods/box/exec?command=true&stdout=true').replace('v4.channel.k8s.io', 'v1.channel.k8s.io'));
+    assert.match(noProtocol, /^HTTP\/1\.1 403 [^]*unable to negotiate protocol/);
+    const missing = await rawExchange(server, spdy('/api/v1/namespaces/default/pods/nope/exec?command=true&stdout=true'));
+    assert.match(missing, /^HTTP\/1\.1 404 [^]*pods \\"nope\\" not found/);
+    const since = server.mark;
+    const garbage = await rawExchange(server, spdy('/api/v1/namespaces/default/pods/box/exec?command=true&stdout=true'), Buffer.concat([Buffer.from([0x80, 0x07, 0, 1, 0, 0, 0, 0]), randomBytes(56)]));
+    assert.match(garbage, /^HTTP\/1\.1 101 Switching Protocols\r\n/);
+    await server.waitForLog((l) => l.msg === 'spdy protocol error: session closed', { since });
+    assert.equal((await request(server, 'GET', '/healthz')).status, 200);
   });
 
   it('exec needs create on pods/exec: a reader is refused with 403', async function () {
