@@ -91,7 +91,7 @@ export function servePortForward(session: SpdySession, podName: string, podUid: 
     socket.once('end', () => {
       if (!data.destroyed) data.end();
     });
-    socket.once('error', (err: NodeJS.ErrnoException) => {
+    socket.on('error', (err: NodeJS.ErrnoException) => {
       if (!connected) {
         // The kubelet's wording: kubectl prints it as "an error occurred forwarding …".
         const message = `error forwarding port ${port} to pod ${podName}, uid ${podUid}: failed to connect to 127.0.0.1:${port}: ${err.code ?? err.message}`;

@@ -48,6 +48,9 @@ export function webSocketSessionIo(ws: WebSocket, protocol: string, want: { stdi
   const resize = want.tty ? new PassThrough() : null;
   const stdout = want.stdout ? new ChannelWriter(ws, CHANNEL.stdout) : null;
   const stderr = want.stderr && !want.tty ? new ChannelWriter(ws, CHANNEL.stderr) : null;
+  // A write after the client left fails; the session ends through `closed`, not through these errors.
+  stdout?.on('error', () => {});
+  stderr?.on('error', () => {});
   let finished = false;
   const closed = new Promise<void>((resolve) => {
     ws.once('close', () => {
