@@ -96,13 +96,10 @@ export function killGroup(child: ChildProcess): void {
 
 export class PodRuntime {
   private readonly pods = new Map<string, PodState>();
-  private readonly root: string;
+  /** Created with the first pod: a member that never runs one leaves nothing in $TMPDIR. */
+  private root: string | null = null;
 
-  constructor(
-    private readonly options: { log: Logger; execEnabled: boolean; onContainerExit?: ContainerExit },
-  ) {
-    this.root = fs.mkdtempSync(path.join(os.tmpdir(), 'member-pods-'));
-  }
+  constructor(private readonly options: { log: Logger; execEnabled: boolean; onContainerExit?: ContainerExit }) {}
 
   get execEnabled(): boolean {
     return this.options.execEnabled;
@@ -124,6 +121,7 @@ export class PodRuntime {
     const k = this.key(ns, name);
     const old = this.pods.get(k);
     if (old) this.stopState(k, old);
+    this.root ??= fs.mkdtempSync(path.join(os.tmpdir(), 'member-pods-'));
     const dir = path.join(this.root, `${ns}_${name}_${pod.metadata.uid ?? ''}`);
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const state: PodState = { uid: pod.metadata.uid ?? '', dir, pod, containers: new Map(), idleLogs: new Map(), execs: new Set() };
@@ -220,6 +218,7 @@ export class PodRuntime {
   /** Stops every pod and removes the runtime's directory (server shutdown). */
   close(): void {
     for (const [k, s] of [...this.pods]) this.stopState(k, s);
-    fs.rmSync(this.root, { recursive: true, force: true });
+    if (this.root !== null) fs.rmSync(this.root, { recursive: true, force: true });
+    this.root = null;
   }
 }
