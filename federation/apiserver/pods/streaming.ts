@@ -123,7 +123,9 @@ export class PodStreaming {
     const phase = (pod.status as { phase?: string } | undefined)?.phase;
     if (phase === 'Succeeded' || phase === 'Failed') throw this.refuse(kind, 'completed', errors.badRequest(`cannot ${kind} into a container in a completed pod; current phase is ${phase}`));
 
-    if (kind === 'portforward') return this.upgradePortForward(req, socket, head, pod, websocket);
+    // Every log line of the session, the SPDY session's own included, carries its id.
+    const sessionLog = this.options.log.child({ session: randomBytes(6).toString('hex'), kind, namespace: route.namespace, pod: podName });
+    if (kind === 'portforward') return this.upgradePortForward(req, socket, head, pod, websocket, sessionLog);
 
     const container = chooseContainer(pod, q.get('container'));
     if ('error' in container) throw this.refuse(kind, 'container', errors.badRequest(container.error));
@@ -150,11 +152,10 @@ export class PodStreaming {
       const chosen = this.negotiateSpdy(req, SPDY_EXEC_PROTOCOLS, kind);
       protocol = chosen;
       protocolLabel = 'spdy';
-      const session = this.acceptSpdy(socket, head, chosen);
-      io = await this.spdySessionIo(session, want);
+      const session = this.acceptSpdy(socket, head, chosen, sessionLog);
+      io = await this.spdySessionIo(session, want, sessionLog);
     }
-    const session = randomBytes(6).toString('hex');
-    const log = this.options.log.child({ session, kind, protocol, namespace: route.namespace, pod: podName, container: container.name });
+    const log = sessionLog.child({ protocol, container: container.name });
     this.metrics.sessions.inc({ kind, protocol: protocolLabel });
     this.metrics.open.inc({ kind });
     const started = Date.now();
@@ -190,13 +191,13 @@ export class PodStreaming {
     return chosen;
   }
 
-  private acceptSpdy(socket: Duplex, head: Buffer, protocol: string): SpdySession {
+  private acceptSpdy(socket: Duplex, head: Buffer, protocol: string, log: Logger): SpdySession {
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${protocol}\r\n\r\n`);
     const raw = socket as Duplex & { setNoDelay?(v: boolean): void; setTimeout?(ms: number): void };
     raw.setNoDelay?.(true);
     raw.setTimeout?.(0);
     if (head.length > 0) socket.unshift(head);
-    const session = new SpdySession(socket, { log: this.options.log });
+    const session = new SpdySession(socket, { log });
     this.track(session);
     return session;
   }
@@ -219,7 +220,7 @@ export class PodStreaming {
   }
 
   /** Waits for the streams a SPDY exec/attach client opens (error, and stdin/stdout/stderr/resize as asked). */
-  private spdySessionIo(session: SpdySession, want: { stdin: boolean; stdout: boolean; stderr: boolean; tty: boolean }): Promise<SessionIo> {
+  private spdySessionIo(session: SpdySession, want: { stdin: boolean; stdout: boolean; stderr: boolean; tty: boolean }, log: Logger): Promise<SessionIo> {
     const expected = new Set(['error']);
     if (want.stdin) expected.add('stdin');
     if (want.stdout) expected.add('stdout');
@@ -230,7 +231,7 @@ export class PodStreaming {
     const closed = new Promise<void>((resolve) => session.once('close', () => (finished ? undefined : resolve())));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.options.log.info({ got: [...streams.keys()], expected: [...expected] }, 'spdy session closed: streams not opened in time');
+        log.info({ got: [...streams.keys()], expected: [...expected] }, 'spdy session closed: streams not opened in time');
         session.destroy();
       }, this.options.streamCreationTimeoutMs ?? STREAM_CREATION_TIMEOUT_MS);
       session.once('close', () => {
@@ -265,7 +266,7 @@ export class PodStreaming {
     });
   }
 
-  private async upgradePortForward(req: IncomingMessage, socket: Duplex, head: Buffer, pod: KubeObject, websocket: boolean): Promise<void> {
+  private async upgradePortForward(req: IncomingMessage, socket: Duplex, head: Buffer, pod: KubeObject, websocket: boolean, sessionLog: Logger): Promise<void> {
     let session: SpdySession;
     let protocolLabel: StreamProtocol;
     if (websocket) {
@@ -276,15 +277,14 @@ export class PodStreaming {
       const ws = await this.acceptWebSocket(req, socket, head, WS_PORT_FORWARD_PROTOCOL);
       const stream = createWebSocketStream(ws, { allowHalfOpen: false });
       stream.on('error', () => {});
-      session = new SpdySession(stream, { log: this.options.log });
+      session = new SpdySession(stream, { log: sessionLog });
       protocolLabel = 'websocket_spdy';
     } else {
       this.negotiateSpdy(req, [PORT_FORWARD_PROTOCOL], 'portforward');
-      session = this.acceptSpdy(socket, head, PORT_FORWARD_PROTOCOL);
+      session = this.acceptSpdy(socket, head, PORT_FORWARD_PROTOCOL, sessionLog);
       protocolLabel = 'spdy';
     }
-    const id = randomBytes(6).toString('hex');
-    const log = this.options.log.child({ session: id, kind: 'portforward', protocol: protocolLabel, namespace: pod.metadata.namespace, pod: pod.metadata.name });
+    const log = sessionLog.child({ protocol: protocolLabel });
     this.metrics.sessions.inc({ kind: 'portforward', protocol: protocolLabel });
     this.metrics.open.inc({ kind: 'portforward' });
     const started = Date.now();

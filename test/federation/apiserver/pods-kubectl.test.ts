@@ -36,6 +36,8 @@ interface Run {
 
 interface Running {
   child: ChildProcess;
+  /** Resolves with the exit code once kubectl has exited. */
+  exited: Promise<number | null>;
   output(): string;
   waitFor(re: RegExp, timeoutMs?: number): Promise<void>;
   kill(): Promise<void>;
@@ -83,9 +85,10 @@ class Kubectl {
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
     child.stdin!.on('error', () => {});
-    const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
     return {
       child,
+      exited,
       output: () => out,
       waitFor: (re, timeoutMs = 20_000) =>
         new Promise((resolve, reject) => {
@@ -423,8 +426,7 @@ describe('member mode pods: kubectl exec, attach, port-forward, logs, cp', funct
     await logs.waitFor(/started/);
     const gone = await k.run(['delete', 'pod', 'doomed']);
     assert.equal(gone.code, 0, gone.stderr);
-    await new Promise<void>((resolve) => logs.child.once('close', () => resolve()));
-    assert.equal(logs.child.exitCode, 0, logs.output());
+    assert.equal(await logs.exited, 0, logs.output());
   });
 });
 
