@@ -88,8 +88,11 @@ function readResizes(resize: Readable | null, log: Logger): void {
   resize.on('error', () => {});
 }
 
-/** Runs `child` (already spawned) for the session and reports how it ended. Resolves with the exit code (null: client gone). */
-export async function runExec(child: ChildProcess, command: string[], io: SessionIo, log: Logger): Promise<number | null> {
+/** How a session ended: the process's exit code, or why there is none. */
+export type SessionEnd = { exitCode: number } | { exitCode: null; why: 'client_gone' | 'not_started' };
+
+/** Runs `child` (already spawned) for the session and reports how it ended. */
+export async function runExec(child: ChildProcess, command: string[], io: SessionIo, log: Logger): Promise<SessionEnd> {
   let clientGone = false;
   void io.closed.then(() => {
     clientGone = true;
@@ -103,7 +106,7 @@ export async function runExec(child: ChildProcess, command: string[], io: Sessio
   if (startError) {
     log.info({ command: command[0], err: startError.code ?? startError.message }, 'exec command did not start');
     io.finish(startFailedStatus(command, startError));
-    return null;
+    return { exitCode: null, why: 'not_started' };
   }
   const exited = new Promise<number>((resolve) => child.once('exit', (code, signal) => resolve(exitCode(code, signal))));
   child.stdin!.on('error', () => {});
@@ -135,13 +138,13 @@ export async function runExec(child: ChildProcess, command: string[], io: Sessio
   // Everything written reaches the client before the status does.
   await Promise.all([...new Set([out, err])].map((w) => flushAndEnd(w)));
   const code = await exited;
-  if (clientGone) return null;
+  if (clientGone) return { exitCode: null, why: 'client_gone' };
   io.finish(execStatus(code, command));
-  return code;
+  return { exitCode: code };
 }
 
 /** Joins the session to a running container process until the client leaves or the process ends. */
-export async function runAttach(proc: ContainerProcess, io: SessionIo, log: Logger): Promise<number | null> {
+export async function runAttach(proc: ContainerProcess, io: SessionIo, log: Logger): Promise<SessionEnd> {
   const stdin = proc.child.stdin!;
   if (io.stdin) {
     // Attaching stdin must not close the container's stdin when this client's ends (other attachers, stdinOnce=false).
@@ -158,9 +161,9 @@ export async function runAttach(proc: ContainerProcess, io: SessionIo, log: Logg
   proc.output.on('data', onData);
   try {
     const result = await Promise.race([proc.exited.then((code) => ({ code })), io.closed.then(() => null)]);
-    if (!result) return null;
-    io.finish(execStatus(result.code, ['attach']));
-    return result.code;
+    if (!result) return { exitCode: null, why: 'client_gone' };
+    io.finish(execStatus(result.code, proc.command));
+    return { exitCode: result.code };
   } finally {
     proc.output.off('data', onData);
   }

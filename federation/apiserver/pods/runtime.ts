@@ -61,6 +61,8 @@ export function podEnvironment(pod: KubeObject, dir: string, container: Containe
 
 export interface ContainerProcess {
   child: ChildProcess;
+  /** command + args, as the exit status names them. */
+  command: string[];
   output: OutputLog;
   exited: Promise<number>;
 }
@@ -159,7 +161,7 @@ export class PodRuntime {
       this.options.log.info({ namespace: state.pod.metadata.namespace, pod: state.pod.metadata.name, container: c.name, code }, 'container exited');
       if (this.pods.get(this.key(state.pod.metadata.namespace ?? '', state.pod.metadata.name ?? '')) === state) this.options.onContainerExit?.(state.pod, c.name, code);
     });
-    return { child, output, exited };
+    return { child, command: c.command, output, exited };
   }
 
   stop(ns: string, name: string): void {

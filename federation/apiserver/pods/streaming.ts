@@ -17,7 +17,7 @@ import { ApiError, errors } from '../errors.js';
 import type { Resources } from '../resources.js';
 import type { ResourceRoute } from '../routes.js';
 import type { KubeObject } from '../storage.js';
-import { runAttach, runExec, type ExecStatus, type SessionIo } from './exec.js';
+import { runAttach, runExec, type ExecStatus, type SessionEnd, type SessionIo } from './exec.js';
 import { PODS, type Kubelet } from './kubelet.js';
 import { PodStreamMetrics, type StreamKind, type StreamProtocol } from './metrics.js';
 import { tailLines } from './output-log.js';
@@ -161,22 +161,23 @@ export class PodStreaming {
     const started = Date.now();
     log.info({ command: kind === 'exec' ? command : undefined, tty: want.tty, stdin: want.stdin }, `${kind} session started`);
     try {
-      let code: number | null;
+      let end: SessionEnd;
       let pid: number | undefined;
       if (kind === 'exec') {
         const child = this.runtime.exec(pod, container.name, command, want.tty);
         pid = child?.pid;
         if (!child) {
           io.finish(failure(`pod ${podName} is not running here`));
-          code = null;
+          end = { exitCode: null, why: 'not_started' };
         } else {
-          code = await runExec(child, command, io, log);
+          end = await runExec(child, command, io, log);
         }
       } else {
-        code = await runAttach(proc!, io, log);
+        end = await runAttach(proc!, io, log);
       }
       // pid: the exec child's process group, gone by now (a test checks that nothing outlives a session).
-      log.info({ exitCode: code, clientGone: code === null, pid, ms: Date.now() - started }, `${kind} session ended`);
+      const why = end.exitCode === null ? end.why : undefined;
+      log.info({ exitCode: end.exitCode, clientGone: why === 'client_gone', notStarted: why === 'not_started', pid, ms: Date.now() - started }, `${kind} session ended`);
     } finally {
       this.metrics.open.dec({ kind });
     }
