@@ -94,7 +94,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     log,
   });
   if (options.kubefed) await installKubeFed(resources, { log, defaultTypes: options.kubefed.defaultTypes });
-  const pods = options.pods ? installPods(resources, { log, metrics: metricsRegistry, execEnabled: options.pods.execEnabled }) : undefined;
+  const pods = options.pods ? await installPods(resources, { log, metrics: metricsRegistry, execEnabled: options.pods.execEnabled }) : undefined;
   const isNamespacedPlural = (g: string, v: string, p: string): boolean => registry.lookup(g, v, p)?.namespaced === true;
   const isServed = (g: string, v: string, p: string): boolean => registry.lookup(g, v, p) !== undefined;
 

@@ -11,10 +11,11 @@ export interface MemberPods {
   close(): void;
 }
 
-export function installPods(resources: Resources, options: { log: Logger; metrics: Registry; execEnabled: boolean }): MemberPods {
+export async function installPods(resources: Resources, options: { log: Logger; metrics: Registry; execEnabled: boolean }): Promise<MemberPods> {
   if (!resources.registry.lookup(PODS.group, PODS.version, PODS.plural)) resources.registry.add(PODS);
   const log = options.log.child({ component: 'pods' });
   const kubelet = new Kubelet(resources, log, options.execEnabled);
+  await kubelet.resume();
   const streaming = new PodStreaming({ resources, kubelet, log, metrics: options.metrics });
   return {
     streaming,

@@ -72,6 +72,17 @@ export class Kubelet {
     });
   }
 
+  /** Starts the pods already stored (a restarted member): their processes start again, as after a node reboot. */
+  async resume(): Promise<void> {
+    const stored = await this.resources.list(PODS, undefined, { labels: [], fields: [] });
+    for (const pod of stored.items) {
+      const phase = (pod.status as { phase?: string } | undefined)?.phase;
+      if (this.runtime.has(pod) || pod.metadata.deletionTimestamp || phase === 'Succeeded' || phase === 'Failed') continue;
+      this.runtime.start(pod);
+      await this.writeStatus(pod, () => runningStatus(pod, now()));
+    }
+  }
+
   private async containerExited(pod: KubeObject, container: string, code: number): Promise<void> {
     await this.writeStatus(pod, (current) => exitedStatus((current.status as Record<string, unknown>) ?? {}, container, code, now()));
   }

@@ -101,7 +101,12 @@ export class PodRuntime {
   /** Created with the first pod: a member that never runs one leaves nothing in $TMPDIR. */
   private root: string | null = null;
 
-  constructor(private readonly options: { log: Logger; execEnabled: boolean; onContainerExit?: ContainerExit }) {}
+  /** A process.exit() without close() (a second signal, a fatal error) still takes the pods' processes along; only SIGKILL of the server orphans them. */
+  private readonly onExit = (): void => this.close();
+
+  constructor(private readonly options: { log: Logger; execEnabled: boolean; onContainerExit?: ContainerExit }) {
+    process.once('exit', this.onExit);
+  }
 
   get execEnabled(): boolean {
     return this.options.execEnabled;
@@ -219,6 +224,7 @@ export class PodRuntime {
 
   /** Stops every pod and removes the runtime's directory (server shutdown). */
   close(): void {
+    process.off('exit', this.onExit);
     for (const [k, s] of [...this.pods]) this.stopState(k, s);
     if (this.root !== null) fs.rmSync(this.root, { recursive: true, force: true });
     this.root = null;

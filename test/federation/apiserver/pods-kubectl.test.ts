@@ -13,6 +13,7 @@ import tls from 'node:tls';
 import path from 'node:path';
 import { assertNoLeakedResources, resourceBaseline } from '../../support/leaks.js';
 import { metric } from '../../support/metrics.js';
+import { scratchDir } from '../../support/paths.js';
 import { testPki } from '../../support/pki.js';
 import { mastersCert, request, startApiServer, type ApiServerProcess } from './harness.js';
 
@@ -462,5 +463,42 @@ describe('member mode pods without --enable-pod-exec', function () {
     const pf = await k.run(['port-forward', 'pod/quiet', '0:1']);
     assert.notEqual(pf.code, 0);
     assert.match(pf.stderr, /--enable-pod-exec/);
+  });
+});
+
+describe('member mode pods across a restart (SQLite file store)', function () {
+  this.timeout(60_000);
+  let baseline: Awaited<ReturnType<typeof resourceBaseline>>;
+  let server: ApiServerProcess | undefined;
+
+  before(async function () {
+    baseline = await resourceBaseline();
+  });
+
+  after(async function () {
+    await server?.kill();
+    await assertNoLeakedResources(baseline);
+  });
+
+  it('a restarted member starts its stored pods again: Running, new process, exec works', async function () {
+    const dir = kubectlDir();
+    const store = `sqlite://${path.join(fs.mkdtempSync(path.join(scratchDir('pods-restart'), 'db-')), 'member.db')}`;
+    server = await startApiServer('pods-restart', ['--enable-pod-exec'], store);
+    let k = new Kubectl(path.join(dir, 'kubectl'), server);
+    assert.equal((await k.run(['apply', '-f', '-'], JSON.stringify(FIFO_POD('survivor')))).code, 0);
+    const first = k.start(['logs', '-f', 'survivor']);
+    await first.waitFor(/started/);
+    await first.kill();
+    await server.kill();
+    server = await startApiServer('pods-restart', ['--enable-pod-exec'], store);
+    k = new Kubectl(path.join(dir, 'kubectl'), server);
+    assert.equal((await k.run(['get', 'pod', 'survivor', '-o', 'jsonpath={.status.phase}'])).stdout.toString(), 'Running');
+    const again = k.start(['logs', '-f', 'survivor']);
+    await again.waitFor(/started/);
+    await again.kill();
+    const logs = await k.run(['logs', 'survivor']);
+    assert.equal(logs.stdout.toString(), 'started\n', 'the container ran again, with a fresh log');
+    const r = await k.run(['exec', 'survivor', '--', 'sh', '-c', 'exit 4']);
+    assert.equal(r.code, 4, r.stderr);
   });
 });
