@@ -195,7 +195,10 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     const { url, route } = parseRequestUrl(req.url ?? '/', isNamespacedPlural);
     if (!url) throw errors.badRequest('invalid request URL');
     const revoked = revokedClientCertificate(req, options.isRevoked);
-    if (revoked) throw errors.forbidden(`client certificate serial ${revoked.serial} is revoked`);
+    if (revoked) {
+      guard.refused('revoked', req.socket, { user: revoked.user, serial: revoked.serial });
+      throw errors.forbidden(`client certificate serial ${revoked.serial} is revoked`);
+    }
     const user = authenticateRequest(req, options.tokens);
     if (!user) throw unauthenticated(req);
     if (route.kind !== 'resource' || podStreamKind(route) === null || route.subresource === 'log') throw errors.pathNotFound();
