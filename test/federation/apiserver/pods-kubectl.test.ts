@@ -412,6 +412,24 @@ describe('member mode pods: kubectl exec, attach, port-forward, logs, cp', funct
     assert.equal((await request(server, 'GET', '/healthz')).status, 200);
   });
 
+  it('attach -i: what kubectl reads on stdin reaches the container\'s stdin, its answer comes back', async function () {
+    const admin = new Kubectl(path.join(dir, 'kubectl'), server);
+    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'reader' }, spec: { containers: [{ name: 'main', image: 'none', command: ['sh', '-c', 'echo ready; while read l; do echo "got $l"; done'] }] } };
+    assert.equal((await admin.run(['apply', '-f', '-'], JSON.stringify(pod))).code, 0);
+    for (const minor of [27, 33]) {
+      const since = server.mark;
+      const attach = new Kubectl(path.join(dir, `kubectl.1.${minor}`), server).start(['attach', '-i', 'reader']);
+      try {
+        await server.waitForLog((l) => l.msg === 'attach session started' && l.pod === 'reader', { since });
+        attach.child.stdin!.write(`hello-${minor}\n`);
+        await attach.waitFor(new RegExp(`got hello-${minor}`));
+      } finally {
+        await attach.kill();
+      }
+    }
+    assert.equal((await admin.run(['delete', 'pod', 'reader'])).code, 0);
+  });
+
   it('exec needs create on pods/exec: a reader is refused with 403', async function () {
     const k = new Kubectl(path.join(dir, 'kubectl'), server, 'alice');
     const r = await k.run(['exec', 'box', '--', 'true']);
