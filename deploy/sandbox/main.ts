@@ -92,6 +92,8 @@ async function main(): Promise<number> {
         store: `sqlite://${path.join(dir, `member-${member.name}.db`)}`,
         logFile: logFile(logDir, `member-${member.name}`),
         timeoutMs: START_TIMEOUT_MS,
+        // kubectl exec/attach/port-forward work against the sandbox's members (README "Pods in member mode").
+        extraArgs: ['--enable-pod-exec'],
       });
       children.push(apiserver.process);
       const port = apiserver.port;

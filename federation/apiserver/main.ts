@@ -70,7 +70,7 @@ try {
     bookmarkIntervalMs: options.bookmarkIntervalMs,
     tokens,
     isRevoked: (serial) => revoked.isRevoked(serial),
-    ...(options.member ? {} : { kubefed: { defaultTypes: true } }),
+    ...(options.member ? { pods: { execEnabled: options.enablePodExec } } : { kubefed: { defaultTypes: true } }),
     listener: { name: options.member ? 'member_apiserver' : 'apiserver', limits: options },
     metrics,
     serveMetrics: true,
@@ -78,7 +78,7 @@ try {
   const metricsServer = options.metricsListen && createMetricsServer(metrics, { listener: 'apiserver_metrics', limits: options, log });
   const metricsPort = metricsServer ? await listenTcp(metricsServer, options.metricsListen!.host, options.metricsListen!.port) : null;
   const port = await api.listen(options.listen.host, options.listen.port);
-  log.info({ port, metricsPort, host: options.listen.host, store: options.store.split(':', 1)[0], member: options.member, tokens: tokens?.size ?? 0 }, 'apiserver ready');
+  log.info({ port, metricsPort, host: options.listen.host, store: options.store.split(':', 1)[0], member: options.member, podExec: options.enablePodExec, tokens: tokens?.size ?? 0 }, 'apiserver ready');
   exitOnSignals(log, async (signal) => {
     log.info({ signal }, 'apiserver stopping');
     if (metricsServer) await closeServer(metricsServer);

@@ -24,6 +24,8 @@ export interface ApiServerOptions extends ListenerLimits {
   tokenFile: string | null;
   /** Serve the built-in core types, standing in for a member cluster's API server. */
   member: boolean;
+  /** Member mode: pods/exec and pods/attach run processes, pods/portforward dials loopback ports (README "Pods in member mode"). */
+  enablePodExec: boolean;
   maxBodyBytes: number;
   bookmarkIntervalMs: number;
   logLevel: LevelWithSilent;
@@ -39,8 +41,10 @@ export const APISERVER_HELP = `usage: apiserver --ca FILE --cert FILE --key FILE
   --encryption-provider-config FILE  EncryptionConfiguration for Secrets at rest
                               [SQLite file: generated <db>.encryption.yaml with a local key; MySQL: none]
   --token-file FILE           static bearer tokens, CSV lines token,user,uid,"group1,group2"
-  --member                    serve core types (namespaces, configmaps, secrets, services, serviceaccounts, deployments);
+  --member                    serve core types (namespaces, configmaps, secrets, services, serviceaccounts, deployments, pods);
                               without it: a federation control plane serving the KubeFed API
+  --enable-pod-exec           with --member: exec/attach run commands as child processes of this server
+                              (per-pod temp directory, minimal env) and port-forward dials 127.0.0.1 [off]
   --max-body-bytes N          request body limit [${DEFAULT_MAX_BODY_BYTES}]
   --bookmark-interval-ms MS   watch BOOKMARK period [10000]
 ${LISTENER_LIMITS_HELP}
@@ -59,6 +63,7 @@ export function parseApiServerOptions(argv: string[]): ApiServerOptions | 'help'
     key: { type: 'string' },
     'token-file': { type: 'string' },
     member: { type: 'boolean' },
+    'enable-pod-exec': { type: 'boolean' },
     'max-body-bytes': { type: 'string' },
     'bookmark-interval-ms': { type: 'string' },
     ...LISTENER_LIMIT_FLAGS,
@@ -67,6 +72,7 @@ export function parseApiServerOptions(argv: string[]): ApiServerOptions | 'help'
   });
   if (v.help) return 'help';
   const store = v.store ?? 'sqlite::memory:';
+  if (v['enable-pod-exec'] && !v.member) throw new UsageError('--enable-pod-exec: only with --member');
   if (!/^(sqlite:|mysql:\/\/)/.test(store)) throw new UsageError('--store: expected sqlite:///path, sqlite::memory: or mysql://…');
   return {
     listen: requiredListenFlag('listen', v.listen, '127.0.0.1:6443'),
@@ -79,6 +85,7 @@ export function parseApiServerOptions(argv: string[]): ApiServerOptions | 'help'
     keyFile: requiredFlag('key', v.key),
     tokenFile: v['token-file'] || null,
     member: v.member ?? false,
+    enablePodExec: v['enable-pod-exec'] ?? false,
     maxBodyBytes: integerFlag('max-body-bytes', v['max-body-bytes'], DEFAULT_MAX_BODY_BYTES, 1024, 1024 * 1024 * 1024),
     bookmarkIntervalMs: integerFlag('bookmark-interval-ms', v['bookmark-interval-ms'], 10_000, 10, 3_600_000),
     ...listenerLimitOptions(v),

@@ -2,6 +2,7 @@
 // discovery documents and resource operations, Status errors for every failure.
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { Registry } from 'prom-client';
 import type { Logger } from '../../common/log.js';
 import { DEFAULT_LISTENER_LIMITS, ListenerGuard, type ListenerLimits } from '../../common/listener-guard.js';
@@ -34,6 +35,8 @@ import { parseResourceVersion, type KubeObject } from './storage.js';
 import { toTable, wantsTable } from './table.js';
 import { groupVersion, type ResourceType, type TypeRegistry } from './types.js';
 import { serveWatch } from './watch.js';
+import { installPods } from './pods/install.js';
+import { podStreamKind } from './pods/streaming.js';
 
 export interface ApiServerOptions {
   store: Store;
@@ -64,6 +67,8 @@ export interface ApiServerOptions {
   metrics?: Registry;
   /** Serve GET /metrics (Prometheus text of `metrics`) to authenticated users, as kube-apiserver does. */
   serveMetrics?: boolean;
+  /** Member mode: serve pods with exec/attach/port-forward/log; execEnabled runs processes (--enable-pod-exec). */
+  pods?: { execEnabled: boolean };
 }
 
 export interface ApiServer {
@@ -117,6 +122,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     const details = isResourceRequest(attrs) ? { ...(attrs.name ? { name: attrs.name } : {}), group: attrs.apiGroup, kind: attrs.resource } : undefined;
     throw new ApiError(403, 'Forbidden', forbiddenMessage(attrs), details);
   };
+  const pods = options.pods ? await installPods(resources, { log, metrics: metricsRegistry, execEnabled: options.pods.execEnabled }) : undefined;
   const isNamespacedPlural = (g: string, v: string, p: string): boolean => registry.lookup(g, v, p)?.namespaced === true;
   const isServed = (g: string, v: string, p: string): boolean => registry.lookup(g, v, p) !== undefined;
 
@@ -145,6 +151,12 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
       sendJson(res, apiErr.code, apiErr.toStatus());
     });
   });
+  // Only member mode answers upgrades (exec, attach, port-forward); elsewhere Node's default closes them.
+  if (pods) {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      upgrade(req, socket, head).catch((err: unknown) => pods.streaming.upgradeFailed(socket, err));
+    });
+  }
   const guard = new ListenerGuard({
     listener: options.listener?.name ?? 'apiserver',
     limits: options.listener?.limits ?? DEFAULT_LISTENER_LIMITS,
@@ -212,9 +224,34 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     }
   }
 
+  async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const { url, route } = parseRequestUrl(req.url ?? '/', isNamespacedPlural);
+    if (!url) throw errors.badRequest('invalid request URL');
+    const revoked = revokedClientCertificate(req, options.isRevoked);
+    if (revoked) {
+      guard.refused('revoked', req.socket, { user: revoked.user, serial: revoked.serial });
+      throw errors.forbidden(`client certificate serial ${revoked.serial} is revoked`);
+    }
+    const authenticated = authenticateRequest(req, options.tokens);
+    if (!authenticated) throw unauthenticated(req);
+    if (route.kind !== 'resource' || podStreamKind(route) === null || route.subresource === 'log') throw errors.pathNotFound();
+    // exec, attach and port-forward are `create` on their subresource whatever the method (a WebSocket
+    // exec is a GET; kube-apiservers before 1.35 checked it as `get`).
+    const groups = effectiveGroups(authenticated.user, authenticated.groups);
+    authorizeRequest({ user: authenticated.user, groups, verb: 'create', apiGroup: '', resource: 'pods', subresource: route.subresource, name: route.name, namespace: route.namespace });
+    await pods!.streaming.upgrade(req, socket, head, route, url);
+  }
+
   async function handleResource(req: IncomingMessage, res: ServerResponse, url: URL, route: ResourceRoute, user: UserInfo): Promise<void> {
     const t = registry.lookup(route.group, route.version, route.plural);
     if (!t) throw errors.pathNotFound();
+    const podStream = pods ? podStreamKind(route) : null;
+    if (podStream === 'log') {
+      if (req.method !== 'GET') throw errors.methodNotSupported(req.method ?? '', url.pathname);
+      authorizeRequest({ user: user.user, groups: user.groups, verb: 'get', apiGroup: '', resource: 'pods', subresource: 'log', name: route.name, namespace: route.namespace });
+      return pods!.streaming.serveLog(req, res, route, url);
+    }
+    if (podStream !== null) throw errors.badRequest(`${route.subresource} needs an upgraded connection: SPDY/3.1 or websocket`);
     if (route.subresource !== undefined && !(route.subresource === 'status' && t.hasStatus)) throw errors.pathNotFound();
     const method = req.method ?? 'GET';
     const q = url.searchParams;
@@ -374,6 +411,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     listen: (host: string, port: number): Promise<number> => listenTcp(server, host, port),
     close(): Promise<void> {
       rbac.stop();
+      pods?.close();
       const closed = closeServer(server);
       guard.closeUnauthenticated();
       return closed;

@@ -51,7 +51,17 @@ function col(name: string, type: string, description: string): TableColumn {
   return { name, type, format: '', description, priority: 0 };
 }
 
+/** kubectl's pod columns: READY (ready/all containers), STATUS (the phase), RESTARTS. */
+function podStatuses(o: KubeObject): Array<{ ready?: boolean; restartCount?: number }> {
+  return ((o.status as { containerStatuses?: Array<{ ready?: boolean; restartCount?: number }> } | undefined)?.containerStatuses) ?? [];
+}
+
 const EXTRA: Record<string, ExtraColumn[]> = {
+  Pod: [
+    { column: col('Ready', 'string', 'The number of ready containers'), cell: (o) => `${podStatuses(o).filter((s) => s.ready).length}/${((o.spec as { containers?: unknown[] } | undefined)?.containers ?? []).length}` },
+    { column: col('Status', 'string', 'The phase of the pod'), cell: (o) => (o.status as { phase?: string } | undefined)?.phase ?? 'Pending' },
+    { column: col('Restarts', 'integer', 'The number of container restarts'), cell: (o) => podStatuses(o).reduce((n, s) => n + (s.restartCount ?? 0), 0) },
+  ],
   Namespace: [{ column: col('Status', 'string', 'The phase of the namespace'), cell: (o) => (o.status as { phase?: string } | undefined)?.phase ?? 'Active' }],
   ConfigMap: [{ column: col('Data', 'integer', 'Number of data entries'), cell: (o) => Object.keys((o.data as object) ?? {}).length + Object.keys((o.binaryData as object) ?? {}).length }],
   Secret: [

@@ -62,3 +62,11 @@ describe('apiserver: parseApiServerOptions', function () {
     assertUsageError(() => parseApiServerOptions([...REQUIRED, '--listen', 'off']), '--listen');
   });
 });
+
+describe('apiserver: --enable-pod-exec', function () {
+  it('is off by default and only taken with --member', function () {
+    assert.equal(parse('--member').enablePodExec, false);
+    assert.equal(parse('--member', '--enable-pod-exec').enablePodExec, true);
+    assertUsageError(() => parseApiServerOptions([...REQUIRED, '--enable-pod-exec']), '--enable-pod-exec');
+  });
+});
