@@ -109,7 +109,9 @@ export class ProxyServer {
     // Member credentials (KubeFedCluster spec.secretRef) are Secrets in kube-federation-system.
     registry.add(SECRETS);
     // CRD conversion webhooks inside member clusters are reached through the tunnel (<host>.<cluster>.tunnel).
-    const api = await createApiServer({ store, registry, log: this.log.child({ part: 'federation' }), tls: this.tlsContext, dialer: federationDialer(this.dial), kubefed: { defaultTypes: true },
+    // Tenant admission checks KubeFedCluster labels against the tenants of agent certificates.
+    const tenancy = { agentTenantOf: (cluster: string) => this.agents.agentTenantOf(cluster), untenantedPlacement: this.options.federationUntenantedPlacement };
+    const api = await createApiServer({ store, registry, log: this.log.child({ part: 'federation' }), tls: this.tlsContext, dialer: federationDialer(this.dial), kubefed: { defaultTypes: true, tenancy },
       isRevoked: this.revocation.isRevokedForFederation,
       // The hub's listener limits apply to its federation listener too; its metrics are on the hub's admin /metrics.
       listener: { name: 'federation', limits: this.options }, metrics: this.metrics.registry });
@@ -123,6 +125,7 @@ export class ProxyServer {
           metrics: this.metrics.registry,
           unreachableDeletion: { mode: this.options.unreachableDeletion === 'orphan' ? 'Orphan' : 'Wait', afterMs: this.options.unreachableDeletionTimeoutMs },
           memberRequestTimeoutMs: this.options.memberRequestTimeoutMs,
+          untenantedPlacement: this.options.federationUntenantedPlacement,
         })
       : null;
     this.federation = { api, store, controller };

@@ -64,6 +64,8 @@ async function main(): Promise<number> {
       connectUds: uds,
       instance: 'sandbox-hub',
       drainTimeoutMs: 2000,
+      // The demo namespace has no tenant and spans both tenants' members.
+      untenantedPlacement: 'all',
       extraArgs: ['--revoked', revokedList],
       logFile: logFile(logDir, 'proxy-server'),
       timeoutMs: START_TIMEOUT_MS,

@@ -14,7 +14,7 @@ import { DEFAULT_MAX_BODY_BYTES, decodeObjectBody, mediaType, parseJson, readBod
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, SERVER_VERSION } from './discovery.js';
 import type { Dialer } from './conversion.js';
 import { installCrdSupport } from './crd.js';
-import { installKubeFed } from '../kubefed/install.js';
+import { installKubeFed, type TenancyOptions } from '../kubefed/install.js';
 import { ApiError, errors } from './errors.js';
 import { ApiServerMetrics, requestLabels } from './metrics.js';
 import { openApiV3 } from './openapi.js';
@@ -42,7 +42,7 @@ export interface ApiServerOptions {
   dialer?: Dialer;
   conversionTimeoutMs?: number;
   /** Serve the KubeFed API (core.kubefed.io, Federated<Kind> types); defaultTypes: also the default FederatedTypeConfigs. */
-  kubefed?: { defaultTypes: boolean };
+  kubefed?: { defaultTypes: boolean; tenancy?: TenancyOptions };
   /** Certificate revocation (--revoked): a verified client certificate whose serial (hex) this accepts is refused with 403. */
   isRevoked?: (serialHex: string) => boolean;
   /** The listener's name (log field and metrics label) and limits (handshake, header, idle, unauthenticated connections). */
@@ -88,7 +88,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     onWebhookCall: (result, seconds) => metrics.conversionWebhookCall(result, seconds),
     log,
   });
-  if (options.kubefed) await installKubeFed(resources, { log, defaultTypes: options.kubefed.defaultTypes });
+  if (options.kubefed) await installKubeFed(resources, { log, defaultTypes: options.kubefed.defaultTypes, tenancy: options.kubefed.tenancy, metrics: metricsRegistry });
   const isNamespacedPlural = (g: string, v: string, p: string): boolean => registry.lookup(g, v, p)?.namespaced === true;
   const isServed = (g: string, v: string, p: string): boolean => registry.lookup(g, v, p) !== undefined;
 
@@ -244,19 +244,19 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
         return sendJson(res, 200, render(await resources.get(t, ns, name!)));
       case 'create': {
         const body = await objectBody(req);
-        const created = await resources.create(t, ns, body, { dryRun });
+        const created = await resources.create(t, ns, body, { dryRun, user });
         log.debug({ user: user.user, resource: t.plural, namespace: ns, name: created.metadata.name }, 'created');
         return sendJson(res, 201, render(created));
       }
       case 'update': {
         const body = await objectBody(req);
-        return sendJson(res, 200, render(await resources.update(t, ns, name!, body, { status, dryRun })));
+        return sendJson(res, 200, render(await resources.update(t, ns, name!, body, { status, dryRun, user })));
       }
       case 'patch': {
         const type = mediaType(req);
         if (!(type in PATCH_TYPES)) throw errors.unsupportedMediaType(type);
         const patch = parseJson(await readBody(req, maxBody));
-        return sendJson(res, 200, render(await resources.patch(t, ns, name!, type, patch, { status, dryRun })));
+        return sendJson(res, 200, render(await resources.patch(t, ns, name!, type, patch, { status, dryRun, user })));
       }
       case 'delete': {
         const raw = await readBody(req, maxBody);

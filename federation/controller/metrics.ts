@@ -10,6 +10,7 @@ export class ControllerMetrics {
   readonly memberErrors: Counter<'cluster' | 'code'>;
   readonly clusterReady: Gauge<'cluster'>;
   readonly statusWrites: Counter<'kind'>;
+  readonly tenantMismatch: Gauge<'cluster'>;
 
   constructor(registry: Registry, depths: () => Record<string, number>) {
     const registers = [registry];
@@ -34,6 +35,7 @@ export class ControllerMetrics {
     });
     this.memberErrors = new Counter({ name: 'fedtunnel_federation_member_errors_total', help: 'Failed member requests by cluster and error code', labelNames: ['cluster', 'code'], registers });
     this.clusterReady = new Gauge({ name: 'fedtunnel_federation_cluster_ready', help: '1 when the member cluster is Ready, 0 otherwise', labelNames: ['cluster'], registers });
+    this.tenantMismatch = new Gauge({ name: 'fedtunnel_federation_cluster_tenant_mismatch', help: "1 when the cluster's tenant label disagrees with its agent certificate's tenant (nothing is propagated there), 0 otherwise", labelNames: ['cluster'], registers });
     this.statusWrites = new Counter({ name: 'fedtunnel_federation_status_writes_total', help: 'Status writes by kind (written only when the status changed)', labelNames: ['kind'], registers });
   }
 }

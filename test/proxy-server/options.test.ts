@@ -46,6 +46,7 @@ describe('proxy-server: parseServerOptions', function () {
       federationStore: SERVER_DEFAULTS.federationStore,
       federationEncryptionConfig: null,
       federationController: true,
+      federationUntenantedPlacement: 'untenanted',
       unreachableDeletion: 'wait',
       unreachableDeletionTimeoutMs: SERVER_DEFAULTS.unreachableDeletionTimeoutMs,
       memberRequestTimeoutMs: SERVER_DEFAULTS.memberRequestTimeoutMs,
@@ -79,6 +80,12 @@ describe('proxy-server: parseServerOptions', function () {
     assert.equal(options.memberRequestTimeoutMs, 2500);
     usageError([...REQUIRED, '--federation-controller', 'maybe'], '--federation-controller');
     usageError([...REQUIRED, '--unreachable-deletion', 'delete'], '--unreachable-deletion');
+  });
+
+  it('takes where objects of namespaces without a tenant are placed', function () {
+    assert.equal(parse('--federation-untenanted-placement', 'all').federationUntenantedPlacement, 'all');
+    assert.equal(parse('--federation-untenanted-placement', 'untenanted').federationUntenantedPlacement, 'untenanted');
+    usageError([...REQUIRED, '--federation-untenanted-placement', 'some'], '--federation-untenanted-placement');
   });
 
   it('returns "help" for --help', function () {
