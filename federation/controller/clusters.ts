@@ -56,6 +56,8 @@ interface Cluster extends MemberClusterState {
   unjoining: boolean;
   configKey: string;
   configError: string | null;
+  /** The tenant label disagreed with the agent at the last check (a change is logged and re-decides readiness). */
+  tenantMismatch: boolean;
   health: HealthTracker;
   version: string | undefined;
   probeTimer: NodeJS.Timeout | null;
@@ -168,6 +170,7 @@ export class ClusterManager extends EventEmitter {
         unjoining: false,
         configKey: '',
         configError: null,
+        tenantMismatch: false,
         health: new HealthTracker(this.options.config().clusterHealthCheck),
         version: undefined,
         probeTimer: null,
@@ -256,9 +259,10 @@ export class ClusterManager extends EventEmitter {
    * when a mismatch appears or goes (reported in the status, the log and the mismatch gauge).
    */
   private checkTenant(c: Cluster, obj: KubeObject): void {
-    const before = tenantMismatch(c);
+    const before = c.tenantMismatch;
     c.agentTenant = this.options.links?.agentTenantOf?.(c.name);
     const after = tenantMismatch(c);
+    c.tenantMismatch = after;
     this.options.metrics.tenantMismatch.set({ cluster: c.name }, after ? 1 : 0);
     if (after && !before) this.options.log.warn({ cluster: c.name, label: labelTenant(c.labels), agentTenant: c.agentTenant }, `tenant mismatch: ${mismatchMessage(c)}`);
     if (!after && before) this.options.log.info({ cluster: c.name, tenant: labelTenant(c.labels) }, 'tenant mismatch resolved');
