@@ -9,7 +9,6 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../common/log.js';
-import { CRD_TYPE } from '../apiserver/crd.js';
 import { ApiError } from '../apiserver/errors.js';
 import type { Resources } from '../apiserver/resources.js';
 import type { KubeObject } from '../apiserver/storage.js';
@@ -116,8 +115,8 @@ export class FederationController extends EventEmitter {
   private readonly results = new Map<string, Map<string, ClusterRecord>>();
   private readonly ftcInformer: Informer;
   private readonly configInformer: Informer;
-  /** CRDs: a Federated<Kind> becomes servable after its FederatedTypeConfig's event may have been seen. */
-  private readonly crdInformer: Informer;
+  /** A Federated<Kind> becomes served (its CRD registered) after its FederatedTypeConfig's event may have been seen. */
+  private readonly unsubscribeTypes: () => void;
   /** Federation-side Namespaces: their tenant label places the objects in them (unless the FederatedNamespace sets one). */
   private readonly namespaceInformer: Informer;
   private readonly untenantedPlacement: UntenantedPlacement;
@@ -158,7 +157,16 @@ export class FederationController extends EventEmitter {
     const recheckTypes = (): void => {
       for (const ftc of this.ftcInformer.list()) if (!this.types.has(ftc.metadata.name!)) this.ftcChanged(ftc);
     };
-    this.crdInformer = new Informer(localListWatch(this.resources, CRD_TYPE), { added: recheckTypes, updated: recheckTypes });
+    // Deferred: the registry calls back in the middle of registering a CRD's versions.
+    let recheckQueued = false;
+    this.unsubscribeTypes = this.resources.registry.onChange(() => {
+      if (recheckQueued || this.stopped) return;
+      recheckQueued = true;
+      queueMicrotask(() => {
+        recheckQueued = false;
+        if (!this.stopped) recheckTypes();
+      });
+    });
     const namespaceChanged = (ns: KubeObject): void => this.requeueNamespace(ns.metadata.name!);
     this.namespaceInformer = new Informer(localListWatch(this.resources, NAMESPACES), { added: namespaceChanged, updated: namespaceChanged, deleted: namespaceChanged });
     this.configInformer = new Informer(localListWatch(this.resources, KUBEFED_CONFIG, KUBEFED_NAMESPACE), {
@@ -173,7 +181,6 @@ export class FederationController extends EventEmitter {
     this.namespaceInformer.start();
     this.clusters.start();
     this.ftcInformer.start();
-    this.crdInformer.start();
     this.running.push(this.objectQueue.run(8, (key) => this.reconcileObject(key), (key, err) => this.reconcileFailed('object', key, err)));
     this.log.info('federation controller started');
   }
@@ -182,7 +189,7 @@ export class FederationController extends EventEmitter {
     if (this.stopped) return;
     this.stopped = true;
     this.ftcInformer.stop();
-    this.crdInformer.stop();
+    this.unsubscribeTypes();
     this.configInformer.stop();
     this.namespaceInformer.stop();
     for (const t of this.types.values()) t.informer.stop();
