@@ -147,6 +147,12 @@ describe('federation tenants (hub + retail and payments members in network names
     assert.match(r.stderr, /cluster "north" whose tenant label "retail" disagrees with its agent's tenant "payments"/);
   });
 
+  it("puts back a removed tenant label from the connected agent's certificate", async function () {
+    // An admin may remove it; the controller injects it again at once (the hub's own write).
+    await ok(fed.kubectl('federation', ['label', 'kubefedcluster', 'west', ...KFC_NS, 'fedtunnel.io/tenant-']));
+    await ok(fed.kubectl('federation', ['wait', '--timeout=60s', ...KFC_NS, 'kubefedcluster/west', '--for=jsonpath={.metadata.labels.fedtunnel\\.io/tenant}=retail']));
+  });
+
   it('is Ready again once the label agrees with the certificate', async function () {
     await ok(fed.kubectl('federation', ['label', '--overwrite', 'kubefedcluster', 'north', ...KFC_NS, 'fedtunnel.io/tenant=payments']));
     await ok(fed.kubectl('federation', ['wait', '--timeout=60s', ...KFC_NS, 'kubefedcluster/north', '--for=condition=Ready']));
