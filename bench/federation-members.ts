@@ -55,6 +55,8 @@ export async function startFederationMembers(options: { members: number; extraSe
       pki,
       store: `sqlite://${path.join(dir, 'federation.db')}`,
       instance: 'bench-hub',
+      // The benchmark's namespaces carry no tenant; the members are all of tenant bench.
+      untenantedPlacement: 'all',
       extraArgs: options.extraServerArgs ?? [],
     });
     const h = hub;

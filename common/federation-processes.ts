@@ -35,6 +35,8 @@ export interface HubOptions {
   connectUds?: string;
   instance?: string;
   drainTimeoutMs?: number;
+  /** --federation-untenanted-placement (default: the hub's, untenanted). */
+  untenantedPlacement?: 'untenanted' | 'all';
   extraArgs?: string[];
   logFile?: string;
   /** How long to wait for the ready line. */
@@ -68,6 +70,7 @@ export async function startHub(options: HubOptions): Promise<HubProcess> {
     '--instance', options.instance ?? 'hub',
     '--drain-timeout', String(options.drainTimeoutMs ?? 1000),
     ...(options.connectUds ? ['--connect-uds', options.connectUds] : []),
+    ...(options.untenantedPlacement ? ['--federation-untenanted-placement', options.untenantedPlacement] : []),
     ...(options.extraArgs ?? []),
   ];
   const hub = new HubProcess('hub', spawnNodeChild(HUB_BIN, args), options.logFile ? { logFile: options.logFile } : {});

@@ -6,6 +6,7 @@ import { DEFAULT_WINDOW } from '../wire/frames.js';
 import { LOG_LEVELS } from '../common/log.js';
 import { DAY_MS, UsageError, choiceFlag, fileFlag, integerFlag, listenFlag, logLevelFlag, parseFlags, requiredFlag, requiredListenFlag } from '../common/flags.js';
 import { isDnsLabel } from '../certs/names.js';
+import { UNTENANTED_PLACEMENTS, type UntenantedPlacement } from '../federation/kubefed/tenancy.js';
 import { DEFAULT_LISTENER_LIMITS, type ListenerLimits } from '../common/listener-guard.js';
 import { LISTENER_LIMITS_HELP, LISTENER_LIMIT_FLAGS, listenerLimitOptions } from '../common/listener-flags.js';
 import type { LevelWithSilent } from 'pino';
@@ -43,6 +44,8 @@ export interface ServerOptions extends ListenerLimits {
   federationEncryptionConfig: string | null;
   /** The federation controller (propagation, status, cluster health) beside the federation API server. */
   federationController: boolean;
+  /** Where federated objects of a namespace without a tenant go: only clusters without a tenant, or all (README "Tenants"). */
+  federationUntenantedPlacement: UntenantedPlacement;
   /** A federated object deleted while a placed cluster is unreachable: wait for it, or orphan there after the timeout. */
   unreachableDeletion: 'wait' | 'orphan';
   unreachableDeletionTimeoutMs: number;
@@ -98,6 +101,8 @@ ${LISTENER_LIMITS_HELP}
   --federation-encryption-config FILE  Kubernetes EncryptionConfiguration for Secrets at rest
                                [SQLite: generated <db>.encryption.yaml with a local key; MySQL: none]
   --federation-controller on|off  propagation, status and cluster health (with --federation-listen) [on]
+  --federation-untenanted-placement untenanted|all  federated objects of a namespace without a tenant
+                               go only to clusters without a tenant, or to all clusters [untenanted]
   --unreachable-deletion wait|orphan  a federated object deleted while a placed cluster is unreachable:
                                wait for the cluster (status says so), or orphan the object there after
                                --unreachable-deletion-timeout [wait]
@@ -154,6 +159,7 @@ export function parseServerOptions(argv: string[]): ServerOptions | 'help' {
     'federation-store': { type: 'string' },
     'federation-encryption-config': { type: 'string' },
     'federation-controller': { type: 'string' },
+    'federation-untenanted-placement': { type: 'string' },
     'unreachable-deletion': { type: 'string' },
     'unreachable-deletion-timeout': { type: 'string' },
     'member-request-timeout': { type: 'string' },
@@ -192,6 +198,7 @@ export function parseServerOptions(argv: string[]): ServerOptions | 'help' {
     federationStore: v['federation-store'] ?? d.federationStore,
     federationEncryptionConfig: v['federation-encryption-config'] || null,
     federationController: choiceFlag('federation-controller', v['federation-controller'], ['on', 'off'], 'on') === 'on',
+    federationUntenantedPlacement: choiceFlag('federation-untenanted-placement', v['federation-untenanted-placement'], UNTENANTED_PLACEMENTS, 'untenanted'),
     unreachableDeletion: choiceFlag('unreachable-deletion', v['unreachable-deletion'], ['wait', 'orphan'], 'wait'),
     unreachableDeletionTimeoutMs: integerFlag('unreachable-deletion-timeout', v['unreachable-deletion-timeout'], d.unreachableDeletionTimeoutMs, 0, 30 * DAY_MS),
     memberRequestTimeoutMs: integerFlag('member-request-timeout', v['member-request-timeout'], d.memberRequestTimeoutMs, 10, 10 * 60_000),

@@ -42,6 +42,8 @@ export class AgentRegistry {
   private readonly listeners = new Set<ClusterLinkListener>();
   /** Clusters that had an agent since start: a dial to one of them is NO_AGENT, not UNKNOWN_CLUSTER. */
   private readonly seenClusters = new Set<string>();
+  /** The tenant of the latest agent certificate of each cluster since start (kept after it disconnects). */
+  private readonly tenants = new Map<string, string>();
   private readonly startedAt: number;
 
   /**
@@ -63,6 +65,7 @@ export class AgentRegistry {
     if (!links) this.byCluster.set(cluster, (links = new Set()));
     links.add(link);
     this.seenClusters.add(cluster);
+    this.tenants.set(cluster, link.identity.tenant);
     if (links.size === 1) this.notify(cluster, true);
   }
 
@@ -78,6 +81,14 @@ export class AgentRegistry {
   /** Whether any agent link of the cluster is up (the federation's health checks use it). */
   isConnected(cluster: string): boolean {
     return (this.byCluster.get(cluster)?.size ?? 0) > 0;
+  }
+
+  /**
+   * The tenant of the cluster's latest agent certificate since the hub started, also while it is
+   * disconnected (the federation checks KubeFedCluster tenant labels against it); undefined: none seen.
+   */
+  agentTenantOf(cluster: string): string | undefined {
+    return this.tenants.get(cluster);
   }
 
   /** Called when a cluster's first link registers or its last one goes; returns the unsubscribe. */

@@ -113,7 +113,9 @@ export class ProxyServer {
     const webhook = this.options.topologyWebhook;
     const topologyWebhook = webhook ? { url: webhook.url, caBundle: fs.readFileSync(webhook.caFile).toString('base64') } : undefined;
     const dialer = federationDialer(this.dial, { directEgress: this.options.federationDirectEgress });
-    const api = await createApiServer({ store, registry, log: this.log.child({ part: 'federation' }), tls: this.tlsContext, dialer, kubefed: { defaultTypes: true, topologyWebhook },
+    // Tenant admission checks KubeFedCluster labels against the tenants of agent certificates.
+    const tenancy = { agentTenantOf: (cluster: string) => this.agents.agentTenantOf(cluster), untenantedPlacement: this.options.federationUntenantedPlacement };
+    const api = await createApiServer({ store, registry, log: this.log.child({ part: 'federation' }), tls: this.tlsContext, dialer, kubefed: { defaultTypes: true, topologyWebhook, tenancy },
       isRevoked: this.revocation.isRevokedForFederation,
       // The hub's listener limits apply to its federation listener too; its metrics are on the hub's admin /metrics.
       listener: { name: 'federation', limits: this.options }, metrics: this.metrics.registry });
@@ -127,6 +129,7 @@ export class ProxyServer {
           metrics: this.metrics.registry,
           unreachableDeletion: { mode: this.options.unreachableDeletion === 'orphan' ? 'Orphan' : 'Wait', afterMs: this.options.unreachableDeletionTimeoutMs },
           memberRequestTimeoutMs: this.options.memberRequestTimeoutMs,
+          untenantedPlacement: this.options.federationUntenantedPlacement,
         })
       : null;
     this.federation = { api, store, controller };

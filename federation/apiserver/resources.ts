@@ -7,6 +7,7 @@ import { MAX_BODY_DEPTH, nestedDeeperThan } from './body.js';
 import { applyPatch, PatchError } from './patch.js';
 import { matchFields, matchLabels, pinnedField, type FieldRequirement, type LabelRequirement } from './selectors.js';
 import { decodeContinue, decodeObject, encodeContinue, encodeObject, objectKey, typePrefix, type KubeObject } from './storage.js';
+import type { UserInfo } from './authz.js';
 import { groupVersion, NAMESPACES, type ResourceType, type TypeRegistry } from './types.js';
 import { validateObject, type FieldError } from './validation.js';
 import { VersionConverter } from './versions.js';
@@ -75,9 +76,22 @@ export function matches(obj: KubeObject, labels: LabelRequirement[], fields: Fie
   return matchLabels(labels, obj.metadata.labels) && matchFields(fields, objectFields(obj));
 }
 
+/** A write about to be stored, as admission sees it. */
+export interface AdmissionRequest {
+  t: ResourceType;
+  /** The object as it would be stored. */
+  object: KubeObject;
+  /** The stored object (update); undefined on create. */
+  oldObject: KubeObject | undefined;
+  /** Who asks; undefined for writes of the server itself (its controller, bootstrap). */
+  user: UserInfo | undefined;
+}
+
 /** Extension points used by runtime-registered types (CRDs): extra validation and write notifications. */
 export interface ResourceHooks {
   validate?(t: ResourceType, obj: KubeObject): FieldError[];
+  /** Admission that needs the user, the stored object or other objects: throws an ApiError to refuse (status writes are not admitted). */
+  admit?(request: AdmissionRequest): Promise<void>;
   /** Called after an object was written (deleted: it is gone from the store). */
   written?(t: ResourceType, obj: KubeObject, deleted: boolean): void | Promise<void>;
 }
@@ -216,7 +230,11 @@ export class Resources {
     if (errs.length > 0) throw errors.invalid(t.kind, obj.metadata.name ?? obj.metadata.generateName ?? '', errs);
   }
 
-  async create(t: ResourceType, namespace: string | undefined, body: unknown, opts: { dryRun?: boolean; skipNamespaceCheck?: boolean } = {}): Promise<KubeObject> {
+  private async admit(request: AdmissionRequest): Promise<void> {
+    for (const h of this.hooks) await h.admit?.(request);
+  }
+
+  async create(t: ResourceType, namespace: string | undefined, body: unknown, opts: { dryRun?: boolean; skipNamespaceCheck?: boolean; user?: UserInfo } = {}): Promise<KubeObject> {
     const st = this.storageType(t);
     if (st !== t) {
       const converted = await this.convertOne(st, this.checkBody(t, body));
@@ -249,6 +267,7 @@ export class Resources {
     }
     this.validate(t, obj);
     if (!opts.skipNamespaceCheck) await this.requireNamespace(t, meta.namespace);
+    await this.admit({ t, object: obj, oldObject: undefined, user: opts.user });
     if (opts.dryRun) return obj;
     const kv = await this.store.create(objectKey(t, meta.namespace, meta.name!), encodeObject(obj)).catch((e) => mapStoreError(e, t, meta.name));
     const created = decodeObject(kv);
@@ -260,7 +279,7 @@ export class Resources {
    * Replaces the object (or its status). `expected` = the client's resourceVersion precondition.
    * Returns the stored object (or the final version if the update completed a pending deletion).
    */
-  async update(t: ResourceType, namespace: string | undefined, name: string, body: unknown, opts: { status?: boolean; dryRun?: boolean } = {}): Promise<KubeObject> {
+  async update(t: ResourceType, namespace: string | undefined, name: string, body: unknown, opts: { status?: boolean; dryRun?: boolean; user?: UserInfo } = {}): Promise<KubeObject> {
     const st = this.storageType(t);
     if (st !== t) {
       const converted = await this.convertOne(st, this.checkBody(t, body));
@@ -281,7 +300,7 @@ export class Resources {
     return this.replace(t, current, obj, expected, opts);
   }
 
-  private async replace(t: ResourceType, current: KubeObject, incoming: KubeObject, expected: number | undefined, opts: { status?: boolean; dryRun?: boolean }): Promise<KubeObject> {
+  private async replace(t: ResourceType, current: KubeObject, incoming: KubeObject, expected: number | undefined, opts: { status?: boolean; dryRun?: boolean; user?: UserInfo }): Promise<KubeObject> {
     const name = current.metadata.name!;
     const currentRv = Number(current.metadata.resourceVersion);
     if (expected !== undefined && expected !== currentRv) {
@@ -319,6 +338,7 @@ export class Resources {
     if (current.metadata.generateName) meta.generateName = current.metadata.generateName;
     this.validate(t, next);
     if (meta.deletionTimestamp && !current.metadata.deletionTimestamp) throw errors.badRequest('deletionTimestamp cannot be set by an update');
+    if (!opts.status) await this.admit({ t, object: next, oldObject: current, user: opts.user });
     const key = objectKey(t, meta.namespace, name);
     if (opts.dryRun) return { ...next, metadata: { ...meta, resourceVersion: current.metadata.resourceVersion } };
     if (meta.deletionTimestamp && (meta.finalizers ?? []).length === 0) {
@@ -336,7 +356,7 @@ export class Resources {
     return updated;
   }
 
-  async patch(t: ResourceType, namespace: string | undefined, name: string, patchType: string, patch: unknown, opts: { status?: boolean; dryRun?: boolean } = {}): Promise<KubeObject> {
+  async patch(t: ResourceType, namespace: string | undefined, name: string, patchType: string, patch: unknown, opts: { status?: boolean; dryRun?: boolean; user?: UserInfo } = {}): Promise<KubeObject> {
     const st = this.storageType(t);
     if (st !== t) return this.patchConverted(t, st, namespace, name, patchType, patch, opts);
     for (let attempt = 0; ; attempt++) {
@@ -376,7 +396,7 @@ export class Resources {
   }
 
   /** Patch in a non-storage version: read, convert, patch, convert back, replace (with a precondition). */
-  private async patchConverted(t: ResourceType, st: ResourceType, namespace: string | undefined, name: string, patchType: string, patch: unknown, opts: { status?: boolean; dryRun?: boolean }): Promise<KubeObject> {
+  private async patchConverted(t: ResourceType, st: ResourceType, namespace: string | undefined, name: string, patchType: string, patch: unknown, opts: { status?: boolean; dryRun?: boolean; user?: UserInfo }): Promise<KubeObject> {
     for (let attempt = 0; ; attempt++) {
       const current = await this.get(t, namespace, name);
       const obj = this.applyPatchTo(t, current, name, patchType, patch);

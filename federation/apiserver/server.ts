@@ -20,7 +20,7 @@ import { DEFAULT_MAX_BODY_BYTES, decodeObjectBody, mediaType, parseJson, readBod
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, SERVER_VERSION } from './discovery.js';
 import type { Dialer } from './conversion.js';
 import { installCrdSupport } from './crd.js';
-import { installKubeFed } from '../kubefed/install.js';
+import { installKubeFed, type TenancyOptions } from '../kubefed/install.js';
 import type { TopologyWebhookConfig } from '../kubefed/crds.js';
 import { ApiError, errors } from './errors.js';
 import { ApiServerMetrics, requestLabels } from './metrics.js';
@@ -52,9 +52,10 @@ export interface ApiServerOptions {
   conversionTimeoutMs?: number;
   /**
    * Serve the KubeFed API (core.kubefed.io, Federated<Kind> types); defaultTypes: also the default
-   * FederatedTypeConfigs; topologyWebhook: also serve the cell form v1beta2, converted by that webhook.
+   * FederatedTypeConfigs; topologyWebhook: also serve the cell form v1beta2, converted by that webhook;
+   * tenancy: the tenants of agent certificates and where untenanted objects go.
    */
-  kubefed?: { defaultTypes: boolean; topologyWebhook?: TopologyWebhookConfig };
+  kubefed?: { defaultTypes: boolean; topologyWebhook?: TopologyWebhookConfig; tenancy?: TenancyOptions };
   /** Certificate revocation (--revoked): a verified client certificate whose serial (hex) this accepts is refused with 403. */
   isRevoked?: (serialHex: string) => boolean;
   /** The listener's name (log field and metrics label) and limits (handshake, header, idle, unauthenticated connections). */
@@ -111,7 +112,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     onWebhookCall: (result, seconds) => metrics.conversionWebhookCall(result, seconds),
     log,
   });
-  if (options.kubefed) await installKubeFed(resources, { log, defaultTypes: options.kubefed.defaultTypes, topologyWebhook: options.kubefed.topologyWebhook });
+  if (options.kubefed) await installKubeFed(resources, { log, defaultTypes: options.kubefed.defaultTypes, topologyWebhook: options.kubefed.topologyWebhook, tenancy: options.kubefed.tenancy, metrics: metricsRegistry });
   const rbac = await installRbac(resources, log);
   /** Decides (and counts) one request; a denial is kube's 403 Forbidden. */
   const authorizeRequest = (attrs: Attributes): void => {
@@ -318,14 +319,14 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
         const body = await objectBody(req);
         const created = isRbacType(t)
           ? await withoutEscalation(user, t, dryRun, () => resources.create(t, ns, body, { dryRun: true }), () => resources.create(t, ns, body))
-          : await resources.create(t, ns, body, { dryRun });
+          : await resources.create(t, ns, body, { dryRun, user });
         log.debug({ user: user.user, resource: t.plural, namespace: ns, name: created.metadata.name }, 'created');
         return sendJson(res, 201, render(created));
       }
       case 'update': {
         const body = await objectBody(req);
         if (isRbacType(t)) return sendJson(res, 200, render(await withoutEscalation(user, t, dryRun, () => resources.update(t, ns, name!, body, { dryRun: true }), (checked) => resources.update(t, ns, name!, checked), await resources.get(t, ns, name!))));
-        return sendJson(res, 200, render(await resources.update(t, ns, name!, body, { status, dryRun })));
+        return sendJson(res, 200, render(await resources.update(t, ns, name!, body, { status, dryRun, user })));
       }
       case 'patch': {
         const type = mediaType(req);
@@ -333,7 +334,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
         const patch = parseJson(await readBody(req, maxBody));
         // The patched object is checked, then written with the version it was computed from (409 if it changed since).
         if (isRbacType(t)) return sendJson(res, 200, render(await withoutEscalation(user, t, dryRun, () => resources.patch(t, ns, name!, type, patch, { dryRun: true }), (checked) => resources.update(t, ns, name!, checked), await resources.get(t, ns, name!))));
-        return sendJson(res, 200, render(await resources.patch(t, ns, name!, type, patch, { status, dryRun })));
+        return sendJson(res, 200, render(await resources.patch(t, ns, name!, type, patch, { status, dryRun, user })));
       }
       case 'delete': {
         const raw = await readBody(req, maxBody);

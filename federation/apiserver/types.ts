@@ -32,15 +32,33 @@ export function groupVersion(t: { group: string; version: string }): string {
 
 export class TypeRegistry {
   private readonly types: ResourceType[] = [];
+  private readonly listeners = new Set<() => void>();
 
   add(type: ResourceType): void {
     if (this.lookup(type.group, type.version, type.plural)) throw new Error(`resource ${type.plural}.${type.group || 'core'}/${type.version} already registered`);
     this.types.push({ ...type, shortNames: type.shortNames ? [...type.shortNames] : undefined });
+    this.changed();
   }
 
   /** Removes every type `match` accepts (runtime unregistration, e.g. a deleted CRD). */
   removeWhere(match: (t: ResourceType) => boolean): void {
+    const before = this.types.length;
     for (let i = this.types.length - 1; i >= 0; i--) if (match(this.types[i]!)) this.types.splice(i, 1);
+    if (this.types.length !== before) this.changed();
+  }
+
+  /**
+   * Calls back (synchronously) after a type was added or removed; returns the unsubscribe. A CRD's
+   * types are registered after its write is stored, so a watcher of CRDs may see the CRD before
+   * its types are served: whoever needs the served type listens here instead.
+   */
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private changed(): void {
+    for (const listener of this.listeners) listener();
   }
 
   lookup(group: string, version: string, plural: string): ResourceType | undefined {

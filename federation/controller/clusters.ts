@@ -3,15 +3,21 @@
 // KubeFedConfig's period and thresholds, and at once from the hub's agent registry (a cluster whose
 // last agent link drops is Offline before any probe could tell). KubeFedCluster status is written
 // only when a condition or the version changes.
+//
+// Tenants: the registry also knows the tenant of each cluster's agent certificate. A cluster
+// without a tenant label gets it injected; one whose label disagrees is Ready=False (reason
+// TenantMismatch) whatever its probes say, so the controller neither creates nor deletes anything
+// there until an admin fixes the label or the certificate.
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../../common/log.js';
 import { ApiError } from '../apiserver/errors.js';
 import type { Resources } from '../apiserver/resources.js';
 import type { KubeObject } from '../apiserver/storage.js';
 import { SECRETS } from '../apiserver/types.js';
-import { KUBEFED_CLUSTER, KUBEFED_NAMESPACE, UNJOIN_FINALIZER, type KubeFedConfigValues } from '../kubefed/api.js';
+import { KUBEFED_CLUSTER, KUBEFED_NAMESPACE, TENANT_LABEL, UNJOIN_FINALIZER, type KubeFedConfigValues } from '../kubefed/api.js';
+import { labelTenant, mismatchMessage, tenantMismatch } from '../kubefed/tenancy.js';
 import { stableJson } from './desired.js';
-import { clusterConditions, HealthTracker, type HealthState } from './health.js';
+import { clusterConditions, HealthTracker, withTenantMismatch, type HealthState } from './health.js';
 import { Informer } from './informer.js';
 import { MemberClient, memberConfig, MemberConfigError, type ClusterDial } from './member-client.js';
 import type { ControllerMetrics } from './metrics.js';
@@ -22,11 +28,16 @@ export interface ClusterLinks {
   isConnected(cluster: string): boolean;
   /** Calls back when a cluster's first link comes up or its last goes away; returns an unsubscribe. */
   onChange(listener: (cluster: string, connected: boolean) => void): () => void;
+  /** The tenant of the cluster's agent certificate (the latest agent seen since the hub started), if any. */
+  agentTenantOf?(cluster: string): string | undefined;
 }
 
 export interface MemberClusterState {
   readonly name: string;
   readonly labels: Record<string, string>;
+  /** The tenant of the cluster's agent certificate, when the hub has seen its agent. */
+  readonly agentTenant: string | undefined;
+  /** Ready by its probes and its tenant label agrees with its agent (a mismatched cluster is never Ready). */
   readonly ready: boolean;
   readonly client: MemberClient | null;
   /** Changes whenever a new client replaces the old one. */
@@ -38,12 +49,15 @@ export interface MemberClusterState {
 interface Cluster extends MemberClusterState {
   name: string;
   labels: Record<string, string>;
+  agentTenant: string | undefined;
   ready: boolean;
   client: MemberClient | null;
   clientGeneration: number;
   unjoining: boolean;
   configKey: string;
   configError: string | null;
+  /** The tenant label disagreed with the agent at the last check (a change is logged and re-decides readiness). */
+  tenantMismatch: boolean;
   health: HealthTracker;
   version: string | undefined;
   probeTimer: NodeJS.Timeout | null;
@@ -149,12 +163,14 @@ export class ClusterManager extends EventEmitter {
       c = {
         name,
         labels: {},
+        agentTenant: undefined,
         ready: false,
         client: null,
         clientGeneration: 0,
         unjoining: false,
         configKey: '',
         configError: null,
+        tenantMismatch: false,
         health: new HealthTracker(this.options.config().clusterHealthCheck),
         version: undefined,
         probeTimer: null,
@@ -164,6 +180,7 @@ export class ClusterManager extends EventEmitter {
     }
     c.labels = { ...(obj.metadata.labels ?? {}) };
     c.unjoining = Boolean(obj.metadata.deletionTimestamp) && (obj.metadata.finalizers ?? []).includes(UNJOIN_FINALIZER);
+    this.checkTenant(c, obj);
     if (c.configKey !== configKey) {
       c.configKey = configKey;
       c.client?.close();
@@ -195,7 +212,10 @@ export class ClusterManager extends EventEmitter {
 
   private linkChanged(name: string, connected: boolean): void {
     const c = this.clusters.get(name);
-    if (!c || !c.client) return;
+    if (!c) return;
+    const obj = this.clusterInformer.get(`${KUBEFED_NAMESPACE}/${name}`);
+    if (connected && obj) this.checkTenant(c, obj);
+    if (!c.client) return;
     if (!connected) this.setHealth(c, c.health.linkLost());
     // Link back: probe at once rather than at the next period.
     else this.schedule(c, 0);
@@ -234,8 +254,36 @@ export class ClusterManager extends EventEmitter {
     }
   }
 
+  /**
+   * The agent's tenant against the label: injects the label when absent, and re-decides readiness
+   * when a mismatch appears or goes (reported in the status, the log and the mismatch gauge).
+   */
+  private checkTenant(c: Cluster, obj: KubeObject): void {
+    const before = c.tenantMismatch;
+    c.agentTenant = this.options.links?.agentTenantOf?.(c.name);
+    const after = tenantMismatch(c);
+    c.tenantMismatch = after;
+    this.options.metrics.tenantMismatch.set({ cluster: c.name }, after ? 1 : 0);
+    if (after && !before) this.options.log.warn({ cluster: c.name, label: labelTenant(c.labels), agentTenant: c.agentTenant }, `tenant mismatch: ${mismatchMessage(c)}`);
+    if (!after && before) this.options.log.info({ cluster: c.name, tenant: labelTenant(c.labels) }, 'tenant mismatch resolved');
+    if (after !== before) this.setHealth(c, c.health.current);
+    if (c.agentTenant !== undefined && labelTenant(c.labels) === undefined && !obj.metadata.deletionTimestamp) void this.injectTenant(obj, c.agentTenant);
+  }
+
+  /** A write of the hub itself (no user): admission lets it set the label an admin-only rule guards. */
+  private async injectTenant(obj: KubeObject, tenant: string): Promise<void> {
+    const name = obj.metadata.name!;
+    try {
+      await this.options.resources.update(KUBEFED_CLUSTER, KUBEFED_NAMESPACE, name, { ...obj, metadata: { ...obj.metadata, labels: { ...(obj.metadata.labels ?? {}), [TENANT_LABEL]: tenant } } });
+      this.options.log.info({ cluster: name, tenant }, "tenant label injected from the agent's certificate");
+    } catch (err) {
+      // Conflict: a newer version is on its way to the informer, and is checked again.
+      if (!(err instanceof ApiError && (err.reason === 'Conflict' || err.reason === 'NotFound'))) this.options.log.warn({ cluster: name, err: (err as Error).message }, 'tenant label injection failed');
+    }
+  }
+
   private setHealth(c: Cluster, state: HealthState): void {
-    const ready = state.phase === 'Ready';
+    const ready = state.phase === 'Ready' && !tenantMismatch(c);
     const changed = ready !== c.ready;
     c.ready = ready;
     if (changed) {
@@ -250,7 +298,8 @@ export class ClusterManager extends EventEmitter {
     if (!obj) return;
     const current = (obj.status ?? {}) as { conditions?: unknown[]; kubernetesVersion?: string };
     const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-    const conditions = clusterConditions(state, (current.conditions ?? []) as never[], now);
+    const healthConditions = clusterConditions(state, (current.conditions ?? []) as never[], now);
+    const conditions = tenantMismatch(c) ? withTenantMismatch(healthConditions, (current.conditions ?? []) as never[], mismatchMessage(c), now) : healthConditions;
     const next: Record<string, unknown> = { ...current, conditions };
     if (c.version) next.kubernetesVersion = c.version;
     // Probe times alone are not a change worth a write (KubeFed's status write loop, kubefed#1373).

@@ -9,11 +9,10 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../common/log.js';
-import { CRD_TYPE } from '../apiserver/crd.js';
 import { ApiError } from '../apiserver/errors.js';
 import type { Resources } from '../apiserver/resources.js';
 import type { KubeObject } from '../apiserver/storage.js';
-import type { ResourceType } from '../apiserver/types.js';
+import { NAMESPACES, type ResourceType } from '../apiserver/types.js';
 import {
   FEDERATED_TYPE_CONFIG,
   KUBEFED_CONFIG,
@@ -29,6 +28,7 @@ import { annotationPolicyOf, RESERVED_ANNOTATIONS, type AnnotationPolicy } from 
 import { computePlacement, selectedClusters, type ClusterInfo } from '../kubefed/placement.js';
 import { inPlacementMask, placementMaskOf } from '../kubefed/placement-mask.js';
 import { annotationChanges } from './annotations.js';
+import { namespaceTenant, type Tenancy, type UntenantedPlacement } from '../kubefed/tenancy.js';
 import { ClusterManager, type ClusterLinks, type MemberClusterState } from './clusters.js';
 import { decide, isDeleting, isOrphaning, memberDeleteOptions, type ClusterAction, type ClusterDecision } from './decide.js';
 import { HASH_ANNOTATION, contains, desiredObject, isUpToDate, withRetainedFields } from './desired.js';
@@ -60,6 +60,8 @@ export interface ControllerOptions {
   /** Concurrent syncs per member cluster unless KubeFedConfig's syncController.maxConcurrentReconciles says otherwise. */
   workersPerCluster?: number;
   memberRequestTimeoutMs?: number;
+  /** Where objects of a namespace without a tenant go (README "Tenants"); default 'untenanted'. */
+  untenantedPlacement?: UntenantedPlacement;
 }
 
 export const DEFAULT_UNREACHABLE_DELETION: UnreachableDeletionPolicy = { mode: 'Wait', afterMs: 5 * 60_000 };
@@ -125,8 +127,11 @@ export class FederationController extends EventEmitter {
   private readonly results = new Map<string, Map<string, ClusterRecord>>();
   private readonly ftcInformer: Informer;
   private readonly configInformer: Informer;
-  /** CRDs: a Federated<Kind> becomes servable after its FederatedTypeConfig's event may have been seen. */
-  private readonly crdInformer: Informer;
+  /** A Federated<Kind> becomes served (its CRD registered) after its FederatedTypeConfig's event may have been seen. */
+  private readonly unsubscribeTypes: () => void;
+  /** Federation-side Namespaces: their tenant label places the objects in them (unless the FederatedNamespace sets one). */
+  private readonly namespaceInformer: Informer;
+  private readonly untenantedPlacement: UntenantedPlacement;
   private readonly unreachableDeletion: UnreachableDeletionPolicy;
   /** Per-cluster applied revisions, in the store (PropagatedVersion): what a held-back cluster keeps, across restarts. */
   private readonly versions: PropagatedVersions;
@@ -142,6 +147,7 @@ export class FederationController extends EventEmitter {
     this.resources = options.resources;
     this.log = options.log;
     this.unreachableDeletion = options.unreachableDeletion ?? DEFAULT_UNREACHABLE_DELETION;
+    this.untenantedPlacement = options.untenantedPlacement ?? 'untenanted';
     this.defaultWorkersPerCluster = options.workersPerCluster ?? 4;
     this.workersPerCluster = this.defaultWorkersPerCluster;
     this.metrics = new ControllerMetrics(options.metrics, () => this.queueDepths());
@@ -171,7 +177,18 @@ export class FederationController extends EventEmitter {
     const recheckTypes = (): void => {
       for (const ftc of this.ftcInformer.list()) if (!this.types.has(ftc.metadata.name!)) this.ftcChanged(ftc);
     };
-    this.crdInformer = new Informer(localListWatch(this.resources, CRD_TYPE), { added: recheckTypes, updated: recheckTypes });
+    // Deferred: the registry calls back in the middle of registering a CRD's versions.
+    let recheckQueued = false;
+    this.unsubscribeTypes = this.resources.registry.onChange(() => {
+      if (recheckQueued || this.stopped) return;
+      recheckQueued = true;
+      queueMicrotask(() => {
+        recheckQueued = false;
+        if (!this.stopped) recheckTypes();
+      });
+    });
+    const namespaceChanged = (ns: KubeObject): void => this.requeueNamespace(ns.metadata.name!);
+    this.namespaceInformer = new Informer(localListWatch(this.resources, NAMESPACES), { added: namespaceChanged, updated: namespaceChanged, deleted: namespaceChanged });
     this.configInformer = new Informer(localListWatch(this.resources, KUBEFED_CONFIG, KUBEFED_NAMESPACE), {
       added: (o) => this.configChanged(o),
       updated: (o) => this.configChanged(o),
@@ -182,9 +199,9 @@ export class FederationController extends EventEmitter {
   start(): void {
     this.configInformer.start();
     this.versions.start();
+    this.namespaceInformer.start();
     this.clusters.start();
     this.ftcInformer.start();
-    this.crdInformer.start();
     this.running.push(this.objectQueue.run(8, (key) => this.reconcileObject(key), (key, err) => this.reconcileFailed('object', key, err)));
     this.log.info('federation controller started');
   }
@@ -193,9 +210,10 @@ export class FederationController extends EventEmitter {
     if (this.stopped) return;
     this.stopped = true;
     this.ftcInformer.stop();
-    this.crdInformer.stop();
+    this.unsubscribeTypes();
     this.configInformer.stop();
     this.versions.stop();
+    this.namespaceInformer.stop();
     for (const t of this.types.values()) t.informer.stop();
     for (const m of this.memberInformers.values()) for (const inf of m.byType.values()) inf.stop();
     this.objectQueue.shutDown();
@@ -319,12 +337,14 @@ export class FederationController extends EventEmitter {
     // Status writes do not move the generation: latency counts from the spec change.
     if (state && state.seenAt.get(key)?.generation !== generation) state.seenAt.set(key, { generation, at: performance.now() });
     this.objectQueue.add(objectKey(ftc, key));
-    // A FederatedNamespace's placement bounds every namespaced object in it.
-    if (state && isNamespaceType(state.info)) {
-      for (const [name, other] of this.types) {
-        if (!other.info.target.namespaced) continue;
-        for (const o of other.informer.list()) if (o.metadata.namespace === obj.metadata.name) this.objectQueue.add(objectKey(name, objectKeyOf(o)));
-      }
+    // A FederatedNamespace's placement and tenant bound every namespaced object in it.
+    if (state && isNamespaceType(state.info)) this.requeueNamespace(obj.metadata.name!);
+  }
+
+  private requeueNamespace(namespace: string): void {
+    for (const [name, state] of this.types) {
+      if (!state.info.target.namespaced && !isNamespaceType(state.info)) continue;
+      for (const o of state.informer.list()) if (o.metadata.namespace === namespace) this.objectQueue.add(objectKey(name, objectKeyOf(o)));
     }
   }
 
@@ -333,14 +353,17 @@ export class FederationController extends EventEmitter {
     return undefined;
   }
 
-  /** Placement of one federated object: its own, ∩ its FederatedNamespace's for namespaced types. */
+  /** Placement of one federated object: its own, ∩ its FederatedNamespace's for namespaced types, ∩ its tenant's clusters. */
   private placement(state: TypeState, fed: KubeObject, clusters: ClusterInfo[]): { placed: Set<string>; reason?: AggregateReason } {
-    if (!state.info.target.namespaced || isNamespaceType(state.info)) return { placed: selectedClusters(fed, clusters) };
-    const nsState = this.namespaceState();
-    const ns = fed.metadata.namespace!;
-    const fedNs = nsState?.informer.get(`${ns}/${ns}`);
+    const ns = fed.metadata.namespace;
+    const fedNs = ns === undefined ? undefined : this.namespaceState()?.informer.get(`${ns}/${ns}`);
+    const tenancy: Tenancy = {
+      tenant: ns === undefined ? undefined : namespaceTenant(fedNs, this.namespaceInformer.get(ns)),
+      untenanted: this.untenantedPlacement,
+    };
+    if (!state.info.target.namespaced || isNamespaceType(state.info)) return { placed: computePlacement(fed, clusters, undefined, tenancy) };
     if (!fedNs) return { placed: new Set(), reason: 'NamespaceNotFederated' };
-    return { placed: computePlacement(fed, clusters, selectedClusters(fedNs, clusters)) };
+    return { placed: computePlacement(fed, clusters, selectedClusters(fedNs, clusters), tenancy) };
   }
 
   private async reconcileObject(key: string): Promise<void> {
@@ -435,7 +458,7 @@ export class FederationController extends EventEmitter {
 
   /** Clusters placement may choose: every joined cluster but those being unjoined. */
   private placeable(): ClusterInfo[] {
-    return this.clusters.all().filter((c) => !c.unjoining).map((c) => ({ name: c.name, labels: c.labels }));
+    return this.clusters.all().filter((c) => !c.unjoining).map((c) => ({ name: c.name, labels: c.labels, agentTenant: c.agentTenant }));
   }
 
   /**
@@ -552,6 +575,7 @@ export class FederationController extends EventEmitter {
     this.clusterQueues.delete(name);
     for (const records of this.results.values()) records.delete(name);
     this.metrics.clusterReady.remove({ cluster: name });
+    this.metrics.tenantMismatch.remove({ cluster: name });
     this.requeueAll();
   }
 

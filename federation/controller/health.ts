@@ -104,3 +104,13 @@ export function clusterConditions(state: HealthState, previous: ClusterCondition
     return { ...c, lastProbeTime: now, lastTransitionTime: before && before.status === c.status ? (before.lastTransitionTime ?? now) : now };
   });
 }
+
+/**
+ * The conditions of a cluster whose tenant label disagrees with its agent's certificate: Ready is
+ * False with reason TenantMismatch whatever the probes say; the other conditions stay.
+ */
+export function withTenantMismatch(conditions: ClusterCondition[], previous: ClusterCondition[], message: string, now: string): ClusterCondition[] {
+  const before = previous.find((p) => p.type === 'Ready');
+  const ready: ClusterCondition = { type: 'Ready', status: 'False', reason: 'TenantMismatch', message, lastProbeTime: now, lastTransitionTime: before && before.status === 'False' ? (before.lastTransitionTime ?? now) : now };
+  return [ready, ...conditions.filter((c) => c.type !== 'Ready')];
+}

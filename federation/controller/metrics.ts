@@ -14,6 +14,7 @@ export class ControllerMetrics {
   readonly annotationOnlyUpdates: Counter<'cluster'>;
   readonly rolloutSyncs: Counter<'cluster' | 'mode'>;
   readonly versionWrites: Counter<'result'>;
+  readonly tenantMismatch: Gauge<'cluster'>;
 
   constructor(registry: Registry, depths: () => Record<string, number>) {
     const registers = [registry];
@@ -40,6 +41,7 @@ export class ControllerMetrics {
     this.clusterReady = new Gauge({ name: 'fedtunnel_federation_cluster_ready', help: '1 when the member cluster is Ready, 0 otherwise', labelNames: ['cluster'], registers });
     this.annotationWrites = new Counter({ name: 'fedtunnel_federation_member_annotation_writes_total', help: 'Propagated annotation keys set (added or changed) or removed on member objects by updates, per cluster', labelNames: ['cluster', 'change'], registers });
     this.annotationOnlyUpdates = new Counter({ name: 'fedtunnel_federation_annotation_only_updates_total', help: 'Member updates that changed nothing but annotations (template annotation edits, repaired annotation drift), per cluster', labelNames: ['cluster'], registers });
+    this.tenantMismatch = new Gauge({ name: 'fedtunnel_federation_cluster_tenant_mismatch', help: "1 when the cluster's tenant label disagrees with its agent certificate's tenant (nothing is propagated there), 0 otherwise", labelNames: ['cluster'], registers });
     this.statusWrites = new Counter({ name: 'fedtunnel_federation_status_writes_total', help: 'Status writes by kind (written only when the status changed)', labelNames: ['kind'], registers });
     this.rolloutSyncs = new Counter({ name: 'fedtunnel_federation_rollout_syncs_total', help: 'Per-cluster syncs by rollout mode: current, held (placementMask: kept at its applied revision), withheld (placementMask: nothing applied yet, nothing written)', labelNames: ['cluster', 'mode'], registers });
     this.versionWrites = new Counter({ name: 'fedtunnel_federation_propagated_version_writes_total', help: 'Writes of PropagatedVersion records (applied revision per cluster) by result (ok, conflict, error)', labelNames: ['result'], registers });

@@ -18,7 +18,12 @@ export const DELETE_OPTION_ANNOTATION = 'kubefed.io/deleteoption';
 export const SYNC_FINALIZER = 'kubefed.io/sync-controller';
 /** On a KubeFedCluster being unjoined with fedctl unjoin --delete-propagated: the controller deletes what it propagated there, then removes it. */
 export const UNJOIN_FINALIZER = 'fedtunnel.io/unjoin-delete-propagated';
-/** The KubeFedCluster label naming the cell (deployment unit) a cluster belongs to. */
+/**
+ * The tenant a KubeFedCluster, a Namespace or a FederatedNamespace (its template) belongs to
+ * (README "Tenants"). On a KubeFedCluster it must equal the tenant of its agent's certificate.
+ */
+export const TENANT_LABEL = 'fedtunnel.io/tenant';
+/** The deployment unit (cell) of a KubeFedCluster; like the tenant label, only admins change it. */
 export const CELL_LABEL = 'fedtunnel.io/cell';
 /** KubeFed reads its configuration from the KubeFedConfig of this name in KUBEFED_NAMESPACE. */
 export const KUBEFED_CONFIG_NAME = 'kubefed';

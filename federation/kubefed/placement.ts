@@ -5,17 +5,17 @@
 //     clusters whose labels match;
 //   - no clusters and no clusterSelector (placement {} or absent) selects none;
 //   - only known clusters are ever selected (names of unknown clusters drop out);
-//   - a namespaced resource goes only where its namespace's FederatedNamespace goes.
-// This is the one place placement is decided: later restrictions (a tenant's clusters, a
-// placementMask) are further intersections added here, not in the controller.
+//   - a namespaced resource goes only where its namespace's FederatedNamespace goes;
+//   - only to clusters of the object's tenant, never to a cluster whose tenant label disagrees
+//     with its agent's certificate (tenancy.ts).
+// This is the one place placement is decided: later restrictions (a placementMask) are further
+// intersections added here, not in the controller.
 import type { KubeObject } from '../apiserver/storage.js';
 import { matchLabels } from '../apiserver/selectors.js';
 import { labelSelectorRequirements } from './label-selector.js';
+import { tenantAllows, tenantMismatch, type TenantCluster, type Tenancy } from './tenancy.js';
 
-export interface ClusterInfo {
-  name: string;
-  labels: Record<string, string>;
-}
+export type ClusterInfo = TenantCluster;
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -41,10 +41,12 @@ export function selectedClusters(fedObj: KubeObject, clusters: ClusterInfo[]): S
 /**
  * Effective placement: the selected clusters, and for namespaced types only those in
  * `namespacePlacement` (the placement of the namespace's FederatedNamespace; pass an empty set when
- * the namespace has none: KubeFed then places the resource nowhere).
+ * the namespace has none: KubeFed then places the resource nowhere); only clusters `tenancy`
+ * allows (without it: every cluster but those whose tenant label disagrees with their agent).
  */
-export function computePlacement(fedObj: KubeObject, clusters: ClusterInfo[], namespacePlacement?: Set<string>): Set<string> {
-  const selected = selectedClusters(fedObj, clusters);
+export function computePlacement(fedObj: KubeObject, clusters: ClusterInfo[], namespacePlacement?: Set<string>, tenancy?: Tenancy): Set<string> {
+  const eligible = clusters.filter((c) => (tenancy ? tenantAllows(c, tenancy) : !tenantMismatch(c)));
+  const selected = selectedClusters(fedObj, eligible);
   if (!namespacePlacement) return selected;
   return new Set([...selected].filter((name) => namespacePlacement.has(name)));
 }

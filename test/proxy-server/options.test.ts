@@ -46,6 +46,7 @@ describe('proxy-server: parseServerOptions', function () {
       federationStore: SERVER_DEFAULTS.federationStore,
       federationEncryptionConfig: null,
       federationController: true,
+      federationUntenantedPlacement: 'untenanted',
       unreachableDeletion: 'wait',
       unreachableDeletionTimeoutMs: SERVER_DEFAULTS.unreachableDeletionTimeoutMs,
       memberRequestTimeoutMs: SERVER_DEFAULTS.memberRequestTimeoutMs,
@@ -93,6 +94,12 @@ describe('proxy-server: parseServerOptions', function () {
     usageError([...REQUIRED, '--topology-webhook-url', url], /go together/);
     usageError([...REQUIRED, '--topology-webhook-ca', 'ca.pem'], /go together/);
     usageError([...REQUIRED, '--topology-webhook-url', 'http://x.east.tunnel:80/convert', '--topology-webhook-ca', 'ca.pem'], /https URL is required/);
+  });
+
+  it('takes where objects of namespaces without a tenant are placed', function () {
+    assert.equal(parse('--federation-untenanted-placement', 'all').federationUntenantedPlacement, 'all');
+    assert.equal(parse('--federation-untenanted-placement', 'untenanted').federationUntenantedPlacement, 'untenanted');
+    usageError([...REQUIRED, '--federation-untenanted-placement', 'some'], '--federation-untenanted-placement');
   });
 
   it('returns "help" for --help', function () {

@@ -207,4 +207,18 @@ describe('proxy-server: AgentRegistry', function () {
     registry.add(link('east'));
     assert.equal(seen.length, 2, 'no calls after unsubscribe');
   });
+
+  it("knows the tenant of each cluster's latest agent certificate, also after it disconnected", function () {
+    const registry = new AgentRegistry(10);
+    assert.equal(registry.agentTenantOf('north'), undefined);
+    const first = link('north', {}, 'payments');
+    registry.add(first);
+    registry.add(link('east', {}, 'retail'));
+    assert.equal(registry.agentTenantOf('north'), 'payments');
+    assert.equal(registry.agentTenantOf('east'), 'retail');
+    registry.remove(first);
+    assert.equal(registry.agentTenantOf('north'), 'payments', 'a disconnected cluster keeps its tenant');
+    registry.add(link('north', {}, 'retail'));
+    assert.equal(registry.agentTenantOf('north'), 'retail', 'a reissued certificate moves it');
+  });
 });

@@ -83,6 +83,15 @@ export interface FederationOptions {
   extraServerArgs?: string[];
   /** Extra flags of every member's agent (e.g. a short keepalive for partition tests). */
   extraAgentArgs?: string[];
+  /** The tenant of each member's agent certificate (default tenant-<name>). */
+  tenants?: Record<string, string>;
+  /**
+   * The hub's --federation-untenanted-placement. Default 'all': the suites that predate tenants
+   * place objects of namespaces without a tenant on members of different tenants.
+   */
+  untenantedPlacement?: 'untenanted' | 'all';
+  /** Client certificates besides admin's (system:masters), e.g. a user who is not an admin. */
+  users?: Array<{ user: string; groups: string[] }>;
 }
 
 let runs = 0;
@@ -153,8 +162,8 @@ export async function startFederation(options: FederationOptions): Promise<Feder
     throw new Error(`member names must be distinct DNS labels other than "federation": ${names.join(', ')}`);
   }
   const pki = ensurePki(scratchDir('federation-pki'), {
-    clusters: names.map((name) => ({ name, tenant: `tenant-${name}` })),
-    users: [{ user: 'admin', groups: ['system:masters'] }],
+    clusters: names.map((name) => ({ name, tenant: options.tenants?.[name] ?? `tenant-${name}` })),
+    users: [{ user: 'admin', groups: ['system:masters'] }, ...(options.users ?? [])],
   });
   const admin = pki.users.admin!;
   const caBundle = fs.readFileSync(pki.ca.cert).toString('base64');
@@ -203,6 +212,7 @@ export async function startFederation(options: FederationOptions): Promise<Feder
       // Agents in namespaces come from their veth peers: listen on every address in netns mode.
       agentHost: isolation === 'netns' ? '0.0.0.0' : '127.0.0.1',
       instance: 'federation-hub',
+      untenantedPlacement: options.untenantedPlacement ?? 'all',
       extraArgs: options.extraServerArgs ?? [],
     };
     hub = await startHubProcess(hubOptions);

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { clusterConditions, HealthTracker } from '../../../federation/controller/health.js';
+import { clusterConditions, HealthTracker, withTenantMismatch } from '../../../federation/controller/health.js';
 
 describe('federation/controller: cluster health', function () {
   const thresholds = { failureThreshold: 3, successThreshold: 1 };
@@ -54,5 +54,15 @@ describe('federation/controller: cluster health', function () {
     const malformed = clusterConditions(h.malformed('secret has no token'), offline, 't4');
     assert.deepEqual(malformed.map((c) => c.type), ['Ready', 'ConfigMalformed']);
     assert.equal(malformed[1]!.message, 'secret has no token');
+  });
+
+  it('a tenant mismatch makes Ready False (reason TenantMismatch) whatever the probes say, keeping the other conditions', function () {
+    const healthy = clusterConditions({ phase: 'Ready', reason: 'ClusterReady', message: 'ok' }, [], 't0');
+    const mismatched = withTenantMismatch(healthy, healthy, 'label says retail, certificate payments', 't1');
+    const ready = mismatched.find((c) => c.type === 'Ready')!;
+    assert.deepEqual({ status: ready.status, reason: ready.reason, message: ready.message, lastTransitionTime: ready.lastTransitionTime }, { status: 'False', reason: 'TenantMismatch', message: 'label says retail, certificate payments', lastTransitionTime: 't1' });
+    assert.deepEqual(mismatched.find((c) => c.type === 'Offline')?.status, 'False');
+    // Still mismatched later: the transition time stays.
+    assert.equal(withTenantMismatch(healthy, mismatched, 'm', 't2').find((c) => c.type === 'Ready')!.lastTransitionTime, 't1');
   });
 });
