@@ -180,12 +180,12 @@ async function main(): Promise<number> {
     // Self-check with real kubectl: the federation answers, and each member answers through the
     // tunnel as itself.
     let healthy = true;
-    const check = async (name: string, args: string[], expected: string): Promise<void> => {
+    const check = async (name: string, args: string[], expected: string, what?: string): Promise<void> => {
       try {
         const out = (await kubectl(kubeconfig, name, args)).trim();
         const ok = out === expected;
         healthy &&= ok;
-        process.stdout.write(`check ${name}: ${ok ? 'ok' : `WRONG (expected ${expected})`} ${out}\n`);
+        process.stdout.write(`check ${name}: ${ok ? 'ok' : `WRONG (expected ${expected || '(none)'})`} ${out || '(none)'}${what ? ` — ${what}` : ''}\n`);
       } catch (error) {
         healthy = false;
         process.stdout.write(`check ${name}: FAILED ${(error as Error).message}\n`);
@@ -193,7 +193,7 @@ async function main(): Promise<number> {
     };
     await check('federation', ['get', 'namespace', 'default', '-o', 'name'], 'namespace/default');
     for (const m of members) await check(m.name, ['get', 'configmap', 'cluster-info', '-o', 'jsonpath={.data.cluster}'], m.name);
-    for (const c of federationChecks(members)) await check(c.context, c.args, c.expected);
+    for (const c of federationChecks(members)) await check(c.context, c.args, c.expected, c.what);
     // RBAC: the viewer reads demo, and is refused the member credentials' namespace (auth can-i exits 1 for "no").
     const answer = (args: string[]): Promise<string> => kubectl(viewerKubeconfig, 'federation', args).then((out) => out.trim(), (error: { stdout?: string; message: string }) => String(error.stdout ?? error.message).trim());
     const read = await answer(['get', 'federatedconfigmap', 'greeting', '-n', 'demo', '-o', 'name']);
