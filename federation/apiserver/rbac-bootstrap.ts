@@ -56,6 +56,8 @@ export const BOOTSTRAP_CLUSTER_ROLES: readonly KubeObject[] = [
     'system:aggregate-to-view',
     [
       { apiGroups: [''], resources: [...CORE_NAMESPACED, 'namespaces'], verbs: READ },
+      // Pods and their logs (member mode serves pods), as kube's view does.
+      { apiGroups: [''], resources: ['pods', 'pods/log', 'pods/status'], verbs: READ },
       { apiGroups: ['apps'], resources: ['deployments'], verbs: READ },
       // Federated<Kind> objects (and their status) of every federated type.
       { apiGroups: [TYPES_GROUP], resources: ['*'], verbs: READ },
@@ -67,6 +69,9 @@ export const BOOTSTRAP_CLUSTER_ROLES: readonly KubeObject[] = [
     [
       { apiGroups: [''], resources: ['secrets'], verbs: [...READ, ...WRITE] },
       { apiGroups: [''], resources: CORE_NAMESPACED, verbs: WRITE },
+      // As kube's edit: pods, and exec/attach/port-forward into them (create on the subresource).
+      { apiGroups: [''], resources: ['pods'], verbs: WRITE },
+      { apiGroups: [''], resources: ['pods/exec', 'pods/attach', 'pods/portforward'], verbs: ['create', 'get'] },
       { apiGroups: ['apps'], resources: ['deployments'], verbs: WRITE },
       { apiGroups: [TYPES_GROUP], resources: ['*'], verbs: WRITE },
     ],

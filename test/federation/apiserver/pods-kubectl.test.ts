@@ -15,7 +15,7 @@ import { assertNoLeakedResources, resourceBaseline } from '../../support/leaks.j
 import { metric } from '../../support/metrics.js';
 import { scratchDir } from '../../support/paths.js';
 import { testPki } from '../../support/pki.js';
-import { mastersCert, request, startApiServer, type ApiServerProcess } from './harness.js';
+import { bindUser, mastersCert, request, startApiServer, type ApiServerProcess } from './harness.js';
 
 /** The directory of the kubectl on PATH after resolving symlinks, where kubectl.1.27 … kubectl.1.33 sit. */
 function kubectlDir(): string {
@@ -431,6 +431,8 @@ describe('member mode pods: kubectl exec, attach, port-forward, logs, cp', funct
   });
 
   it('exec needs create on pods/exec: a reader is refused with 403', async function () {
+    // view lets alice read the pod (kubectl reads it before exec), not exec into it.
+    await bindUser(server, 'alice', 'view', { verb: 'get', resource: 'pods', namespace: 'default' }, 'default');
     const k = new Kubectl(path.join(dir, 'kubectl'), server, 'alice');
     const r = await k.run(['exec', 'box', '--', 'true']);
     assert.notEqual(r.code, 0);
