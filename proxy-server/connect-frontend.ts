@@ -1,10 +1,7 @@
 // HTTP CONNECT frontend on top of dial(): for curl (-x / -p), kubectl's proxy-url and
 // kube-apiserver's EgressSelectorConfiguration (HTTPConnect mode).
 //
-// Naming the cluster without modifying the client, in order of precedence:
-//   1. the proxy URL's user name: `https://<cluster>@proxy:8090` → Proxy-Authorization: Basic;
-//   2. a host suffix: CONNECT <host>.<cluster>.tunnel:<port>;
-//   3. on the Unix socket only, --uds-default-cluster (egress selectors cannot add anything).
+// Which cluster a request names, and whether its user may reach it: targets.ts.
 import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
@@ -13,15 +10,13 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { ListenerGuard, type ListenerLimits } from '../common/listener-guard.js';
 import { userIdentityFromPeer, type UserIdentity } from '../certs/identity.js';
-import { isDnsLabel } from '../certs/names.js';
-import { parseHostPort, formatHostPort } from '../common/address.js';
 import { DialError } from '../wire/errors.js';
 import { splice } from '../wire/splice.js';
 import { newStreamId, type DialFunction } from './dialer.js';
 import type { ServerMetrics } from './metrics.js';
 import type { RevocationGuard } from './revocation.js';
-
-export const CLUSTER_HOST_SUFFIX = '.tunnel';
+import { resolveConnectTarget } from './targets.js';
+import type { Decision } from '../federation/apiserver/rbac.js';
 
 /** Bursts of clients (a controller starting up, a CI fan-out) must queue, not fail with EAGAIN. */
 export const LISTEN_BACKLOG = 4096;
@@ -29,52 +24,14 @@ export const LISTEN_BACKLOG = 4096;
 /** Bytes a client may send after its CONNECT head before the tunnel is up (a TLS ClientHello fits many times). */
 const MAX_EARLY_BYTES = 64 * 1024;
 
-export interface ConnectTarget {
-  cluster: string;
-  address: string;
-}
-
-/**
- * Works out the cluster and destination of a CONNECT request. Pure, so every naming rule is unit
- * tested without sockets. Throws DialError('BAD_TARGET') with a message meant for the client.
- */
-export function resolveConnectTarget(authority: string, proxyAuthorization: string | undefined, defaultCluster: string | null): ConnectTarget {
-  const target = parseHostPort(authority);
-  if (!target) throw new DialError('BAD_TARGET', `CONNECT target must be host:port, got ${JSON.stringify(authority)}`);
-  const fromAuth = clusterFromProxyAuthorization(proxyAuthorization);
-  if (fromAuth) return { cluster: fromAuth, address: formatHostPort(target) };
-  const host = target.host.toLowerCase();
-  if (host.endsWith(CLUSTER_HOST_SUFFIX)) {
-    const rest = host.slice(0, -CLUSTER_HOST_SUFFIX.length);
-    const dot = rest.lastIndexOf('.');
-    const cluster = rest.slice(dot + 1);
-    const innerHost = rest.slice(0, Math.max(dot, 0));
-    if (dot > 0 && isDnsLabel(cluster)) return { cluster, address: formatHostPort({ host: innerHost, port: target.port }) };
-    throw new DialError('BAD_TARGET', `host ${JSON.stringify(target.host)} must look like <host>.<cluster>${CLUSTER_HOST_SUFFIX}`);
-  }
-  if (defaultCluster) return { cluster: defaultCluster, address: formatHostPort(target) };
-  throw new DialError(
-    'BAD_TARGET',
-    `no cluster named: use a proxy URL with the cluster as user name (https://<cluster>@proxy:port) or CONNECT <host>.<cluster>${CLUSTER_HOST_SUFFIX}:<port>`,
-  );
-}
-
-function clusterFromProxyAuthorization(header: string | undefined): string | null {
-  if (!header) return null;
-  const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
-  if (!match) throw new DialError('BAD_TARGET', 'Proxy-Authorization must be Basic with the cluster name as user name');
-  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
-  const user = decoded.split(':', 1)[0]!;
-  if (!isDnsLabel(user)) throw new DialError('BAD_TARGET', 'the proxy user name must be a cluster name (a DNS label)');
-  return user;
-}
-
 export interface ConnectFrontendOptions {
   maxHeaderBytes: number;
   /** Handshake, header, idle and unauthenticated-connection limits of each listener. */
   limits: ListenerLimits;
   udsDefaultCluster: string | null;
   revocation?: RevocationGuard;
+  /** Whether a TLS user may reach a cluster (targets.ts mayReach), asked before any dial. */
+  mayReach: (who: UserIdentity, cluster: string) => Decision;
 }
 
 /** `serial`: of the client certificate (TLS only), for revocation. */
@@ -111,7 +68,10 @@ export class ConnectFrontend {
     return this.listen(server, () => server.listen({ port, host, backlog: LISTEN_BACKLOG })).then(() => (server.address() as { port: number }).port);
   }
 
-  /** CONNECT over a Unix socket; whoever can open the file (mode 0660) may use it. */
+  /**
+   * CONNECT over a Unix socket; whoever can open the file (mode 0660) may use it, to any cluster:
+   * the file's owner and group are the authorization, RBAC is not asked.
+   */
   async listenUnix(path: string): Promise<void> {
     fs.rmSync(path, { force: true });
     const server = http.createServer({ maxHeaderSize: this.options.maxHeaderBytes });
@@ -208,6 +168,7 @@ export class ConnectFrontend {
         req.headers['proxy-authorization'],
         principal.via === 'uds' ? this.options.udsDefaultCluster : null,
       );
+      if (principal.via === 'tls') this.authorize(principal, cluster);
       const tunnel = await this.dial(cluster, address, { sid, signal: abort.signal, requester: principal.user });
       socket.off('data', onEarlyData);
       socket.off('end', onEarlyEnd);
@@ -232,6 +193,14 @@ export class ConnectFrontend {
       const dialError = error instanceof DialError ? error : new DialError('DIAL_FAILED', (error as Error).message);
       this.answer(socket, frontend, dialError.httpStatus, dialError.code, dialError.message, sid);
     }
+  }
+
+  /** Throws DialError('FORBIDDEN') (403) unless RBAC lets this user `proxy` the cluster. */
+  private authorize(principal: Principal, cluster: string): void {
+    if (this.options.mayReach(principal, cluster).allowed) return;
+    this.metrics.connectForbidden.inc();
+    this.log.warn({ user: principal.user, groups: principal.groups, cluster }, 'CONNECT refused: user may not proxy this cluster');
+    throw new DialError('FORBIDDEN', `user ${JSON.stringify(principal.user)} may not proxy cluster ${JSON.stringify(cluster)} (RBAC verb proxy on clusters.core.kubefed.io)`);
   }
 
   private answer(socket: Duplex, frontend: string, status: number, code: string, message: string, sid?: string): void {

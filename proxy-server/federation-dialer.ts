@@ -1,12 +1,11 @@
 // The dialer the embedded federation API server uses for outgoing connections (CRD conversion
 // webhooks, the topology webhook): "<host>.<cluster>.tunnel:<port>" goes through the tunnel of that
-// cluster (the same naming as the CONNECT frontend). Any other address is refused unless direct
+// cluster (targets.ts, the same naming as the CONNECT frontend; the hub itself is not RBAC-checked). Any other address is refused unless direct
 // egress was turned on (--federation-direct-egress): by default the hub opens no connection of its
 // own to the networks around it, everything it reaches goes through an agent's tunnel.
 import type { Dialer } from '../federation/apiserver/conversion.js';
 import { netDialer } from '../federation/apiserver/conversion.js';
-import { parseHostPort } from '../common/address.js';
-import { CLUSTER_HOST_SUFFIX, resolveConnectTarget } from './connect-frontend.js';
+import { tunnelTarget } from './targets.js';
 import type { DialFunction } from './dialer.js';
 
 /** A non-tunnel address while direct egress is off (the conversion reports it as a 500 Status). */
@@ -27,11 +26,8 @@ export interface FederationDialerOptions {
 export function federationDialer(dial: DialFunction, options: FederationDialerOptions = {}): Dialer {
   const direct = options.direct ?? netDialer;
   return async (hostPort) => {
-    const target = parseHostPort(hostPort);
-    if (target && target.host.toLowerCase().endsWith(CLUSTER_HOST_SUFFIX)) {
-      const { cluster, address } = resolveConnectTarget(hostPort, undefined, null);
-      return dial(cluster, address, { requester: 'federation-apiserver' });
-    }
+    const target = tunnelTarget(hostPort);
+    if (target) return dial(target.cluster, target.address, { requester: 'federation-apiserver' });
     if (!options.directEgress) throw new DirectEgressRefused(hostPort);
     return direct(hostPort);
   };

@@ -14,6 +14,7 @@ export class ServerMetrics {
   readonly linkRtt: Histogram<'cluster'>;
   readonly frontendRequests: Counter<'frontend' | 'status'>;
   readonly revokedRefusals: Counter<'listener'>;
+  readonly connectForbidden: Counter;
   readonly revokedClosed: Counter<'kind'>;
   readonly revocationListEntries: Gauge;
 
@@ -84,6 +85,12 @@ export class ServerMetrics {
       name: 'fedtunnel_revoked_refusals_total',
       help: 'Connections or requests refused after the TLS handshake because the certificate is revoked (--revoked), by listener',
       labelNames: ['listener'],
+      registers,
+    });
+    // No cluster label: the cluster is named by the refused client, so it would be unbounded.
+    this.connectForbidden = new Counter({
+      name: 'fedtunnel_connect_forbidden_total',
+      help: 'CONNECT requests over TLS refused (403 FORBIDDEN) because RBAC does not let the user proxy the cluster',
       registers,
     });
     this.revokedClosed = new Counter({

@@ -20,6 +20,7 @@ import { withEncryption } from '../federation/encryption/setup.js';
 import type { Store } from '../federation/store/types.js';
 import { createApiServer, type ApiServer } from '../federation/apiserver/server.js';
 import { federationDialer } from './federation-dialer.js';
+import { mayReach } from './targets.js';
 import { FederationController } from '../federation/controller/controller.js';
 import { NAMESPACES, SECRETS, TypeRegistry } from '../federation/apiserver/types.js';
 
@@ -81,6 +82,8 @@ export class ProxyServer {
       limits: options,
       udsDefaultCluster: options.udsDefaultCluster,
       revocation: this.revocation,
+      // The federation's RBAC once it runs; until then, and without it, only system:masters.
+      mayReach: (who, cluster) => mayReach(this.federation?.api.authorizer ?? null, who, cluster),
     });
     this.admin = createAdminServer(options.instance, this.agents, this.dialer, this.metrics, () => this.started && !this.stopping, { limits: options, log: log.child({ part: 'admin' }) });
   }
@@ -92,6 +95,9 @@ export class ProxyServer {
     if (options.connectUds) await this.connect.listenUnix(options.connectUds);
     const adminPort = options.adminListen ? await listenTcp(this.admin, options.adminListen.host, options.adminListen.port, LISTEN_BACKLOG) : null;
     const federationPort = options.federationListen ? await this.startFederation(options.federationListen) : null;
+    if (connectPort !== null && federationPort === null) {
+      this.log.warn('no embedded federation (--federation-listen off): CONNECT over TLS is refused to every user not in system:masters, as no RBAC can grant proxy');
+    }
     this.started = true;
     return { agentPort, federationPort, connectPort, adminPort, connectUds: options.connectUds };
   }

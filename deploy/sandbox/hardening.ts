@@ -1,6 +1,7 @@
 // The sandbox's hostile-input demo: a user certificate that is revoked from the start (its
 // CONNECT is refused with 403 CERTIFICATE_REVOKED), and a client that sends random bytes to the
-// CONNECT port (refused as not_tls and counted in the hub's /metrics).
+// CONNECT port (refused as not_tls and counted in the hub's /metrics); and users that RBAC does
+// not let proxy a cluster are refused with 403 FORBIDDEN.
 import { execFile } from 'node:child_process';
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
@@ -26,20 +27,43 @@ export interface HardeningCheck {
   detail: string;
 }
 
-/** curl through the CONNECT frontend with the revoked user's certificate: the CONNECT answer code. */
-async function revokedConnect(pki: PkiPaths, cluster: string, connectPort: number, target: string): Promise<string> {
-  const user = pki.users[REVOKED_USER]!;
-  const args = ['-sS', '-o', '/dev/null', '-w', '%{http_connect}', '--max-time', '10', '-p', '-x', connectProxyUrl(cluster, connectPort), '--proxy-cacert', pki.ca.cert, '--proxy-cert', user.cert, '--proxy-key', user.key, target];
+/**
+ * curl through the CONNECT frontend with a user's certificate: the CONNECT answer code, and for a
+ * refusal its Tunnel-Error (e.g. "403 FORBIDDEN"); "200" when the tunnel was opened.
+ */
+export async function connectAnswer(pki: PkiPaths, userName: string, cluster: string, connectPort: number, target: string): Promise<string> {
+  const user = pki.users[userName]!;
+  const args = ['-sS', '-v', '-o', '/dev/null', '-w', '%{http_connect}', '--max-time', '10', '-p', '-x', connectProxyUrl(cluster, connectPort), '--proxy-cacert', pki.ca.cert, '--proxy-cert', user.cert, '--proxy-key', user.key, target];
+  const answer = (stdout: string, stderr: string): string => [stdout.trim(), /< Tunnel-Error: (\S+)/.exec(stderr)?.[1]].filter(Boolean).join(' ');
   try {
-    return (await promisify(execFile)('curl', args)).stdout.trim();
+    const { stdout, stderr } = await promisify(execFile)('curl', args);
+    return answer(stdout, stderr);
   } catch (error) {
-    return String((error as { stdout?: string }).stdout ?? '').trim();
+    const e = error as { stdout?: string; stderr?: string };
+    return answer(String(e.stdout ?? ''), String(e.stderr ?? ''));
   }
 }
 
-export async function hardeningChecks(pki: PkiPaths, ports: { connectPort: number; adminPort: number }, cluster: string, target: string): Promise<HardeningCheck[]> {
-  const status = await revokedConnect(pki, cluster, ports.connectPort, target);
-  const revoked: HardeningCheck = { name: 'revoked certificate', ok: status === '403', detail: `CONNECT as ${REVOKED_USER} answered ${status || 'nothing'} (want 403 CERTIFICATE_REVOKED)` };
+/** What CONNECT answers whom: only pat may proxy, and only north (examples/payments.yaml); viewer nowhere. */
+const reachExpected = [
+  { user: 'viewer', cluster: 'east', want: '403 FORBIDDEN' },
+  { user: 'viewer', cluster: 'north', want: '403 FORBIDDEN' },
+  { user: 'pat', cluster: 'north', want: '200' },
+  { user: 'pat', cluster: 'east', want: '403 FORBIDDEN' },
+];
+
+/** `targets`: an address inside each member (its API server) by cluster name. */
+export async function hardeningChecks(pki: PkiPaths, ports: { connectPort: number; adminPort: number }, cluster: string, targets: Record<string, string>): Promise<HardeningCheck[]> {
+  const target = targets[cluster]!;
+  const status = await connectAnswer(pki, REVOKED_USER, cluster, ports.connectPort, target);
+  const revoked: HardeningCheck = { name: 'revoked certificate', ok: status === '403 CERTIFICATE_REVOKED', detail: `CONNECT as ${REVOKED_USER} answered ${status || 'nothing'} (want 403 CERTIFICATE_REVOKED)` };
+
+  // Who may reach which cluster (README "Using the CONNECT frontend"): RBAC verb proxy on clusters.
+  const reach: HardeningCheck[] = [];
+  for (const { user, cluster: to, want } of reachExpected) {
+    const got = await connectAnswer(pki, user, to, ports.connectPort, targets[to]!);
+    reach.push({ name: 'CONNECT authorization', ok: got === want, detail: `CONNECT as ${user} to ${to} answered ${got || 'nothing'} (want ${want})` });
+  }
 
   const socket = net.connect(ports.connectPort, '127.0.0.1');
   socket.on('error', () => undefined);
@@ -50,5 +74,5 @@ export async function hardeningChecks(pki: PkiPaths, ports: { connectPort: numbe
   const metrics = await getText(ports.adminPort, '/metrics');
   const line = metrics.split('\n').find((l) => l.startsWith('fedtunnel_listener_refusals_total{') && l.includes('listener="connect_tls"') && l.includes('reason="not_tls"'));
   const refusals: HardeningCheck = { name: 'listener limits', ok: line !== undefined, detail: line ? `random bytes refused and counted: ${line}` : 'no not_tls refusal in /metrics' };
-  return [revoked, refusals];
+  return [revoked, ...reach, refusals];
 }

@@ -164,6 +164,7 @@ async function main(): Promise<number> {
       `tenant payments: user ${PAYMENTS_USER} (group ${PAYMENTS_GROUP}) edits namespace payments and sees nothing of retail's:`,
       `  kubectl --kubeconfig ${paymentsKubeconfig} -n payments get federatedconfigmaps          # allowed`,
       `  kubectl --kubeconfig ${paymentsKubeconfig} -n demo get federatedconfigmaps              # Forbidden (retail's)`,
+      `  curl -sS -p -x https://north@127.0.0.1:${ready.connectPort} --proxy-cacert ${pki.ca.cert} --proxy-cert ${pki.users[PAYMENTS_USER]!.cert} --proxy-key ${pki.users[PAYMENTS_USER]!.key} --cacert ${pki.ca.cert} --cert ${pki.users[PAYMENTS_USER]!.cert} --key ${pki.users[PAYMENTS_USER]!.key} https://127.0.0.1:${members.find((m) => m.name === 'north')!.apiPort}/version   # CONNECT allowed: ${PAYMENTS_USER} may proxy north only (403 FORBIDDEN for east, west)`,
       `  kubectl --kubeconfig ${paymentsKubeconfig} -n payments create -f - <<< '{"apiVersion":"types.kubefed.io/v1beta1","kind":"FederatedConfigMap","metadata":{"name":"x"},"spec":{"template":{},"placement":{"clusters":[{"name":"east"}]}}}'   # refused: east is retail's`,
       '',
       'or raw CONNECT with curl:',
@@ -208,7 +209,7 @@ async function main(): Promise<number> {
     const leaked = secretInDatabase(path.join(dir, 'federation.db'));
     healthy &&= !leaked;
     process.stdout.write(`check federation store: ${leaked ? 'WRONG: the demo secret is readable in federation.db' : 'ok the demo secret is encrypted at rest'}\n`);
-    for (const c of await hardeningChecks(pki, ready, members[0]!.name, `https://127.0.0.1:${members[0]!.apiPort}/version`)) {
+    for (const c of await hardeningChecks(pki, ready, members[0]!.name, Object.fromEntries(members.map((m) => [m.name, `https://127.0.0.1:${m.apiPort}/version`])))) {
       healthy &&= c.ok;
       process.stdout.write(`check ${c.name}: ${c.ok ? 'ok' : 'WRONG'} ${c.detail}\n`);
     }

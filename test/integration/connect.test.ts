@@ -69,6 +69,14 @@ describe('CONNECT frontend (processes, curl)', function () {
     assert.deepEqual(JSON.parse(stdout), { service: 'alpha-api', path: '/api/v1' });
   });
 
+  it('without the embedded federation only system:masters may CONNECT over TLS (said at start); the Unix socket is not asked', async function () {
+    assert.ok(server.lines.some((l) => l.level === 40 && /no embedded federation .*system:masters/.test(String(l.msg))), 'a startup warning');
+    await expectRefused(connectVia({ tlsPort: server.connectPort, user: 'bob' }, 'alpha', `127.0.0.1:${service.port}`), 403, 'FORBIDDEN');
+    const tunnel = await connectVia({ tlsPort: server.connectPort, user: 'alice' }, 'alpha', `127.0.0.1:${service.port}`);
+    tunnel.destroy();
+    (await connectVia({ uds }, 'alpha', `127.0.0.1:${service.port}`)).destroy();
+  });
+
   it('the cluster can be named by host suffix <host>.<cluster>.tunnel', async function () {
     const socket = await connectVia({ uds }, null, `127.0.0.1.alpha.tunnel:${service.port}`);
     socket.end('GET /suffix HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');

@@ -16,6 +16,7 @@ import { spawnAgent, spawnNode, startServer, type LoggedProcess, type ServerProc
 import { assertNoLeakedResources, resourceBaseline } from '../support/leaks.js';
 import { assertServerIdle, stopAgent } from '../support/server-state.js';
 import { metric } from '../support/metrics.js';
+import { adminKubeconfig, grantProxy } from '../support/reach.js';
 
 
 function serialOf(certFile: string): string {
@@ -98,6 +99,8 @@ describe('certificate revocation (processes)', function () {
       extraArgs: ['--revoked', listFile, '--federation-listen', '127.0.0.1:0', '--federation-store', `sqlite://${store}`, '--federation-controller', 'off'],
     });
     federationPort = server.lines.find((l) => l.msg === 'proxy-server ready')!.federationPort as number;
+    // bob CONNECTs to alpha until revoked: RBAC must let him (alice is system:masters).
+    await grantProxy(adminKubeconfig(federationPort), 'bob', 'alpha');
     const allow = ['--allow', `127.0.0.1:${http.port}`, '--allow', `127.0.0.1:${bytes.port}`];
     let since = server.mark;
     first = spawnAgent({ cluster: 'alpha', server, extraArgs: allow });

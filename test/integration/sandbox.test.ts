@@ -18,6 +18,11 @@ describe('sandbox (npm start)', function () {
     assert.match(stdout, /check revoked certificate: ok /);
     assert.match(stdout, /check RBAC: ok viewer reads demo/);
     assert.match(stdout, /check listener limits: ok /);
+    // RBAC decides who may CONNECT where: viewer nowhere, pat to north only (examples/payments.yaml).
+    assert.match(stdout, /check CONNECT authorization: ok CONNECT as viewer to east answered 403 FORBIDDEN/);
+    assert.match(stdout, /check CONNECT authorization: ok CONNECT as pat to north answered 200 /);
+    assert.match(stdout, /check CONNECT authorization: ok CONNECT as pat to east answered 403 FORBIDDEN/);
+    assert.doesNotMatch(stdout, /check CONNECT authorization: WRONG/);
     assert.match(stdout, /curl -sS -p -x https:\/\/east@127\.0\.0\.1:\d+/);
     // The kubeconfig routes member contexts through the proxy by cluster name.
     assert.match(fs.readFileSync(path.join(dir, 'kubeconfig'), 'utf8'), /proxy-url: https:\/\/east@127\.0\.0\.1:\d+/);

@@ -13,7 +13,9 @@ export function testPki(): PkiPaths {
   cached ??= ensurePki(scratchDir('pki'), {
     clusters: CLUSTERS,
     users: [
-      { user: 'alice', groups: ['ops'] },
+      // alice may CONNECT to every cluster (system:masters, the only users hubs without the
+      // federation's RBAC let through); bob only where a test binds him (RBAC verb proxy).
+      { user: 'alice', groups: ['ops', 'system:masters'] },
       { user: 'bob', groups: [] },
     ],
   });

@@ -11,7 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { createLogger } from '../../../common/log.js';
-import { ConnectFrontend, resolveConnectTarget } from '../../../proxy-server/connect-frontend.js';
+import { ConnectFrontend } from '../../../proxy-server/connect-frontend.js';
+import { resolveConnectTarget } from '../../../proxy-server/targets.js';
 import { Dialer } from '../../../proxy-server/dialer.js';
 import { ServerMetrics } from '../../../proxy-server/metrics.js';
 import { AgentRegistry } from '../../../proxy-server/registry.js';
@@ -126,7 +127,7 @@ fuzzTarget('proxy-server/connect-frontend', {
     const agents = new AgentRegistry(10);
     const metrics = new ServerMetrics(agents);
     const dialer = new Dialer(agents, metrics, log, { dialTimeoutMs: 1000, maxPendingDials: 10 });
-    live.frontend = new ConnectFrontend(dialer.dial, metrics, log, { maxHeaderBytes: 16 * 1024, limits: DEFAULT_LISTENER_LIMITS, udsDefaultCluster: null });
+    live.frontend = new ConnectFrontend(dialer.dial, metrics, log, { maxHeaderBytes: 16 * 1024, limits: DEFAULT_LISTENER_LIMITS, udsDefaultCluster: null, mayReach: () => ({ allowed: false, reason: '' }) }); // the Unix socket does not ask RBAC
     await live.frontend.listenUnix(live.socket);
   },
   async after() {

@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
-import { resolveConnectTarget, CLUSTER_HOST_SUFFIX } from '../../proxy-server/connect-frontend.js';
+import { resolveConnectTarget, CLUSTER_HOST_SUFFIX, tunnelTarget, mayReach } from '../../proxy-server/targets.js';
 import { DialError } from '../../wire/errors.js';
+import { Policy, type Binding, type Role } from '../../federation/apiserver/rbac.js';
 
 function basic(credentials: string): string {
   return `Basic ${Buffer.from(credentials).toString('base64')}`;
@@ -112,3 +113,80 @@ describe('proxy-server: resolveConnectTarget', function () {
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 }
+
+describe('proxy-server: tunnelTarget', function () {
+  it('splits <host>.<cluster>.tunnel:<port>, in any case', function () {
+    assert.deepEqual(tunnelTarget('conv.webhooks.svc.east.tunnel:443'), { cluster: 'east', address: 'conv.webhooks.svc:443' });
+    assert.deepEqual(tunnelTarget('API.Prod.TUNNEL:6443'), { cluster: 'prod', address: 'api:6443' });
+  });
+
+  it('is null for any other address, which the caller may dial directly', function () {
+    assert.equal(tunnelTarget('webhook.example.com:443'), null);
+    assert.equal(tunnelTarget('api.prodtunnel:443'), null);
+    assert.equal(tunnelTarget('10.0.0.1:443'), null);
+    assert.equal(tunnelTarget('not an address'), null);
+  });
+
+  it('refuses a .tunnel host without an inner host', function () {
+    badTarget(() => tunnelTarget('east.tunnel:443'), /must look like <host>\.<cluster>\.tunnel/);
+  });
+});
+
+describe('proxy-server: mayReach', function () {
+  const proxyEast: Role = { name: 'proxy-east', rules: [{ verbs: ['proxy'], apiGroups: ['core.kubefed.io'], resources: ['clusters'], resourceNames: ['east'] }] };
+  const proxyAny: Role = { name: 'proxy-any', rules: [{ verbs: ['proxy'], apiGroups: ['core.kubefed.io'], resources: ['clusters'] }] };
+  // Rules that come close but do not grant proxy on clusters.core.kubefed.io.
+  const nearMisses: Role = {
+    name: 'near-misses',
+    rules: [
+      { verbs: ['get', 'list', 'create'], apiGroups: ['core.kubefed.io'], resources: ['clusters', 'kubefedclusters'] },
+      { verbs: ['proxy'], apiGroups: [''], resources: ['clusters', 'services'] },
+      { verbs: ['proxy'], apiGroups: ['core.kubefed.io'], resources: ['kubefedclusters'] },
+    ],
+  };
+  const bind = (name: string, role: string, subject: Binding['subjects'][number]): Binding => ({ name, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role }, subjects: [subject] });
+  const policy = new Policy(
+    [proxyEast, proxyAny, nearMisses],
+    [
+      bind('pat-east', 'proxy-east', { kind: 'User', name: 'pat' }),
+      bind('sre-any', 'proxy-any', { kind: 'Group', name: 'sre' }),
+      bind('all-near', 'near-misses', { kind: 'Group', name: 'system:authenticated' }),
+      bind('ci-east', 'proxy-east', { kind: 'ServiceAccount', name: 'ci', namespace: 'builds' }),
+      // A RoleBinding grants only inside its namespace: never a cluster-scoped request.
+      { ...bind('ns-any', 'proxy-any', { kind: 'User', name: 'nina' }), namespace: 'default' },
+    ],
+  );
+
+  it('allows the clusters a binding names, and no other', function () {
+    assert.deepEqual(mayReach(policy, { user: 'pat', groups: [] }, 'east'), { allowed: true, reason: 'RBAC: allowed by ClusterRoleBinding "pat-east" of ClusterRole "proxy-east" to User "pat"' });
+    assert.equal(mayReach(policy, { user: 'pat', groups: [] }, 'west').allowed, false);
+  });
+
+  it('allows every cluster to a group bound without resourceNames', function () {
+    assert.equal(mayReach(policy, { user: 'sam', groups: ['sre'] }, 'east').allowed, true);
+    assert.equal(mayReach(policy, { user: 'sam', groups: ['sre'] }, 'west').allowed, true);
+  });
+
+  it('refuses what only near-miss rules and namespaced bindings cover', function () {
+    assert.deepEqual(mayReach(policy, { user: 'viewer', groups: ['viewers'] }, 'east'), { allowed: false, reason: '' });
+    assert.equal(mayReach(policy, { user: 'nina', groups: [] }, 'east').allowed, false);
+  });
+
+  it('adds the effective groups of a service account before asking', function () {
+    assert.equal(mayReach(policy, { user: 'system:serviceaccount:builds:ci', groups: [] }, 'east').allowed, true);
+    const everyone = new Policy([proxyEast], [bind('sas-east', 'proxy-east', { kind: 'Group', name: 'system:serviceaccounts:builds' })]);
+    assert.equal(mayReach(everyone, { user: 'system:serviceaccount:builds:deployer', groups: [] }, 'east').allowed, true);
+    assert.equal(mayReach(everyone, { user: 'system:serviceaccount:other:deployer', groups: [] }, 'east').allowed, false);
+    const authenticated = new Policy([proxyEast], [bind('all-east', 'proxy-east', { kind: 'Group', name: 'system:authenticated' })]);
+    assert.equal(mayReach(authenticated, { user: 'anyone', groups: [] }, 'east').allowed, true);
+  });
+
+  it('always allows system:masters, with or without a policy', function () {
+    assert.equal(mayReach(new Policy([], []), { user: 'root', groups: ['system:masters'] }, 'west').allowed, true);
+    assert.equal(mayReach(null, { user: 'root', groups: ['system:masters'] }, 'west').allowed, true);
+  });
+
+  it('without a policy (no federation) refuses everyone else', function () {
+    assert.deepEqual(mayReach(null, { user: 'pat', groups: ['sre'] }, 'east'), { allowed: false, reason: '' });
+  });
+});
