@@ -5,7 +5,7 @@
 // 401 Status each, warned with their reason and counted, the token never logged; a key rotation is
 // picked up when the JWKS cache refreshes; random bearer strings never get a 5xx.
 import { strict as assert } from 'node:assert';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
@@ -123,7 +123,7 @@ describe('apiserver: OIDC ID tokens (local issuer, real kubectl)', function () {
     assert.equal((await bearerGet(server, CM, await issuer.token({ sub: 'carol', groups: ['oidc:readers'] }))).status, 403);
   });
 
-  it('kubectl with --token and with a kubeconfig `token:` (no exec plugin) reads as the OIDC user', async function () {
+  it('kubectl 1.27, 1.32 and 1.33 with --token and with a kubeconfig `token:` (no exec plugin) read as the OIDC user', async function () {
     const token = await issuer.token({ sub: 'dave', groups: ['readers'] });
     const kubeconfig = path.join(server.home, 'oidc-kubeconfig');
     fs.writeFileSync(
@@ -132,13 +132,17 @@ describe('apiserver: OIDC ID tokens (local issuer, real kubectl)', function () {
         `users:\n- name: oidc\n  user:\n    token: ${token}\n- name: nobody\n  user: {}\n` +
         `contexts:\n- name: oidc\n  context:\n    cluster: test\n    user: oidc\n- name: nobody\n  context:\n    cluster: test\n    user: nobody\ncurrent-context: oidc\n`,
     );
-    const run = (args: string[]): Promise<KubectlResult> =>
+    // kubectl on PATH (1.32) and the ends of the supported range, which sit beside it.
+    const kubectlDir = path.dirname(fs.realpathSync(execFileSync('which', ['kubectl'], { encoding: 'utf8' }).trim()));
+    const run = (args: string[], bin = 'kubectl'): Promise<KubectlResult> =>
       new Promise((resolve) => {
-        const env = { ...process.env, KUBECONFIG: kubeconfig, HOME: server.home, KUBECACHEDIR: path.join(server.home, 'oidc-cache') };
-        execFile('kubectl', args, { env, timeout: 30_000 }, (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout, stderr }));
+        const env = { ...process.env, KUBECONFIG: kubeconfig, HOME: server.home, KUBECACHEDIR: path.join(server.home, `oidc-cache-${bin}`) };
+        execFile(bin === 'kubectl' ? bin : path.join(kubectlDir, bin), args, { env, timeout: 30_000 }, (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout, stderr }));
       });
-    assert.equal(ok(await run(['get', 'configmap', 'settings', '-n', 'oidc-team', '-o', 'jsonpath={.data.color}'])), 'blue');
-    assert.equal(ok(await run(['--context', 'nobody', '--token', token, 'get', 'configmap', 'settings', '-n', 'oidc-team', '-o', 'jsonpath={.data.color}'])), 'blue');
+    for (const bin of ['kubectl', 'kubectl.1.27', 'kubectl.1.33']) {
+      assert.equal(ok(await run(['get', 'configmap', 'settings', '-n', 'oidc-team', '-o', 'jsonpath={.data.color}'], bin)), 'blue', bin);
+      assert.equal(ok(await run(['--context', 'nobody', '--token', token, 'get', 'configmap', 'settings', '-n', 'oidc-team', '-o', 'jsonpath={.data.color}'], bin)), 'blue', bin);
+    }
     const forbidden = await run(['--token', token, '--context', 'nobody', 'get', 'secrets', '-n', 'oidc-team']);
     assert.match(forbidden.stderr, /User "oidc:dave" cannot list resource "secrets"/);
     const expired = await issuer.token({ sub: 'dave', groups: ['readers'], iat: Math.floor(Date.now() / 1000) - 3600, exp: Math.floor(Date.now() / 1000) - 600 });
