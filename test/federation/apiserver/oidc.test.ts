@@ -15,7 +15,7 @@ import { assertNoLeakedResources, resourceBaseline } from '../../support/leaks.j
 import { metric } from '../../support/metrics.js';
 import { newSigningKey, OidcIssuer } from '../../support/oidc-issuer.js';
 import { testPki } from '../../support/pki.js';
-import { kubectl, request, startApiServer, waitForAccess, type ApiServerProcess, type KubectlResult } from './harness.js';
+import { kubectl, mastersCert, request, startApiServer, waitForAccess, type ApiServerProcess, type KubectlResult } from './harness.js';
 
 const READERS_BINDING = `apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding
@@ -189,6 +189,29 @@ describe('apiserver: OIDC ID tokens (local issuer, real kubectl)', function () {
     }
     assert.ok(metric(metrics.body, 'fedtunnel_apiserver_authentication_attempts_total{method="oidc",result="success"}') >= 1);
     assert.ok(metric(metrics.body, 'fedtunnel_apiserver_authentication_attempts_total{method="client_certificate",result="success"}') >= 1);
+  });
+
+  it('a verified client certificate wins: a bad token beside it is not even tried', async function () {
+    const admin = mastersCert();
+    const since = server.lines.length;
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = https.request(
+        {
+          host: '127.0.0.1', port: server.port, path: CM, agent: false, ca: fs.readFileSync(testPki().ca.cert),
+          cert: fs.readFileSync(admin.cert), key: fs.readFileSync(admin.key), headers: { Authorization: 'Bearer not-a-valid-token' },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(status, 200);
+    // A request after it, so that a refusal logged for the first would already be in the log.
+    assert.equal((await request(server, 'GET', '/version')).status, 200);
+    assert.equal(server.lines.slice(since).some((l) => l.msg === 'oidc token refused'), false);
   });
 
   it('key rotation: a token signed with the new key is accepted once the JWKS cache refreshes; the retired key is refused', async function () {
