@@ -158,6 +158,7 @@ export interface Authenticator {
  */
 export class RequestAuthenticator implements Authenticator {
   private readonly metrics: AuthnMetrics;
+  private readonly warned = new WeakMap<object, Set<string>>();
 
   constructor(
     private readonly methods: { tokens?: TokenAuthenticator; oidc?: OidcAuthenticator },
@@ -185,7 +186,13 @@ export class RequestAuthenticator implements Authenticator {
     const result = await oidc.authenticate(token);
     this.metrics.attempts.inc({ method: 'oidc', result: 'user' in result ? 'success' : result.refused });
     if ('user' in result) return result.user;
-    this.log.warn({ reason: result.refused, remote: req.socket.remoteAddress }, 'oidc token refused');
+    // Once per connection and reason: a keep-alive client retrying a bad token cannot flood the log (the counter has them all).
+    const warned = this.warned.get(req.socket) ?? new Set<string>();
+    if (!warned.has(result.refused)) {
+      warned.add(result.refused);
+      this.warned.set(req.socket, warned);
+      this.log.warn({ reason: result.refused, remote: req.socket.remoteAddress }, 'oidc token refused');
+    }
     return null;
   }
 }

@@ -191,6 +191,32 @@ describe('apiserver: OIDC ID tokens (local issuer, real kubectl)', function () {
     assert.ok(metric(metrics.body, 'fedtunnel_apiserver_authentication_attempts_total{method="client_certificate",result="success"}') >= 1);
   });
 
+  it('a client retrying a refused token on one connection is warned about once, and counted every time', async function () {
+    const now = Math.floor(Date.now() / 1000);
+    const expired = await issuer.token({ sub: 'carol', iat: now - 3600, exp: now - 600 });
+    const counted = async (): Promise<number> => metric((await request(server, 'GET', '/metrics')).body, 'fedtunnel_apiserver_authentication_attempts_total{method="oidc",result="expired"}');
+    const before = await counted();
+    const since = server.lines.length;
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: fs.readFileSync(testPki().ca.cert) });
+    try {
+      for (let i = 0; i < 5; i++) {
+        const status = await new Promise<number>((resolve, reject) => {
+          const req = https.request({ host: '127.0.0.1', port: server.port, path: CM, agent, headers: { Authorization: `Bearer ${expired}` } }, (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          });
+          req.on('error', reject);
+          req.end();
+        });
+        assert.equal(status, 401);
+      }
+    } finally {
+      agent.destroy();
+    }
+    assert.equal(await counted(), before + 5);
+    assert.equal(server.lines.slice(since).filter((l) => l.msg === 'oidc token refused').length, 1);
+  });
+
   it('a verified client certificate wins: a bad token beside it is not even tried', async function () {
     const admin = mastersCert();
     const since = server.lines.length;
