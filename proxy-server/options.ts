@@ -7,6 +7,7 @@ import { LOG_LEVELS } from '../common/log.js';
 import { DAY_MS, UsageError, choiceFlag, fileFlag, integerFlag, listenFlag, logLevelFlag, parseFlags, requiredFlag, requiredListenFlag } from '../common/flags.js';
 import { isDnsLabel } from '../certs/names.js';
 import { UNTENANTED_PLACEMENTS, type UntenantedPlacement } from '../federation/kubefed/tenancy.js';
+import { OIDC_FLAGS, OIDC_HELP, oidcFlagOptions, type OidcFlagOptions } from '../federation/apiserver/oidc-flags.js';
 import { DEFAULT_LISTENER_LIMITS, type ListenerLimits } from '../common/listener-guard.js';
 import { LISTENER_LIMITS_HELP, LISTENER_LIMIT_FLAGS, listenerLimitOptions } from '../common/listener-flags.js';
 import type { LevelWithSilent } from 'pino';
@@ -53,6 +54,8 @@ export interface ServerOptions extends ListenerLimits {
   memberRequestTimeoutMs: number;
   /** The federation dials non-tunnel addresses (CRD conversion webhooks) from the hub itself; off: only <host>.<cluster>.tunnel. */
   federationDirectEgress: boolean;
+  /** OIDC ID tokens accepted by the embedded federation API server (--oidc-*); null/absent: off. */
+  oidc?: OidcFlagOptions | null;
   /**
    * The topology (cell) conversion webhook, https://<service>.<cluster>.tunnel:<port>/convert, and the
    * PEM CA file of its serving certificate; null: Federated<Kind> types serve v1beta1 only.
@@ -110,6 +113,8 @@ ${LISTENER_LIMITS_HELP}
   --member-request-timeout MS  each controller request to a member cluster [${SERVER_DEFAULTS.memberRequestTimeoutMs}]
   --federation-direct-egress   let the federation dial webhook addresses that are not <host>.<cluster>.tunnel
                                directly from the hub [off: through agents' tunnels only]
+  OIDC ID tokens for the federation API server (with --federation-listen; README "Authentication"):
+${OIDC_HELP}
   --topology-webhook-url URL   the cell conversion webhook (fedtunnel-topology-webhook), e.g.
                                https://topology-webhook.fed-system.svc.east.tunnel:8443/convert: every
                                Federated<Kind> also serves types.kubefed.io/v1beta2 [off: v1beta1 only]
@@ -164,6 +169,7 @@ export function parseServerOptions(argv: string[]): ServerOptions | 'help' {
     'unreachable-deletion-timeout': { type: 'string' },
     'member-request-timeout': { type: 'string' },
     'federation-direct-egress': { type: 'boolean' },
+    ...OIDC_FLAGS,
     'topology-webhook-url': { type: 'string' },
     'topology-webhook-ca': { type: 'string' },
     instance: { type: 'string' },
@@ -203,12 +209,14 @@ export function parseServerOptions(argv: string[]): ServerOptions | 'help' {
     unreachableDeletionTimeoutMs: integerFlag('unreachable-deletion-timeout', v['unreachable-deletion-timeout'], d.unreachableDeletionTimeoutMs, 0, 30 * DAY_MS),
     memberRequestTimeoutMs: integerFlag('member-request-timeout', v['member-request-timeout'], d.memberRequestTimeoutMs, 10, 10 * 60_000),
     federationDirectEgress: v['federation-direct-egress'] ?? false,
+    oidc: oidcFlagOptions(v),
     topologyWebhook: topologyWebhookFlags(v['topology-webhook-url'], v['topology-webhook-ca'], v['federation-direct-egress'] ?? false),
     instance: v.instance ?? hostname(),
     logLevel: logLevelFlag(v['log-level']),
     revokedFile: fileFlag('revoked', v.revoked),
   };
   if (!/^(sqlite:|mysql:\/\/)/.test(options.federationStore)) throw new UsageError('--federation-store: expected sqlite:///path, sqlite::memory: or mysql://…');
+  if (options.oidc && !options.federationListen) throw new UsageError('--oidc-issuer-url: only with --federation-listen (it authenticates the federation API server\'s users)');
   if (options.keepaliveTimeoutMs <= options.keepaliveIntervalMs) throw new UsageError('--keepalive-timeout must be larger than --keepalive-interval');
   return options;
 }

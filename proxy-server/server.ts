@@ -19,6 +19,8 @@ import { openStore } from '../federation/store/open.js';
 import { withEncryption } from '../federation/encryption/setup.js';
 import type { Store } from '../federation/store/types.js';
 import { createApiServer, type ApiServer } from '../federation/apiserver/server.js';
+import { OidcAuthenticator } from '../federation/apiserver/oidc.js';
+import { oidcOptions } from '../federation/apiserver/oidc-flags.js';
 import { federationDialer } from './federation-dialer.js';
 import { mayReach } from './targets.js';
 import { FederationController } from '../federation/controller/controller.js';
@@ -104,6 +106,9 @@ export class ProxyServer {
 
   /** The federation's own API server, in this process, on its own port, with the server's TLS material. */
   private async startFederation(at: HostPort): Promise<number> {
+    // Read before the store opens (an unreadable --oidc-ca-file fails the start with nothing to close).
+    // Discovery runs in the background: an issuer that is down delays OIDC users, not the hub.
+    const oidc = this.options.oidc ? new OidcAuthenticator(oidcOptions(this.options.oidc), this.log.child({ part: 'oidc' })) : undefined;
     const raw = await openStore(this.options.federationStore);
     // Secrets at rest are encrypted (README "Secrets at rest"); metrics on this server's /metrics.
     const store = await withEncryption(raw, this.options.federationStore, this.options.federationEncryptionConfig, this.log.child({ part: 'encryption' }), this.metrics.registry).catch(async (err) => {
@@ -121,10 +126,11 @@ export class ProxyServer {
     const dialer = federationDialer(this.dial, { directEgress: this.options.federationDirectEgress });
     // Tenant admission checks KubeFedCluster labels against the tenants of agent certificates.
     const tenancy = { agentTenantOf: (cluster: string) => this.agents.agentTenantOf(cluster), untenantedPlacement: this.options.federationUntenantedPlacement };
-    const api = await createApiServer({ store, registry, log: this.log.child({ part: 'federation' }), tls: this.tlsContext, dialer, kubefed: { defaultTypes: true, topologyWebhook, tenancy },
+    const api = await createApiServer({ store, registry, log: this.log.child({ part: 'federation' }), tls: this.tlsContext, dialer, kubefed: { defaultTypes: true, topologyWebhook, tenancy }, oidc,
       isRevoked: this.revocation.isRevokedForFederation,
       // The hub's listener limits apply to its federation listener too; its metrics are on the hub's admin /metrics.
       listener: { name: 'federation', limits: this.options }, metrics: this.metrics.registry });
+    oidc?.start();
     // The controller reaches member clusters only through dial(): it is given nothing else.
     const controller = this.options.federationController
       ? new FederationController({

@@ -1,14 +1,18 @@
-// Authentication of API requests: a verified client certificate (CN = user, O = groups) or a bearer
-// token from a kube-apiserver static token file (--token-file). As in kube-apiserver, any valid
-// authenticator wins (a verified certificate is tried first); a request whose only credential is an
-// unknown bearer token is unauthenticated (401). Tokens are never logged or kept in clear text:
+// Authentication of API requests: a verified client certificate (CN = user, O = groups), a bearer
+// token from a kube-apiserver static token file (--token-file), or an OIDC ID token (--oidc-*,
+// oidc.ts). As in kube-apiserver, any valid authenticator wins (certificate, then token file, then
+// OIDC); a request whose only credential is a bearer token no method accepts is unauthenticated (401). Tokens are never logged or kept in clear text:
 // only their SHA-256 digests are stored, and they are compared in constant time.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import type { Registry } from 'prom-client';
 import type { TLSSocket } from 'node:tls';
 import { userIdentityFromPeer } from '../../certs/identity.js';
 import { UsageError } from '../../common/flags.js';
+import type { Logger } from '../../common/log.js';
 import type { UserInfo } from './authz.js';
+import { AuthnMetrics } from './authn-metrics.js';
+import type { OidcAuthenticator } from './oidc.js';
 
 export interface StaticToken {
   token: string;
@@ -131,19 +135,66 @@ export function bearerToken(header: string | undefined): string | undefined {
   return parts[1];
 }
 
-/** The user of a request: a verified client certificate, else a known bearer token, else null (401). */
-export function authenticateRequest(req: IncomingMessage, tokens?: TokenAuthenticator): UserInfo | null {
+/** The user of a verified client certificate of the request, or null. */
+function certificateUser(req: IncomingMessage): UserInfo | null {
   const socket = req.socket as TLSSocket;
-  if (socket.authorized) {
-    const peer = socket.getPeerCertificate();
-    if (peer && Object.keys(peer).length > 0) {
-      const user = userIdentityFromPeer(peer);
+  if (!socket.authorized) return null;
+  const peer = socket.getPeerCertificate();
+  if (!peer || Object.keys(peer).length === 0) return null;
+  return userIdentityFromPeer(peer);
+}
+
+/**
+ * Who sent a request, or null (401). One job only — no authorization — so every front door of
+ * the hub (the federation API server; the /clusters proxy of issue 8) can share one.
+ */
+export interface Authenticator {
+  authenticate(req: IncomingMessage): Promise<UserInfo | null>;
+}
+
+/**
+ * Client certificate, then static token file, then OIDC; counts attempts by method and result and
+ * warns (reason only, never the token) when a bearer token is refused.
+ */
+export class RequestAuthenticator implements Authenticator {
+  private readonly metrics: AuthnMetrics;
+  private readonly warned = new WeakMap<object, Set<string>>();
+
+  constructor(
+    private readonly methods: { tokens?: TokenAuthenticator; oidc?: OidcAuthenticator },
+    registry: Registry,
+    private readonly log: Logger,
+  ) {
+    this.metrics = AuthnMetrics.of(registry);
+  }
+
+  async authenticate(req: IncomingMessage): Promise<UserInfo | null> {
+    const certUser = certificateUser(req);
+    if (certUser) {
+      this.metrics.attempts.inc({ method: 'client_certificate', result: 'success' });
+      return certUser;
+    }
+    const token = bearerToken(req.headers.authorization);
+    if (token === undefined) return null;
+    const { tokens, oidc } = this.methods;
+    if (tokens) {
+      const user = tokens.authenticate(token);
+      this.metrics.attempts.inc({ method: 'token_file', result: user ? 'success' : 'failure' });
       if (user) return user;
     }
+    if (!oidc) return null;
+    const result = await oidc.authenticate(token);
+    this.metrics.attempts.inc({ method: 'oidc', result: 'user' in result ? 'success' : result.refused });
+    if ('user' in result) return result.user;
+    // Once per connection and reason: a keep-alive client retrying a bad token cannot flood the log (the counter has them all).
+    const warned = this.warned.get(req.socket) ?? new Set<string>();
+    if (!warned.has(result.refused)) {
+      warned.add(result.refused);
+      this.warned.set(req.socket, warned);
+      this.log.warn({ reason: result.refused, remote: req.socket.remoteAddress }, 'oidc token refused');
+    }
+    return null;
   }
-  const token = bearerToken(req.headers.authorization);
-  if (token === undefined || !tokens) return null;
-  return tokens.authenticate(token);
 }
 
 /**

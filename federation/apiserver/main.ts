@@ -14,6 +14,8 @@ import { MEMBER_TYPES, NAMESPACES, SECRETS, TypeRegistry } from './types.js';
 import { APISERVER_HELP, parseApiServerOptions } from './options.js';
 import { parseTokenFile, TokenAuthenticator } from './authn.js';
 import { RevocationList, loadRevocationFile } from '../../certs/revocation.js';
+import { OidcAuthenticator } from './oidc.js';
+import { oidcOptions } from './oidc-flags.js';
 
 const options = parseOrExit('apiserver', APISERVER_HELP, parseApiServerOptions);
 const log = createLogger('apiserver', options.logLevel);
@@ -27,6 +29,10 @@ const tokens = options.tokenFile === null ? undefined : parseOrExit('apiserver',
   }
   return new TokenAuthenticator(parseTokenFile(text, options.tokenFile!));
 }, []);
+// Discovery runs in the background: an issuer that is down delays OIDC users, not the server.
+const oidcFlags = options.oidc;
+const oidc = oidcFlags === null ? undefined : new OidcAuthenticator(parseOrExit('apiserver', APISERVER_HELP, () => oidcOptions(oidcFlags), []), log.child({ part: 'oidc' }));
+oidc?.start();
 const registry = new TypeRegistry();
 if (options.member) for (const type of MEMBER_TYPES) registry.add(type);
 else {
@@ -69,6 +75,7 @@ try {
     maxBodyBytes: options.maxBodyBytes,
     bookmarkIntervalMs: options.bookmarkIntervalMs,
     tokens,
+    oidc,
     isRevoked: (serial) => revoked.isRevoked(serial),
     ...(options.member ? { pods: { execEnabled: options.enablePodExec } } : { kubefed: { defaultTypes: true } }),
     listener: { name: options.member ? 'member_apiserver' : 'apiserver', limits: options },
@@ -78,7 +85,7 @@ try {
   const metricsServer = options.metricsListen && createMetricsServer(metrics, { listener: 'apiserver_metrics', limits: options, log });
   const metricsPort = metricsServer ? await listenTcp(metricsServer, options.metricsListen!.host, options.metricsListen!.port) : null;
   const port = await api.listen(options.listen.host, options.listen.port);
-  log.info({ port, metricsPort, host: options.listen.host, store: options.store.split(':', 1)[0], member: options.member, podExec: options.enablePodExec, tokens: tokens?.size ?? 0 }, 'apiserver ready');
+  log.info({ port, metricsPort, host: options.listen.host, store: options.store.split(':', 1)[0], member: options.member, podExec: options.enablePodExec, tokens: tokens?.size ?? 0, oidcIssuer: oidcFlags?.issuerUrl ?? null }, 'apiserver ready');
   exitOnSignals(log, async (signal) => {
     log.info({ signal }, 'apiserver stopping');
     if (metricsServer) await closeServer(metricsServer);

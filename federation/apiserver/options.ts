@@ -6,6 +6,7 @@ import { UsageError, fileFlag, integerFlag, listenFlag, logLevelFlag, parseFlags
 import { DEFAULT_MAX_BODY_BYTES } from './body.js';
 import type { ListenerLimits } from '../../common/listener-guard.js';
 import { LISTENER_LIMITS_HELP, LISTENER_LIMIT_FLAGS, listenerLimitOptions } from '../../common/listener-flags.js';
+import { OIDC_FLAGS, OIDC_HELP, oidcFlagOptions, type OidcFlagOptions } from './oidc-flags.js';
 
 /** With the listener limits (README "Listener limits"). */
 export interface ApiServerOptions extends ListenerLimits {
@@ -22,6 +23,8 @@ export interface ApiServerOptions extends ListenerLimits {
   keyFile: string;
   /** kube-apiserver static token file (token,user,uid,"groups"), or null for client certificates only. */
   tokenFile: string | null;
+  /** OIDC ID tokens (--oidc-*), or null. */
+  oidc: OidcFlagOptions | null;
   /** Serve the built-in core types, standing in for a member cluster's API server. */
   member: boolean;
   /** Member mode: pods/exec and pods/attach run processes, pods/portforward dials loopback ports (README "Pods in member mode"). */
@@ -41,6 +44,7 @@ export const APISERVER_HELP = `usage: apiserver --ca FILE --cert FILE --key FILE
   --encryption-provider-config FILE  EncryptionConfiguration for Secrets at rest
                               [SQLite file: generated <db>.encryption.yaml with a local key; MySQL: none]
   --token-file FILE           static bearer tokens, CSV lines token,user,uid,"group1,group2"
+${OIDC_HELP}
   --member                    serve core types (namespaces, configmaps, secrets, services, serviceaccounts, deployments, pods);
                               without it: a federation control plane serving the KubeFed API
   --enable-pod-exec           with --member: exec/attach run commands as child processes of this server
@@ -62,6 +66,7 @@ export function parseApiServerOptions(argv: string[]): ApiServerOptions | 'help'
     cert: { type: 'string' },
     key: { type: 'string' },
     'token-file': { type: 'string' },
+    ...OIDC_FLAGS,
     member: { type: 'boolean' },
     'enable-pod-exec': { type: 'boolean' },
     'max-body-bytes': { type: 'string' },
@@ -84,6 +89,7 @@ export function parseApiServerOptions(argv: string[]): ApiServerOptions | 'help'
     certFile: requiredFlag('cert', v.cert),
     keyFile: requiredFlag('key', v.key),
     tokenFile: v['token-file'] || null,
+    oidc: oidcFlagOptions(v),
     member: v.member ?? false,
     enablePodExec: v['enable-pod-exec'] ?? false,
     maxBodyBytes: integerFlag('max-body-bytes', v['max-body-bytes'], DEFAULT_MAX_BODY_BYTES, 1024, 1024 * 1024 * 1024),

@@ -9,7 +9,8 @@ import { DEFAULT_LISTENER_LIMITS, ListenerGuard, type ListenerLimits } from '../
 import { closeServer, listenTcp } from '../../common/listen.js';
 import { sendMetrics } from '../../common/metrics.js';
 import { StoreError, type Store } from '../store/types.js';
-import { authenticateRequest, revokedClientCertificate, unauthenticatedReason, type TokenAuthenticator } from './authn.js';
+import { RequestAuthenticator, revokedClientCertificate, unauthenticatedReason, type TokenAuthenticator } from './authn.js';
+import type { OidcAuthenticator } from './oidc.js';
 import { forbiddenMessage, type UserInfo } from './authz.js';
 import { answerReview, isReviewType } from './access-review.js';
 import { effectiveGroups, isResourceRequest, type Attributes, type Authorizer } from './rbac.js';
@@ -47,6 +48,8 @@ export interface ApiServerOptions {
   bookmarkIntervalMs?: number;
   /** Static bearer tokens (--token-file); client certificates are always accepted. */
   tokens?: TokenAuthenticator;
+  /** OIDC ID tokens (--oidc-*), tried after client certificates and the token file. */
+  oidc?: OidcAuthenticator;
   /** Opens connections to CRD conversion webhooks (default: net.connect; in the proxy-server: its tunnel dial()). */
   dialer?: Dialer;
   conversionTimeoutMs?: number;
@@ -114,6 +117,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
   });
   if (options.kubefed) await installKubeFed(resources, { log, defaultTypes: options.kubefed.defaultTypes, topologyWebhook: options.kubefed.topologyWebhook, tenancy: options.kubefed.tenancy, metrics: metricsRegistry });
   const rbac = await installRbac(resources, log);
+  const authn = new RequestAuthenticator({ tokens: options.tokens, oidc: options.oidc }, metricsRegistry, log);
   /** Decides (and counts) one request; a denial is kube's 403 Forbidden. */
   const authorizeRequest = (attrs: Attributes): void => {
     const decision = rbac.authorize(attrs);
@@ -180,7 +184,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
       guard.refused('revoked', req.socket, { user: revoked.user, serial: revoked.serial });
       throw errors.forbidden(`client certificate serial ${revoked.serial} is revoked`);
     }
-    const authenticated = authenticateRequest(req, options.tokens);
+    const authenticated = await authn.authenticate(req);
     if (!authenticated) throw unauthenticated(req);
     const user: UserInfo = { user: authenticated.user, groups: effectiveGroups(authenticated.user, authenticated.groups) };
     const method = req.method ?? 'GET';
@@ -233,7 +237,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
       guard.refused('revoked', req.socket, { user: revoked.user, serial: revoked.serial });
       throw errors.forbidden(`client certificate serial ${revoked.serial} is revoked`);
     }
-    const authenticated = authenticateRequest(req, options.tokens);
+    const authenticated = await authn.authenticate(req);
     if (!authenticated) throw unauthenticated(req);
     if (route.kind !== 'resource' || podStreamKind(route) === null || route.subresource === 'log') throw errors.pathNotFound();
     // exec, attach and port-forward are `create` on their subresource whatever the method (a WebSocket

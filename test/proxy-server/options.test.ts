@@ -51,6 +51,7 @@ describe('proxy-server: parseServerOptions', function () {
       unreachableDeletionTimeoutMs: SERVER_DEFAULTS.unreachableDeletionTimeoutMs,
       memberRequestTimeoutMs: SERVER_DEFAULTS.memberRequestTimeoutMs,
       federationDirectEgress: false,
+      oidc: null,
       topologyWebhook: null,
       instance: os.hostname(),
       logLevel: 'info',
