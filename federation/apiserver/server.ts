@@ -179,14 +179,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
       res.end('ok');
       return;
     }
-    const revoked = revokedClientCertificate(req, options.isRevoked);
-    if (revoked) {
-      guard.refused('revoked', req.socket, { user: revoked.user, serial: revoked.serial });
-      throw errors.forbidden(`client certificate serial ${revoked.serial} is revoked`);
-    }
-    const authenticated = await authn.authenticate(req);
-    if (!authenticated) throw unauthenticated(req);
-    const user: UserInfo = { user: authenticated.user, groups: effectiveGroups(authenticated.user, authenticated.groups) };
+    const user = await authenticate(req);
     const method = req.method ?? 'GET';
     if (route.kind !== 'resource' && method !== 'GET') throw errors.methodNotSupported(method, url.pathname);
     // Non-resource paths (discovery, OpenAPI, version, metrics) are RBAC nonResourceURLs.
@@ -229,9 +222,8 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     }
   }
 
-  async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const { url, route } = parseRequestUrl(req.url ?? '/', isNamespacedPlural);
-    if (!url) throw errors.badRequest('invalid request URL');
+  /** The caller (groups as RBAC sees them): 403 for a revoked client certificate, 401 for none at all. */
+  async function authenticate(req: IncomingMessage): Promise<UserInfo> {
     const revoked = revokedClientCertificate(req, options.isRevoked);
     if (revoked) {
       guard.refused('revoked', req.socket, { user: revoked.user, serial: revoked.serial });
@@ -239,11 +231,17 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     }
     const authenticated = await authn.authenticate(req);
     if (!authenticated) throw unauthenticated(req);
+    return { user: authenticated.user, groups: effectiveGroups(authenticated.user, authenticated.groups) };
+  }
+
+  async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const { url, route } = parseRequestUrl(req.url ?? '/', isNamespacedPlural);
+    if (!url) throw errors.badRequest('invalid request URL');
+    const { user, groups } = await authenticate(req);
     if (route.kind !== 'resource' || podStreamKind(route) === null || route.subresource === 'log') throw errors.pathNotFound();
     // exec, attach and port-forward are `create` on their subresource whatever the method (a WebSocket
     // exec is a GET; kube-apiservers before 1.35 checked it as `get`).
-    const groups = effectiveGroups(authenticated.user, authenticated.groups);
-    authorizeRequest({ user: authenticated.user, groups, verb: 'create', apiGroup: '', resource: 'pods', subresource: route.subresource, name: route.name, namespace: route.namespace });
+    authorizeRequest({ user, groups, verb: 'create', apiGroup: '', resource: 'pods', subresource: route.subresource, name: route.name, namespace: route.namespace });
     await pods!.streaming.upgrade(req, socket, head, route, url);
   }
 
