@@ -19,7 +19,7 @@ import { assertServerIdle, stopAgent } from '../support/server-state.js';
 
 const run = promisify(execFile);
 
-function curlArgs(server: ServerProcess, cluster: string, url: string, user = 'alice'): string[] {
+function curlArgs(server: ServerProcess, cluster: string, url: string, user = 'root'): string[] {
   const pki = testPki();
   return [
     '-sS', '--max-time', '20', '-p',
@@ -72,7 +72,7 @@ describe('CONNECT frontend (processes, curl)', function () {
   it('without the embedded federation only system:masters may CONNECT over TLS (said at start); the Unix socket is not asked', async function () {
     assert.ok(server.lines.some((l) => l.level === 40 && /no embedded federation .*system:masters/.test(String(l.msg))), 'a startup warning');
     await expectRefused(connectVia({ tlsPort: server.connectPort, user: 'bob' }, 'alpha', `127.0.0.1:${service.port}`), 403, 'FORBIDDEN');
-    const tunnel = await connectVia({ tlsPort: server.connectPort, user: 'alice' }, 'alpha', `127.0.0.1:${service.port}`);
+    const tunnel = await connectVia({ tlsPort: server.connectPort, user: 'root' }, 'alpha', `127.0.0.1:${service.port}`);
     tunnel.destroy();
     (await connectVia({ uds }, 'alpha', `127.0.0.1:${service.port}`)).destroy();
   });

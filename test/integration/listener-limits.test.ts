@@ -66,7 +66,7 @@ describe('listener limits (processes)', function () {
     baseline = await resourceBaseline();
     const pki = testPki();
     const agentBeta = { cert: fs.readFileSync(pki.agents.beta!.cert), key: fs.readFileSync(pki.agents.beta!.key), ca: fs.readFileSync(pki.ca.cert) };
-    const alice = { cert: fs.readFileSync(pki.users.alice!.cert), key: fs.readFileSync(pki.users.alice!.key), ca: fs.readFileSync(pki.ca.cert) };
+    const alice = { cert: fs.readFileSync(pki.users.root!.cert), key: fs.readFileSync(pki.users.root!.key), ca: fs.readFileSync(pki.ca.cert) };
     service = await startHttpService('listener-limits');
     const db = path.join(scratchDir('listener-limits'), `federation-${process.pid}.db`);
     server = await startServer({ uds, extraArgs: [...TLS_LIMIT_FLAGS, '--federation-listen', '127.0.0.1:0', '--federation-store', `sqlite://${db}`, '--federation-controller', 'off'] });

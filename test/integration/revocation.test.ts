@@ -99,8 +99,9 @@ describe('certificate revocation (processes)', function () {
       extraArgs: ['--revoked', listFile, '--federation-listen', '127.0.0.1:0', '--federation-store', `sqlite://${store}`, '--federation-controller', 'off'],
     });
     federationPort = server.lines.find((l) => l.msg === 'proxy-server ready')!.federationPort as number;
-    // bob CONNECTs to alpha until revoked: RBAC must let him (alice is system:masters).
+    // bob and alice CONNECT to alpha (bob until revoked): RBAC must let them.
     await grantProxy(adminKubeconfig(federationPort), 'bob', 'alpha');
+    await grantProxy(adminKubeconfig(federationPort), 'alice', 'alpha');
     const allow = ['--allow', `127.0.0.1:${http.port}`, '--allow', `127.0.0.1:${bytes.port}`];
     let since = server.mark;
     first = spawnAgent({ cluster: 'alpha', server, extraArgs: allow });

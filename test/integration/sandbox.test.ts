@@ -11,8 +11,16 @@ describe('sandbox (npm start)', function () {
   it('starts proxy-server with the federation API server, member-mode clusters and their agents; kubectl reaches each as itself', async function () {
     const dir = path.join(scratchDir('sandbox'), `run-${process.pid}`);
     fs.rmSync(dir, { recursive: true, force: true });
-    const { stdout } = await promisify(execFile)(process.execPath, [path.join(DIST, 'deploy', 'sandbox', 'main.js'), '--check', '--dir', dir]);
+    const { stdout } = await promisify(execFile)(process.execPath, [path.join(DIST, 'deploy', 'sandbox', 'main.js'), '--check', '--dir', dir]).catch((error: { message: string; stdout?: string; stderr?: string }) => {
+      // Which check went wrong is in the sandbox's own output.
+      throw new Error(`${error.message}\n--- stdout\n${error.stdout ?? ''}\n--- stderr\n${error.stderr ?? ''}`);
+    });
     assert.match(stdout, /check federation: ok namespace\/default/);
+    // Every check line is ok: tenants, cells (through the webhook), RBAC, CONNECT authorization.
+    assert.doesNotMatch(stdout, /^check [^:]+: (WRONG|FAILED)/m);
+    assert.match(stdout, /check north: ok payments — north: its tenant's FederatedConfigMap/);
+    assert.match(stdout, /check federation: ok cell — federation: the cell form \(v1beta2\)/);
+    assert.match(stdout, /check tenants: ok pat may not place onto retail's cluster east/);
     assert.match(stdout, /check east: ok east$/m);
     assert.match(stdout, /check west: ok west$/m);
     assert.match(stdout, /check revoked certificate: ok /);

@@ -61,7 +61,7 @@ function readResponseHead(socket: Duplex): Promise<{ status: number; headers: Re
   });
 }
 
-function openProxySocket(endpoint: ProxyEndpoint, user = 'alice'): Promise<Duplex> {
+function openProxySocket(endpoint: ProxyEndpoint, user = 'root'): Promise<Duplex> {
   return new Promise((resolve, reject) => {
     if ('uds' in endpoint) {
       const socket = net.connect(endpoint.uds);

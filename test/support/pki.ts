@@ -13,9 +13,11 @@ export function testPki(): PkiPaths {
   cached ??= ensurePki(scratchDir('pki'), {
     clusters: CLUSTERS,
     users: [
-      // alice may CONNECT to every cluster (system:masters, the only users hubs without the
-      // federation's RBAC let through); bob only where a test binds him (RBAC verb proxy).
-      { user: 'alice', groups: ['ops', 'system:masters'] },
+      // root may do everything (system:masters): CONNECT to every cluster, as hubs without the
+      // federation's RBAC let only masters through. alice (ops) and bob (no groups) have only what
+      // a test binds them (RBAC; for CONNECT the verb proxy on clusters).
+      { user: 'root', groups: ['system:masters'] },
+      { user: 'alice', groups: ['ops'] },
       { user: 'bob', groups: [] },
     ],
   });

@@ -1,5 +1,5 @@
 // Granting a test user the RBAC verb proxy on clusters (who may CONNECT to which cluster) through
-// the hub's embedded federation API server, as alice (system:masters), with real kubectl.
+// the hub's embedded federation API server, as root (system:masters), with real kubectl.
 import { strict as assert } from 'node:assert';
 import path from 'node:path';
 import { writeKubeconfig } from '../../common/federation-processes.js';
@@ -7,15 +7,15 @@ import { runCommand } from './federation-harness.js';
 import { scratchDir } from './paths.js';
 import { testPki } from './pki.js';
 
-/** A kubeconfig for alice on the federation API server at `federationPort`; its path. */
+/** A kubeconfig for root on the federation API server at `federationPort`; its path. */
 export function adminKubeconfig(federationPort: number): string {
   const pki = testPki();
   const file = path.join(scratchDir('reach'), `kubeconfig-${federationPort}`);
-  writeKubeconfig(file, [{ name: 'federation', server: `https://127.0.0.1:${federationPort}`, caFile: pki.ca.cert }], { ...pki.users.alice!, name: 'alice' }, 'federation');
+  writeKubeconfig(file, [{ name: 'federation', server: `https://127.0.0.1:${federationPort}`, caFile: pki.ca.cert }], { ...pki.users.root!, name: 'root' }, 'federation');
   return file;
 }
 
-/** kubectl as alice against the federation API server; fails the test on a non-zero exit. */
+/** kubectl as root against the federation API server; fails the test on a non-zero exit. */
 export async function adminKubectl(kubeconfig: string, args: string[], stdin?: string): Promise<string> {
   const r = await runCommand('kubectl', ['--kubeconfig', kubeconfig, '--request-timeout', '30s', ...args], stdin);
   assert.equal(r.code, 0, r.stderr);
