@@ -254,7 +254,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     }
     if (impersonated) metrics.impersonations.inc({ result: 'allowed' });
     const identity = impersonated ?? caller;
-    if (options.logIdentities) log.info({ user: identity.user, groups: identity.groups, impersonatedBy: impersonated ? caller.user : undefined, method: req.method, path }, 'identity');
+    if (options.logIdentities) log.info({ user: identity.user, groups: identity.groups, impersonatedBy: impersonated ? caller.user : null, method: req.method, path }, 'identity');
     return identity;
   }
 
