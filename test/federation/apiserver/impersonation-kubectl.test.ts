@@ -200,5 +200,6 @@ describe('apiserver: impersonation with kubectl --as (member mode, --log-identit
     assert.ok(count('allowed') >= 6, metrics);
     assert.ok(count('denied') >= 6);
     assert.ok(count('invalid') >= 2);
+    assert.match(metrics, /^fedtunnel_apiserver_authorization_decisions_total\{decision="denied",verb="impersonate"\} [1-9]/m, 'each check is an RBAC decision too');
   });
 });
