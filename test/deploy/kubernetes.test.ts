@@ -6,6 +6,9 @@
 import { strict as assert } from 'node:assert';
 import path from 'node:path';
 import { parseEncryptionConfig } from '../../federation/encryption/config.js';
+import { toBinding, toRole } from '../../federation/apiserver/rbac-api.js';
+import { effectiveGroups, Policy, type ResourceAttributes } from '../../federation/apiserver/rbac.js';
+import type { KubeObject as StoredObject } from '../../federation/apiserver/storage.js';
 import {
   allContainers, flagsOfArgs, flagsOfHelp, helpOf, intendedImage, kustomizations, modelOf, packageBins, podOwners, portOf, render, selects,
   type Container, type HelpFlag, type KubeObject, type PodSpec,
@@ -267,6 +270,28 @@ describe('deploy/kubernetes (kustomize renders, OpenAPI schemas, flags and ports
       const token = objects().find((o) => o.kind === 'Secret' && o.metadata.name === 'fedtunnel-hub-token')!;
       assert.equal(token.type, 'kubernetes.io/service-account-token');
       assert.equal(token.metadata.annotations!['kubernetes.io/service-account.name'], 'fedtunnel-hub');
+    });
+
+    it("evaluated as RBAC does (the federation's kube-compatible evaluator), the hub's ServiceAccount may impersonate exactly what the README says", function () {
+      const decide = (kustomization: string, request: Omit<ResourceAttributes, 'user' | 'groups'>): boolean => {
+        const objects = renders.get(kustomization)! as unknown as StoredObject[];
+        const policy = new Policy(objects.filter((o) => o.kind === 'ClusterRole').map(toRole), objects.filter((o) => o.kind === 'ClusterRoleBinding').map(toBinding));
+        const user = 'system:serviceaccount:fedtunnel-system:fedtunnel-hub';
+        return policy.authorize({ user, groups: effectiveGroups(user, []), ...request }).allowed;
+      };
+      const impersonate = (resource: string, name: string, extra: Partial<ResourceAttributes> = {}): Omit<ResourceAttributes, 'user' | 'groups'> =>
+        ({ verb: 'impersonate', apiGroup: '', resource, name, ...extra });
+      for (const k of ['overlays/agent', 'base/agent']) {
+        assert.ok(decide(k, impersonate('users', 'alice')), `${k}: any user`);
+        assert.ok(decide(k, impersonate('groups', 'system:authenticated')), k);
+        assert.ok(!decide(k, impersonate('groups', 'system:masters')), `${k}: never system:masters`);
+        assert.ok(!decide(k, impersonate('serviceaccounts', 'default', { namespace: 'kube-system' })), `${k}: no service accounts`);
+        assert.ok(!decide(k, impersonate('uids', '1234', { apiGroup: 'authentication.k8s.io' })), `${k}: no uids`);
+        assert.ok(!decide(k, impersonate('userextras', 'scopes', { apiGroup: 'authentication.k8s.io' })), `${k}: no extras`);
+        for (const verb of ['get', 'list', 'create', 'delete']) assert.ok(!decide(k, { verb, apiGroup: '', resource: 'secrets', namespace: 'default' }), `${k}: no ${verb} as itself`);
+      }
+      assert.ok(decide('overlays/agent', impersonate('groups', 'demo-viewers')), 'the overlay lists its groups');
+      assert.ok(!decide('base/agent', impersonate('groups', 'demo-viewers')), 'the base lists none of the hub\'s groups');
     });
 
     it('the hub address comes from the overlay\'s ConfigMap', function () {
