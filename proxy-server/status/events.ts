@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { perRegistry } from '../../common/metrics.js';
 import type { StatusCollector } from './collector.js';
-import { historyFor, viewFor, type Access, type Snapshot } from './model.js';
+import { historyFor, viewerUpdate, viewFor, type Access, type Snapshot } from './model.js';
 import { sendStatus } from './respond.js';
 
 export interface StatusStreamLimits {
@@ -94,8 +94,7 @@ export class StatusStream {
     });
     res.write(`retry: ${RETRY_MS}\n\n`);
     const snapshot = this.snapshot(user, access);
-    const { history: _history, user: _user, generatedAt: _at, sampleIntervalMs: _interval, ...state } = snapshot;
-    const viewer: Viewer = { user, res, access, lastState: JSON.stringify(state) };
+    const viewer: Viewer = { user, res, access, lastState: viewerUpdate('', this.collector.state(), undefined, access).stateJson };
     this.viewers.add(viewer);
     this.collector.watchers++;
     this.metrics.clients.set(this.viewers.size);
@@ -119,12 +118,12 @@ export class StatusStream {
     const state = this.collector.state();
     const sample = this.collector.latestSample;
     for (const viewer of [...this.viewers]) {
-      const view = JSON.stringify(viewFor(state, viewer.access));
-      if (view !== viewer.lastState) {
-        viewer.lastState = view;
-        if (!this.send(viewer, 'state', view)) continue;
+      const update = viewerUpdate(viewer.lastState, state, sample, viewer.access);
+      if (update.changed) {
+        viewer.lastState = update.stateJson;
+        if (!this.send(viewer, 'state', update.stateJson)) continue;
       }
-      if (sample) this.send(viewer, 'sample', JSON.stringify(historyFor([sample], viewer.access)[0]));
+      if (update.sample) this.send(viewer, 'sample', JSON.stringify(update.sample));
     }
   };
 

@@ -149,6 +149,19 @@ export function historyFor(samples: readonly HistorySample[], access: Access): H
   return samples.map((s) => ({ t: s.t, clusters: Object.fromEntries(Object.entries(s.clusters).filter(([name]) => reach(name))) }));
 }
 
+/** What one viewer is sent at a tick: their view of the state if it changed since `lastState`, and the new history point. */
+export interface ViewerUpdate {
+  /** The JSON of the viewer's state now (the next `lastState`). */
+  stateJson: string;
+  changed: boolean;
+  sample: HistorySample | undefined;
+}
+
+export function viewerUpdate(lastState: string, state: HubState, sample: HistorySample | undefined, access: Access): ViewerUpdate {
+  const stateJson = JSON.stringify(viewFor(state, access));
+  return { stateJson, changed: stateJson !== lastState, sample: sample && historyFor([sample], access)[0] };
+}
+
 function memo(f: (cluster: string) => boolean): (cluster: string) => boolean {
   const seen = new Map<string, boolean>();
   return (cluster) => {
