@@ -9,6 +9,7 @@ export const STATUS_HTML = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>fedtunnel hub status</title>
+<link rel="icon" href="/status/favicon.svg">
 <link rel="stylesheet" href="/status/app.css">
 <script src="/status/app.js" defer></script>
 </head>
@@ -39,15 +40,19 @@ export const STATUS_HTML = `<!doctype html>
   <section>
     <h2>Federation</h2>
     <p id="federation-note" class="muted"></p>
+    <div id="federation-tables">
     <h3>Member clusters</h3>
     <table id="health"><thead><tr><th>cluster</th><th>Ready</th><th>Offline</th><th>reason</th><th>message</th><th>last probe</th></tr></thead><tbody></tbody></table>
     <h3>Federated objects</h3>
     <table id="objects"><thead><tr><th>kind</th><th>namespace</th><th>name</th><th>propagation</th><th>clusters</th></tr></thead><tbody></tbody></table>
+    </div>
   </section>
 </main>
 </body>
 </html>
 `;
+
+export const STATUS_FAVICON = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><circle cx="8" cy="8" r="7" fill="#2e8540"/></svg>`;
 
 export const STATUS_CSS = `
 body { font: 14px/1.4 "DejaVu Sans", system-ui, sans-serif; margin: 0; color: #1d2330; background: #f6f7f9; }
@@ -103,7 +108,7 @@ export const STATUS_JS = String.raw`
     var units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
     var i = 0;
     while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-    return (i === 0 ? n : n.toFixed(1)) + ' ' + units[i];
+    return (i === 0 ? Math.round(n) : n.toFixed(1)) + ' ' + units[i];
   }
   function since(iso) {
     var s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
@@ -162,6 +167,7 @@ export const STATUS_JS = String.raw`
     $('federation-note').textContent = !fed.enabled ? 'No embedded federation on this hub (--federation-listen off).'
       : fed.error ? 'Could not read the federation: ' + fed.error
       : fed.truncated ? 'Showing the first ' + fed.objects.length + ' federated objects; kubectl lists them all.' : '';
+    $('federation-tables').className = fed.enabled ? '' : 'hidden';
     fill($('health').tBodies[0], fed.clusters.map(function (h) {
       var msg = el('td', h.message, 'msg');
       var tr = row([h.name, condition(h.ready), condition(h.offline), h.reason, msg, h.lastProbeTime ? since(h.lastProbeTime) : '—']);

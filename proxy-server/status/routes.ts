@@ -8,7 +8,7 @@ import type { UserIdentity } from '../../certs/identity.js';
 import type { StatusCollector } from './collector.js';
 import type { StatusStream } from './events.js';
 import type { Access } from './model.js';
-import { STATUS_CSS, STATUS_HTML, STATUS_JS } from './page.js';
+import { STATUS_CSS, STATUS_FAVICON, STATUS_HTML, STATUS_JS } from './page.js';
 import { sendStatus } from './respond.js';
 
 export const STATUS_PATH = '/status';
@@ -17,6 +17,7 @@ const ASSETS: Record<string, { type: string; body: string }> = {
   [STATUS_PATH]: { type: 'text/html; charset=utf-8', body: STATUS_HTML },
   [`${STATUS_PATH}/app.js`]: { type: 'text/javascript; charset=utf-8', body: STATUS_JS },
   [`${STATUS_PATH}/app.css`]: { type: 'text/css; charset=utf-8', body: STATUS_CSS },
+  [`${STATUS_PATH}/favicon.svg`]: { type: 'image/svg+xml', body: STATUS_FAVICON },
 };
 
 const SECURITY_HEADERS = {

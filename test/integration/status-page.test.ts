@@ -97,6 +97,8 @@ describe('status page (hub + agent processes)', function () {
       extraArgs: [
         '--federation-listen', '127.0.0.1:0', '--federation-store', `sqlite://${path.join(dir, 'federation.db')}`,
         '--federation-untenanted-placement', 'all', '--keepalive-interval', '200', '--keepalive-timeout', '5000',
+        // Far below the event stream's life in the first test: the listener must not cut it.
+        '--idle-timeout', '500', '--header-timeout', '500',
       ],
     });
     const federationPort = server.lines.find((l) => l.msg === 'proxy-server ready')!.federationPort as number;
@@ -146,6 +148,7 @@ describe('status page (hub + agent processes)', function () {
     await stopAgent(server, agents.beta!, 'beta');
     const gone = await events.waitFor((e) => e.event === 'state' && !agentClusters(e.data as HubState).includes('beta'), 'beta gone from a state event', { from: mark });
     assert.deepEqual(agentClusters(gone.data as HubState), ['alpha']);
+    assert.equal(events.ended, false, 'the stream outlived the listener\'s idle and header timeouts');
 
     assert.equal(metric(await server.metrics(), 'fedtunnel_status_clients'), 1);
     await events.close();
