@@ -54,6 +54,7 @@ interface Viewer {
 export class StatusStream {
   private readonly viewers = new Set<Viewer>();
   private readonly metrics: StatusMetrics;
+  private closed = false;
 
   constructor(
     private readonly collector: StatusCollector,
@@ -79,6 +80,11 @@ export class StatusStream {
 
   /** Starts an event stream on `res`, or answers 503 when the hub has as many as it takes. */
   open(res: http.ServerResponse, user: string, access: Access): void {
+    if (this.closed) {
+      // Shutting down: a browser reconnecting now must not hold the listener open.
+      sendStatus(res, 503, 'ServiceUnavailable', 'the hub is shutting down', { connection: 'close' });
+      return;
+    }
     if (this.viewers.size >= this.limits.maxClients) {
       this.metrics.dropped.inc({ reason: 'too_many_clients' });
       this.log.warn({ user, limit: this.limits.maxClients }, 'status page: event stream refused, too many viewers');
@@ -106,6 +112,7 @@ export class StatusStream {
 
   /** Ends every stream (shutdown): responses complete, so the listener can close. */
   close(): void {
+    this.closed = true;
     this.collector.off('tick', this.onTick);
     for (const viewer of [...this.viewers]) {
       this.forget(viewer);

@@ -63,7 +63,8 @@ export class StatusRoutes {
         });
         return;
       case `${STATUS_PATH}/events`:
-        this.stream.open(res, who.user, this.accessFor(who));
+        if (req.method === 'HEAD') res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store' }).end();
+        else this.stream.open(res, who.user, this.accessFor(who));
         return;
       default:
         sendStatus(res, 404, 'NotFound', `no status endpoint ${path}: try ${STATUS_PATH}, ${STATUS_PATH}/snapshot or ${STATUS_PATH}/events`);

@@ -109,7 +109,7 @@ describe('status page (hub + agent processes)', function () {
   after(async function () {
     for (const s of streams) await s.close();
     for (const [cluster, agent] of Object.entries(agents)) if (agent.running) await stopAgent(server, agent, cluster);
-    if (server) {
+    if (server?.running) {
       await assertServerIdle(server);
       await server.kill();
     }
@@ -231,5 +231,21 @@ describe('status page (hub + agent processes)', function () {
     assert.equal(JSON.parse(unknown.body).reason, 'NotFound');
     // Not a status path: still only CONNECT there.
     assert.equal((await statusRequest(server.connectPort, '/other')).status, 405);
+  });
+
+  it('a hub stopping with viewers connected ends their streams and exits promptly', async function () {
+    for (const [cluster, agent] of Object.entries(agents)) if (agent.running) await stopAgent(server, agent, cluster);
+    await assertServerIdle(server);
+    const events = await StatusEvents.open(server.connectPort, 'root');
+    streams.push(events);
+    await events.waitFor((e) => e.event === 'snapshot', 'the first snapshot');
+    const started = Date.now();
+    // SIGTERM without the idle check (which would count this stream); --drain-timeout is 30 s, so
+    // a listener held open by the stream would show.
+    server.signal('SIGTERM');
+    const exit = await server.exited;
+    assert.equal(exit.code, 0, server.stderr);
+    assert.ok(Date.now() - started < 10_000, `stopped in ${Date.now() - started} ms`);
+    await events.waitFor(() => false, 'the stream to end', { timeoutMs: 5000 }).catch((error: Error) => assert.match(error.message, /event stream ended/));
   });
 });
