@@ -12,6 +12,7 @@ import { assertNoLeakedResources, resourceBaseline } from '../support/leaks.js';
 import { assertServerIdle, stopAgent } from '../support/server-state.js';
 import { metric } from '../support/metrics.js';
 import { StatusEvents, statusRequest } from '../support/status-client.js';
+import { within } from '../wire/loopback.js';
 import type { Snapshot, HubState } from '../../proxy-server/status/model.js';
 
 const FEDERATION = `
@@ -243,7 +244,7 @@ describe('status page (hub + agent processes)', function () {
     // SIGTERM without the idle check (which would count this stream); --drain-timeout is 30 s, so
     // a listener held open by the stream would show.
     server.signal('SIGTERM');
-    const exit = await server.exited;
+    const exit = await within(server.exited, 15_000, 'the hub to exit on SIGTERM with a viewer connected');
     assert.equal(exit.code, 0, server.stderr);
     assert.ok(Date.now() - started < 10_000, `stopped in ${Date.now() - started} ms`);
     await events.waitFor(() => false, 'the stream to end', { timeoutMs: 5000 }).catch((error: Error) => assert.match(error.message, /event stream ended/));
