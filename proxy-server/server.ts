@@ -25,6 +25,10 @@ import { federationDialer } from './federation-dialer.js';
 import { mayReach } from './targets.js';
 import { FederationController } from '../federation/controller/controller.js';
 import { NAMESPACES, SECRETS, TypeRegistry } from '../federation/apiserver/types.js';
+import { StatusPage } from './status/status-page.js';
+import { accessFor } from './status/access.js';
+import { readFederation } from './status/federation.js';
+import type { LeaseView } from './status/model.js';
 
 export interface BoundPorts {
   agentPort: number;
@@ -53,6 +57,7 @@ export class ProxyServer {
   private readonly connect: ConnectFrontend;
   private readonly admin: http.Server;
   private readonly revocation: RevocationGuard;
+  private readonly status: StatusPage;
   private tlsContext: TlsFiles;
   private federation: { api: ApiServer; store: Store; controller: FederationController | null } | null = null;
   private started = false;
@@ -67,7 +72,16 @@ export class ProxyServer {
     this.metrics = new ServerMetrics(this.agents);
     // A revocation list that does not load stops the start (main.ts exits 1 with the message).
     this.revocation = new RevocationGuard(options.revokedFile, this.metrics, log.child({ part: 'revocation' }), options.handshakeTimeoutMs);
-    this.dialer = new Dialer(this.agents, this.metrics, log.child({ part: 'dialer' }), options);
+    this.status = new StatusPage({
+      instance: options.instance,
+      agents: this.agents,
+      registry: this.metrics.registry,
+      log: log.child({ part: 'status' }),
+      lease: () => this.leaseView(),
+      federation: () => (this.federation ? readFederation(this.federation.api.resources) : null),
+      accessFor: (who) => accessFor(this.federation?.api.authorizer ?? null, who),
+    });
+    this.dialer = new Dialer(this.agents, this.metrics, log.child({ part: 'dialer' }), options, (cluster, error) => this.status.recordDialFailure(cluster, error.code, error.message));
     this.dial = this.dialer.dial;
     this.agentListener = new AgentListener(this.agents, this.metrics, log.child({ part: 'agents' }), {
       tlsContext: this.tlsContext,
@@ -86,6 +100,7 @@ export class ProxyServer {
       revocation: this.revocation,
       // The federation's RBAC once it runs; until then, and without it, only system:masters.
       mayReach: (who, cluster) => mayReach(this.federation?.api.authorizer ?? null, who, cluster),
+      status: this.status,
     });
     this.admin = createAdminServer(options.instance, this.agents, this.dialer, this.metrics, () => this.started && !this.stopping, { limits: options, log: log.child({ part: 'admin' }) });
   }
@@ -100,6 +115,7 @@ export class ProxyServer {
     if (connectPort !== null && federationPort === null) {
       this.log.warn('no embedded federation (--federation-listen off): CONNECT over TLS is refused to every user not in system:masters, as no RBAC can grant proxy');
     }
+    this.status.start();
     this.started = true;
     return { agentPort, federationPort, connectPort, adminPort, connectUds: options.connectUds };
   }
@@ -150,6 +166,12 @@ export class ProxyServer {
     return port;
   }
 
+  /** Who runs the federation controller, for the status page. One replica today: this one, without a lease. */
+  private leaseView(): LeaseView {
+    if (!this.federation?.controller) return { mode: 'off', holder: null, note: 'no federation controller on this hub' };
+    return { mode: 'local', holder: this.options.instance, note: 'single replica: the controller runs here, no lease yet' };
+  }
+
   /**
    * Re-reads the CA, certificate and key (SIGHUP): new handshakes on every listener use them, open
    * links keep theirs. A file that fails to load leaves the old material in place.
@@ -177,6 +199,8 @@ export class ProxyServer {
     this.stopping = true;
     // First the controller: its member watches are tunnel streams the drain below would wait for.
     await this.federation?.controller?.stop();
+    // Status event streams never end by themselves: end them so the CONNECT listener can close.
+    this.status.close();
     const closingListener = this.agentListener.close();
     const links = this.agents.links();
     for (const link of links) link.session.goAway('server shutting down');

@@ -16,6 +16,9 @@ const needed = [
   { bin: '/usr/bin/podman', pkg: 'podman' },
   { bin: '/usr/sbin/runc', pkg: 'runc' },
   { bin: '/usr/sbin/debootstrap', pkg: 'debootstrap' },
+  // Headless Chromium (driven by puppeteer-core) for the status page test, and a font for its text.
+  { bin: '/usr/bin/chromium', pkg: 'chromium' },
+  { bin: '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf', pkg: 'fonts-dejavu-core' },
 ];
 const missing = [...new Set(needed.filter(({ bin }) => !fs.existsSync(bin)).map(({ pkg }) => pkg))];
 if (missing.length > 0) {
