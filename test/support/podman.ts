@@ -32,8 +32,8 @@ export function containerFlags(): string[] {
 
 /** Why the image test cannot run here, or null. */
 export async function podmanMissing(): Promise<string | null> {
-  if (!fs.existsSync('/usr/bin/podman')) return 'podman is not installed (test/setup/prepare.mjs installs it: npm test)';
-  if (!fs.existsSync('/usr/sbin/runc')) return 'runc is not installed (test/setup/prepare.mjs installs it: npm test)';
+  if (!fs.existsSync('/usr/bin/podman')) return 'podman is not installed (test/setup/image-prepare.mjs installs it: npm run test:image)';
+  if (!fs.existsSync('/usr/sbin/runc')) return 'runc is not installed (test/setup/image-prepare.mjs installs it: npm run test:image)';
   return null;
 }
 

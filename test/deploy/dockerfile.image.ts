@@ -23,7 +23,7 @@ describe('deploy/Dockerfile: the image builds and runs every bin (podman)', func
     }
     const base = await nodeBaseImage();
     if (!base) {
-      console.log('      skipped: no Node 20 base image (docker.io unreachable and no localhost/fedtunnel-node:20; test/setup/prepare.mjs makes one)');
+      console.log('      skipped: no Node 20 base image (docker.io unreachable and no localhost/fedtunnel-node:20; test/setup/image-prepare.mjs makes one: npm run test:image)');
       this.skip();
     }
     // The build needs the network (apt, npm): the host's, as a sandbox may have no container network.
