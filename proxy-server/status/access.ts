@@ -6,11 +6,12 @@ import { effectiveGroups, MASTERS_GROUP, type Authorizer } from '../../federatio
 import { mayReach } from '../targets.js';
 import type { Access } from './model.js';
 
-export function accessFor(authorizer: Authorizer | null, who: UserIdentity): Access {
+/** `tenantOf`: a cluster's tenant (label, else its agent's), for the tenant rule of mayReach. */
+export function accessFor(authorizer: Authorizer | null, who: UserIdentity, tenantOf: (cluster: string) => string | undefined = () => undefined): Access {
   const groups = effectiveGroups(who.user, who.groups);
   const masters = groups.includes(MASTERS_GROUP);
   return {
-    mayReach: (cluster) => mayReach(authorizer, who, cluster).allowed,
+    mayReach: (cluster) => mayReach(authorizer, who, cluster, tenantOf(cluster)).allowed,
     mayList: (group, plural, namespace) =>
       masters || (authorizer?.authorize({ user: who.user, groups, verb: 'list', apiGroup: group, resource: plural, ...(namespace ? { namespace } : {}) }).allowed ?? false),
   };
