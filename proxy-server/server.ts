@@ -13,6 +13,10 @@ import { Dialer, type DialFunction } from './dialer.js';
 import { ServerMetrics } from './metrics.js';
 import { RevocationGuard } from './revocation.js';
 import { createAdminServer } from './admin.js';
+import { EnrolmentEndpoint } from './enrolment.js';
+import { BootstrapTokenStore } from './bootstrap-tokens.js';
+import type { CertKeyPair } from '../certs/pki.js';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import type { ServerOptions } from './options.js';
 import type { HostPort } from '../common/address.js';
 import { openStore } from '../federation/store/open.js';
@@ -44,6 +48,15 @@ function readTlsFiles(options: ServerOptions): TlsFiles {
   return { ca: fs.readFileSync(options.caFile), cert: fs.readFileSync(options.certFile), key: fs.readFileSync(options.keyFile) };
 }
 
+/** The CA that signs enrolled agents' certificates: the first certificate of --ca and --ca-key, which must belong together. */
+function readSigningCA(options: ServerOptions): CertKeyPair | null {
+  if (!options.caKeyFile) return null;
+  const keyPem = fs.readFileSync(options.caKeyFile, 'utf8');
+  const caCert = new X509Certificate(fs.readFileSync(options.caFile));
+  if (!caCert.checkPrivateKey(createPrivateKey(keyPem))) throw new Error(`--ca-key ${options.caKeyFile} does not belong to the CA certificate in ${options.caFile}`);
+  return { certPem: caCert.toString(), keyPem };
+}
+
 export class ProxyServer {
   readonly agents: AgentRegistry;
   readonly metrics: ServerMetrics;
@@ -53,6 +66,7 @@ export class ProxyServer {
   private readonly connect: ConnectFrontend;
   private readonly admin: http.Server;
   private readonly revocation: RevocationGuard;
+  private readonly bootstrapTokens: BootstrapTokenStore | null;
   private tlsContext: TlsFiles;
   private federation: { api: ApiServer; store: Store; controller: FederationController | null } | null = null;
   private started = false;
@@ -67,6 +81,13 @@ export class ProxyServer {
     this.metrics = new ServerMetrics(this.agents);
     // A revocation list that does not load stops the start (main.ts exits 1 with the message).
     this.revocation = new RevocationGuard(options.revokedFile, this.metrics, log.child({ part: 'revocation' }), options.handshakeTimeoutMs);
+    // A token file that does not load, or a CA key that is not the CA's, stops the start too.
+    this.bootstrapTokens = options.bootstrapTokensFile ? new BootstrapTokenStore(options.bootstrapTokensFile, options.bootstrapTokensUsedFile!, log.child({ part: 'enrolment' })) : null;
+    const enrolment = new EnrolmentEndpoint(
+      { ca: readSigningCA(options), tokens: this.bootstrapTokens, agentCertTtlMs: options.agentCertTtlMs, bodyTimeoutMs: options.headerTimeoutMs, revocation: this.revocation },
+      this.metrics,
+      log.child({ part: 'enrolment' }),
+    );
     this.dialer = new Dialer(this.agents, this.metrics, log.child({ part: 'dialer' }), options);
     this.dial = this.dialer.dial;
     this.agentListener = new AgentListener(this.agents, this.metrics, log.child({ part: 'agents' }), {
@@ -78,6 +99,7 @@ export class ProxyServer {
       maxStreamsPerAgent: options.maxStreamsPerAgent,
       instance: options.instance,
       revocation: this.revocation,
+      enrolment,
     });
     this.connect = new ConnectFrontend(this.dial, this.metrics, log.child({ part: 'connect' }), {
       maxHeaderBytes: options.maxHeaderBytes,
@@ -166,6 +188,11 @@ export class ProxyServer {
   /** Re-reads --revoked (SIGHUP) and closes open links and tunnels of newly revoked certificates; a bad file keeps the old list. */
   reloadRevocations(): void {
     this.revocation.reload();
+  }
+
+  /** Re-reads --bootstrap-tokens (SIGHUP); a bad file keeps the old tokens. */
+  reloadBootstrapTokens(): void {
+    this.bootstrapTokens?.reload();
   }
 
   /**

@@ -56,6 +56,10 @@ describe('proxy-server: parseServerOptions', function () {
       instance: os.hostname(),
       logLevel: 'info',
       revokedFile: null,
+      caKeyFile: null,
+      bootstrapTokensFile: null,
+      bootstrapTokensUsedFile: null,
+      agentCertTtlMs: 30 * 86_400_000,
     });
   });
 
