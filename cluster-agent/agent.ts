@@ -58,6 +58,8 @@ export class ClusterAgent {
   private draining = false;
   private pendingDials = 0;
   private certSerial: string;
+  /** The certificate serial each link was opened with, for the logs of its drain. */
+  private readonly linkSerials = new WeakMap<MuxSession, string>();
   /** Set while the connect loop waits on a healthy link: asks it for a new link (renewed certificate). */
   private wakeForRotation: (() => void) | null = null;
 
@@ -215,6 +217,7 @@ export class ClusterAgent {
     }
     const log = this.log.child({ server: session.peerHello?.instance, carrier: options.carrier });
     log.info({ serial: this.certSerial }, 'link established');
+    this.linkSerials.set(session, this.certSerial);
     this.current = session;
     session.on('goaway', (reason, code) => {
       if (code === undefined) log.info({ reason }, 'server going away; its streams may finish');
@@ -232,15 +235,16 @@ export class ClusterAgent {
   private retire(session: MuxSession, reason: string): void {
     if (session.isClosed) return;
     session.goAway(reason);
-    this.log.info({ reason, streams: session.streamCount }, 'old link draining');
+    const log = this.log.child({ serial: this.linkSerials.get(session) });
+    log.info({ reason, streams: session.streamCount }, 'old link draining');
     const deadline = Date.now() + this.options.drainTimeoutMs;
     const check = (): void => {
       if (session.isClosed) return;
       if (session.streamCount === 0) {
-        this.log.info({ reason }, 'old link drained');
+        log.info({ reason }, 'old link drained');
         session.end();
       } else if (Date.now() >= deadline) {
-        this.log.warn({ reason, streams: session.streamCount }, 'old link drain deadline passed');
+        log.warn({ reason, streams: session.streamCount }, 'old link drain deadline passed');
         session.destroy(new Error('drain deadline passed'));
       } else {
         setTimeout(check, 100).unref();
