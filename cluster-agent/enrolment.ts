@@ -127,7 +127,7 @@ export async function enrol(options: AgentOptions, log: Logger): Promise<Certifi
   // 2. The key, made here (kept if an earlier attempt made one), and the CSR over a verified connection.
   fs.mkdirSync(enrolment.certDir, { recursive: true, mode: 0o700 });
   const keyPem = fs.existsSync(files.key) ? fs.readFileSync(files.key, 'utf8') : writeNewKey(files.key);
-  log.info({ token: tokenId, server: options.serverName, ca: fingerprint }, 'enrolling with bootstrap token');
+  log.info({ tokenId, server: options.serverName, ca: fingerprint }, 'enrolling with bootstrap token');
   const answer = await request(options, {
     path: ENROL_PATH,
     method: 'POST',

@@ -61,12 +61,12 @@ export class AgentListener {
       limits: options.limits,
       registry: metrics.registry,
       log,
-      // Optional only for HTTP/1.1 without a certificate: an agent enrolling (the request handler
-      // serves such connections the enrolment paths and nothing else). A carrier needs one.
+      // Optional only for HTTP without a certificate: an agent enrolling (the request handler
+      // serves such connections the enrolment paths and nothing else). The raw carrier needs one.
       clientCertificate: 'optional',
       checkPeer: (socket) => {
         const peer = socket.getPeerCertificate();
-        if (!peer || Object.keys(peer).length === 0) return socket.alpnProtocol === 'http/1.1' ? null : 'no_certificate';
+        if (!peer || Object.keys(peer).length === 0) return socket.alpnProtocol === ALPN_TUNNEL ? 'no_certificate' : null;
         // A valid certificate of our CA that is not an agent's (a user's client cert) must not be
         // able to serve traffic for any cluster.
         return agentIdentityFromPeer(peer) ? null : 'not_an_agent_certificate';

@@ -79,7 +79,7 @@ export class EnrolmentEndpoint {
       const publicKey = csrPublicKey(await readBody(req, this.options.bodyTimeoutMs));
       const record = tokens!.consume(token);
       const certPem = this.issue(publicKey, record);
-      this.done('enrolled', { token: record.id }, record, certPem);
+      this.done('enrolled', { tokenId: record.id }, record, certPem);
       return certPem + ca.certPem;
     }
 
