@@ -63,6 +63,18 @@ describe('proxy-server: parseServerOptions', function () {
     });
   });
 
+  it('takes the enrolment flags: --bootstrap-tokens needs --ca-key, the ledger defaults beside the tokens', function () {
+    const options = parse('--ca-key', '/pki/ca.key', '--bootstrap-tokens', '/pki/tokens.txt', '--agent-cert-ttl', '12h');
+    assert.equal(options.caKeyFile, '/pki/ca.key');
+    assert.equal(options.bootstrapTokensUsedFile, '/pki/tokens.txt.used');
+    assert.equal(options.agentCertTtlMs, 12 * 3_600_000);
+    assert.equal(parse('--ca-key', 'k', '--bootstrap-tokens', 't', '--bootstrap-tokens-used', '/var/used').bootstrapTokensUsedFile, '/var/used');
+    usageError([...REQUIRED, '--bootstrap-tokens', 't'], '--ca-key');
+    usageError([...REQUIRED, '--ca-key', 'k', '--bootstrap-tokens-used', 'u'], '--bootstrap-tokens');
+    usageError([...REQUIRED, '--agent-cert-ttl', '30'], '--agent-cert-ttl');
+    usageError([...REQUIRED, '--agent-cert-ttl', '1s'], '--agent-cert-ttl');
+  });
+
   it('takes a revocation list file', function () {
     assert.equal(parse('--revoked', '/etc/fedtunnel/revoked.txt').revokedFile, '/etc/fedtunnel/revoked.txt');
     usageError([...REQUIRED, '--revoked', ''], '--revoked');
