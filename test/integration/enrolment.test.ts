@@ -63,10 +63,13 @@ describe('agent enrolment and renewal (processes)', function () {
     ]);
   }
 
+  const revokedFile = (): string => path.join(dir, 'revoked.txt');
+
   before(async function () {
     baseline = await resourceBaseline();
     dir = scratchDir('enrolment');
     for (const entry of fs.readdirSync(dir)) fs.rmSync(path.join(dir, entry), { recursive: true, force: true });
+    fs.writeFileSync(revokedFile(), '# nothing revoked yet\n');
     // The admin's directory: the test CA (the hub's), where token create keeps bootstrap-tokens.txt.
     pkiDir = path.join(dir, 'pki');
     fs.mkdirSync(pkiDir, { mode: 0o700 });
@@ -76,7 +79,7 @@ describe('agent enrolment and renewal (processes)', function () {
     await createToken('gamma', 'gamma');
     bytes = await startByteService();
     server = await startServer({
-      extraArgs: ['--ca-key', pki.ca.key, '--bootstrap-tokens', path.join(pkiDir, 'bootstrap-tokens.txt'), '--agent-cert-ttl', '6s'],
+      extraArgs: ['--ca-key', pki.ca.key, '--bootstrap-tokens', path.join(pkiDir, 'bootstrap-tokens.txt'), '--agent-cert-ttl', '6s', '--revoked', revokedFile()],
     });
   });
 
@@ -232,6 +235,25 @@ describe('agent enrolment and renewal (processes)', function () {
     assert.ok(metric(await server.metrics(), 'fedtunnel_enrolment_total{result="renewed"}') >= 1);
   });
 
+  it('renewal keeps the identity of the current certificate; a revoked certificate cannot renew (403 CERTIFICATE_REVOKED)', async function () {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+    const beta = await postRenew(server.agentPort, pki.agents.beta!, createCsr(privateKey));
+    assert.equal(beta.status, 200);
+    const renewed = new X509Certificate(beta.text.slice(0, beta.text.indexOf('-----END CERTIFICATE-----') + 25));
+    assert.equal(renewed.subjectAltName, 'URI:urn:fedtunnel:agent:team-b:beta');
+    assert.equal(renewed.checkPrivateKey((await import('node:crypto')).createPrivateKey(privateKey)), true);
+
+    fs.writeFileSync(revokedFile(), `${new X509Certificate(fs.readFileSync(pki.agents.alpha!.cert)).serialNumber}\n`);
+    await sighup();
+    const alpha = await postRenew(server.agentPort, pki.agents.alpha!, createCsr(privateKey));
+    assert.equal(alpha.status, 403);
+    assert.equal(JSON.parse(alpha.text).details.causes[0].reason, 'CERTIFICATE_REVOKED');
+    const metrics = await server.metrics();
+    assert.equal(metric(metrics, 'fedtunnel_revoked_refusals_total{listener="agent_renew"}'), 1);
+    assert.equal(metric(metrics, 'fedtunnel_enrolment_total{result="certificate_revoked"}'), 1);
+  });
+
   it('with no --ca-key the enrolment paths answer 404 ENROLMENT_DISABLED', async function () {
     const plain = await startServer({ extraArgs: ['--connect-listen', 'off', '--admin-listen', 'off'] });
     try {
@@ -244,6 +266,33 @@ describe('agent enrolment and renewal (processes)', function () {
     }
   });
 });
+
+/** POST /fedtunnel/v1/renew with an agent certificate (mTLS). */
+function postRenew(port: number, identity: { cert: string; key: string }, body: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/fedtunnel/v1/renew',
+        method: 'POST',
+        servername: 'localhost',
+        ca: fs.readFileSync(testPki().ca.cert),
+        cert: fs.readFileSync(identity.cert),
+        key: fs.readFileSync(identity.key),
+        agent: false,
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
+    req.once('error', reject);
+    req.end(body);
+  });
+}
 
 /** POST /fedtunnel/v1/enrol as an agent would, without a client certificate, verifying the hub. */
 function postEnrol(port: number, token: string, body: string): Promise<{ status: number; body: { message: string; details: { causes: Array<{ reason: string }> } } }> {
