@@ -104,12 +104,7 @@ export function issueClientCert(ca: CertKeyPair, options: ClientCertOptions): Ce
 
 export function issueLeafCert(ca: CertKeyPair, request: LeafRequest): CertKeyPair {
   const profile = leafProfile(request);
-  const caCert = forge.pki.certificateFromPem(ca.certPem);
-  const caKey = forge.pki.privateKeyFromPem(ca.keyPem);
-  if (!caKey.n.equals((caCert.publicKey as forge.pki.rsa.PublicKey).n)) {
-    throw new Error('CA private key does not belong to the CA certificate');
-  }
-
+  const { caCert, caKey } = signer(ca);
   const { keyPem, publicKey } = generateRsaKeyPair();
   const cert = newCertificate(publicKey, profile.subject, daysToMs(request.days ?? DEFAULT_DAYS[request.kind]));
   signLeaf(cert, caCert, caKey, profile);
@@ -123,14 +118,19 @@ export function issueLeafCert(ca: CertKeyPair, request: LeafRequest): CertKeyPai
  */
 export function signAgentCertificate(ca: CertKeyPair, publicKeyPem: string, identity: { cluster: string; tenant: string }, validityMs: number): string {
   const profile = leafProfile({ kind: 'agent', ...identity });
+  const { caCert, caKey } = signer(ca);
+  const cert = newCertificate(forge.pki.publicKeyFromPem(publicKeyPem), profile.subject, validityMs);
+  signLeaf(cert, caCert, caKey, profile);
+  return forge.pki.certificateToPem(cert);
+}
+
+function signer(ca: CertKeyPair): { caCert: forge.pki.Certificate; caKey: forge.pki.rsa.PrivateKey } {
   const caCert = forge.pki.certificateFromPem(ca.certPem);
   const caKey = forge.pki.privateKeyFromPem(ca.keyPem);
   if (!caKey.n.equals((caCert.publicKey as forge.pki.rsa.PublicKey).n)) {
     throw new Error('CA private key does not belong to the CA certificate');
   }
-  const cert = newCertificate(forge.pki.publicKeyFromPem(publicKeyPem), profile.subject, validityMs);
-  signLeaf(cert, caCert, caKey, profile);
-  return forge.pki.certificateToPem(cert);
+  return { caCert, caKey };
 }
 
 function signLeaf(cert: forge.pki.Certificate, caCert: forge.pki.Certificate, caKey: forge.pki.rsa.PrivateKey, profile: LeafProfile): void {
