@@ -13,6 +13,10 @@ import { Dialer, type DialFunction } from './dialer.js';
 import { ServerMetrics } from './metrics.js';
 import { RevocationGuard } from './revocation.js';
 import { createAdminServer } from './admin.js';
+import { EnrolmentEndpoint } from './enrolment.js';
+import { BootstrapTokenStore } from './bootstrap-tokens.js';
+import type { CertKeyPair } from '../certs/pki.js';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import type { ServerOptions } from './options.js';
 import type { HostPort } from '../common/address.js';
 import { openStore } from '../federation/store/open.js';
@@ -51,6 +55,15 @@ function readTlsFiles(options: ServerOptions): TlsFiles {
   return { ca: fs.readFileSync(options.caFile), cert: fs.readFileSync(options.certFile), key: fs.readFileSync(options.keyFile) };
 }
 
+/** The CA that signs enrolled agents' certificates: the first certificate of --ca and --ca-key, which must belong together. */
+function readSigningCA(options: ServerOptions): CertKeyPair | null {
+  if (!options.caKeyFile) return null;
+  const keyPem = fs.readFileSync(options.caKeyFile, 'utf8');
+  const caCert = new X509Certificate(fs.readFileSync(options.caFile));
+  if (!caCert.checkPrivateKey(createPrivateKey(keyPem))) throw new Error(`--ca-key ${options.caKeyFile} does not belong to the CA certificate in ${options.caFile}`);
+  return { certPem: caCert.toString(), keyPem };
+}
+
 export class ProxyServer {
   readonly agents: AgentRegistry;
   readonly metrics: ServerMetrics;
@@ -61,6 +74,7 @@ export class ProxyServer {
   private readonly admin: http.Server;
   private readonly revocation: RevocationGuard;
   private readonly status: StatusPage;
+  private readonly bootstrapTokens: BootstrapTokenStore | null;
   private tlsContext: TlsFiles;
   private federation: { api: ApiServer; store: Store; controller: FederationController | null; clusters: ClusterDirectory } | null = null;
   /** One OIDC authenticator (JWKS cache) for the federation API server and the /clusters proxy. */
@@ -86,6 +100,13 @@ export class ProxyServer {
       federation: () => (this.federation ? readFederation(this.federation.api.resources) : null),
       accessFor: (who) => accessFor(this.federation?.api.authorizer ?? null, who, (cluster) => this.clusterTenantOf(cluster)),
     });
+    // A token file that does not load, or a CA key that is not the CA's, stops the start too.
+    this.bootstrapTokens = options.bootstrapTokensFile ? new BootstrapTokenStore(options.bootstrapTokensFile, options.bootstrapTokensUsedFile!, log.child({ part: 'enrolment' })) : null;
+    const enrolment = new EnrolmentEndpoint(
+      { ca: readSigningCA(options), tokens: this.bootstrapTokens, agentCertTtlMs: options.agentCertTtlMs, bodyTimeoutMs: options.headerTimeoutMs, revocation: this.revocation },
+      this.metrics,
+      log.child({ part: 'enrolment' }),
+    );
     this.dialer = new Dialer(this.agents, this.metrics, log.child({ part: 'dialer' }), options, (cluster, error) => this.status.recordDialFailure(cluster, error.code, error.message));
     this.dial = this.dialer.dial;
     this.agentListener = new AgentListener(this.agents, this.metrics, log.child({ part: 'agents' }), {
@@ -97,6 +118,7 @@ export class ProxyServer {
       maxStreamsPerAgent: options.maxStreamsPerAgent,
       instance: options.instance,
       revocation: this.revocation,
+      enrolment,
     });
     // Read here: an unreadable --oidc-ca-file or a bad --token-auth-file fails the start with nothing to close.
     this.oidc = options.oidc ? new OidcAuthenticator(oidcOptions(options.oidc), log.child({ part: 'oidc' })) : undefined;
@@ -214,6 +236,11 @@ export class ProxyServer {
   /** Re-reads --revoked (SIGHUP) and closes open links and tunnels of newly revoked certificates; a bad file keeps the old list. */
   reloadRevocations(): void {
     this.revocation.reload();
+  }
+
+  /** Re-reads --bootstrap-tokens (SIGHUP); a bad file keeps the old tokens. */
+  reloadBootstrapTokens(): void {
+    this.bootstrapTokens?.reload();
   }
 
   /**
