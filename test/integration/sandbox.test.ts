@@ -33,7 +33,7 @@ describe('sandbox (npm start)', function () {
     assert.doesNotMatch(stdout, /check CONNECT authorization: WRONG/);
     assert.match(stdout, /curl -sS -p -x https:\/\/east@127\.0\.0\.1:\d+/);
     // The kubeconfig routes member contexts through the proxy by cluster name.
-    assert.match(fs.readFileSync(path.join(dir, 'kubeconfig'), 'utf8'), /proxy-url: https:\/\/east@127\.0\.0\.1:\d+/);
+    assert.match(fs.readFileSync(path.join(dir, 'kubeconfig'), 'utf8'), /proxy-url: https:\/\/east:@127\.0\.0\.1:\d+/);
     // Keys of the sandbox PKI are private to their owner.
     assert.equal(fs.statSync(path.join(dir, 'pki', 'ca.key')).mode & 0o777, 0o600);
     fs.rmSync(dir, { recursive: true, force: true });
