@@ -79,7 +79,7 @@ describe('kubectl through the hub: who reaches which cluster (processes)', funct
     for (;;) {
       const r = await env.fed.kubectl('federation', ['auth', 'can-i', 'proxy', 'clusters.core.kubefed.io/east', '--as', 'vic']);
       if (r.stdout.trim() === 'yes') break;
-      if (Date.now() > deadline) throw new Error('vic never got proxy on east');
+      if (Date.now() > deadline) throw new Error(`vic never got proxy on east: ${r.stdout} ${r.stderr}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   });

@@ -192,7 +192,10 @@ export interface KubeThroughHub {
 }
 
 export interface RawRequestOptions {
-  user?: string;
+  /** Client certificate of this test user (default admin); null: none (bearer tokens). */
+  user?: string | null;
+  /** /clusters frontend: send `urlPath` as the whole request target (path tricks), not under /clusters/<cluster>. */
+  asIs?: boolean;
   method?: string;
   /** Header lines as sent, in order (repeat a name for duplicates; any case). */
   headers?: Array<[string, string]>;
@@ -337,8 +340,9 @@ export async function startKubeThroughHub(options: KubeThroughHubOptions): Promi
     return inner;
   };
   const request = async (frontend: Frontend, cluster: string, urlPath: string, options: RawRequestOptions = {}): Promise<http.IncomingMessage> => {
-    const user = options.user ?? 'admin';
-    const tunnel = frontend === 'connect' ? await connectTunnel(cluster, user) : null;
+    const user = options.user === undefined ? 'admin' : options.user;
+    if (frontend === 'connect' && user === null) throw new Error('the CONNECT frontend needs a client certificate');
+    const tunnel = frontend === 'connect' ? await connectTunnel(cluster, user!) : null;
     return new Promise((resolve, reject) => {
       // Through CONNECT the TLS session to the member is the connection: no agent (agent: false
       // would make Node ignore createConnection); otherwise a fresh TLS connection to the hub.
@@ -347,8 +351,8 @@ export async function startKubeThroughHub(options: KubeThroughHubOptions): Promi
         port: hub().ports.connectPort,
         servername: 'localhost',
         method: options.method ?? 'GET',
-        path: frontend === 'connect' ? urlPath : `/clusters/${cluster}${urlPath}`,
-        ...(tunnel ? { createConnection: () => tunnel } : { agent: false, ...identity(user) }),
+        path: frontend === 'connect' || options.asIs ? urlPath : `/clusters/${cluster}${urlPath}`,
+        ...(tunnel ? { createConnection: () => tunnel } : { agent: false, ...(user === null ? { ca: fs.readFileSync(fed.pki.ca.cert) } : identity(user)) }),
         // Raw header lines keep case, order and duplicates (and then Node adds no Host of its own).
         headers: [...((options.headers ?? []).some(([h]) => h.toLowerCase() === 'host') ? [] : [['Host', 'localhost']]), ...(options.headers ?? [])].flat(),
       } as https.RequestOptions, resolve);
