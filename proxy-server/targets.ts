@@ -48,6 +48,18 @@ export function tunnelTarget(hostPort: string): ClusterTarget | null {
   return target ? tunnelTargetOf(target) : null;
 }
 
+/**
+ * The name a TLS peer reached at `host` must carry: for "<host>.<cluster>.tunnel" the inner host
+ * (the tunnel suffix is our addressing, not the peer's name), otherwise `host` itself.
+ */
+export function serverNameOf(host: string): string {
+  const lower = host.toLowerCase();
+  if (!lower.endsWith(CLUSTER_HOST_SUFFIX)) return host;
+  const rest = host.slice(0, -CLUSTER_HOST_SUFFIX.length);
+  const dot = rest.lastIndexOf('.');
+  return dot > 0 && isDnsLabel(rest.slice(dot + 1).toLowerCase()) ? rest.slice(0, dot) : host;
+}
+
 function tunnelTargetOf(target: HostPort): ClusterTarget | null {
   const host = target.host.toLowerCase();
   if (!host.endsWith(CLUSTER_HOST_SUFFIX)) return null;
