@@ -89,7 +89,7 @@ export async function kubeProxyChecks(o: Options): Promise<{ kubeconfigs: Record
     checks.push({ ok: r.stdout === RETAIL_USER, detail: `${RETAIL_USER} via /clusters/${m.name}: the member sees ${r.stdout || r.stderr}` });
   }
   for (const m of o.members.filter((x) => x.tenant !== 'retail')) {
-    const r = await kubectl(['--kubeconfig', retail, '--server', `https://127.0.0.1:${o.connectPort}/clusters/${m.name}`, 'get', '--raw', '/version']);
+    const r = await kubectl(['--kubeconfig', retail, '--server', `https://127.0.0.1:${o.connectPort}/clusters/${m.name}`, 'get', 'configmap', 'cluster-info', '-o', 'name']);
     const forbidden = r.code !== 0 && /Forbidden|403/.test(r.stderr);
     checks.push({ ok: forbidden, detail: `${RETAIL_USER} via /clusters/${m.name} (tenant ${m.tenant}): ${forbidden ? '403 Forbidden' : `not refused: ${r.stdout || r.stderr}`}` });
   }
