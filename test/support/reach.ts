@@ -44,15 +44,21 @@ subjects:
 }
 
 /**
- * Lets `user` proxy `cluster` and waits (bounded polling of kubectl auth can-i, answered from the
- * same RBAC cache as CONNECT) until the binding is in force.
+ * Whether RBAC lets `user` (an authenticated user without groups) proxy `cluster`, asked with a
+ * SubjectAccessReview. Not `kubectl auth can-i proxy clusters.core.kubefed.io/X --as user`: the
+ * API servers honour impersonation, and kubectl, finding no served resource "clusters", would ask
+ * about resource "clusters.core.kubefed.io" in API group "" — which no binding grants.
  */
+export async function mayProxy(kubeconfig: string, user: string, cluster: string): Promise<boolean> {
+  const review = { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec: { user, groups: ['system:authenticated'], resourceAttributes: { verb: 'proxy', group: 'core.kubefed.io', resource: 'clusters', name: cluster } } };
+  return (await adminKubectl(kubeconfig, ['create', '-f', '-', '-o', 'jsonpath={.status.allowed}'], JSON.stringify(review))).trim() === 'true';
+}
+
+/** Lets `user` proxy `cluster` and waits (bounded polling, the same watch-fed RBAC cache as CONNECT) until the binding is in force. */
 export async function grantProxy(kubeconfig: string, user: string, cluster: string): Promise<void> {
   await adminKubectl(kubeconfig, ['apply', '-f', '-'], proxyGrant(user, cluster));
   const deadline = Date.now() + 10_000;
-  const canI = async (): Promise<string> =>
-    (await runCommand('kubectl', ['--kubeconfig', kubeconfig, 'auth', 'can-i', 'proxy', `clusters.core.kubefed.io/${cluster}`, '--as', user])).stdout.trim();
-  while ((await canI()) !== 'yes') {
+  while (!(await mayProxy(kubeconfig, user, cluster))) {
     if (Date.now() > deadline) throw new Error(`RBAC never let ${user} proxy ${cluster}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
