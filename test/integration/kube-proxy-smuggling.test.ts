@@ -84,14 +84,27 @@ subjects:
     await assertNoLeakedResources(baseline);
   });
 
-  const identities = (member: string, since: number): LogLine[] => env.fed.members[member]!.apiserver.lines.slice(since).filter((l) => l.msg === 'identity');
+  let markers = 0;
+  /**
+   * The member's identity lines since `since`, up to a marker request sent now (as admin, through
+   * /clusters): log lines arrive on a pipe, so a response can come before its line; the marker's
+   * line coming back proves every earlier line is in.
+   */
+  async function identities(member: string, since: number): Promise<LogLine[]> {
+    const marker = `/api/v1/namespaces/marker-${++markers}`;
+    (await env.request('clusters', member, marker)).resume();
+    const proc = env.fed.members[member]!.apiserver;
+    await proc.waitForLog((l) => l.msg === 'identity' && l.path === marker, { since });
+    const lines = proc.lines.slice(since);
+    return lines.slice(0, lines.findIndex((l) => l.msg === 'identity' && l.path === marker)).filter((l) => l.msg === 'identity');
+  }
 
   /** POSTs a SelfSubjectReview to east as ann with `headers`; returns the status, who east says it saw, and its identity lines. */
   async function reviewAsAnn(headers: Array<[string, string]>): Promise<{ status: number; username?: string; groups?: string[]; seen: LogLine[] }> {
     const since = env.fed.members.east!.apiserver.mark;
     const res = await answer(await env.request('clusters', 'east', SSR_PATH, { user: 'ann', method: 'POST', headers: [['Content-Type', 'application/json'], ...headers], body: SSR_BODY }));
     const parsed = res.status === 201 ? JSON.parse(res.body).status.userInfo : undefined;
-    return { status: res.status, username: parsed?.username, groups: parsed?.groups, seen: identities('east', since).filter((l) => l.path === SSR_PATH) };
+    return { status: res.status, username: parsed?.username, groups: parsed?.groups, seen: (await identities('east', since)).filter((l) => l.path === SSR_PATH) };
   }
 
   it('plain: the member sees ann (impersonated by the hub\'s credential), with her groups', async function () {
@@ -161,9 +174,9 @@ subjects:
       assert.equal(status.kind, 'Status', `${r.p}: a Kubernetes Status`);
     }
     // The controller's own member requests (the hub's credential, not impersonating) are not ann's.
-    const onBehalf = (member: string, from: number): LogLine[] => identities(member, from).filter((l) => l.impersonatedBy !== undefined);
-    assert.deepEqual(onBehalf('west', since.west), [], 'nothing of ann reached west');
-    for (const line of onBehalf('east', since.east)) assert.doesNotMatch(String(line.path), /west|\.\./, `east got ${String(line.path)}`);
+    const onBehalf = async (member: string, from: number): Promise<LogLine[]> => (await identities(member, from)).filter((l) => typeof l.impersonatedBy === 'string');
+    assert.deepEqual(await onBehalf('west', since.west), [], 'nothing of ann reached west');
+    for (const line of await onBehalf('east', since.east)) assert.doesNotMatch(String(line.path), /west|\.\./, `east got ${String(line.path)}`);
   });
 
   describe('OIDC ID tokens at /clusters (local issuer)', function () {
@@ -177,7 +190,7 @@ subjects:
       const user = JSON.parse(r.body).status.userInfo;
       assert.equal(user.username, 'oidc:erin');
       assert.ok(user.groups.includes('oidc:platform'), JSON.stringify(user.groups));
-      assert.ok(identities('east', since).some((l) => l.user === 'oidc:erin' && l.impersonatedBy === HUB_USER));
+      assert.ok((await identities('east', since)).some((l) => l.user === 'oidc:erin' && l.impersonatedBy === HUB_USER));
     });
 
     it('expired, wrong audience, wrong key and alg none are 401 Status, and nothing reaches the member', async function () {
@@ -195,7 +208,7 @@ subjects:
         assert.equal(r.status, 401, `${what}: ${r.body}`);
         assert.equal(JSON.parse(r.body).reason, 'Unauthorized', what);
       }
-      assert.deepEqual(identities('east', since).filter((l) => String(l.user).startsWith('oidc:')), []);
+      assert.deepEqual((await identities('east', since)).filter((l) => String(l.user).startsWith('oidc:')), []);
     });
   });
 });
