@@ -117,7 +117,7 @@ describe('CONNECT authorization by RBAC (processes)', function () {
     await eventually('bob', 'alpha', 'ok');
     assert.equal(await curlAs('bob', 'alpha'), 'ok');
     assert.equal(await curlAs('bob', 'beta'), 'FORBIDDEN');
-    // The API's own view (a SubjectAccessReview) agrees with what the CONNECT frontend enforces.
+    // kubectl's own view agrees with what the CONNECT frontend enforces.
     assert.equal(await mayProxy(kubeconfig, 'bob', 'alpha'), true);
 
     await kubectl(['delete', 'clusterrolebinding', 'bob-proxy-alpha']);

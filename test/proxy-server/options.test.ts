@@ -56,7 +56,13 @@ describe('proxy-server: parseServerOptions', function () {
       instance: os.hostname(),
       logLevel: 'info',
       revokedFile: null,
+      tokenAuthFile: null,
     });
+  });
+
+  it('takes a token file for /clusters (--token-auth-file)', function () {
+    assert.equal(parse('--token-auth-file', '/etc/fedtunnel/tokens.csv').tokenAuthFile, '/etc/fedtunnel/tokens.csv');
+    usageError([...REQUIRED, '--token-auth-file', ''], '--token-auth-file');
   });
 
   it('takes a revocation list file', function () {
