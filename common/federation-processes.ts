@@ -204,7 +204,11 @@ export function writeKubeconfig(file: string, clusters: KubeconfigCluster[], use
   fs.writeFileSync(file, YAML.stringify(config), { mode: 0o600 });
 }
 
-/** The proxy-url that reaches `cluster` through the hub's CONNECT frontend. */
+/**
+ * The proxy-url that reaches `cluster` through the hub's CONNECT frontend. The empty password
+ * (`<cluster>:@`) matters: kubectl ≥ 1.30 dials exec and port-forward WebSockets with
+ * gorilla/websocket, which sends Proxy-Authorization only when the proxy URL has a password.
+ */
 export function connectProxyUrl(cluster: string, connectPort: number, host = '127.0.0.1'): string {
-  return `https://${cluster}@${host}:${connectPort}`;
+  return `https://${cluster}:@${host}:${connectPort}`;
 }

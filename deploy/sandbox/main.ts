@@ -16,6 +16,7 @@ import { ensurePki } from '../../certs/bundle.js';
 import { REVOKED_USER, hardeningChecks, writeDemoRevocationList } from './hardening.js';
 import { FEDERATION_COMMANDS, federateSandbox, federationChecks, secretInDatabase, tenantChecks } from './federation.js';
 import { WEBHOOK_CLUSTER, startTopologyWebhook } from './topology.js';
+import { RETAIL_GROUPS, RETAIL_USER, kubeProxyChecks } from './kube-proxy.js';
 import {
   connectProxyUrl,
   startHub,
@@ -57,7 +58,7 @@ async function main(): Promise<number> {
   const dir = path.resolve(values.dir!);
   const logDir = path.join(dir, 'logs');
   fs.mkdirSync(logDir, { recursive: true });
-  const pki = ensurePki(path.join(dir, 'pki'), { clusters: MEMBERS, users: [{ user: 'admin', groups: ['system:masters'] }, { user: REVOKED_USER, groups: [] }, { user: VIEWER_USER, groups: [VIEWER_GROUP] }, { user: PAYMENTS_USER, groups: [PAYMENTS_GROUP] }] });
+  const pki = ensurePki(path.join(dir, 'pki'), { clusters: MEMBERS, users: [{ user: 'admin', groups: ['system:masters'] }, { user: REVOKED_USER, groups: [] }, { user: VIEWER_USER, groups: [VIEWER_GROUP] }, { user: PAYMENTS_USER, groups: [PAYMENTS_GROUP] }, { user: RETAIL_USER, groups: RETAIL_GROUPS }] });
   const revokedList = path.join(dir, 'revoked.txt');
   writeDemoRevocationList(pki, revokedList);
   const uds = path.join(dir, 'connect.sock');
@@ -212,6 +213,18 @@ async function main(): Promise<number> {
     for (const c of await hardeningChecks(pki, ready, members[0]!.name, Object.fromEntries(members.map((m) => [m.name, `https://127.0.0.1:${m.apiPort}/version`])))) {
       healthy &&= c.ok;
       process.stdout.write(`check ${c.name}: ${c.ok ? 'ok' : 'WRONG'} ${c.detail}\n`);
+    }
+    // kubectl through the hub's /clusters/<name>/ proxy, with kubeconfigs written by fedctl kubeconfig.
+    try {
+      const proxied = await kubeProxyChecks({ dist: DIST, dir, kubeconfig, ca: pki.ca.cert, connectPort: ready.connectPort, users: pki.users, members });
+      for (const c of proxied.checks) {
+        healthy &&= c.ok;
+        process.stdout.write(`check /clusters: ${c.ok ? 'ok' : 'WRONG'} ${c.detail}\n`);
+      }
+      process.stdout.write(`kubectl through https://127.0.0.1:${ready.connectPort}/clusters/<name> (fedctl kubeconfig): ${Object.entries(proxied.kubeconfigs).map(([u, f]) => `${u}: --kubeconfig ${f}`).join('; ')}\n`);
+    } catch (error) {
+      healthy = false;
+      process.stdout.write(`check /clusters: FAILED ${(error as Error).message}\n`);
     }
     if (values.check) return healthy ? 0 : 1;
 

@@ -31,9 +31,16 @@ describe('sandbox (npm start)', function () {
     assert.match(stdout, /check CONNECT authorization: ok CONNECT as pat to north answered 200 /);
     assert.match(stdout, /check CONNECT authorization: ok CONNECT as pat to east answered 403 FORBIDDEN/);
     assert.doesNotMatch(stdout, /check CONNECT authorization: WRONG/);
+    // kubectl through /clusters/<name> with kubeconfigs from fedctl kubeconfig: admin everywhere,
+    // the retail tenant's user on east and west only (north 403).
+    assert.match(stdout, /check \/clusters: ok fedctl kubeconfig for admin has contexts east,north,west /);
+    assert.match(stdout, /check \/clusters: ok fedctl kubeconfig for rhea has contexts east,west /);
+    assert.match(stdout, /check \/clusters: ok admin via https:\/\/127\.0\.0\.1:\d+\/clusters\/north reads cluster-info: north$/m);
+    assert.match(stdout, /check \/clusters: ok rhea via \/clusters\/east: the member sees rhea$/m);
+    assert.match(stdout, /check \/clusters: ok rhea via \/clusters\/north \(tenant payments\): 403 Forbidden$/m);
     assert.match(stdout, /curl -sS -p -x https:\/\/east@127\.0\.0\.1:\d+/);
     // The kubeconfig routes member contexts through the proxy by cluster name.
-    assert.match(fs.readFileSync(path.join(dir, 'kubeconfig'), 'utf8'), /proxy-url: https:\/\/east@127\.0\.0\.1:\d+/);
+    assert.match(fs.readFileSync(path.join(dir, 'kubeconfig'), 'utf8'), /proxy-url: https:\/\/east:@127\.0\.0\.1:\d+/);
     // Keys of the sandbox PKI are private to their owner.
     assert.equal(fs.statSync(path.join(dir, 'pki', 'ca.key')).mode & 0o777, 0o600);
     fs.rmSync(dir, { recursive: true, force: true });

@@ -6,6 +6,8 @@ import fs from 'node:fs';
 const needed = [
   { bin: '/usr/bin/curl', pkg: 'curl' },
   { bin: '/usr/bin/tinyproxy', pkg: 'tinyproxy' },
+  // A pseudo-terminal for kubectl exec -it (test/support/pty.ts).
+  { bin: '/usr/bin/python3', pkg: 'python3' },
   // A private mariadbd (its own data directory and port) for the MySQL fault test.
   { bin: '/usr/sbin/mariadbd', pkg: 'mariadb-server-core' },
   { bin: '/usr/bin/mariadb-install-db', pkg: 'mariadb-server-core' },

@@ -83,6 +83,8 @@ export interface FederationOptions {
   extraServerArgs?: string[];
   /** Extra flags of every member's agent (e.g. a short keepalive for partition tests). */
   extraAgentArgs?: string[];
+  /** Extra flags of every member's API server (e.g. --enable-pod-exec). */
+  extraMemberArgs?: string[];
   /** The tenant of each member's agent certificate (default tenant-<name>). */
   tenants?: Record<string, string>;
   /**
@@ -220,7 +222,7 @@ export async function startFederation(options: FederationOptions): Promise<Feder
 
     for (const name of names) {
       const netns = namespaces.get(name) ?? null;
-      const api = await startMemberApiServer({ name, pki, store: `sqlite://${path.join(dir, `member-${name}.db`)}`, netns: netns?.name ?? null });
+      const api = await startMemberApiServer({ name, pki, store: `sqlite://${path.join(dir, `member-${name}.db`)}`, netns: netns?.name ?? null, extraArgs: options.extraMemberArgs ?? [] });
       const apiAddress = `127.0.0.1:${api.port}`;
       const server = `${netns ? netns.rootAddress : '127.0.0.1'}:${hub.ports.agentPort}`;
       agentServer.set(name, server);
@@ -283,7 +285,7 @@ export async function startFederation(options: FederationOptions): Promise<Feder
       async restartMemberApiServer(name, signal = 'SIGTERM') {
         const m = member(name);
         await m.apiserver.kill(signal);
-        const api = await startMemberApiServer({ name, pki, store: `sqlite://${path.join(dir, `member-${name}.db`)}`, netns: m.netns, listen: m.apiAddress });
+        const api = await startMemberApiServer({ name, pki, store: `sqlite://${path.join(dir, `member-${name}.db`)}`, netns: m.netns, listen: m.apiAddress, extraArgs: options.extraMemberArgs ?? [] });
         m.apiserver = api.process;
       },
       async stopHub() {
