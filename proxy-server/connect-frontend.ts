@@ -17,6 +17,7 @@ import type { ServerMetrics } from './metrics.js';
 import type { RevocationGuard } from './revocation.js';
 import { resolveConnectTarget } from './targets.js';
 import type { Decision } from '../federation/apiserver/rbac.js';
+import type { KubeApiProxy } from './kube-proxy/proxy.js';
 
 /** Bursts of clients (a controller starting up, a CI fan-out) must queue, not fail with EAGAIN. */
 export const LISTEN_BACKLOG = 4096;
@@ -32,6 +33,8 @@ export interface ConnectFrontendOptions {
   revocation?: RevocationGuard;
   /** Whether a TLS user may reach a cluster (targets.ts mayReach), asked before any dial. */
   mayReach: (who: UserIdentity, cluster: string) => Decision;
+  /** The Kubernetes API proxy (/clusters/<name>/…) for plain requests and upgrades on the TLS listener; absent: they get 405. */
+  kubeProxy?: KubeApiProxy;
 }
 
 /** `serial`: of the client certificate (TLS only), for revocation. */
@@ -86,7 +89,10 @@ export class ConnectFrontend {
 
   async close(): Promise<void> {
     for (const socket of this.clients) socket.destroy();
+    this.options.kubeProxy?.closeAll();
     for (const guard of this.guards) guard.closeUnauthenticated();
+    // Proxied requests still open (watches) end with the listener.
+    for (const server of this.servers) server.closeAllConnections();
     await Promise.all(this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
     for (const server of this.servers) server.closeAllConnections();
   }
@@ -109,12 +115,19 @@ export class ConnectFrontend {
       limits: this.options.limits,
       registry: this.metrics.registry,
       log: this.log,
-      ...(frontend === 'connect_tls' ? { clientCertificate: 'required' as const } : {}),
+      // Optional at the handshake: /clusters requests may bring a bearer token instead. CONNECT
+      // still requires a user certificate (checked below, refused as no_certificate without one).
+      ...(frontend === 'connect_tls' ? { clientCertificate: 'optional' as const } : {}),
       // Malformed requests, oversized headers and slow heads get a status line from the guard.
       onAnswer: (status) => this.metrics.frontendRequests.inc({ frontend, status }),
     });
     this.guards.push(guard);
     server.on('connect', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (frontend === 'connect_tls' && !hasPeerCertificate(req)) {
+        guard.refuse(req.socket, 'no_certificate', { frontend });
+        socket.destroy();
+        return;
+      }
       const principal = authenticate(req);
       if (!principal) {
         // A valid agent certificate: answered (not reset) so the client learns why.
@@ -128,11 +141,17 @@ export class ConnectFrontend {
       }
       void this.handleConnect(req, socket, head, principal, frontend);
     });
-    // Plain requests: the Kubernetes API proxy (/clusters/<name>/) will live here.
-    server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
-      this.metrics.frontendRequests.inc({ frontend, status: 405 });
-      res.writeHead(405, { 'content-type': 'text/plain', allow: 'CONNECT', connection: 'close' }).end('this endpoint only accepts CONNECT\n');
-    });
+    const kubeProxy = frontend === 'connect_tls' ? this.options.kubeProxy : undefined;
+    if (kubeProxy) {
+      // Plain requests and upgrades: the Kubernetes API proxy (/clusters/<name>/…; other paths 404 as a Status).
+      server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => kubeProxy.handleRequest(req, res, guard));
+      server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => kubeProxy.handleUpgrade(req, socket, head, guard));
+    } else {
+      server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+        this.metrics.frontendRequests.inc({ frontend, status: 405 });
+        res.writeHead(405, { 'content-type': 'text/plain', allow: 'CONNECT', connection: 'close' }).end('this endpoint only accepts CONNECT\n');
+      });
+    }
     guard.protect(server);
     return guard;
   }
@@ -214,4 +233,9 @@ export class ConnectFrontend {
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
   }
+}
+
+function hasPeerCertificate(req: http.IncomingMessage): boolean {
+  const peer = (req.socket as tls.TLSSocket).getPeerCertificate?.();
+  return peer !== undefined && peer !== null && Object.keys(peer).length > 0;
 }

@@ -5,7 +5,7 @@
 // own to the networks around it, everything it reaches goes through an agent's tunnel.
 import type { Dialer } from '../federation/apiserver/conversion.js';
 import { netDialer } from '../federation/apiserver/conversion.js';
-import { tunnelTarget } from './targets.js';
+import { serverNameOf, tunnelTarget } from './targets.js';
 import type { DialFunction } from './dialer.js';
 
 /** A non-tunnel address while direct egress is off (the conversion reports it as a 500 Status). */
@@ -25,10 +25,13 @@ export interface FederationDialerOptions {
 
 export function federationDialer(dial: DialFunction, options: FederationDialerOptions = {}): Dialer {
   const direct = options.direct ?? netDialer;
-  return async (hostPort) => {
+  const dialer: Dialer = async (hostPort) => {
     const target = tunnelTarget(hostPort);
     if (target) return dial(target.cluster, target.address, { requester: 'federation-apiserver' });
     if (!options.directEgress) throw new DirectEgressRefused(hostPort);
     return direct(hostPort);
   };
+  // The webhook's certificate names the host inside its cluster, not our .tunnel address.
+  dialer.serverNameOf = serverNameOf;
+  return dialer;
 }

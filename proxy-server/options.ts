@@ -54,7 +54,9 @@ export interface ServerOptions extends ListenerLimits {
   memberRequestTimeoutMs: number;
   /** The federation dials non-tunnel addresses (CRD conversion webhooks) from the hub itself; off: only <host>.<cluster>.tunnel. */
   federationDirectEgress: boolean;
-  /** OIDC ID tokens accepted by the embedded federation API server (--oidc-*); null/absent: off. */
+  /** Static bearer tokens for the /clusters proxy (kube-apiserver token file format); null: none. */
+  tokenAuthFile?: string | null;
+  /** OIDC ID tokens accepted by the embedded federation API server and the /clusters proxy (--oidc-*); null/absent: off. */
   oidc?: OidcFlagOptions | null;
   /**
    * The topology (cell) conversion webhook, https://<service>.<cluster>.tunnel:<port>/convert, and the
@@ -113,7 +115,9 @@ ${LISTENER_LIMITS_HELP}
   --member-request-timeout MS  each controller request to a member cluster [${SERVER_DEFAULTS.memberRequestTimeoutMs}]
   --federation-direct-egress   let the federation dial webhook addresses that are not <host>.<cluster>.tunnel
                                directly from the hub [off: through agents' tunnels only]
-  OIDC ID tokens for the federation API server (with --federation-listen; README "Authentication"):
+  --token-auth-file FILE       bearer tokens for /clusters/<name>/ on the CONNECT listener, one
+                               token,user,uid[,"group1,group2"] a line (README "kubectl through the hub")
+  OIDC ID tokens for the federation API server and /clusters (with --federation-listen; README "Authentication"):
 ${OIDC_HELP}
   --topology-webhook-url URL   the cell conversion webhook (fedtunnel-topology-webhook), e.g.
                                https://topology-webhook.fed-system.svc.east.tunnel:8443/convert: every
@@ -175,6 +179,7 @@ export function parseServerOptions(argv: string[]): ServerOptions | 'help' {
     instance: { type: 'string' },
     'log-level': { type: 'string' },
     revoked: { type: 'string' },
+    'token-auth-file': { type: 'string' },
   });
   if (v.help) return 'help';
   const udsDefaultCluster = v['uds-default-cluster'] ?? null;
@@ -214,6 +219,7 @@ export function parseServerOptions(argv: string[]): ServerOptions | 'help' {
     instance: v.instance ?? hostname(),
     logLevel: logLevelFlag(v['log-level']),
     revokedFile: fileFlag('revoked', v.revoked),
+    tokenAuthFile: fileFlag('token-auth-file', v['token-auth-file']),
   };
   if (!/^(sqlite:|mysql:\/\/)/.test(options.federationStore)) throw new UsageError('--federation-store: expected sqlite:///path, sqlite::memory: or mysql://…');
   if (options.oidc && !options.federationListen) throw new UsageError('--oidc-issuer-url: only with --federation-listen (it authenticates the federation API server\'s users)');

@@ -24,6 +24,9 @@ import { oidcOptions } from '../federation/apiserver/oidc-flags.js';
 import { federationDialer } from './federation-dialer.js';
 import { mayReach } from './targets.js';
 import { FederationController } from '../federation/controller/controller.js';
+import { parseTokenFile, RequestAuthenticator, TokenAuthenticator } from '../federation/apiserver/authn.js';
+import { KubeApiProxy } from './kube-proxy/proxy.js';
+import { ClusterDirectory } from './kube-proxy/clusters.js';
 import { NAMESPACES, SECRETS, TypeRegistry } from '../federation/apiserver/types.js';
 
 export interface BoundPorts {
@@ -54,7 +57,9 @@ export class ProxyServer {
   private readonly admin: http.Server;
   private readonly revocation: RevocationGuard;
   private tlsContext: TlsFiles;
-  private federation: { api: ApiServer; store: Store; controller: FederationController | null } | null = null;
+  private federation: { api: ApiServer; store: Store; controller: FederationController | null; clusters: ClusterDirectory } | null = null;
+  /** One OIDC authenticator (JWKS cache) for the federation API server and the /clusters proxy. */
+  private readonly oidc: OidcAuthenticator | undefined;
   private started = false;
   private stopping = false;
 
@@ -79,13 +84,27 @@ export class ProxyServer {
       instance: options.instance,
       revocation: this.revocation,
     });
+    // Read here: an unreadable --oidc-ca-file or a bad --token-auth-file fails the start with nothing to close.
+    this.oidc = options.oidc ? new OidcAuthenticator(oidcOptions(options.oidc), log.child({ part: 'oidc' })) : undefined;
+    const tokens = options.tokenAuthFile ? new TokenAuthenticator(parseTokenFile(fs.readFileSync(options.tokenAuthFile, 'utf8'), options.tokenAuthFile)) : undefined;
+    const kubeLog = log.child({ part: 'kube-proxy' });
+    const kubeProxy = new KubeApiProxy({
+      authenticator: new RequestAuthenticator({ tokens, oidc: this.oidc }, this.metrics.registry, kubeLog),
+      authorizer: () => this.federation?.api.authorizer ?? null,
+      clusters: () => this.federation?.clusters ?? null,
+      agentTenantOf: (cluster) => this.agents.agentTenantOf(cluster),
+      revocation: this.revocation,
+      registry: this.metrics.registry,
+      log: kubeLog,
+    });
     this.connect = new ConnectFrontend(this.dial, this.metrics, log.child({ part: 'connect' }), {
       maxHeaderBytes: options.maxHeaderBytes,
       limits: options,
       udsDefaultCluster: options.udsDefaultCluster,
       revocation: this.revocation,
       // The federation's RBAC once it runs; until then, and without it, only system:masters.
-      mayReach: (who, cluster) => mayReach(this.federation?.api.authorizer ?? null, who, cluster),
+      mayReach: (who, cluster) => mayReach(this.federation?.api.authorizer ?? null, who, cluster, this.clusterTenantOf(cluster)),
+      kubeProxy,
     });
     this.admin = createAdminServer(options.instance, this.agents, this.dialer, this.metrics, () => this.started && !this.stopping, { limits: options, log: log.child({ part: 'admin' }) });
   }
@@ -104,11 +123,15 @@ export class ProxyServer {
     return { agentPort, federationPort, connectPort, adminPort, connectUds: options.connectUds };
   }
 
+  /** A cluster's tenant for reach decisions: its KubeFedCluster's label, else its agent certificate's tenant. */
+  private clusterTenantOf(cluster: string): string | undefined {
+    return this.federation?.clusters.get(cluster)?.tenantLabel ?? this.agents.agentTenantOf(cluster);
+  }
+
   /** The federation's own API server, in this process, on its own port, with the server's TLS material. */
   private async startFederation(at: HostPort): Promise<number> {
-    // Read before the store opens (an unreadable --oidc-ca-file fails the start with nothing to close).
     // Discovery runs in the background: an issuer that is down delays OIDC users, not the hub.
-    const oidc = this.options.oidc ? new OidcAuthenticator(oidcOptions(this.options.oidc), this.log.child({ part: 'oidc' })) : undefined;
+    const oidc = this.oidc;
     const raw = await openStore(this.options.federationStore);
     // Secrets at rest are encrypted (README "Secrets at rest"); metrics on this server's /metrics.
     const store = await withEncryption(raw, this.options.federationStore, this.options.federationEncryptionConfig, this.log.child({ part: 'encryption' }), this.metrics.registry).catch(async (err) => {
@@ -144,8 +167,11 @@ export class ProxyServer {
           untenantedPlacement: this.options.federationUntenantedPlacement,
         })
       : null;
-    this.federation = { api, store, controller };
+    // What /clusters/<name>/ needs of each joined cluster, kept current by watches (no store read per request).
+    const clusters = new ClusterDirectory(api.resources, this.dial, this.log.child({ part: 'kube-proxy' }), this.options.dialTimeoutMs);
+    this.federation = { api, store, controller, clusters };
     const port = await api.listen(at.host, at.port);
+    clusters.start();
     controller?.start();
     return port;
   }
@@ -177,6 +203,8 @@ export class ProxyServer {
     this.stopping = true;
     // First the controller: its member watches are tunnel streams the drain below would wait for.
     await this.federation?.controller?.stop();
+    // Idle pooled /clusters connections are tunnel streams too; requests in flight keep theirs until the deadline.
+    this.federation?.clusters.stop();
     const closingListener = this.agentListener.close();
     const links = this.agents.links();
     for (const link of links) link.session.goAway('server shutting down');

@@ -11,6 +11,7 @@ import type { UserIdentity } from '../certs/identity.js';
 import { parseHostPort, formatHostPort, type HostPort } from '../common/address.js';
 import { DialError } from '../wire/errors.js';
 import { effectiveGroups, MASTERS_GROUP, type Authorizer, type Decision } from '../federation/apiserver/rbac.js';
+import { TENANT_GROUP_PREFIX, tenantsOfGroups } from '../federation/kubefed/tenancy.js';
 
 export const CLUSTER_HOST_SUFFIX = '.tunnel';
 
@@ -47,6 +48,18 @@ export function tunnelTarget(hostPort: string): ClusterTarget | null {
   return target ? tunnelTargetOf(target) : null;
 }
 
+/**
+ * The name a TLS peer reached at `host` must carry: for "<host>.<cluster>.tunnel" the inner host
+ * (the tunnel suffix is our addressing, not the peer's name), otherwise `host` itself.
+ */
+export function serverNameOf(host: string): string {
+  const lower = host.toLowerCase();
+  if (!lower.endsWith(CLUSTER_HOST_SUFFIX)) return host;
+  const rest = host.slice(0, -CLUSTER_HOST_SUFFIX.length);
+  const dot = rest.lastIndexOf('.');
+  return dot > 0 && isDnsLabel(rest.slice(dot + 1).toLowerCase()) ? rest.slice(0, dot) : host;
+}
+
 function tunnelTargetOf(target: HostPort): ClusterTarget | null {
   const host = target.host.toLowerCase();
   if (!host.endsWith(CLUSTER_HOST_SUFFIX)) return null;
@@ -78,10 +91,19 @@ export const CLUSTERS_RESOURCE = 'clusters';
  * without it, and then only system:masters may (secure by default: no policy grants nothing).
  * Groups are completed with effectiveGroups() first, so bindings to system:authenticated or
  * system:serviceaccounts apply as in the API server.
+ *
+ * Tenants come first: a user with at least one `fedtunnel:tenant:<X>` group reaches only clusters
+ * whose tenant (`clusterTenant`: the KubeFedCluster's fedtunnel.io/tenant label, else its agent
+ * certificate's tenant) is one of theirs, whatever RBAC grants. system:masters bypasses both.
  */
-export function mayReach(authorizer: Authorizer | null, who: UserIdentity, cluster: string): Decision {
+export function mayReach(authorizer: Authorizer | null, who: UserIdentity, cluster: string, clusterTenant?: string): Decision {
   const groups = effectiveGroups(who.user, who.groups);
   if (groups.includes(MASTERS_GROUP)) return { allowed: true, reason: `allowed: member of ${MASTERS_GROUP}` };
+  const tenants = tenantsOfGroups(groups);
+  if (tenants.length > 0 && (clusterTenant === undefined || !tenants.includes(clusterTenant))) {
+    const of = clusterTenant === undefined ? 'has no tenant' : `belongs to tenant ${JSON.stringify(clusterTenant)}`;
+    return { allowed: false, reason: `cluster ${JSON.stringify(cluster)} ${of}; user is bound to tenant(s) ${tenants.map((t) => JSON.stringify(t)).join(', ')} (${TENANT_GROUP_PREFIX}<tenant> groups)` };
+  }
   if (!authorizer) return { allowed: false, reason: '' };
   return authorizer.authorize({ user: who.user, groups, verb: REACH_VERB, apiGroup: CLUSTERS_API_GROUP, resource: CLUSTERS_RESOURCE, name: cluster });
 }

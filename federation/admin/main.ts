@@ -3,15 +3,16 @@
 // by writing KubeFed objects to the federation API server (it never talks to members itself:
 // the hub reaches them through their agents). Exit codes: 0 done, 1 the API refused or timed
 // out (its message is printed), 2 bad invocation.
+import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
-import { KubeConfig, KubernetesObjectApi, Watch, type KubernetesObject } from '@kubernetes/client-node';
+import { AuthorizationV1Api, CustomObjectsApi, KubeConfig, KubernetesObjectApi, Watch, type KubernetesObject } from '@kubernetes/client-node';
 import { parseOrExit } from '../../common/flags.js';
-import { federatedTypeConfigFor, parseTargetTypeName, UNJOIN_FINALIZER, type TargetType } from '../kubefed/api.js';
-import { FEDCTL_HELP, parseFedctlOptions, type FedctlOptions } from './options.js';
-
-
-
+import { writeFileAtomically } from '../../certs/pki.js';
+import { CORE_GROUP, federatedTypeConfigFor, KUBEFED_VERSION, parseTargetTypeName, UNJOIN_FINALIZER, type TargetType } from '../kubefed/api.js';
+import { effectiveGroups } from '../apiserver/rbac.js';
+import { FEDCTL_HELP, parseFedctlOptions, type CredentialFlags, type FedctlOptions } from './options.js';
+import { buildUserKubeconfig, REACH, tenantExclusion, type ClusterCandidate, type UserCredential } from './user-kubeconfig.js';
 
 class CommandError extends Error {}
 
@@ -202,12 +203,90 @@ async function disable(kc: KubeConfig, o: Extract<FedctlOptions, { command: 'dis
   return `federatedtypeconfig ${o.type}: propagation Disabled`;
 }
 
+/** The credential as it goes into the kubeconfig; a certificate must be the user's (CN = --user), and its O are the groups. */
+function loadCredential(flags: CredentialFlags, user: string, groups: string[]): { credential: UserCredential; groups: string[] } {
+  switch (flags.kind) {
+    case 'certificate': {
+      const cert = readFile('--client-certificate', flags.certFile);
+      const key = readFile('--client-key', flags.keyFile);
+      let subject: string;
+      try {
+        subject = new X509Certificate(cert).subject;
+      } catch (err) {
+        throw new CommandError(`--client-certificate ${flags.certFile}: not a PEM certificate (${(err as Error).message})`);
+      }
+      const attrs = subject.split('\n').map((l) => l.split('=')) as Array<[string, string]>;
+      const cn = attrs.find(([k]) => k === 'CN')?.[1];
+      const certGroups = attrs.filter(([k]) => k === 'O').map(([, v]) => v);
+      if (cn !== user) throw new CommandError(`--client-certificate: its user (CN) is ${JSON.stringify(cn ?? '')}, not --user ${JSON.stringify(user)}`);
+      // The hub sees the certificate's groups, nothing else: --group may only repeat them.
+      if (groups.length > 0 && [...new Set(groups)].sort().join('\n') !== [...new Set(certGroups)].sort().join('\n')) {
+        throw new CommandError(`--group ${groups.join(', ')}: the certificate's groups (O) are ${certGroups.join(', ') || 'none'}; the hub sees those`);
+      }
+      return { credential: { kind: 'certificate', cert, key }, groups: certGroups };
+    }
+    case 'token':
+      return { credential: { kind: 'token', token: flags.token }, groups };
+    case 'token-file': {
+      const token = readFile('--token-file', flags.tokenFile).toString('utf8').trim();
+      if (token === '' || /\s/.test(token)) throw new CommandError(`--token-file ${flags.tokenFile}: expected one token (no whitespace)`);
+      return { credential: { kind: 'token', token }, groups };
+    }
+    case 'oidc':
+      return { credential: flags, groups };
+  }
+}
+
+/**
+ * A user's kubeconfig for the hub's /clusters proxy: the KubeFedClusters the user may reach (tenant
+ * rule, then a SubjectAccessReview each), written to -o (0600, atomically) or stdout.
+ */
+async function userKubeconfig(kc: KubeConfig, o: Extract<FedctlOptions, { command: 'kubeconfig' }>): Promise<string> {
+  const ca = readFile('--ca', o.caFile);
+  const { credential, groups } = loadCredential(o.credential, o.user, o.groups);
+  const listed = (await kc.makeApiClient(CustomObjectsApi).listNamespacedCustomObject({ group: CORE_GROUP, version: KUBEFED_VERSION, namespace: o.namespace, plural: 'kubefedclusters' })) as { items?: Array<{ metadata?: { name?: string; labels?: Record<string, string> } }> };
+  const candidates: ClusterCandidate[] = (listed.items ?? []).map((c) => ({ name: c.metadata?.name ?? '', labels: c.metadata?.labels ?? {} })).filter((c) => c.name !== '').sort((a, b) => a.name.localeCompare(b.name));
+  if (candidates.length === 0) throw new CommandError(`no KubeFedClusters in ${o.namespace}: join clusters first`);
+  // As the hub will see the user: system:authenticated (and service-account groups) added.
+  const asHub = effectiveGroups(o.user, groups);
+  const authz = kc.makeApiClient(AuthorizationV1Api);
+  const reachable: string[] = [];
+  const skipped: string[] = [];
+  for (const c of candidates) {
+    const excluded = tenantExclusion(asHub, c);
+    if (excluded) {
+      skipped.push(excluded);
+      continue;
+    }
+    const review = await authz.createSubjectAccessReview({
+      body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec: { user: o.user, groups: asHub, resourceAttributes: { verb: REACH.verb, group: REACH.group, resource: REACH.resource, name: c.name } } },
+    });
+    if (review.status?.allowed) reachable.push(c.name);
+    else skipped.push(`cluster ${c.name}: no RBAC ${REACH.verb} on ${REACH.resource}.${REACH.group} for user ${o.user}`);
+  }
+  if (reachable.length === 0) throw new CommandError(`user ${o.user} may reach none of the ${candidates.length} clusters:\n  ${skipped.join('\n  ')}`);
+  const yaml = buildUserKubeconfig({ user: o.user, hub: o.hub, ca, credential, clusters: reachable });
+  const summary = `contexts: ${reachable.join(', ')} (current: ${reachable[0]})${skipped.length ? `; skipped ${skipped.length}: ${candidates.filter((c) => !reachable.includes(c.name)).map((c) => c.name).join(', ')}` : ''}`;
+  if (o.output === null) {
+    process.stdout.write(yaml);
+    process.stderr.write(`${summary}\n`);
+    return '';
+  }
+  try {
+    writeFileAtomically(o.output, yaml, 0o600);
+  } catch (err) {
+    throw new CommandError(`-o ${o.output}: ${(err as Error).message}`);
+  }
+  return `kubeconfig for ${o.user} written to ${o.output}: ${summary}`;
+}
+
 async function main(): Promise<number> {
   const o = parseOrExit('fedctl', FEDCTL_HELP, parseFedctlOptions);
   try {
     const kc = loadConfig(o);
-    const out = o.command === 'join' ? await join(kc, o) : o.command === 'unjoin' ? await unjoin(kc, o) : o.command === 'enable' ? await enable(kc, o) : await disable(kc, o);
-    process.stdout.write(`${out}\n`);
+    const out =
+      o.command === 'join' ? await join(kc, o) : o.command === 'unjoin' ? await unjoin(kc, o) : o.command === 'enable' ? await enable(kc, o) : o.command === 'disable' ? await disable(kc, o) : await userKubeconfig(kc, o);
+    if (out !== '') process.stdout.write(`${out}\n`);
     return 0;
   } catch (err) {
     process.stderr.write(`fedctl ${o.command}: ${describe(err)}\n`);

@@ -1,9 +1,12 @@
 // authorization.k8s.io/v1 reviews (pure): SelfSubjectAccessReview ("may I?", kubectl auth can-i),
 // SubjectAccessReview ("may this user?"; itself RBAC-guarded) and SelfSubjectRulesReview
-// (kubectl auth can-i --list). Create-only, never stored: the answer is the created object.
+// (kubectl auth can-i --list); and authentication.k8s.io/v1 SelfSubjectReview ("who am I?",
+// kubectl auth whoami). Create-only, never stored: the answer is the created object. All of them
+// see the identity the request runs as — the impersonated one when it impersonates.
 import type { UserInfo } from './authz.js';
 import { errors } from './errors.js';
 import { AUTHORIZATION_GROUP } from './rbac-bootstrap.js';
+import { AUTHENTICATION_GROUP } from './impersonation.js';
 import type { Attributes, Authorizer, PolicyRule } from './rbac.js';
 import type { ResourceType } from './types.js';
 
@@ -11,10 +14,11 @@ const base = { group: AUTHORIZATION_GROUP, version: 'v1', namespaced: false, has
 export const SELF_SUBJECT_ACCESS_REVIEWS: ResourceType = { ...base, kind: 'SelfSubjectAccessReview', plural: 'selfsubjectaccessreviews', singular: 'selfsubjectaccessreview' };
 export const SUBJECT_ACCESS_REVIEWS: ResourceType = { ...base, kind: 'SubjectAccessReview', plural: 'subjectaccessreviews', singular: 'subjectaccessreview' };
 export const SELF_SUBJECT_RULES_REVIEWS: ResourceType = { ...base, kind: 'SelfSubjectRulesReview', plural: 'selfsubjectrulesreviews', singular: 'selfsubjectrulesreview' };
-export const REVIEW_TYPES: readonly ResourceType[] = [SELF_SUBJECT_ACCESS_REVIEWS, SELF_SUBJECT_RULES_REVIEWS, SUBJECT_ACCESS_REVIEWS];
+export const SELF_SUBJECT_REVIEWS: ResourceType = { ...base, group: AUTHENTICATION_GROUP, kind: 'SelfSubjectReview', plural: 'selfsubjectreviews', singular: 'selfsubjectreview' };
+export const REVIEW_TYPES: readonly ResourceType[] = [SELF_SUBJECT_ACCESS_REVIEWS, SELF_SUBJECT_RULES_REVIEWS, SUBJECT_ACCESS_REVIEWS, SELF_SUBJECT_REVIEWS];
 
 export function isReviewType(t: ResourceType): boolean {
-  return t.group === AUTHORIZATION_GROUP && REVIEW_TYPES.some((r) => r.plural === t.plural);
+  return REVIEW_TYPES.some((r) => r.group === t.group && r.plural === t.plural);
 }
 
 /** What rules reviews need beyond decisions: the rules of a user in a namespace. */
@@ -64,6 +68,10 @@ export function answerReview(t: ResourceType, body: unknown, requester: UserInfo
   if (body.kind !== undefined && body.kind !== t.kind) throw errors.badRequest(`the kind of the object (${String(body.kind)}) does not match the resource (${t.kind})`);
   const spec = isObject(body.spec) ? body.spec : {};
   const metadata = isObject(body.metadata) ? body.metadata : {};
+  if (t.plural === SELF_SUBJECT_REVIEWS.plural) {
+    const userInfo = { username: requester.user, ...(requester.uid ? { uid: requester.uid } : {}), groups: requester.groups, ...(requester.extra ? { extra: requester.extra } : {}) };
+    return { kind: t.kind, apiVersion: `${AUTHENTICATION_GROUP}/v1`, metadata: { ...metadata, creationTimestamp: null }, status: { userInfo } };
+  }
   const out: Json = { kind: t.kind, apiVersion: `${AUTHORIZATION_GROUP}/v1`, metadata: { ...metadata, creationTimestamp: null }, spec };
   if (t.plural === SELF_SUBJECT_RULES_REVIEWS.plural) {
     const namespace = str(spec.namespace);

@@ -7,6 +7,10 @@ export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'd
 export interface UserInfo {
   user: string;
   groups: string[];
+  /** Set by authenticators that know one and by impersonation (Impersonate-Uid). */
+  uid?: string;
+  /** Extra attributes (Impersonate-Extra-<key>), key → values. */
+  extra?: Record<string, string[]>;
 }
 
 export const ALL_VERBS: readonly Verb[] = ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'];

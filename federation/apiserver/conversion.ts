@@ -13,8 +13,15 @@ import { ApiError } from './errors.js';
 import type { KubeObject } from './storage.js';
 import type { CrdVersioning } from './types.js';
 
-/** Opens a byte stream to "host:port" (IPv6 hosts in brackets). */
-export type Dialer = (hostPort: string) => Promise<Duplex>;
+/**
+ * Opens a byte stream to "host:port" (IPv6 hosts in brackets). `serverNameOf` says which name the
+ * peer's certificate must carry when the dialer's addressing differs from it (the proxy-server's
+ * tunnel naming, proxy-server/targets.ts); absent: the host itself.
+ */
+export interface Dialer {
+  (hostPort: string): Promise<Duplex>;
+  serverNameOf?(host: string): string;
+}
 
 export const DEFAULT_CONVERSION_TIMEOUT_MS = 10_000;
 
@@ -22,15 +29,6 @@ export function splitHostPort(hostPort: string): { host: string; port: number } 
   const m = /^\[([^\]]+)\]:(\d+)$/.exec(hostPort) ?? /^([^:]+):(\d+)$/.exec(hostPort);
   if (!m) throw new Error(`invalid host:port "${hostPort}"`);
   return { host: m[1]!, port: Number(m[2]) };
-}
-
-/**
- * The name the webhook's certificate must carry: the host itself, or for "<host>.<cluster>.tunnel"
- * (a host inside a member cluster, reached through the proxy-server's tunnel) the inner host.
- */
-export function tlsIdentityHost(host: string): string {
-  const m = /^(.+)\.[a-z0-9]([-a-z0-9]*[a-z0-9])?\.tunnel$/i.exec(host);
-  return m ? m[1]! : host;
 }
 
 export const netDialer: Dialer = (hostPort) =>
@@ -200,7 +198,7 @@ export class Converter {
         if (Date.now() >= deadline && s !== raw) s.destroy();
       }, () => undefined);
       raw = await Promise.race([dialing, timeout]);
-      const identity = tlsIdentityHost(host);
+      const identity = this.dialer.serverNameOf?.(host) ?? host;
       socket = tls.connect({ socket: raw, ca, host: identity, ...(net.isIP(identity) ? {} : { servername: identity }) });
       return await Promise.race([
         timeout,

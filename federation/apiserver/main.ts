@@ -81,6 +81,7 @@ try {
     listener: { name: options.member ? 'member_apiserver' : 'apiserver', limits: options },
     metrics,
     serveMetrics: true,
+    logIdentities: options.logIdentities,
   });
   const metricsServer = options.metricsListen && createMetricsServer(metrics, { listener: 'apiserver_metrics', limits: options, log });
   const metricsPort = metricsServer ? await listenTcp(metricsServer, options.metricsListen!.host, options.metricsListen!.port) : null;

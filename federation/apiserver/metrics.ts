@@ -55,6 +55,7 @@ export class ApiServerMetrics {
   readonly conversionWebhookCalls: Counter<'result'>;
   readonly conversionWebhookDuration: Histogram<'result'>;
   readonly authorizationDecisions: Counter<'decision' | 'verb'>;
+  readonly impersonations: Counter<'result'>;
 
   private constructor(registry: Registry) {
     const registers = [registry];
@@ -95,6 +96,12 @@ export class ApiServerMetrics {
       name: 'fedtunnel_apiserver_authorization_decisions_total',
       help: 'RBAC decisions on authenticated requests, by decision (allowed, denied) and verb (a resource verb, or the lower-case method of a non-resource request)',
       labelNames: ['decision', 'verb'],
+      registers,
+    });
+    this.impersonations = new Counter({
+      name: 'fedtunnel_apiserver_impersonation_total',
+      help: 'Requests carrying Impersonate-* headers, by result: allowed, denied (RBAC refused one of them: 403), invalid (malformed headers: 400)',
+      labelNames: ['result'],
       registers,
     });
   }

@@ -32,6 +32,8 @@ export interface ApiServerOptions extends ListenerLimits {
   maxBodyBytes: number;
   bookmarkIntervalMs: number;
   logLevel: LevelWithSilent;
+  /** One info log line per request with the identity it runs as and who impersonated it. */
+  logIdentities: boolean;
   /** Deny-list of client certificate serials (certs/revocation.ts), re-read on SIGHUP; null: nothing revoked. */
   revokedFile: string | null;
 }
@@ -53,6 +55,7 @@ ${OIDC_HELP}
   --bookmark-interval-ms MS   watch BOOKMARK period [10000]
 ${LISTENER_LIMITS_HELP}
   --log-level LEVEL           ${LOG_LEVELS.join('|')} [info]
+  --log-identities            log each request's identity at info: {user, groups, impersonatedBy, method, path} [off]
   --revoked FILE              revoked certificate serials, one a line (fedtunnel-certs revoke): 403; re-read on SIGHUP`;
 
 export function parseApiServerOptions(argv: string[]): ApiServerOptions | 'help' {
@@ -73,6 +76,7 @@ export function parseApiServerOptions(argv: string[]): ApiServerOptions | 'help'
     'bookmark-interval-ms': { type: 'string' },
     ...LISTENER_LIMIT_FLAGS,
     'log-level': { type: 'string' },
+    'log-identities': { type: 'boolean' },
     revoked: { type: 'string' },
   });
   if (v.help) return 'help';
@@ -96,6 +100,7 @@ export function parseApiServerOptions(argv: string[]): ApiServerOptions | 'help'
     bookmarkIntervalMs: integerFlag('bookmark-interval-ms', v['bookmark-interval-ms'], 10_000, 10, 3_600_000),
     ...listenerLimitOptions(v),
     logLevel: logLevelFlag(v['log-level']),
+    logIdentities: v['log-identities'] ?? false,
     revokedFile: fileFlag('revoked', v.revoked),
   };
 }

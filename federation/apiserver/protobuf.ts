@@ -178,6 +178,8 @@ export function decodeProtobufObject(body: Buffer): Record<string, unknown> {
   switch (kind) {
     case 'Namespace':
     case 'ServiceAccount':
+    // kubectl auth whoami: metadata only (status is the server's answer).
+    case 'SelfSubjectReview':
       for (const f of parts) if (f.no === 1) obj.metadata = objectMeta(bytesOf(f));
       break;
     case 'ConfigMap':

@@ -47,7 +47,11 @@ export const BOOTSTRAP_CLUSTER_ROLES: readonly KubeObject[] = [
   clusterRole('system:discovery', [{ nonResourceURLs: ['/api', '/api/*', '/apis', '/apis/*', '/openapi', '/openapi/*', '/version', '/version/'], verbs: ['get'] }]),
   clusterRole('system:public-info-viewer', [{ nonResourceURLs: ['/healthz', '/livez', '/readyz', '/version', '/version/'], verbs: ['get'] }]),
   // Asking what one may do (kubectl auth can-i).
-  clusterRole('system:basic-user', [{ apiGroups: [AUTHORIZATION_GROUP], resources: ['selfsubjectaccessreviews', 'selfsubjectrulesreviews'], verbs: ['create'] }]),
+  clusterRole('system:basic-user', [
+    { apiGroups: [AUTHORIZATION_GROUP], resources: ['selfsubjectaccessreviews', 'selfsubjectrulesreviews'], verbs: ['create'] },
+    // Asking who one is (kubectl auth whoami), as kube's basic-user.
+    { apiGroups: ['authentication.k8s.io'], resources: ['selfsubjectreviews'], verbs: ['create'] },
+  ]),
   clusterRole('system:monitoring', [{ nonResourceURLs: ['/metrics', '/healthz', '/livez', '/readyz'], verbs: ['get'] }]),
   clusterRole('admin', [], { aggregateFrom: 'admin' }),
   clusterRole('edit', [], { aggregateFrom: 'edit', labels: aggregateTo('admin') }),

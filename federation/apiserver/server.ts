@@ -13,6 +13,7 @@ import { RequestAuthenticator, revokedClientCertificate, unauthenticatedReason, 
 import type { OidcAuthenticator } from './oidc.js';
 import { forbiddenMessage, type UserInfo } from './authz.js';
 import { answerReview, isReviewType } from './access-review.js';
+import { decideImpersonation, ImpersonationForbidden } from './impersonation.js';
 import { effectiveGroups, isResourceRequest, type Attributes, type Authorizer } from './rbac.js';
 import { installRbac } from './rbac-install.js';
 import { isRbacType } from './rbac-api.js';
@@ -73,6 +74,12 @@ export interface ApiServerOptions {
   serveMetrics?: boolean;
   /** Member mode: serve pods with exec/attach/port-forward/log; execEnabled runs processes (--enable-pod-exec). */
   pods?: { execEnabled: boolean };
+  /**
+   * Log one info line per authenticated request with the identity it runs as (after impersonation)
+   * and who impersonated it (--log-identities): proof of which identity reached a member. Off by
+   * default: one line per request is too chatty for the hub.
+   */
+  logIdentities?: boolean;
 }
 
 export interface ApiServer {
@@ -179,7 +186,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
       res.end('ok');
       return;
     }
-    const user = await authenticate(req);
+    const user = await authenticate(req, url.pathname);
     const method = req.method ?? 'GET';
     if (route.kind !== 'resource' && method !== 'GET') throw errors.methodNotSupported(method, url.pathname);
     // Non-resource paths (discovery, OpenAPI, version, metrics) are RBAC nonResourceURLs.
@@ -222,8 +229,13 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     }
   }
 
-  /** The caller (groups as RBAC sees them): 403 for a revoked client certificate, 401 for none at all. */
-  async function authenticate(req: IncomingMessage): Promise<UserInfo> {
+  /**
+   * Who the request runs as (groups as RBAC sees them): the caller, or whom it impersonates with
+   * Impersonate-* headers if the caller's RBAC allows it (as kube-apiserver). 403 for a revoked
+   * client certificate or a denied impersonation, 401 for no credentials, 400 for malformed
+   * impersonation headers. Requests and upgrades (exec, attach, port-forward) all come through here.
+   */
+  async function authenticate(req: IncomingMessage, path: string): Promise<UserInfo> {
     const revoked = revokedClientCertificate(req, options.isRevoked);
     if (revoked) {
       guard.refused('revoked', req.socket, { user: revoked.user, serial: revoked.serial });
@@ -231,13 +243,25 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     }
     const authenticated = await authn.authenticate(req);
     if (!authenticated) throw unauthenticated(req);
-    return { user: authenticated.user, groups: effectiveGroups(authenticated.user, authenticated.groups) };
+    const caller: UserInfo = { ...authenticated, groups: effectiveGroups(authenticated.user, authenticated.groups) };
+    let impersonated: UserInfo | null;
+    try {
+      impersonated = decideImpersonation(req.rawHeaders, caller, rbac);
+    } catch (err) {
+      metrics.impersonations.inc({ result: err instanceof ImpersonationForbidden ? 'denied' : 'invalid' });
+      if (err instanceof ImpersonationForbidden) log.debug({ user: caller.user, groups: caller.groups, resource: err.denied.resource, name: err.denied.name }, 'impersonation forbidden');
+      throw err;
+    }
+    if (impersonated) metrics.impersonations.inc({ result: 'allowed' });
+    const identity = impersonated ?? caller;
+    if (options.logIdentities) log.info({ user: identity.user, groups: identity.groups, impersonatedBy: impersonated ? caller.user : undefined, method: req.method, path }, 'identity');
+    return identity;
   }
 
   async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const { url, route } = parseRequestUrl(req.url ?? '/', isNamespacedPlural);
     if (!url) throw errors.badRequest('invalid request URL');
-    const { user, groups } = await authenticate(req);
+    const { user, groups } = await authenticate(req, url.pathname);
     if (route.kind !== 'resource' || podStreamKind(route) === null || route.subresource === 'log') throw errors.pathNotFound();
     // exec, attach and port-forward are `create` on their subresource whatever the method (a WebSocket
     // exec is a GET; kube-apiservers before 1.35 checked it as `get`).

@@ -46,22 +46,41 @@ export type ClusterDial = (cluster: string, address: string, options?: { timeout
 /** Expiry errors that KubeFed's disabledTLSValidations: [ValidityPeriod] accepts. */
 const VALIDITY_ERRORS = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
 
+/** The tunnel stream id (sid) under a TLS connection the agent made, so request logs can name it. */
+const streamIds = new WeakMap<object, string>();
+
+export function tunnelStreamIdOf(socket: object | null | undefined): string | undefined {
+  return socket ? streamIds.get(socket) : undefined;
+}
+
+export interface TunnelAgentOptions {
+  maxSockets: number;
+  dialTimeoutMs: number;
+  /** Who dials, for the hub's logs and open-stream counts (default federation-controller). */
+  requester?: string;
+  /** Keep idle connections for reuse (default true). */
+  keepAlive?: boolean;
+}
+
 export class TunnelAgent extends https.Agent {
+  private readonly dialTimeoutMs: number;
+  private readonly requester: string;
+
   constructor(
     private readonly config: MemberConfig,
     private readonly dial: ClusterDial,
-    options: { maxSockets: number; dialTimeoutMs: number },
+    options: TunnelAgentOptions,
   ) {
-    super({ keepAlive: true, maxSockets: options.maxSockets, maxFreeSockets: options.maxSockets, scheduling: 'lifo' });
+    const keepAlive = options.keepAlive ?? true;
+    super({ keepAlive, maxSockets: options.maxSockets, ...(keepAlive ? { maxFreeSockets: options.maxSockets } : {}), scheduling: 'lifo' });
     this.dialTimeoutMs = options.dialTimeoutMs;
+    this.requester = options.requester ?? 'federation-controller';
   }
-
-  private readonly dialTimeoutMs: number;
 
   // Node's Agent accepts an asynchronous createConnection through its callback.
   override createConnection(_options: unknown, callback: (err: Error | null, socket?: Duplex) => void): undefined {
     const c = this.config;
-    this.dial(c.cluster, c.address, { timeoutMs: this.dialTimeoutMs, requester: 'federation-controller' }).then(
+    this.dial(c.cluster, c.address, { timeoutMs: this.dialTimeoutMs, requester: this.requester }).then(
       (stream) => {
         const { all, subjectName, validityPeriod } = c.skipVerify;
         const socket = tls.connect({
@@ -88,6 +107,10 @@ export class TunnelAgent extends https.Agent {
         // shows as 'end' only: without this the pool would hand out a dead socket.
         stream.once('end', () => setImmediate(() => socket.destroy()));
         stream.once('close', () => socket.destroy());
+        // And the other way: a connection given up on (a client gone mid-watch) ends its stream at once.
+        socket.once('close', () => stream.destroy());
+        const sid = (stream as { sid?: unknown }).sid;
+        if (typeof sid === 'string') streamIds.set(socket, sid);
         callback(null, socket);
       },
       (err: Error & { code?: string }) => {

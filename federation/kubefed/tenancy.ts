@@ -13,6 +13,17 @@ import type { UserInfo } from '../apiserver/authz.js';
 import type { KubeObject } from '../apiserver/storage.js';
 import { CELL_LABEL, TENANT_LABEL } from './api.js';
 
+/**
+ * A user is bound to tenant X by the group `fedtunnel:tenant:X` (certificate O, token-file or OIDC
+ * groups): who has at least one such group may reach only clusters of their tenants (README "Tenants").
+ */
+export const TENANT_GROUP_PREFIX = 'fedtunnel:tenant:';
+
+/** The tenants a user's groups bind them to (empty: the user is not tenant-bound). */
+export function tenantsOfGroups(groups: readonly string[]): string[] {
+  return groups.filter((g) => g.startsWith(TENANT_GROUP_PREFIX) && g.length > TENANT_GROUP_PREFIX.length).map((g) => g.slice(TENANT_GROUP_PREFIX.length));
+}
+
 /** A member cluster as placement and admission see it. */
 export interface TenantCluster {
   name: string;

@@ -19,6 +19,8 @@ export function testPki(): PkiPaths {
       { user: 'root', groups: ['system:masters'] },
       { user: 'alice', groups: ['ops'] },
       { user: 'bob', groups: [] },
+      // tina is bound to tenant team-b (README "Tenants"): she reaches only beta, whatever RBAC grants.
+      { user: 'tina', groups: ['fedtunnel:tenant:team-b'] },
     ],
   });
   return cached;

@@ -9,7 +9,8 @@ import path from 'node:path';
 import { createCA, issueServerCert, readKeyPair } from '../../../certs/pki.js';
 import { createLogger } from '../../../common/log.js';
 import { Registry } from 'prom-client';
-import { ConversionWebhookError, Converter, netDialer, tlsIdentityHost, type ConversionWebhookResult, type Dialer } from '../../../federation/apiserver/conversion.js';
+import { ConversionWebhookError, Converter, netDialer, type ConversionWebhookResult, type Dialer } from '../../../federation/apiserver/conversion.js';
+import { serverNameOf } from '../../../proxy-server/targets.js';
 import { federationDialer } from '../../../proxy-server/federation-dialer.js';
 import type { DialFunction } from '../../../proxy-server/dialer.js';
 import type { TunnelStream } from '../../../wire/stream.js';
@@ -402,9 +403,9 @@ describe('apiserver: CustomResourceDefinitions with webhook conversion', functio
 
   // A socket stands in for the tunnel here; test/integration/webhook-tunnel.test.ts runs it over a real agent.
   it('the proxy-server dialer routes <host>.<cluster>.tunnel to dial() with the inner host name, other hosts directly only when direct egress is on', async function () {
-    assert.equal(tlsIdentityHost('localhost.alpha.tunnel'), 'localhost');
-    assert.equal(tlsIdentityHost('webhook.ns.svc.alpha.tunnel'), 'webhook.ns.svc');
-    assert.equal(tlsIdentityHost('127.0.0.1'), '127.0.0.1');
+    assert.equal(serverNameOf('localhost.alpha.tunnel'), 'localhost');
+    assert.equal(serverNameOf('webhook.ns.svc.alpha.tunnel'), 'webhook.ns.svc');
+    assert.equal(serverNameOf('127.0.0.1'), '127.0.0.1');
     const dialed: Array<[string, string]> = [];
     const dial: DialFunction = async (cluster, address) => {
       dialed.push([cluster, address]);

@@ -122,13 +122,13 @@ export function request(
   server: ApiServerProcess,
   method: string,
   urlPath: string,
-  options: { body?: string | Buffer; contentType?: string; accept?: string; as?: 'admin' | 'alice' | 'bob' | 'anonymous'; timeoutMs?: number } = {},
+  options: { body?: string | Buffer; contentType?: string; accept?: string; as?: 'admin' | 'alice' | 'bob' | 'anonymous'; timeoutMs?: number; headers?: Record<string, string | string[]> } = {},
 ): Promise<HttpResult> {
   const pki = testPki();
   const who = options.as ?? 'admin';
   const pair = who === 'admin' ? mastersCert() : who === 'anonymous' ? undefined : pki.users[who]!;
   return new Promise((resolve, reject) => {
-    const headers: Record<string, string | number> = {};
+    const headers: Record<string, string | string[] | number> = { ...options.headers };
     if (options.contentType) headers['Content-Type'] = options.contentType;
     if (options.accept) headers.Accept = options.accept;
     if (options.body !== undefined) headers['Content-Length'] = Buffer.byteLength(options.body);

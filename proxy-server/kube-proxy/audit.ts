@@ -1,0 +1,57 @@
+// One audit line and the metrics of each proxied request, written when it ends (a watch or an
+// upgrade: when it closes). The path is logged without its query (it may carry secrets); bytes
+// are counted on the client connection.
+import { performance } from 'node:perf_hooks';
+import type net from 'node:net';
+import type { Logger } from 'pino';
+import type { KubeProxyMetrics } from './metrics.js';
+
+export interface AuditRecord {
+  user: string;
+  groups: readonly string[];
+  impersonatedBy?: string;
+  cluster: string;
+  verb: string;
+  path: string;
+}
+
+/** The status of a request whose client went away before the response ended (nginx's convention). */
+export const CLIENT_CLOSED = 499;
+
+export class AuditTrail {
+  constructor(
+    private readonly log: Logger,
+    private readonly metrics: KubeProxyMetrics,
+  ) {}
+
+  /** Starts timing a request on `socket`; call the returned function once, with the final status and stream id. */
+  begin(record: AuditRecord, socket: net.Socket): (status: number, sid: string | undefined) => void {
+    const started = performance.now();
+    const read0 = socket.bytesRead;
+    const written0 = socket.bytesWritten;
+    let done = false;
+    return (status, sid) => {
+      if (done) return;
+      done = true;
+      const seconds = (performance.now() - started) / 1000;
+      this.metrics.requests.inc({ cluster: record.cluster, verb: record.verb, code: String(status) });
+      this.metrics.duration.observe({ cluster: record.cluster, verb: record.verb }, seconds);
+      this.log.info(
+        {
+          user: record.user,
+          groups: record.groups,
+          ...(record.impersonatedBy ? { impersonatedBy: record.impersonatedBy } : {}),
+          cluster: record.cluster,
+          verb: record.verb,
+          path: record.path,
+          status,
+          bytesIn: socket.bytesRead - read0,
+          bytesOut: socket.bytesWritten - written0,
+          ms: Math.round(seconds * 1000),
+          sid,
+        },
+        'kube-proxy audit',
+      );
+    };
+  }
+}

@@ -1,0 +1,127 @@
+// Joined clusters as the /clusters proxy sees them: each KubeFedCluster with its credential Secret
+// (kube-federation-system, decrypted by the store's encryption layer) turned into a MemberConfig
+// once, when either changes — two informers on the embedded federation, so no request reads the
+// store. Per cluster a keep-alive pool of TLS-over-tunnel connections (TunnelAgent), rebuilt when
+// the config changes; upgrades get a fresh connection of their own.
+import type { Logger } from 'pino';
+import type { Resources } from '../../federation/apiserver/resources.js';
+import type { KubeObject } from '../../federation/apiserver/storage.js';
+import { SECRETS } from '../../federation/apiserver/types.js';
+import { KUBEFED_CLUSTER, KUBEFED_NAMESPACE } from '../../federation/kubefed/api.js';
+import { labelTenant } from '../../federation/kubefed/tenancy.js';
+import { Informer } from '../../federation/controller/informer.js';
+import { localListWatch } from '../../federation/controller/sources.js';
+import { memberConfig, type MemberConfig } from '../../federation/controller/member-config.js';
+import { TunnelAgent, type ClusterDial } from '../../federation/controller/tunnel-agent.js';
+
+export interface JoinedCluster {
+  name: string;
+  /** The KubeFedCluster's fedtunnel.io/tenant label. */
+  tenantLabel: string | undefined;
+  /** How to reach and authenticate to it, or why that cannot be worked out. */
+  config: MemberConfig | null;
+  configError: string | null;
+  /** Changes whenever the KubeFedCluster or its Secret changes (pools are rebuilt). */
+  version: string;
+}
+
+/** Idle pooled connections per cluster; more requests at once open more (and close the excess when idle). */
+const POOL_SOCKETS = 64;
+export const KUBE_PROXY_REQUESTER = 'kube-proxy';
+
+export class ClusterDirectory {
+  private readonly clusters = new Map<string, JoinedCluster>();
+  private readonly clusterInformer: Informer;
+  private readonly secretInformer: Informer;
+  private readonly pools = new Map<string, { version: string; agent: TunnelAgent }>();
+  private readonly synced: Promise<void>;
+
+  constructor(
+    resources: Resources,
+    private readonly dial: ClusterDial,
+    private readonly log: Logger,
+    private readonly dialTimeoutMs: number,
+  ) {
+    let clustersSynced!: () => void;
+    let secretsSynced!: () => void;
+    this.synced = Promise.all([new Promise<void>((r) => (clustersSynced = r)), new Promise<void>((r) => (secretsSynced = r))]).then(() => undefined);
+    this.clusterInformer = new Informer(localListWatch(resources, KUBEFED_CLUSTER, KUBEFED_NAMESPACE), {
+      added: (o) => this.rebuild(o),
+      updated: (o) => this.rebuild(o),
+      deleted: (o) => this.remove(o.metadata.name!),
+      synced: clustersSynced,
+    });
+    this.secretInformer = new Informer(localListWatch(resources, SECRETS, KUBEFED_NAMESPACE), {
+      added: (s) => this.secretChanged(s),
+      updated: (s) => this.secretChanged(s),
+      deleted: (s) => this.secretChanged(s),
+      synced: secretsSynced,
+    });
+  }
+
+  start(): void {
+    this.secretInformer.start();
+    this.clusterInformer.start();
+  }
+
+  stop(): void {
+    this.clusterInformer.stop();
+    this.secretInformer.stop();
+    for (const pool of this.pools.values()) pool.agent.destroy();
+    this.pools.clear();
+  }
+
+  /** Resolves once both informers listed (at once after start-up): before that no cluster is known. */
+  ready(): Promise<void> {
+    return this.synced;
+  }
+
+  get(name: string): JoinedCluster | undefined {
+    return this.clusters.get(name);
+  }
+
+  /** The keep-alive pool of a joined cluster with a usable config. */
+  pool(cluster: JoinedCluster & { config: MemberConfig }): TunnelAgent {
+    const current = this.pools.get(cluster.name);
+    if (current?.version === cluster.version) return current.agent;
+    // Requests in flight keep their sockets; idle ones of the old config close now.
+    current?.agent.destroy();
+    const agent = new TunnelAgent(cluster.config, this.dial, { maxSockets: POOL_SOCKETS, dialTimeoutMs: this.dialTimeoutMs, requester: KUBE_PROXY_REQUESTER });
+    this.pools.set(cluster.name, { version: cluster.version, agent });
+    return agent;
+  }
+
+  /** A one-connection agent (no keep-alive) for an upgrade: its socket leaves with the 101. */
+  upgradeAgent(cluster: JoinedCluster & { config: MemberConfig }): TunnelAgent {
+    return new TunnelAgent(cluster.config, this.dial, { maxSockets: 1, dialTimeoutMs: this.dialTimeoutMs, requester: KUBE_PROXY_REQUESTER, keepAlive: false });
+  }
+
+  private rebuild(obj: KubeObject): void {
+    const name = obj.metadata.name!;
+    const secretName = (obj.spec as { secretRef?: { name?: unknown } } | undefined)?.secretRef?.name;
+    const secret = typeof secretName === 'string' ? this.secretInformer.get(`${KUBEFED_NAMESPACE}/${secretName}`) : undefined;
+    let config: MemberConfig | null = null;
+    let configError: string | null = null;
+    try {
+      config = memberConfig(obj, secret);
+    } catch (error) {
+      configError = (error as Error).message;
+      this.log.warn({ cluster: name, err: configError }, 'kube-proxy: cluster config not usable');
+    }
+    const version = `${obj.metadata.resourceVersion}/${secret?.metadata.resourceVersion ?? '-'}`;
+    this.clusters.set(name, { name, tenantLabel: labelTenant(obj.metadata.labels), config, configError, version });
+  }
+
+  private remove(name: string): void {
+    this.clusters.delete(name);
+    this.pools.get(name)?.agent.destroy();
+    this.pools.delete(name);
+  }
+
+  private secretChanged(secret: KubeObject): void {
+    for (const obj of this.clusterInformer.list()) {
+      const ref = (obj.spec as { secretRef?: { name?: unknown } } | undefined)?.secretRef?.name;
+      if (ref === secret.metadata.name) this.rebuild(obj);
+    }
+  }
+}
