@@ -11,6 +11,8 @@ import type { PeerCertificate } from 'node:tls';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { agentIdentityFromPeer } from './identity.js';
+import { parseDuration } from '../common/duration.js';
+import { type TokenRecord, certificateFingerprint, formatToken, formatTokenRecord, generateToken, parseTokenFile, tokenRecord } from './enrolment.js';
 import { InvalidNameError, isDnsLabel, isDnsName, isSubjectName } from './names.js';
 import { REVOCATION_FILE_NAME, RevocationList, RevocationListError, formatRevocationEntry, invalidNoteReason, normalizeSerial } from './revocation.js';
 import {
@@ -33,10 +35,15 @@ export type CliCommand =
   | { command: 'agent'; dir: string; cluster: string; tenant: string; days?: number }
   | { command: 'client'; dir: string; user: string; groups: string[]; days?: number }
   | { command: 'revoke'; dir: string; target: string; reason?: string }
-  | { command: 'revoked'; dir: string };
+  | { command: 'revoked'; dir: string }
+  | { command: 'token'; action: 'create'; dir: string; cluster: string; tenant: string; ttlMs: number };
 
 type IssueCommand = Extract<CliCommand, { command: 'init-ca' | 'server' | 'agent' | 'client' }>;
 type RevocationCommand = Extract<CliCommand, { command: 'revoke' | 'revoked' }>;
+type TokenCommand = Extract<CliCommand, { command: 'token' }>;
+
+/** Where token create writes, next to revoked.txt; the hub reads it with --bootstrap-tokens. */
+export const BOOTSTRAP_TOKENS_FILE_NAME = 'bootstrap-tokens.txt';
 
 /** Bad invocation; reported with exit code 2. */
 export class UsageError extends Error {
@@ -64,6 +71,11 @@ Commands:
       to the proxy-server (and any apiserver) started with --revoked D/revoked.txt.
   revoked --dir D
       List the revoked serial numbers in D/revoked.txt.
+  token create --dir D --cluster C [--tenant T] [--ttl DURATION]
+      Create a single-use bootstrap token for cluster C's agent (tenant T [default], valid for
+      DURATION [1h]; e.g. 15m, 24h, 7d). Prints the token once on stdout; D/bootstrap-tokens.txt
+      keeps only its SHA-256. Then send SIGHUP to the proxy-server started with
+      --bootstrap-tokens D/bootstrap-tokens.txt.
 
 Options:
   -h, --help   Show this help.
@@ -82,6 +94,7 @@ const OPTIONS = {
   user: { type: 'string' },
   group: { type: 'string', multiple: true },
   reason: { type: 'string' },
+  ttl: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -95,7 +108,11 @@ const OPTIONS_BY_COMMAND: Record<Subcommand, readonly OptionName[]> = {
   client: ['dir', 'user', 'group', 'days'],
   revoke: ['dir', 'reason'],
   revoked: ['dir'],
+  token: ['dir', 'cluster', 'tenant', 'ttl'],
 };
+
+export const DEFAULT_TOKEN_TTL_MS = 3_600_000;
+export const DEFAULT_TOKEN_TENANT = 'default';
 
 export function parseCliOptions(argv: string[]): CliCommand {
   let parsed;
@@ -111,9 +128,9 @@ export function parseCliOptions(argv: string[]): CliCommand {
   if (command === undefined) throw new UsageError('missing command (see --help)');
   if (!Object.hasOwn(OPTIONS_BY_COMMAND, command)) throw new UsageError(`unknown command '${command}' (see --help)`);
   const subcommand = command as Subcommand;
-  const positionalCount = subcommand === 'revoke' ? 1 : 0;
+  const positionalCount = subcommand === 'revoke' || subcommand === 'token' ? 1 : 0;
   if (extra.length > positionalCount) throw new UsageError(`unexpected argument '${extra[positionalCount]}'`);
-  if (extra.length < positionalCount) throw new UsageError(`${subcommand}: name a certificate file or a serial number`);
+  if (extra.length < positionalCount) throw new UsageError(subcommand === 'token' ? 'token: expected the action create' : `${subcommand}: name a certificate file or a serial number`);
   for (const option of Object.keys(values) as OptionName[]) {
     if (!OPTIONS_BY_COMMAND[subcommand].includes(option)) throw new UsageError(`option --${option} is not valid for ${subcommand}`);
   }
@@ -161,6 +178,26 @@ export function parseCliOptions(argv: string[]): CliCommand {
     }
     case 'revoked':
       return { command: 'revoked', dir };
+    case 'token': {
+      if (extra[0] !== 'create') throw new UsageError(`token: unknown action '${extra[0]}' (expected create)`);
+      let ttlMs = DEFAULT_TOKEN_TTL_MS;
+      if (values.ttl !== undefined) {
+        try {
+          ttlMs = parseDuration(values.ttl);
+        } catch (error) {
+          throw new UsageError(`--ttl: ${(error as Error).message}`);
+        }
+        if (ttlMs < 1000) throw new UsageError('--ttl must be at least 1s');
+      }
+      return {
+        command: 'token',
+        action: 'create',
+        dir,
+        cluster: validated(required(values.cluster, 'cluster'), 'cluster', isDnsLabel),
+        tenant: values.tenant === undefined ? DEFAULT_TOKEN_TENANT : validated(values.tenant, 'tenant', isDnsLabel),
+        ttlMs,
+      };
+    }
   }
 }
 
@@ -251,6 +288,25 @@ export function runRevocationCommand(command: RevocationCommand): string {
   );
 }
 
+/**
+ * token create: appends the token's hashed record to D/bootstrap-tokens.txt (replaced atomically,
+ * as the hub re-reads it on SIGHUP) and returns the token, which is printed once and kept nowhere.
+ */
+export function runTokenCommand(command: TokenCommand, now = new Date()): { token: string; file: string; record: TokenRecord; caFingerprint: string } {
+  const file = path.join(command.dir, BOOTSTRAP_TOKENS_FILE_NAME);
+  const text = readIfExists(file) ?? '';
+  const records = parseTokenFile(text, file);
+  let token = generateToken();
+  while (records.has(token.id)) token = generateToken();
+  const record = tokenRecord(token, command.cluster, command.tenant, new Date(now.getTime() + command.ttlMs));
+  // The agent pins the CA by this fingerprint; printing it here saves the admin a step.
+  const caFingerprint = certificateFingerprint(readCA(command.dir).certPem);
+  const header = text === '' ? '# fedtunnel bootstrap tokens: <id> <sha256 of secret> <cluster> <tenant> <expires>\n' : text.endsWith('\n') ? '' : '\n';
+  fs.mkdirSync(command.dir, { recursive: true, mode: 0o700 });
+  writeFileAtomically(file, `${text}${header}${formatTokenRecord(record)}\n`, 0o600);
+  return { token: formatToken(token), file, record, caFingerprint };
+}
+
 /** The serial (and, from a certificate file, who holds it) named by a file path or a hex serial. */
 function revocationTarget(target: string): { serial: string; holder?: string } {
   const contents = readIfExists(target, null);
@@ -300,6 +356,17 @@ export function main(argv: string[]): number {
     const command = parseCliOptions(argv);
     if (command.command === 'help') {
       process.stdout.write(USAGE);
+      return 0;
+    }
+    if (command.command === 'token') {
+      const { token, file, record, caFingerprint } = runTokenCommand(command);
+      // Only the token on stdout (`… > token` works); the rest is advice for the admin.
+      process.stdout.write(`${token}\n`);
+      process.stderr.write(
+        `bootstrap token ${record.id} for cluster ${record.cluster} (tenant ${record.tenant}), single-use, expires ${record.expires.toISOString()}; recorded (hashed) in ${file}\n` +
+          `apply it: send SIGHUP to the proxy-server started with --bootstrap-tokens ${file}\n` +
+          `on the member: cluster-agent --server HUB:PORT --ca-fingerprint ${caFingerprint} --bootstrap-token-file FILE --cert-dir DIR\n`,
+      );
       return 0;
     }
     if (command.command === 'revoke' || command.command === 'revoked') {

@@ -78,7 +78,7 @@ interface LeafProfile {
 export function createCA({ commonName = 'fedtunnel-ca', days = DEFAULT_DAYS.ca }: CAOptions = {}): CertKeyPair {
   requireSubjectName('CA common name', commonName);
   const { keyPem, publicKey, privateKey } = generateRsaKeyPair();
-  const cert = newCertificate(publicKey, [{ shortName: 'CN', value: commonName }], days);
+  const cert = newCertificate(publicKey, [{ shortName: 'CN', value: commonName }], daysToMs(days));
   // Self-signed: the issuer is the subject just built.
   cert.setIssuer(cert.subject.attributes);
   cert.setExtensions([
@@ -104,14 +104,36 @@ export function issueClientCert(ca: CertKeyPair, options: ClientCertOptions): Ce
 
 export function issueLeafCert(ca: CertKeyPair, request: LeafRequest): CertKeyPair {
   const profile = leafProfile(request);
+  const { caCert, caKey } = signer(ca);
+  const { keyPem, publicKey } = generateRsaKeyPair();
+  const cert = newCertificate(publicKey, profile.subject, daysToMs(request.days ?? DEFAULT_DAYS[request.kind]));
+  signLeaf(cert, caCert, caKey, profile);
+  return { certPem: forge.pki.certificateToPem(cert), keyPem };
+}
+
+/**
+ * An agent certificate for a public key the agent generated (enrolment and renewal: the key never
+ * leaves the member). The identity comes from the caller (a bootstrap token, or the certificate
+ * being renewed), never from the request. `validityMs` may be short (seconds, in tests).
+ */
+export function signAgentCertificate(ca: CertKeyPair, publicKeyPem: string, identity: { cluster: string; tenant: string }, validityMs: number): string {
+  const profile = leafProfile({ kind: 'agent', ...identity });
+  const { caCert, caKey } = signer(ca);
+  const cert = newCertificate(forge.pki.publicKeyFromPem(publicKeyPem), profile.subject, validityMs);
+  signLeaf(cert, caCert, caKey, profile);
+  return forge.pki.certificateToPem(cert);
+}
+
+function signer(ca: CertKeyPair): { caCert: forge.pki.Certificate; caKey: forge.pki.rsa.PrivateKey } {
   const caCert = forge.pki.certificateFromPem(ca.certPem);
   const caKey = forge.pki.privateKeyFromPem(ca.keyPem);
   if (!caKey.n.equals((caCert.publicKey as forge.pki.rsa.PublicKey).n)) {
     throw new Error('CA private key does not belong to the CA certificate');
   }
+  return { caCert, caKey };
+}
 
-  const { keyPem, publicKey } = generateRsaKeyPair();
-  const cert = newCertificate(publicKey, profile.subject, request.days ?? DEFAULT_DAYS[request.kind]);
+function signLeaf(cert: forge.pki.Certificate, caCert: forge.pki.Certificate, caKey: forge.pki.rsa.PrivateKey, profile: LeafProfile): void {
   cert.setIssuer(reencodableAttributes(caCert.subject.attributes));
   cert.setExtensions([
     { name: 'basicConstraints', cA: false, critical: true },
@@ -122,7 +144,6 @@ export function issueLeafCert(ca: CertKeyPair, request: LeafRequest): CertKeyPai
     { name: 'authorityKeyIdentifier', keyIdentifier: subjectKeyIdentifierBytes(caCert) },
   ]);
   cert.sign(caKey, forge.md.sha256.create());
-  return { certPem: forge.pki.certificateToPem(cert), keyPem };
 }
 
 /**
@@ -242,14 +263,21 @@ function generateRsaKeyPair(): { keyPem: string; publicKey: forge.pki.rsa.Public
   };
 }
 
-function newCertificate(publicKey: forge.pki.rsa.PublicKey, subject: SubjectAttribute[], days: number): forge.pki.Certificate {
+function daysToMs(days: number): number {
   if (!Number.isInteger(days) || days < 1) throw new RangeError(`validity must be a positive number of days, got ${days}`);
+  return days * DAY_MS;
+}
+
+function newCertificate(publicKey: forge.pki.rsa.PublicKey, subject: SubjectAttribute[], validityMs: number): forge.pki.Certificate {
+  if (!Number.isInteger(validityMs) || validityMs < 1000) throw new RangeError(`validity must be at least 1 s, got ${validityMs} ms`);
   const cert = forge.pki.createCertificate();
   cert.publicKey = publicKey;
   cert.serialNumber = randomSerialNumber();
   const now = Date.now();
-  cert.validity.notBefore = new Date(now - CLOCK_SKEW_MS);
-  cert.validity.notAfter = new Date(now + days * DAY_MS);
+  // Short-lived certificates are backdated by a tenth of their life at most, so that renewing at a
+  // fraction of the validity still means a fraction of the time since issuance.
+  cert.validity.notBefore = new Date(now - Math.min(CLOCK_SKEW_MS, Math.floor(validityMs / 10)));
+  cert.validity.notAfter = new Date(now + validityMs);
   // UTF8String (RFC 5280) rather than forge's default PrintableString, which cannot hold e-mail style user names.
   cert.setSubject(subject.map((attribute) => ({ ...attribute, valueTagClass: UTF8_STRING })));
   return cert;

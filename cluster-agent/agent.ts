@@ -1,6 +1,7 @@
 // ClusterAgent: keeps one live outbound link to the proxy-server, answers its dials, and drains
 // on shutdown. When the server announces GOAWAY (it is restarting), the agent opens a fresh link
 // at once and lets the old one finish its streams, so a rolling restart drops nothing.
+import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import tls from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -39,8 +40,11 @@ export function backoffDelay(attempt: number, initialMs: number, maxMs: number, 
   return Math.round(base * (0.8 + 0.4 * random()));
 }
 
-function createSecureContext(options: AgentOptions): tls.SecureContext {
-  return tls.createSecureContext({ ca: fs.readFileSync(options.caFile), cert: fs.readFileSync(options.certFile), key: fs.readFileSync(options.keyFile) });
+/** The TLS context of new links, and the serial of the certificate in it (logged with each link). */
+function createSecureContext(options: AgentOptions): { context: tls.SecureContext; serial: string } {
+  const cert = fs.readFileSync(options.certFile);
+  const context = tls.createSecureContext({ ca: fs.readFileSync(options.caFile), cert, key: fs.readFileSync(options.keyFile) });
+  return { context, serial: new X509Certificate(cert).serialNumber.toLowerCase() };
 }
 
 export class ClusterAgent {
@@ -53,16 +57,23 @@ export class ClusterAgent {
   private reconnects = 0;
   private draining = false;
   private pendingDials = 0;
+  private certSerial: string;
+  /** The certificate serial each link was opened with, for the logs of its drain. */
+  private readonly linkSerials = new WeakMap<MuxSession, string>();
+  /** Set while the connect loop waits on a healthy link: asks it for a new link (renewed certificate). */
+  private wakeForRotation: (() => void) | null = null;
 
   constructor(
     private readonly options: AgentOptions,
     private readonly log: Logger,
   ) {
+    const { context, serial } = createSecureContext(options);
+    this.certSerial = serial;
     this.carrierOptions = {
       kind: options.carrier,
       server: options.server,
       serverName: options.serverName,
-      secureContext: createSecureContext(options),
+      secureContext: context,
       proxy: options.proxy,
       timeoutMs: options.connectTimeoutMs,
     };
@@ -70,7 +81,19 @@ export class ClusterAgent {
 
   /** Re-reads CA, certificate and key (SIGHUP); the next link uses them, the current one keeps its own. */
   reloadCertificates(): void {
-    this.carrierOptions.secureContext = createSecureContext(this.options);
+    const { context, serial } = createSecureContext(this.options);
+    this.carrierOptions.secureContext = context;
+    this.certSerial = serial;
+  }
+
+  /**
+   * After a renewal: re-reads the certificate, opens a new link with it and then drains the old
+   * one locally (GOAWAY: the hub sends it no new dials; its open streams finish), so no stream is
+   * dropped. While the agent is between links the next one uses the new certificate anyway.
+   */
+  rotateLink(): void {
+    this.reloadCertificates();
+    this.wakeForRotation?.();
   }
 
   status(): AgentStatus {
@@ -127,17 +150,31 @@ export class ClusterAgent {
     const { options, log } = this;
     const signal = this.stopController.signal;
     let attempt = 0;
+    /** The link a rotation replaces: drained once its successor is up (or kept serving if that fails). */
+    let replaced: MuxSession | null = null;
     while (!signal.aborted) {
       try {
         const session = await this.establish();
         attempt = 0;
-        // Wait until this link dies or the server asks us to move on, then get a new one.
-        await new Promise<void>((resolve) => {
-          session.once('close', () => resolve());
-          session.once('goaway', () => resolve());
-          signal.addEventListener('abort', () => resolve(), { once: true });
+        if (replaced) this.retire(replaced, 'certificate renewed');
+        replaced = null;
+        // Wait until this link dies, the server asks us to move on, or a renewal wants a new link.
+        let onAbort = (): void => undefined;
+        const rotate = await new Promise<boolean>((resolve) => {
+          session.once('close', () => resolve(false));
+          session.once('goaway', () => resolve(false));
+          onAbort = () => resolve(false);
+          signal.addEventListener('abort', onAbort, { once: true });
+          this.wakeForRotation = () => resolve(true);
         });
+        // Each link adds one: removed so that many renewals do not pile listeners up on the signal.
+        signal.removeEventListener('abort', onAbort);
+        this.wakeForRotation = null;
         if (signal.aborted) break;
+        if (rotate && !session.isClosed) {
+          replaced = session;
+          continue;
+        }
       } catch (error) {
         // A typed refusal (e.g. CERTIFICATE_REVOKED) carries its code so the operator sees why, not just "closed".
         log.warn({ err: (error as Error).message, code: (error as { code?: string }).code, attempt }, 'link attempt failed');
@@ -179,7 +216,8 @@ export class ClusterAgent {
       throw error;
     }
     const log = this.log.child({ server: session.peerHello?.instance, carrier: options.carrier });
-    log.info('link established');
+    log.info({ serial: this.certSerial }, 'link established');
+    this.linkSerials.set(session, this.certSerial);
     this.current = session;
     session.on('goaway', (reason, code) => {
       if (code === undefined) log.info({ reason }, 'server going away; its streams may finish');
@@ -191,6 +229,28 @@ export class ClusterAgent {
       log.info({ reason: error?.message ?? 'closed' }, 'link closed');
     });
     return session;
+  }
+
+  /** Local drain of a replaced link: no new dials (GOAWAY), closed once its streams are done or at the drain deadline. */
+  private retire(session: MuxSession, reason: string): void {
+    if (session.isClosed) return;
+    session.goAway(reason);
+    const log = this.log.child({ serial: this.linkSerials.get(session) });
+    log.info({ reason, streams: session.streamCount }, 'old link draining');
+    const deadline = Date.now() + this.options.drainTimeoutMs;
+    const check = (): void => {
+      if (session.isClosed) return;
+      if (session.streamCount === 0) {
+        log.info({ reason }, 'old link drained');
+        session.end();
+      } else if (Date.now() >= deadline) {
+        log.warn({ reason, streams: session.streamCount }, 'old link drain deadline passed');
+        session.destroy(new Error('drain deadline passed'));
+      } else {
+        setTimeout(check, 100).unref();
+      }
+    };
+    check();
   }
 
   private handleOpen(session: MuxSession, stream: TunnelStream, target: OpenMessage): void {

@@ -30,7 +30,7 @@ export interface Carrier {
 }
 
 /** Asks an HTTP proxy for a CONNECT tunnel to the server; resolves with the raw socket. */
-function connectThroughProxy(proxy: URL, target: HostPort, signal: AbortSignal): Promise<net.Socket> {
+export function connectThroughProxy(proxy: URL, target: HostPort, signal: AbortSignal): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const headers: http.OutgoingHttpHeaders = { host: formatHostPort(target) };
     if (proxy.username) {

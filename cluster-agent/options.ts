@@ -1,5 +1,8 @@
 // Every flag of cluster-agent, validated in one place (exit 2 with a message on misuse).
 import fs from 'node:fs';
+import path from 'node:path';
+import { parseDuration } from '../common/duration.js';
+import { parseFingerprint, type RenewBefore } from '../certs/enrolment.js';
 import { hostname } from 'node:os';
 import type { LevelWithSilent } from 'pino';
 import type { HostPort } from '../common/address.js';
@@ -11,14 +14,26 @@ import type { CarrierKind } from './connector.js';
 import { DEFAULT_LISTENER_LIMITS, type ListenerLimits } from '../common/listener-guard.js';
 import { LISTENER_LIMIT_FLAGS, listenerLimitOptions } from '../common/listener-flags.js';
 
+/** --cert-dir mode: the agent enrols with a bootstrap token and renews its certificate itself. */
+export interface EnrolmentOptions {
+  certDir: string;
+  /** sha256:<hex> of the hub's CA certificate (certs/enrolment.ts certificateFingerprint). */
+  caFingerprint: string;
+  /** Needed only while the directory holds no valid certificate. */
+  tokenFile: string | null;
+  renewBefore: RenewBefore;
+}
+
 export interface AgentOptions {
   server: HostPort;
   serverName: string;
   carrier: CarrierKind;
   proxy: URL | null;
+  /** With --cert-dir: ca.crt, agent.crt and agent.key in it. */
   caFile: string;
   certFile: string;
   keyFile: string;
+  enrolment: EnrolmentOptions | null;
   /** The cluster's API server: always an allowed destination. */
   apiserver: HostPort | null;
   policy: DestinationPolicy;
@@ -39,7 +54,15 @@ export interface AgentOptions {
 }
 
 export const AGENT_HELP = `usage: cluster-agent --server HOST:PORT --ca FILE --cert FILE --key FILE [options]
+       cluster-agent --server HOST:PORT --ca-fingerprint sha256:HEX --cert-dir DIR [--bootstrap-token-file FILE] [options]
   --server HOST:PORT         proxy-server agent listener (required)
+  --cert-dir DIR             enrolled mode: key, certificate and CA live here (0600); without a valid
+                             certificate the agent enrols with the bootstrap token, and it renews
+                             its certificate itself (README "Enrolling an agent")
+  --ca-fingerprint sha256:HEX  the hub's CA (printed by fedtunnel-certs token create); required with --cert-dir
+  --bootstrap-token-file FILE  the single-use bootstrap token (fedtunnel-certs token create)
+  --renew-before D|N%        renew this long before expiry, or with N % of the validity left
+                             [a third of the validity: at 2/3 of its life]
   --server-name NAME         name expected in the server certificate [host of --server]
   --carrier tls|ws           raw TLS, or WebSocket over TLS for HTTPS-only egress [tls]
   --proxy URL                http://[user:pass@]host:port CONNECT proxy on the way out
@@ -91,6 +114,10 @@ export function parseAgentOptions(argv: string[]): AgentOptions | 'help' {
     'keepalive-timeout': { type: 'string' },
     instance: { type: 'string' },
     'log-level': { type: 'string' },
+    'cert-dir': { type: 'string' },
+    'ca-fingerprint': { type: 'string' },
+    'bootstrap-token-file': { type: 'string' },
+    'renew-before': { type: 'string' },
   });
   if (v.help) return 'help';
   const server = requiredListenFlag('server', requiredFlag('server', v.server), null);
@@ -116,14 +143,16 @@ export function parseAgentOptions(argv: string[]): AgentOptions | 'help' {
     if (error instanceof PolicyRuleError) throw new UsageError(`--allow: ${error.message}`);
     throw error;
   }
+  const enrolment = enrolmentFlags(v);
   const options: AgentOptions = {
     server,
     serverName: v['server-name'] ?? server.host,
     carrier,
     proxy,
-    caFile: requiredFlag('ca', v.ca),
-    certFile: requiredFlag('cert', v.cert),
-    keyFile: requiredFlag('key', v.key),
+    ...(enrolment
+      ? { caFile: path.join(enrolment.certDir, 'ca.crt'), certFile: path.join(enrolment.certDir, 'agent.crt'), keyFile: path.join(enrolment.certDir, 'agent.key') }
+      : { caFile: requiredFlag('ca', v.ca), certFile: requiredFlag('cert', v.cert), keyFile: requiredFlag('key', v.key) }),
+    enrolment,
     apiserver,
     policy,
     healthListen: listenFlag('health-listen', v['health-listen'], '127.0.0.1:8093'),
@@ -142,8 +171,43 @@ export function parseAgentOptions(argv: string[]): AgentOptions | 'help' {
   };
   if (options.backoffMaxMs < options.backoffInitialMs) throw new UsageError('--backoff-max must be at least --backoff-initial');
   if (options.keepaliveTimeoutMs <= options.keepaliveIntervalMs) throw new UsageError('--keepalive-timeout must be larger than --keepalive-interval');
-  for (const [flag, file] of [['ca', options.caFile], ['cert', options.certFile], ['key', options.keyFile]] as const) {
-    if (!fs.existsSync(file)) throw new UsageError(`--${flag}: no such file ${file}`);
+  if (!enrolment) {
+    for (const [flag, file] of [['ca', options.caFile], ['cert', options.certFile], ['key', options.keyFile]] as const) {
+      if (!fs.existsSync(file)) throw new UsageError(`--${flag}: no such file ${file}`);
+    }
   }
   return options;
+}
+
+function enrolmentFlags(v: Record<string, string | boolean | string[] | undefined>): EnrolmentOptions | null {
+  const certDir = v['cert-dir'] as string | undefined;
+  const dependent = ['ca-fingerprint', 'bootstrap-token-file', 'renew-before'].filter((flag) => v[flag] !== undefined);
+  if (certDir === undefined) {
+    if (dependent.length > 0) throw new UsageError(`--${dependent[0]} needs --cert-dir`);
+    return null;
+  }
+  if (certDir === '') throw new UsageError('--cert-dir: expected a directory');
+  const conflicting = ['ca', 'cert', 'key'].find((flag) => v[flag] !== undefined);
+  if (conflicting) throw new UsageError(`--${conflicting} and --cert-dir exclude each other (the agent keeps its own files in --cert-dir)`);
+  const fingerprint = parseFingerprint(requiredFlag('ca-fingerprint', v['ca-fingerprint'] as string | undefined));
+  if (!fingerprint) throw new UsageError('--ca-fingerprint: expected sha256:<64 hex digits> (fedtunnel-certs token create prints it)');
+  const tokenFile = (v['bootstrap-token-file'] as string | undefined) ?? null;
+  if (tokenFile === '') throw new UsageError('--bootstrap-token-file: expected a file name');
+  return { certDir, caFingerprint: fingerprint, tokenFile, renewBefore: renewBeforeFlag(v['renew-before'] as string | undefined) };
+}
+
+/** "33%" (of the validity left) or a duration ("10d", "90s"). */
+export function renewBeforeFlag(value: string | undefined): RenewBefore {
+  if (value === undefined) return { fraction: 1 / 3 };
+  const percent = /^(\d{1,2})%$/.exec(value);
+  if (percent) {
+    const n = Number(percent[1]);
+    if (n < 1) throw new UsageError('--renew-before: between 1% and 99%');
+    return { fraction: n / 100 };
+  }
+  try {
+    return { ms: parseDuration(value) };
+  } catch (error) {
+    throw new UsageError(`--renew-before: expected N% or a duration: ${(error as Error).message}`);
+  }
 }

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import type { LevelWithSilent } from 'pino';
 import { parseHostPort, type HostPort } from './address.js';
 import { LOG_LEVELS } from './log.js';
+import { parseDuration } from './duration.js';
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -33,6 +34,19 @@ export function integerFlag(flag: string, value: string | undefined, fallback: n
   const n = Number(value);
   if (n < min || n > max) throw new UsageError(`--${flag}: must be between ${min} and ${max}, got ${n}`);
   return n;
+}
+
+/** A duration flag ("90s", "12h", "30d"), at least `minMs`. */
+export function durationFlag(flag: string, value: string | undefined, fallback: number, minMs: number): number {
+  if (value === undefined) return fallback;
+  let ms: number;
+  try {
+    ms = parseDuration(value);
+  } catch (error) {
+    throw new UsageError(`--${flag}: ${(error as Error).message}`);
+  }
+  if (ms < minMs) throw new UsageError(`--${flag}: must be at least ${minMs} ms, got ${JSON.stringify(value)}`);
+  return ms;
 }
 
 export function choiceFlag<T extends string>(flag: string, value: string | undefined, choices: readonly T[], fallback: T): T {

@@ -14,6 +14,7 @@ import { MuxSession } from '../wire/session.js';
 import type { AgentLink, AgentRegistry, CarrierKind } from './registry.js';
 import type { ServerMetrics } from './metrics.js';
 import type { RevocationGuard } from './revocation.js';
+import type { EnrolmentEndpoint } from './enrolment.js';
 
 export interface AgentListenerOptions {
   tlsContext: tls.SecureContextOptions;
@@ -25,6 +26,8 @@ export interface AgentListenerOptions {
   maxStreamsPerAgent: number;
   instance: string;
   revocation?: RevocationGuard;
+  /** Enrolment and renewal (HTTP/1.1 on this port); absent: those paths are 404 like any other. */
+  enrolment?: EnrolmentEndpoint;
 }
 
 /** A batch of frames is one WebSocket message; bound it well above the largest batch we send. */
@@ -58,10 +61,16 @@ export class AgentListener {
       limits: options.limits,
       registry: metrics.registry,
       log,
-      clientCertificate: 'required',
-      // A valid certificate of our CA that is not an agent's (a user's client cert) must not be
-      // able to serve traffic for any cluster.
-      checkPeer: (socket) => (agentIdentityFromPeer(socket.getPeerCertificate()) ? null : 'not_an_agent_certificate'),
+      // Optional only for HTTP without a certificate: an agent enrolling (the request handler
+      // serves such connections the enrolment paths and nothing else). The raw carrier needs one.
+      clientCertificate: 'optional',
+      checkPeer: (socket) => {
+        const peer = socket.getPeerCertificate();
+        if (!peer || Object.keys(peer).length === 0) return socket.alpnProtocol === ALPN_TUNNEL ? 'no_certificate' : null;
+        // A valid certificate of our CA that is not an agent's (a user's client cert) must not be
+        // able to serve traffic for any cluster.
+        return agentIdentityFromPeer(peer) ? null : 'not_an_agent_certificate';
+      },
       // Link attempts refused before a session exists (HELLO timeouts and version mismatches are counted below).
       onRefusal: (reason) => {
         if (reason !== 'hello_timeout' && reason !== 'version_mismatch') metrics.agentLinks.inc({ result: reason });
@@ -69,7 +78,8 @@ export class AgentListener {
     });
     this.server.on('secureConnection', this.onSecureConnection);
     this.guard.protect(this.server);
-    this.http = http.createServer({ maxHeaderSize: 16 * 1024 }, (_req, res) => {
+    this.http = http.createServer({ maxHeaderSize: 16 * 1024 }, (req, res) => {
+      if (options.enrolment?.handles(req)) return options.enrolment.serve(req, res);
       res.writeHead(404, { 'content-type': 'text/plain' }).end(`agents connect with a WebSocket upgrade on ${WEBSOCKET_PATH}\n`);
     });
     this.wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: MAX_WEBSOCKET_MESSAGE });
@@ -96,8 +106,8 @@ export class AgentListener {
 
   /** Only sockets the guard let through (verified agent certificate) get here. */
   private readonly onSecureConnection = (socket: tls.TLSSocket): void => {
-    const identity = agentIdentityFromPeer(socket.getPeerCertificate())!;
-    if (socket.alpnProtocol === ALPN_TUNNEL) {
+    const identity = agentIdentityFromPeer(socket.getPeerCertificate());
+    if (identity && socket.alpnProtocol === ALPN_TUNNEL) {
       socket.setNoDelay(true);
       this.attach(socket, false, identity, 'tls', socket);
     } else {
@@ -148,7 +158,7 @@ export class AgentListener {
       link = { linkId, identity, instance: hello.instance, carrier: kind, remoteAddress, connectedAt: new Date(), session };
       this.agents.add(link);
       this.metrics.agentLinks.inc({ result: 'accepted' });
-      log.info({ instance: hello.instance, remote: remoteAddress }, 'agent registered');
+      log.info({ instance: hello.instance, remote: remoteAddress, serial: serial?.toLowerCase() }, 'agent registered');
     });
     session.on('rtt', (ms) => this.metrics.linkRtt.observe({ cluster: identity.cluster }, ms / 1000));
     session.on('goaway', (reason) => log.info({ reason }, 'agent draining'));

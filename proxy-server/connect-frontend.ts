@@ -16,6 +16,8 @@ import { newStreamId, type DialFunction } from './dialer.js';
 import type { ServerMetrics } from './metrics.js';
 import type { RevocationGuard } from './revocation.js';
 import { resolveConnectTarget } from './targets.js';
+import { isStatusPath } from './status/routes.js';
+import { sendStatus } from './status/respond.js';
 import type { Decision } from '../federation/apiserver/rbac.js';
 import type { KubeApiProxy } from './kube-proxy/proxy.js';
 
@@ -33,6 +35,8 @@ export interface ConnectFrontendOptions {
   revocation?: RevocationGuard;
   /** Whether a TLS user may reach a cluster (targets.ts mayReach), asked before any dial. */
   mayReach: (who: UserIdentity, cluster: string) => Decision;
+  /** The status page (status/status-page.ts), served to authenticated TLS users under /status. */
+  status?: { serve(req: http.IncomingMessage, res: http.ServerResponse, who: UserIdentity): void };
   /** The Kubernetes API proxy (/clusters/<name>/…) for plain requests and upgrades on the TLS listener; absent: they get 405. */
   kubeProxy?: KubeApiProxy;
 }
@@ -142,16 +146,15 @@ export class ConnectFrontend {
       void this.handleConnect(req, socket, head, principal, frontend);
     });
     const kubeProxy = frontend === 'connect_tls' ? this.options.kubeProxy : undefined;
-    if (kubeProxy) {
-      // Plain requests and upgrades: the Kubernetes API proxy (/clusters/<name>/…; other paths 404 as a Status).
-      server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => kubeProxy.handleRequest(req, res, guard));
-      server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => kubeProxy.handleUpgrade(req, socket, head, guard));
-    } else {
-      server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
-        this.metrics.frontendRequests.inc({ frontend, status: 405 });
-        res.writeHead(405, { 'content-type': 'text/plain', allow: 'CONNECT', connection: 'close' }).end('this endpoint only accepts CONNECT\n');
-      });
-    }
+    // Plain requests on TLS: the status page (/status…), then the Kubernetes API proxy
+    // (/clusters/<name>/…; other paths 404 as a Status); without the proxy, 405.
+    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      if (frontend === 'connect_tls' && this.options.status && isStatusPath(req.url)) return this.serveStatus(req, res, authenticate(req), guard);
+      if (kubeProxy) return kubeProxy.handleRequest(req, res, guard);
+      this.metrics.frontendRequests.inc({ frontend, status: 405 });
+      res.writeHead(405, { 'content-type': 'text/plain', allow: 'CONNECT', connection: 'close' }).end('this endpoint only accepts CONNECT\n');
+    });
+    if (kubeProxy) server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => kubeProxy.handleUpgrade(req, socket, head, guard));
     guard.protect(server);
     return guard;
   }
@@ -212,6 +215,21 @@ export class ConnectFrontend {
       const dialError = error instanceof DialError ? error : new DialError('DIAL_FAILED', (error as Error).message);
       this.answer(socket, frontend, dialError.httpStatus, dialError.code, dialError.message, sid);
     }
+  }
+
+  /** The status page for a user of our CA (not an agent, not revoked); each answer counted by status. */
+  private serveStatus(req: http.IncomingMessage, res: http.ServerResponse, principal: Principal | null, guard: ListenerGuard): void {
+    res.once('close', () => this.metrics.frontendRequests.inc({ frontend: 'status', status: res.statusCode }));
+    if (!principal) {
+      guard.refused('not_a_user_certificate', req.socket, { frontend: 'status' });
+      sendStatus(res, 403, 'Forbidden', 'client certificate carries no user identity (agent certificates cannot use the status page)');
+      return;
+    }
+    if (this.options.revocation?.refuses('connect_tls', principal.serial, { user: principal.user }, (fields) => guard.refused('revoked', req.socket, fields))) {
+      sendStatus(res, 403, 'Forbidden', `client certificate serial ${principal.serial?.toLowerCase()} is revoked`);
+      return;
+    }
+    this.options.status!.serve(req, res, principal);
   }
 
   /** Throws DialError('FORBIDDEN') (403) unless RBAC lets this user `proxy` the cluster. */

@@ -36,6 +36,8 @@ export class Dialer {
     private readonly metrics: ServerMetrics,
     private readonly log: Logger,
     private readonly limits: { dialTimeoutMs: number; maxPendingDials: number },
+    /** Told of every failed dial (the status page shows each cluster's latest). */
+    private readonly onFailure?: (cluster: string, error: DialError) => void,
   ) {}
 
   get pendingDials(): number {
@@ -78,6 +80,7 @@ export class Dialer {
       this.metrics.dials.inc({ cluster, result: dialError.code });
       this.metrics.dialDuration.observe({ result: dialError.code }, (performance.now() - started) / 1000);
       log.info({ code: dialError.code, requester: options.requester, err: dialError.message }, 'dial failed');
+      this.onFailure?.(cluster, dialError);
       throw dialError;
     }
   };

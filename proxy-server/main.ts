@@ -18,7 +18,10 @@ try {
   process.exit(1);
 }
 reloadCertificatesOnSighup(log, () => server.reloadCertificates());
-process.on('SIGHUP', () => server.reloadRevocations());
+process.on('SIGHUP', () => {
+  server.reloadRevocations();
+  server.reloadBootstrapTokens();
+});
 exitOnSignals(log, async (signal) => {
   log.info({ signal, drainMs: options.drainTimeoutMs }, 'shutting down');
   await server.stop();

@@ -17,6 +17,7 @@ export class ServerMetrics {
   readonly connectForbidden: Counter;
   readonly revokedClosed: Counter<'kind'>;
   readonly revocationListEntries: Gauge;
+  readonly enrolments: Counter<'result'>;
 
   constructor(agents: AgentRegistry) {
     const registers = [this.registry];
@@ -97,6 +98,12 @@ export class ServerMetrics {
       name: 'fedtunnel_revoked_closed_total',
       help: 'Open agent links and CONNECT tunnels closed when a reload revoked their certificate, by kind',
       labelNames: ['kind'],
+      registers,
+    });
+    this.enrolments = new Counter({
+      name: 'fedtunnel_enrolment_total',
+      help: 'Agent enrolments (bootstrap token) and renewals (current certificate): enrolled, renewed, or the refusal code in lower case',
+      labelNames: ['result'],
       registers,
     });
     this.revocationListEntries = new Gauge({ name: 'fedtunnel_revocation_list_entries', help: 'Serial numbers on the revocation list in force', registers });

@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import type { HostPort } from '../common/address.js';
 import { DEFAULT_WINDOW } from '../wire/frames.js';
 import { LOG_LEVELS } from '../common/log.js';
-import { DAY_MS, UsageError, choiceFlag, fileFlag, integerFlag, listenFlag, logLevelFlag, parseFlags, requiredFlag, requiredListenFlag } from '../common/flags.js';
+import { DAY_MS, UsageError, choiceFlag, durationFlag, fileFlag, integerFlag, listenFlag, logLevelFlag, parseFlags, requiredFlag, requiredListenFlag } from '../common/flags.js';
 import { isDnsLabel } from '../certs/names.js';
 import { UNTENANTED_PLACEMENTS, type UntenantedPlacement } from '../federation/kubefed/tenancy.js';
 import { OIDC_FLAGS, OIDC_HELP, oidcFlagOptions, type OidcFlagOptions } from '../federation/apiserver/oidc-flags.js';
@@ -67,6 +67,14 @@ export interface ServerOptions extends ListenerLimits {
   logLevel: LevelWithSilent;
   /** Deny-list of certificate serials (certs/revocation.ts), re-read on SIGHUP; null: nothing revoked. */
   revokedFile: string | null;
+  /** The CA's private key: the hub signs agent certificates (enrolment, renewal); null: both are off. */
+  caKeyFile: string | null;
+  /** Bootstrap tokens (fedtunnel-certs token create), re-read on SIGHUP; null: enrolment is off. */
+  bootstrapTokensFile: string | null;
+  /** The hub's ledger of used tokens (it is the only writer); default <bootstrap tokens file>.used. */
+  bootstrapTokensUsedFile: string | null;
+  /** Lifetime of the agent certificates the hub signs. */
+  agentCertTtlMs: number;
 }
 
 export const SERVER_DEFAULTS = {
@@ -83,6 +91,7 @@ export const SERVER_DEFAULTS = {
   federationStore: 'sqlite:///var/lib/fedtunnel/federation.db',
   unreachableDeletionTimeoutMs: 5 * 60_000,
   memberRequestTimeoutMs: 10_000,
+  agentCertTtlMs: 30 * 86_400_000,
 } as const;
 
 export const SERVER_HELP = `usage: proxy-server --ca FILE --cert FILE --key FILE [options]
@@ -125,7 +134,12 @@ ${OIDC_HELP}
   --topology-webhook-ca FILE   PEM CA of the webhook's serving certificate (required with the URL)
   --instance NAME              [host name]
   --log-level LEVEL            ${LOG_LEVELS.join('|')} [info]
-  --revoked FILE               revoked certificate serials, one a line (fedtunnel-certs revoke); re-read on SIGHUP`;
+  --revoked FILE               revoked certificate serials, one a line (fedtunnel-certs revoke); re-read on SIGHUP
+  Agent enrolment and certificate renewal on the agent listener (README "Enrolling an agent"):
+  --ca-key FILE                the CA's private key: the hub signs agent certificates [off: no enrolment, no renewal]
+  --bootstrap-tokens FILE      bootstrap tokens (fedtunnel-certs token create); re-read on SIGHUP [off: no enrolment]
+  --bootstrap-tokens-used FILE the hub's record of used tokens [<bootstrap tokens file>.used]
+  --agent-cert-ttl DURATION    lifetime of the agent certificates the hub signs, e.g. 30d, 12h [30d]`;
 
 /** The topology webhook flags: both or neither; an https URL, through the tunnel unless direct egress is on. */
 function topologyWebhookFlags(url: string | undefined, ca: string | undefined, directEgress: boolean): ServerOptions['topologyWebhook'] {
@@ -180,6 +194,10 @@ export function parseServerOptions(argv: string[]): ServerOptions | 'help' {
     'log-level': { type: 'string' },
     revoked: { type: 'string' },
     'token-auth-file': { type: 'string' },
+    'ca-key': { type: 'string' },
+    'bootstrap-tokens': { type: 'string' },
+    'bootstrap-tokens-used': { type: 'string' },
+    'agent-cert-ttl': { type: 'string' },
   });
   if (v.help) return 'help';
   const udsDefaultCluster = v['uds-default-cluster'] ?? null;
@@ -220,7 +238,14 @@ export function parseServerOptions(argv: string[]): ServerOptions | 'help' {
     logLevel: logLevelFlag(v['log-level']),
     revokedFile: fileFlag('revoked', v.revoked),
     tokenAuthFile: fileFlag('token-auth-file', v['token-auth-file']),
+    caKeyFile: fileFlag('ca-key', v['ca-key']),
+    bootstrapTokensFile: fileFlag('bootstrap-tokens', v['bootstrap-tokens']),
+    bootstrapTokensUsedFile: fileFlag('bootstrap-tokens-used', v['bootstrap-tokens-used']),
+    agentCertTtlMs: durationFlag('agent-cert-ttl', v['agent-cert-ttl'], d.agentCertTtlMs, 5_000),
   };
+  if (options.bootstrapTokensFile && !options.caKeyFile) throw new UsageError('--bootstrap-tokens needs --ca-key (the hub signs the certificates of enrolled agents)');
+  if (options.bootstrapTokensUsedFile && !options.bootstrapTokensFile) throw new UsageError('--bootstrap-tokens-used needs --bootstrap-tokens');
+  if (options.bootstrapTokensFile) options.bootstrapTokensUsedFile ??= `${options.bootstrapTokensFile}.used`;
   if (!/^(sqlite:|mysql:\/\/)/.test(options.federationStore)) throw new UsageError('--federation-store: expected sqlite:///path, sqlite::memory: or mysql://…');
   if (options.oidc && !options.federationListen) throw new UsageError('--oidc-issuer-url: only with --federation-listen (it authenticates the federation API server\'s users)');
   if (options.keepaliveTimeoutMs <= options.keepaliveIntervalMs) throw new UsageError('--keepalive-timeout must be larger than --keepalive-interval');

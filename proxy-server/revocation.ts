@@ -10,7 +10,7 @@ import { refuseLink, type MuxSession } from '../wire/session.js';
 import type { ServerMetrics } from './metrics.js';
 import type { CarrierKind } from './registry.js';
 
-export type RevocationListener = 'agent_tls' | 'agent_ws' | 'connect_tls' | 'federation';
+export type RevocationListener = 'agent_tls' | 'agent_ws' | 'agent_renew' | 'connect_tls' | 'federation';
 export type RevokedConnectionKind = 'agent_link' | 'connect_tunnel';
 
 /**

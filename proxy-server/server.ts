@@ -13,6 +13,10 @@ import { Dialer, type DialFunction } from './dialer.js';
 import { ServerMetrics } from './metrics.js';
 import { RevocationGuard } from './revocation.js';
 import { createAdminServer } from './admin.js';
+import { EnrolmentEndpoint } from './enrolment.js';
+import { BootstrapTokenStore } from './bootstrap-tokens.js';
+import type { CertKeyPair } from '../certs/pki.js';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import type { ServerOptions } from './options.js';
 import type { HostPort } from '../common/address.js';
 import { openStore } from '../federation/store/open.js';
@@ -28,6 +32,10 @@ import { parseTokenFile, RequestAuthenticator, TokenAuthenticator } from '../fed
 import { KubeApiProxy } from './kube-proxy/proxy.js';
 import { ClusterDirectory } from './kube-proxy/clusters.js';
 import { NAMESPACES, SECRETS, TypeRegistry } from '../federation/apiserver/types.js';
+import { StatusPage } from './status/status-page.js';
+import { accessFor } from './status/access.js';
+import { readFederation } from './status/federation.js';
+import type { LeaseView } from './status/model.js';
 
 export interface BoundPorts {
   agentPort: number;
@@ -47,6 +55,15 @@ function readTlsFiles(options: ServerOptions): TlsFiles {
   return { ca: fs.readFileSync(options.caFile), cert: fs.readFileSync(options.certFile), key: fs.readFileSync(options.keyFile) };
 }
 
+/** The CA that signs enrolled agents' certificates: the first certificate of --ca and --ca-key, which must belong together. */
+function readSigningCA(options: ServerOptions): CertKeyPair | null {
+  if (!options.caKeyFile) return null;
+  const keyPem = fs.readFileSync(options.caKeyFile, 'utf8');
+  const caCert = new X509Certificate(fs.readFileSync(options.caFile));
+  if (!caCert.checkPrivateKey(createPrivateKey(keyPem))) throw new Error(`--ca-key ${options.caKeyFile} does not belong to the CA certificate in ${options.caFile}`);
+  return { certPem: caCert.toString(), keyPem };
+}
+
 export class ProxyServer {
   readonly agents: AgentRegistry;
   readonly metrics: ServerMetrics;
@@ -56,6 +73,8 @@ export class ProxyServer {
   private readonly connect: ConnectFrontend;
   private readonly admin: http.Server;
   private readonly revocation: RevocationGuard;
+  private readonly status: StatusPage;
+  private readonly bootstrapTokens: BootstrapTokenStore | null;
   private tlsContext: TlsFiles;
   private federation: { api: ApiServer; store: Store; controller: FederationController | null; clusters: ClusterDirectory } | null = null;
   /** One OIDC authenticator (JWKS cache) for the federation API server and the /clusters proxy. */
@@ -72,7 +91,23 @@ export class ProxyServer {
     this.metrics = new ServerMetrics(this.agents);
     // A revocation list that does not load stops the start (main.ts exits 1 with the message).
     this.revocation = new RevocationGuard(options.revokedFile, this.metrics, log.child({ part: 'revocation' }), options.handshakeTimeoutMs);
-    this.dialer = new Dialer(this.agents, this.metrics, log.child({ part: 'dialer' }), options);
+    this.status = new StatusPage({
+      instance: options.instance,
+      agents: this.agents,
+      registry: this.metrics.registry,
+      log: log.child({ part: 'status' }),
+      lease: () => this.leaseView(),
+      federation: () => (this.federation ? readFederation(this.federation.api.resources) : null),
+      accessFor: (who) => accessFor(this.federation?.api.authorizer ?? null, who, (cluster) => this.clusterTenantOf(cluster)),
+    });
+    // A token file that does not load, or a CA key that is not the CA's, stops the start too.
+    this.bootstrapTokens = options.bootstrapTokensFile ? new BootstrapTokenStore(options.bootstrapTokensFile, options.bootstrapTokensUsedFile!, log.child({ part: 'enrolment' })) : null;
+    const enrolment = new EnrolmentEndpoint(
+      { ca: readSigningCA(options), tokens: this.bootstrapTokens, agentCertTtlMs: options.agentCertTtlMs, bodyTimeoutMs: options.headerTimeoutMs, revocation: this.revocation },
+      this.metrics,
+      log.child({ part: 'enrolment' }),
+    );
+    this.dialer = new Dialer(this.agents, this.metrics, log.child({ part: 'dialer' }), options, (cluster, error) => this.status.recordDialFailure(cluster, error.code, error.message));
     this.dial = this.dialer.dial;
     this.agentListener = new AgentListener(this.agents, this.metrics, log.child({ part: 'agents' }), {
       tlsContext: this.tlsContext,
@@ -83,6 +118,7 @@ export class ProxyServer {
       maxStreamsPerAgent: options.maxStreamsPerAgent,
       instance: options.instance,
       revocation: this.revocation,
+      enrolment,
     });
     // Read here: an unreadable --oidc-ca-file or a bad --token-auth-file fails the start with nothing to close.
     this.oidc = options.oidc ? new OidcAuthenticator(oidcOptions(options.oidc), log.child({ part: 'oidc' })) : undefined;
@@ -104,6 +140,7 @@ export class ProxyServer {
       revocation: this.revocation,
       // The federation's RBAC once it runs; until then, and without it, only system:masters.
       mayReach: (who, cluster) => mayReach(this.federation?.api.authorizer ?? null, who, cluster, this.clusterTenantOf(cluster)),
+      status: this.status,
       kubeProxy,
     });
     this.admin = createAdminServer(options.instance, this.agents, this.dialer, this.metrics, () => this.started && !this.stopping, { limits: options, log: log.child({ part: 'admin' }) });
@@ -119,6 +156,7 @@ export class ProxyServer {
     if (connectPort !== null && federationPort === null) {
       this.log.warn('no embedded federation (--federation-listen off): CONNECT over TLS is refused to every user not in system:masters, as no RBAC can grant proxy');
     }
+    this.status.start();
     this.started = true;
     return { agentPort, federationPort, connectPort, adminPort, connectUds: options.connectUds };
   }
@@ -176,6 +214,12 @@ export class ProxyServer {
     return port;
   }
 
+  /** Who runs the federation controller, for the status page. One replica today: this one, without a lease. */
+  private leaseView(): LeaseView {
+    if (!this.federation?.controller) return { mode: 'off', holder: null, note: 'no federation controller on this hub' };
+    return { mode: 'local', holder: this.options.instance, note: 'single replica: the controller runs here, no lease yet' };
+  }
+
   /**
    * Re-reads the CA, certificate and key (SIGHUP): new handshakes on every listener use them, open
    * links keep theirs. A file that fails to load leaves the old material in place.
@@ -194,6 +238,11 @@ export class ProxyServer {
     this.revocation.reload();
   }
 
+  /** Re-reads --bootstrap-tokens (SIGHUP); a bad file keeps the old tokens. */
+  reloadBootstrapTokens(): void {
+    this.bootstrapTokens?.reload();
+  }
+
   /**
    * Drains: refuses new agent links, tells every agent we are going away (they reconnect to
    * another replica), lets open streams finish until the deadline, then closes everything.
@@ -203,6 +252,8 @@ export class ProxyServer {
     this.stopping = true;
     // First the controller: its member watches are tunnel streams the drain below would wait for.
     await this.federation?.controller?.stop();
+    // Status event streams never end by themselves: end them so the CONNECT listener can close.
+    this.status.close();
     // Idle pooled /clusters connections are tunnel streams too; requests in flight keep theirs until the deadline.
     this.federation?.clusters.stop();
     const closingListener = this.agentListener.close();

@@ -43,6 +43,8 @@ export class FrameSender {
   private flushScheduled = false;
   private waiters: Array<() => void> = [];
   private closed = false;
+  /** Bytes handed to the carrier (frames, headers included): the status page's throughput. */
+  bytesWritten = 0;
 
   /**
    * @param coalesce concatenate a batch into one buffer before writing. Message-oriented carriers
@@ -97,9 +99,11 @@ export class FrameSender {
     this.flushScheduled = false;
     if (this.closed || this.queue.length === 0) return;
     const batch = this.queue;
+    const bytes = this.queuedBytes;
     this.queue = [];
     this.queuedBytes = 0;
     if (this.carrier.destroyed || !this.carrier.writable) return;
+    this.bytesWritten += bytes;
     if (this.coalesce || batch.length === 1) {
       this.carrier.write(batch.length === 1 ? batch[0] : Buffer.concat(batch));
     } else {

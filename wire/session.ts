@@ -81,6 +81,8 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Stream
   remoteDraining = false;
   /** Latest keepalive round trip in milliseconds; NaN until the first PONG. */
   rttMs = Number.NaN;
+  /** Bytes read from the carrier (every frame, headers included). */
+  bytesIn = 0;
   peerHello: HelloMessage | undefined;
 
   constructor(private readonly options: SessionOptions) {
@@ -102,6 +104,11 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Stream
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /** Bytes written to the carrier (every frame, headers included). */
+  get bytesOut(): number {
+    return this.sender.bytesWritten;
   }
 
   /** Open streams plus opens awaiting an answer. */
@@ -248,6 +255,7 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Stream
 
   private readonly onCarrierData = (chunk: Buffer): void => {
     this.lastReceivedAt = performance.now();
+    this.bytesIn += chunk.length;
     try {
       this.receiver.feed(chunk);
     } catch (error) {

@@ -3,10 +3,9 @@
 // WithImpersonation filter (k8s.io/apiserver/pkg/endpoints/filters/impersonation.go). The hub's
 // /clusters proxy sends these headers to members; a member (this server in member mode) must honour
 // them exactly as a real kube-apiserver, so the member's own RBAC applies to the real user.
-import type { UserInfo } from './authz.js';
+import { forbiddenMessage, type UserInfo } from './authz.js';
 import { ApiError, errors } from './errors.js';
 import { AUTHENTICATED_GROUP, serviceAccountOf, SERVICE_ACCOUNTS_GROUP, type Authorizer, type ResourceAttributes } from './rbac.js';
-import { forbiddenMessage } from './authz.js';
 
 export const IMPERSONATE_USER = 'impersonate-user';
 export const IMPERSONATE_GROUP = 'impersonate-group';

@@ -134,6 +134,14 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     const details = isResourceRequest(attrs) ? { ...(attrs.name ? { name: attrs.name } : {}), group: attrs.apiGroup, kind: attrs.resource } : undefined;
     throw new ApiError(403, 'Forbidden', forbiddenMessage(attrs), details);
   };
+  /** RBAC for impersonation checks, counted like request decisions (verb impersonate). */
+  const countedRbac: Authorizer = {
+    authorize: (attrs) => {
+      const decision = rbac.authorize(attrs);
+      metrics.authorizationDecisions.inc({ decision: decision.allowed ? 'allowed' : 'denied', verb: attrs.verb });
+      return decision;
+    },
+  };
   const pods = options.pods ? await installPods(resources, { log, metrics: metricsRegistry, execEnabled: options.pods.execEnabled }) : undefined;
   const isNamespacedPlural = (g: string, v: string, p: string): boolean => registry.lookup(g, v, p)?.namespaced === true;
   const isServed = (g: string, v: string, p: string): boolean => registry.lookup(g, v, p) !== undefined;
@@ -246,7 +254,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     const caller: UserInfo = { ...authenticated, groups: effectiveGroups(authenticated.user, authenticated.groups) };
     let impersonated: UserInfo | null;
     try {
-      impersonated = decideImpersonation(req.rawHeaders, caller, rbac);
+      impersonated = decideImpersonation(req.rawHeaders, caller, countedRbac);
     } catch (err) {
       metrics.impersonations.inc({ result: err instanceof ImpersonationForbidden ? 'denied' : 'invalid' });
       if (err instanceof ImpersonationForbidden) log.debug({ user: caller.user, groups: caller.groups, resource: err.denied.resource, name: err.denied.name }, 'impersonation forbidden');
@@ -254,7 +262,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     }
     if (impersonated) metrics.impersonations.inc({ result: 'allowed' });
     const identity = impersonated ?? caller;
-    if (options.logIdentities) log.info({ user: identity.user, groups: identity.groups, impersonatedBy: impersonated ? caller.user : undefined, method: req.method, path }, 'identity');
+    if (options.logIdentities) log.info({ user: identity.user, groups: identity.groups, impersonatedBy: impersonated ? caller.user : null, method: req.method, path }, 'identity');
     return identity;
   }
 

@@ -54,7 +54,10 @@ export function tunnelStreamIdOf(socket: object | null | undefined): string | un
 }
 
 export interface TunnelAgentOptions {
+  /** Connections at once (a request beyond them waits for one to free up). */
   maxSockets: number;
+  /** Idle connections kept for reuse (default maxSockets). */
+  maxFreeSockets?: number;
   dialTimeoutMs: number;
   /** Who dials, for the hub's logs and open-stream counts (default federation-controller). */
   requester?: string;
@@ -72,7 +75,7 @@ export class TunnelAgent extends https.Agent {
     options: TunnelAgentOptions,
   ) {
     const keepAlive = options.keepAlive ?? true;
-    super({ keepAlive, maxSockets: options.maxSockets, ...(keepAlive ? { maxFreeSockets: options.maxSockets } : {}), scheduling: 'lifo' });
+    super({ keepAlive, maxSockets: options.maxSockets, ...(keepAlive ? { maxFreeSockets: options.maxFreeSockets ?? options.maxSockets } : {}), scheduling: 'lifo' });
     this.dialTimeoutMs = options.dialTimeoutMs;
     this.requester = options.requester ?? 'federation-controller';
   }

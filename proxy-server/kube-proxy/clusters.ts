@@ -25,8 +25,12 @@ export interface JoinedCluster {
   version: string;
 }
 
-/** Idle pooled connections per cluster; more requests at once open more (and close the excess when idle). */
-const POOL_SOCKETS = 64;
+/**
+ * Idle pooled connections kept per cluster. Connections at once are not capped: a watch holds its
+ * connection for as long as it runs, so a cap would leave the next watch (or GET) queued forever.
+ * The agent's stream limit and the hub's pending-dial limit bound them instead.
+ */
+const POOL_IDLE_SOCKETS = 64;
 export const KUBE_PROXY_REQUESTER = 'kube-proxy';
 
 export class ClusterDirectory {
@@ -84,9 +88,8 @@ export class ClusterDirectory {
   pool(cluster: JoinedCluster & { config: MemberConfig }): TunnelAgent {
     const current = this.pools.get(cluster.name);
     if (current?.version === cluster.version) return current.agent;
-    // Requests in flight keep their sockets; idle ones of the old config close now.
-    current?.agent.destroy();
-    const agent = new TunnelAgent(cluster.config, this.dial, { maxSockets: POOL_SOCKETS, dialTimeoutMs: this.dialTimeoutMs, requester: KUBE_PROXY_REQUESTER });
+    if (current) retire(current.agent);
+    const agent = new TunnelAgent(cluster.config, this.dial, { maxSockets: Infinity, maxFreeSockets: POOL_IDLE_SOCKETS, dialTimeoutMs: this.dialTimeoutMs, requester: KUBE_PROXY_REQUESTER });
     this.pools.set(cluster.name, { version: cluster.version, agent });
     return agent;
   }
@@ -108,13 +111,16 @@ export class ClusterDirectory {
       configError = (error as Error).message;
       this.log.warn({ cluster: name, err: configError }, 'kube-proxy: cluster config not usable');
     }
-    const version = `${obj.metadata.resourceVersion}/${secret?.metadata.resourceVersion ?? '-'}`;
+    // The spec and the Secret make the config: status writes (health, every probe period at worst)
+    // and label changes must not retire the pool, whose connections carry open watches.
+    const version = `${JSON.stringify(obj.spec ?? {})}/${secret?.metadata.resourceVersion ?? '-'}`;
     this.clusters.set(name, { name, tenantLabel: labelTenant(obj.metadata.labels), config, configError, version });
   }
 
   private remove(name: string): void {
     this.clusters.delete(name);
-    this.pools.get(name)?.agent.destroy();
+    const pool = this.pools.get(name);
+    if (pool) retire(pool.agent);
     this.pools.delete(name);
   }
 
@@ -124,4 +130,13 @@ export class ClusterDirectory {
       if (ref === secret.metadata.name) this.rebuild(obj);
     }
   }
+}
+
+/**
+ * A pool whose config changed or whose cluster left: idle connections close now; requests in
+ * flight (watches, logs -f) keep theirs until they end, and those close instead of going back.
+ */
+function retire(agent: TunnelAgent): void {
+  (agent as unknown as { keepAlive: boolean }).keepAlive = false;
+  for (const sockets of Object.values(agent.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
 }

@@ -29,6 +29,15 @@ function runCli(...args: string[]): Promise<CliResult> {
 }
 
 describe('certs: parseCliOptions', function () {
+  it('parses token create: tenant default, ttl 1h unless given', function () {
+    assert.deepEqual(parseCliOptions(['token', 'create', '--dir', 'd', '--cluster', 'east']), { command: 'token', action: 'create', dir: 'd', cluster: 'east', tenant: 'default', ttlMs: 3_600_000 });
+    assert.equal((parseCliOptions(['token', 'create', '--dir', 'd', '--cluster', 'east', '--tenant', 'retail', '--ttl', '7d']) as { ttlMs: number }).ttlMs, 7 * 86_400_000);
+    assert.throws(() => parseCliOptions(['token', '--dir', 'd', '--cluster', 'east']), UsageError);
+    assert.throws(() => parseCliOptions(['token', 'delete', '--dir', 'd', '--cluster', 'east']), /unknown action 'delete'/);
+    assert.throws(() => parseCliOptions(['token', 'create', '--dir', 'd']), /--cluster/);
+    assert.throws(() => parseCliOptions(['token', 'create', '--dir', 'd', '--cluster', 'east', '--ttl', 'forever']), /--ttl/);
+  });
+
   it('parses each command', function () {
     assert.deepEqual(parseCliOptions(['init-ca', '--dir', 'd']), {
       command: 'init-ca',

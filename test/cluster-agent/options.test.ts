@@ -114,6 +114,23 @@ describe('cluster-agent: parseAgentOptions', function () {
     assert.ok(!options.policy.allowsName('10.1.2.3', 22));
   });
 
+  it('--cert-dir mode: files in the directory, a pinned CA fingerprint, renewal at 2/3 by default', function () {
+    const fingerprint = `sha256:${'AB:'.repeat(31)}AB`;
+    const options = parseAgentOptions(['--server', 'hub:8091', '--cert-dir', '/var/lib/agent', '--ca-fingerprint', fingerprint, '--bootstrap-token-file', '/run/token']) as AgentOptions;
+    assert.equal(options.caFile, '/var/lib/agent/ca.crt');
+    assert.equal(options.certFile, '/var/lib/agent/agent.crt');
+    assert.equal(options.keyFile, '/var/lib/agent/agent.key');
+    assert.deepEqual(options.enrolment, { certDir: '/var/lib/agent', caFingerprint: `sha256:${'ab'.repeat(32)}`, tokenFile: '/run/token', renewBefore: { fraction: 1 / 3 } });
+    const withRenew = (value: string) => (parseAgentOptions(['--server', 'hub:8091', '--cert-dir', 'd', '--ca-fingerprint', fingerprint, '--renew-before', value]) as AgentOptions).enrolment!.renewBefore;
+    assert.deepEqual(withRenew('20%'), { fraction: 0.2 });
+    assert.deepEqual(withRenew('5d'), { ms: 5 * 86_400_000 });
+    usageError(['--server', 'hub:8091', '--cert-dir', 'd'], '--ca-fingerprint');
+    usageError(['--server', 'hub:8091', '--cert-dir', 'd', '--ca-fingerprint', 'sha256:abcd'], '--ca-fingerprint');
+    usageError(['--server', 'hub:8091', '--cert-dir', 'd', '--ca-fingerprint', fingerprint, '--renew-before', 'soon'], '--renew-before');
+    usageError([...required, '--cert-dir', 'd', '--ca-fingerprint', fingerprint], /--ca and --cert-dir exclude each other/);
+    usageError([...required, '--bootstrap-token-file', 't'], /--bootstrap-token-file needs --cert-dir/);
+  });
+
   it('allows an IPv6 --apiserver', function () {
     const options = parse('--apiserver', '[fd00::1]:6443');
     assert.deepEqual(options.apiserver, { host: 'fd00::1', port: 6443 });

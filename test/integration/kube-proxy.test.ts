@@ -4,6 +4,7 @@
 // registered as beta's API server that records the exact header lines it receives. curl, raw
 // HTTPS clients and kubectl (get, exec) go through https://hub/clusters/<name>/.
 import { strict as assert } from 'node:assert';
+import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
@@ -128,6 +129,8 @@ describe('kube-proxy: /clusters/<name>/ through the hub (processes)', function (
     for (const file of fs.readdirSync(dir)) fs.rmSync(path.join(dir, file), { recursive: true, force: true });
     const tokens = path.join(dir, 'tokens.csv');
     fs.writeFileSync(tokens, 'carol-token,carol,uid-carol,"devs,qa"\ndave-token,dave,uid-dave,"fedtunnel:tenant:team-b"\n', { mode: 0o600 });
+    const revoked = path.join(dir, 'revoked.txt');
+    fs.writeFileSync(revoked, `${new X509Certificate(fs.readFileSync(pki.users.rita!.cert)).serialNumber}\n`);
     echo = https.createServer({ ca, cert: fs.readFileSync(pki.server.cert), key: fs.readFileSync(pki.server.key) }, (req, res) => {
       seen.push({ path: req.url!, rawHeaders: req.rawHeaders });
       const body = JSON.stringify({ kind: 'Echo', path: req.url });
@@ -139,7 +142,7 @@ describe('kube-proxy: /clusters/<name>/ through the hub (processes)', function (
     member = api.process;
     memberPort = api.port;
     server = await startServer({
-      extraArgs: ['--federation-listen', '127.0.0.1:0', '--federation-store', `sqlite://${path.join(dir, 'federation.db')}`, '--federation-controller', 'off', '--token-auth-file', tokens],
+      extraArgs: ['--federation-listen', '127.0.0.1:0', '--federation-store', `sqlite://${path.join(dir, 'federation.db')}`, '--federation-controller', 'off', '--token-auth-file', tokens, '--revoked', revoked],
     });
     const federationPort = server.lines.find((l) => l.msg === 'proxy-server ready')!.federationPort as number;
     kubeconfig = adminKubeconfig(federationPort);
@@ -201,6 +204,9 @@ describe('kube-proxy: /clusters/<name>/ through the hub (processes)', function (
     assertStatus(await hub('/clusters/gamma/api', { user: 'root' }), 503, 'ServiceUnavailable', /gamma/);
     assertStatus(await hub('/clusters/alpha/api'), 401, 'Unauthorized');
     assertStatus(await hub('/clusters/alpha/api', { token: 'wrong-token' }), 401, 'Unauthorized');
+    // A revoked certificate is refused even with a valid bearer token beside it.
+    assertStatus(await hub('/clusters/alpha/api', { user: 'rita' }), 403, 'Forbidden', /revoked/);
+    assertStatus(await hub('/clusters/alpha/api', { user: 'rita', token: 'carol-token' }), 403, 'Forbidden', /revoked/);
     const metrics = await server.metrics();
     assert.ok(metric(metrics, 'fedtunnel_kubeproxy_refusals_total{reason="Unauthorized",code="401"}') >= 2, metrics);
   });
@@ -296,6 +302,22 @@ subjects:
     assert.deepEqual(values('x-remote-user'), []);
     assert.deepEqual(values('x-remote-group'), []);
     assert.deepEqual(values('proxy-authorization'), []);
+    // Through alpha, the member's own log shows who it served: alice, impersonated by the hub's
+    // credential (root), whatever the client smuggled; alice has no RBAC there, so the member says 403.
+    await adminKubectl(kubeconfig, ['apply', '-f', '-'], proxyGrant('alice', 'alpha'));
+    const memberMark = member.mark;
+    const isSecretsList = (l: LogLine): boolean => l.msg === 'identity' && l.path === '/api/v1/namespaces/default/secrets';
+    // Until the binding reaches the hub's RBAC cache the hub refuses (and nothing reaches the member).
+    await eventually(async () => {
+      await hub('/clusters/alpha/api/v1/namespaces/default/secrets', { user: 'alice', rawHeaders: ['Authorization', 'Bearer carol-token', 'Connection', 'Impersonate-User', 'X-Remote-User', 'root'] });
+      await member.waitForLog(isSecretsList, { since: memberMark, timeoutMs: 1000 });
+    });
+    const seenByMember = await member.waitForLog(isSecretsList, { since: memberMark });
+    assert.equal(seenByMember.user, 'alice');
+    assert.deepEqual(seenByMember.groups, ['ops', 'system:authenticated']);
+    assert.equal(seenByMember.impersonatedBy, 'root');
+    const answer = await hub('/clusters/alpha/api/v1/namespaces/default/secrets', { user: 'alice' });
+    assertStatus(answer, 403, 'Forbidden', /User "alice" cannot list resource "secrets"/);
     // A token-file user's groups: one Impersonate-Group line each, never comma-joined.
     await hub('/clusters/beta/api', { token: 'carol-token' });
     const carol = seen[seen.length - 1]!.rawHeaders;

@@ -56,7 +56,29 @@ describe('proxy-server: parseServerOptions', function () {
       instance: os.hostname(),
       logLevel: 'info',
       revokedFile: null,
+      tokenAuthFile: null,
+      caKeyFile: null,
+      bootstrapTokensFile: null,
+      bootstrapTokensUsedFile: null,
+      agentCertTtlMs: 30 * 86_400_000,
     });
+  });
+
+  it('takes a token file for /clusters (--token-auth-file)', function () {
+    assert.equal(parse('--token-auth-file', '/etc/fedtunnel/tokens.csv').tokenAuthFile, '/etc/fedtunnel/tokens.csv');
+    usageError([...REQUIRED, '--token-auth-file', ''], '--token-auth-file');
+  });
+
+  it('takes the enrolment flags: --bootstrap-tokens needs --ca-key, the ledger defaults beside the tokens', function () {
+    const options = parse('--ca-key', '/pki/ca.key', '--bootstrap-tokens', '/pki/tokens.txt', '--agent-cert-ttl', '12h');
+    assert.equal(options.caKeyFile, '/pki/ca.key');
+    assert.equal(options.bootstrapTokensUsedFile, '/pki/tokens.txt.used');
+    assert.equal(options.agentCertTtlMs, 12 * 3_600_000);
+    assert.equal(parse('--ca-key', 'k', '--bootstrap-tokens', 't', '--bootstrap-tokens-used', '/var/used').bootstrapTokensUsedFile, '/var/used');
+    usageError([...REQUIRED, '--bootstrap-tokens', 't'], '--ca-key');
+    usageError([...REQUIRED, '--ca-key', 'k', '--bootstrap-tokens-used', 'u'], '--bootstrap-tokens');
+    usageError([...REQUIRED, '--agent-cert-ttl', '30'], '--agent-cert-ttl');
+    usageError([...REQUIRED, '--agent-cert-ttl', '1s'], '--agent-cert-ttl');
   });
 
   it('takes a revocation list file', function () {

@@ -9,6 +9,9 @@ const needed = [
   // A private mariadbd (its own data directory and port) for the MySQL fault test.
   { bin: '/usr/sbin/mariadbd', pkg: 'mariadb-server-core' },
   { bin: '/usr/bin/mariadb-install-db', pkg: 'mariadb-server-core' },
+  // Headless Chromium (driven by puppeteer-core) for the status page test, and a font for its text.
+  { bin: '/usr/bin/chromium', pkg: 'chromium' },
+  { bin: '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf', pkg: 'fonts-dejavu-core' },
 ];
 const missing = [...new Set(needed.filter(({ bin }) => !fs.existsSync(bin)).map(({ pkg }) => pkg))];
 if (missing.length > 0) {

@@ -21,6 +21,8 @@ export function testPki(): PkiPaths {
       { user: 'bob', groups: [] },
       // tina is bound to tenant team-b (README "Tenants"): she reaches only beta, whatever RBAC grants.
       { user: 'tina', groups: ['fedtunnel:tenant:team-b'] },
+      // rita's certificate is put on a hub's --revoked list by the tests that need a revoked user.
+      { user: 'rita', groups: ['ops'] },
     ],
   });
   return cached;

@@ -44,16 +44,28 @@ subjects:
 }
 
 /**
- * Lets `user` proxy `cluster` and waits (bounded polling of kubectl auth can-i, answered from the
- * same RBAC cache as CONNECT) until the binding is in force.
+ * Lets `user` proxy `cluster` and waits (bounded polling of a SubjectAccessReview) until the binding is in force.
  */
 export async function grantProxy(kubeconfig: string, user: string, cluster: string): Promise<void> {
   await adminKubectl(kubeconfig, ['apply', '-f', '-'], proxyGrant(user, cluster));
   const deadline = Date.now() + 10_000;
-  const canI = async (): Promise<string> =>
-    (await runCommand('kubectl', ['--kubeconfig', kubeconfig, 'auth', 'can-i', 'proxy', `clusters.core.kubefed.io/${cluster}`, '--as', user])).stdout.trim();
+  const canI = async (): Promise<string> => ((await mayProxy(kubeconfig, user, cluster)) ? 'yes' : 'no');
   while ((await canI()) !== 'yes') {
     if (Date.now() > deadline) throw new Error(`RBAC never let ${user} proxy ${cluster}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/**
+ * Whether the hub's RBAC lets `user` proxy `cluster`: a SubjectAccessReview naming the API group
+ * exactly (kubectl auth can-i cannot: the hub serves no `clusters` resource, so kubectl would ask
+ * about group ""), answered from the same RBAC cache as CONNECT and /clusters.
+ */
+export async function mayProxy(kubeconfig: string, user: string, cluster: string): Promise<boolean> {
+  const review = JSON.stringify({
+    apiVersion: 'authorization.k8s.io/v1',
+    kind: 'SubjectAccessReview',
+    spec: { user, resourceAttributes: { group: 'core.kubefed.io', resource: 'clusters', verb: 'proxy', name: cluster } },
+  });
+  return (await adminKubectl(kubeconfig, ['create', '-f', '-', '-o', 'jsonpath={.status.allowed}'], review)).trim() === 'true';
 }

@@ -73,6 +73,28 @@ describe('wire: MuxSession over loopback TCP', function () {
     );
   });
 
+  describe('keepalive round trip and carrier bytes (the status page reads them)', function () {
+    it(
+      'measures the RTT from PING/PONG and counts carrier bytes each way, equal on both ends',
+      loopbackTest(async (h) => {
+        const { server, agent } = await h.linked({ keepaliveIntervalMs: 50 }, {});
+        assert.ok(Number.isNaN(server.rttMs), 'no RTT before the first PONG');
+        const rtt = await within(new Promise<number>((resolve) => server.once('rtt', resolve)), 5000, 'a keepalive round trip');
+        assert.ok(rtt > 0 && rtt < 1000, `loopback RTT ${rtt} ms`);
+        assert.equal(server.rttMs, rtt);
+        acceptAll(agent, (stream) => void readAll(stream).then(() => stream.end()));
+        const stream = await server.open('example', 80, OPEN);
+        stream.resume();
+        stream.end(pattern(200_000));
+        await within(closed(stream), 5000, 'stream close');
+        await until(() => agent.bytesIn === server.bytesOut && server.bytesIn === agent.bytesOut, 5000, 'both ends to agree on the bytes');
+        assert.ok(server.bytesOut >= 200_000, `server sent ${server.bytesOut} bytes`);
+        assert.ok(server.bytesIn > 0 && server.bytesIn < 10_000, `server received ${server.bytesIn} bytes of control frames`);
+        await closeLink(server, agent);
+      }),
+    );
+  });
+
   describe('streams', function () {
     it(
       'carries bytes both ways; the server half-closes first and still receives',

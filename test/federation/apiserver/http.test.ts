@@ -43,7 +43,7 @@ describe('apiserver: HTTP contracts of the binary', function () {
     assert.deepEqual((await request(server, 'GET', '/api')).json().versions, ['v1']);
     const groups = (await request(server, 'GET', '/apis')).json();
     assert.equal(groups.kind, 'APIGroupList');
-    assert.deepEqual(groups.groups.map((g: { name: string }) => g.name), ['apps', 'apiextensions.k8s.io', 'rbac.authorization.k8s.io', 'authorization.k8s.io']);
+    assert.deepEqual(groups.groups.map((g: { name: string }) => g.name), ['apps', 'apiextensions.k8s.io', 'rbac.authorization.k8s.io', 'authorization.k8s.io', 'authentication.k8s.io']);
     const core = (await request(server, 'GET', '/api/v1')).json();
     assert.equal(core.kind, 'APIResourceList');
     const cm = core.resources.find((r: { name: string }) => r.name === 'configmaps');

@@ -127,7 +127,10 @@ describe('apiserver: impersonation with kubectl --as (member mode, --log-identit
     assert.deepEqual(line.groups, ['dev', 'system:authenticated']);
     assert.equal(line.impersonatedBy, 'alice');
     assert.equal(line.method, 'POST');
+    const before = server.mark;
     const self = JSON.parse(ok(await alice('auth', 'whoami', '-o', 'json')));
+    const own = await identity(before, /selfsubjectreviews$/);
+    assert.deepEqual([own.user, own.impersonatedBy], ['alice', null]);
     assert.deepEqual(self.status.userInfo, { username: 'alice', groups: ['ops', 'system:authenticated'] }, 'without --as alice is herself (her certificate says O=ops)');
   });
 
@@ -197,5 +200,6 @@ describe('apiserver: impersonation with kubectl --as (member mode, --log-identit
     assert.ok(count('allowed') >= 6, metrics);
     assert.ok(count('denied') >= 6);
     assert.ok(count('invalid') >= 2);
+    assert.match(metrics, /^fedtunnel_apiserver_authorization_decisions_total\{decision="denied",verb="impersonate"\} [1-9]/m, 'each check is an RBAC decision too');
   });
 });

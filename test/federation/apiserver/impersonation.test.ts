@@ -2,6 +2,7 @@
 // case, one group a line, extras %-decoded), the RBAC questions it asks, and the identity a request
 // then runs as.
 import { strict as assert } from 'node:assert';
+import { answerReview, SELF_SUBJECT_ACCESS_REVIEWS, SELF_SUBJECT_REVIEWS } from '../../../federation/apiserver/access-review.js';
 import { ApiError } from '../../../federation/apiserver/errors.js';
 import { decideImpersonation, ImpersonationForbidden, impersonatedUser, impersonationChecks, parseImpersonation } from '../../../federation/apiserver/impersonation.js';
 import { Policy, type Binding, type Role } from '../../../federation/apiserver/rbac.js';
@@ -112,6 +113,15 @@ describe('apiserver: impersonation checks and identity', function () {
       forbidden(['Impersonate-User', 'bob', 'Impersonate-Group', 'dev', 'Impersonate-Group', 'system:masters'], hub, 'groups "system:masters" is forbidden: User "hub" cannot impersonate resource "groups" in API group "" at the cluster scope');
       forbidden(['Impersonate-User', 'bob', 'Impersonate-Extra-Team', 'x'], hub, 'userextras.authentication.k8s.io "x" is forbidden: User "hub" cannot impersonate resource "userextras/team" in API group "authentication.k8s.io" at the cluster scope');
       forbidden(['Impersonate-User', 'system:serviceaccount:kube-system:default'], hub, 'serviceaccounts "default" is forbidden: User "hub" cannot impersonate resource "serviceaccounts" in API group "" in the namespace "kube-system"');
+    });
+
+    it('access reviews answer for the impersonated identity (SelfSubjectReview: username, uid, groups, extra)', function () {
+      const as = decideImpersonation(['Impersonate-User', 'bob', 'Impersonate-Group', 'dev', 'Impersonate-Uid', '7', 'Impersonate-Extra-Scopes', 's'], hub, policy)!;
+      const who = answerReview(SELF_SUBJECT_REVIEWS, { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' }, as, policy);
+      assert.deepEqual(who, { kind: 'SelfSubjectReview', apiVersion: 'authentication.k8s.io/v1', metadata: { creationTimestamp: null }, status: { userInfo: { username: 'bob', uid: '7', groups: ['dev', 'system:authenticated'], extra: { scopes: ['s'] } } } });
+      const ssar = { spec: { resourceAttributes: { verb: 'impersonate', resource: 'users', name: 'bob' } } };
+      assert.equal((answerReview(SELF_SUBJECT_ACCESS_REVIEWS, ssar, hub, policy).status as { allowed: boolean }).allowed, true, 'hub may');
+      assert.equal((answerReview(SELF_SUBJECT_ACCESS_REVIEWS, ssar, as, policy).status as { allowed: boolean }).allowed, false, 'bob may not');
     });
 
     it('system:masters may impersonate anyone (as in kube)', function () {

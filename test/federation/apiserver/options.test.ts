@@ -70,3 +70,11 @@ describe('apiserver: --enable-pod-exec', function () {
     assertUsageError(() => parseApiServerOptions([...REQUIRED, '--enable-pod-exec']), '--enable-pod-exec');
   });
 });
+
+describe('apiserver: --log-identities', function () {
+  it('is off by default; the flag turns it on, with or without --member', function () {
+    assert.equal(parse().logIdentities, false);
+    assert.equal(parse('--log-identities').logIdentities, true);
+    assert.equal(parse('--member', '--log-identities').logIdentities, true);
+  });
+});
