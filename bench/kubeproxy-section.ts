@@ -197,6 +197,11 @@ export function createKubeProxySection(): Section {
         KUBEPROXY_KEYS.portForwardRatio,
       ];
       const sizes = ctx.sizes.kubeproxy;
+      const recorded = new Set<string>();
+      const record = (k: string, v: number): void => {
+        recorded.add(k);
+        ctx.record(k, v);
+      };
       let dir: string | null = null;
       let hub: HubProcess | null = null;
       const children: LoggedProcess[] = [];
@@ -211,8 +216,8 @@ export function createKubeProxySection(): Section {
         const pki = ensurePki(PKI_DIR, { clusters: [{ name: CLUSTER, tenant: 'bench' }], users: [{ user: 'admin', groups: ['system:masters'] }] });
         const admin = pki.users.admin!;
         const credentials: Tls = { ca: fs.readFileSync(pki.ca.cert), cert: fs.readFileSync(admin.cert), key: fs.readFileSync(admin.key) };
-        hub = await startHub({ pki, store: `sqlite://${path.join(dir, 'federation.db')}`, instance: 'bench-kubeproxy-hub', extraArgs: ['--federation-controller', 'off', '--log-level', 'warn'] });
-        const member = await startMemberApiServer({ name: CLUSTER, pki, extraArgs: ['--enable-pod-exec', '--log-level', 'warn'], timeoutMs: 60_000 });
+        hub = await startHub({ pki, store: `sqlite://${path.join(dir, 'federation.db')}`, instance: 'bench-kubeproxy-hub', extraArgs: ['--federation-controller', 'off'], timeoutMs: 60_000 });
+        const member = await startMemberApiServer({ name: CLUSTER, pki, extraArgs: ['--enable-pod-exec'], timeoutMs: 60_000 });
         children.push(member.process);
         const memberPort = member.port;
         children.push(
@@ -222,7 +227,7 @@ export function createKubeProxySection(): Section {
             server: `127.0.0.1:${hub.ports.agentPort}`,
             apiserver: `127.0.0.1:${memberPort}`,
             // The raw-tunnel baseline for port-forward reads the same sink.
-            extraArgs: ['--allow', `127.0.0.1:${ctx.destinations.sinkPort}`, '--log-level', 'warn'],
+            extraArgs: ['--allow', `127.0.0.1:${ctx.destinations.sinkPort}`],
             timeoutMs: 60_000,
           }),
         );
@@ -259,13 +264,13 @@ export function createKubeProxySection(): Section {
           agents.push(one, many);
           const l = await latency(one, p.port, p.prefix + object, sizes.requests);
           p50[name] = l.p50;
-          ctx.record(`kubeproxy.get_p50_ms.${name}`, l.p50);
-          ctx.record(`kubeproxy.get_p99_ms.${name}`, l.p99);
-          ctx.record(`kubeproxy.rps.${name}`, await throughput(many, p.port, p.prefix + object, sizes.requests * 2));
+          record(`kubeproxy.get_p50_ms.${name}`, l.p50);
+          record(`kubeproxy.get_p99_ms.${name}`, l.p99);
+          record(`kubeproxy.rps.${name}`, await throughput(many, p.port, p.prefix + object, sizes.requests * 2));
           one.destroy();
           many.destroy();
         }
-        ctx.record(KUBEPROXY_KEYS.clustersOverConnect, p50.clusters! - p50.connect!);
+        record(KUBEPROXY_KEYS.clustersOverConnect, p50.clusters! - p50.connect!);
 
         log(`kubeproxy: ${sizes.watches} idle watches through /clusters/${CLUSTER}`);
         const watchPath = `/clusters/${CLUSTER}/api/v1/namespaces/default/configmaps?watch=1&allowWatchBookmarks=true&resourceVersion=0`;
@@ -274,7 +279,7 @@ export function createKubeProxySection(): Section {
         const before = rssBytes(hub.child.pid!);
         watches = await openWatches(hub.ports.connectPort, credentials, watchPath, sizes.watches);
         const after = rssBytes(hub.child.pid!);
-        ctx.record(KUBEPROXY_KEYS.watchBytes, (after - before) / sizes.watches);
+        record(KUBEPROXY_KEYS.watchBytes, (after - before) / sizes.watches);
         for (const req of watches) req.destroy();
         watches = [];
 
@@ -285,12 +290,12 @@ export function createKubeProxySection(): Section {
         forward = pf.child;
         const viaPortForward = await measureThroughput(() => connectTcp({ host: '127.0.0.1', port: pf.localPort }), sizes.portForwardBytes);
         const viaTunnel = await measureThroughput(() => rawConnect(hub!.ports.connectPort, credentials, `127.0.0.1:${ctx.destinations.sinkPort}`), sizes.portForwardBytes);
-        ctx.record('kubeproxy.portforward_MBps', viaPortForward);
-        ctx.record('kubeproxy.tunnel_MBps', viaTunnel);
-        ctx.record(KUBEPROXY_KEYS.portForwardRatio, viaPortForward / viaTunnel);
+        record('kubeproxy.portforward_MBps', viaPortForward);
+        record('kubeproxy.tunnel_MBps', viaTunnel);
+        record(KUBEPROXY_KEYS.portForwardRatio, viaPortForward / viaTunnel);
       } catch (error) {
         log(`kubeproxy: failed: ${errorMessage(error)}`);
-        for (const k of keys) ctx.record(k, NaN);
+        for (const k of keys) if (!recorded.has(k)) ctx.record(k, NaN);
       } finally {
         for (const req of watches) req.destroy();
         for (const agent of agents) agent.destroy();
@@ -305,26 +310,38 @@ export function createKubeProxySection(): Section {
   };
 }
 
-/** A raw CONNECT tunnel over mTLS to `target` in the bench cluster (the port-forward baseline). */
+/**
+ * A raw CONNECT tunnel over mTLS to `target` in the bench cluster (the port-forward baseline). The
+ * head is read with 'readable', so the socket is handed over neither flowing nor paused: the
+ * caller's 'data' listener starts it and nothing is lost.
+ */
 function rawConnect(port: number, credentials: Tls, target: string): Promise<Duplex> {
   return new Promise((resolve, reject) => {
     const socket = tls.connect({ host: '127.0.0.1', port, ...credentials, servername: 'localhost', ALPNProtocols: ['http/1.1'] });
-    socket.once('error', reject);
-    socket.once('secureConnect', () => {
-      socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\nProxy-Authorization: Basic ${Buffer.from(`${CLUSTER}:`).toString('base64')}\r\n\r\n`);
-      let head = Buffer.alloc(0);
-      const onData = (chunk: Buffer): void => {
+    let head = Buffer.alloc(0);
+    const fail = (error: Error): void => {
+      socket.off('readable', onReadable);
+      socket.destroy();
+      reject(error);
+    };
+    const onReadable = (): void => {
+      let chunk: Buffer | null;
+      while ((chunk = socket.read() as Buffer | null) !== null) {
         head = Buffer.concat([head, chunk]);
         const end = head.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        socket.off('data', onData);
-        socket.pause();
-        if (!/^HTTP\/1\.1 200 /.test(head.toString('latin1', 0, 16))) return reject(new Error(`CONNECT refused: ${head.toString('latin1', 0, head.indexOf('\r\n'))}`));
+        if (end < 0) continue;
+        if (!/^HTTP\/1\.1 200 /.test(head.toString('latin1', 0, 16))) return fail(new Error(`CONNECT refused: ${head.toString('latin1', 0, head.indexOf('\r\n'))}`));
+        socket.off('readable', onReadable);
+        socket.off('error', fail);
         if (end + 4 < head.length) socket.unshift(head.subarray(end + 4));
-        socket.off('error', reject);
         resolve(socket);
-      };
-      socket.on('data', onData);
+        return;
+      }
+    };
+    socket.once('error', fail);
+    socket.once('secureConnect', () => {
+      socket.on('readable', onReadable);
+      socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\nProxy-Authorization: Basic ${Buffer.from(`${CLUSTER}:`).toString('base64')}\r\n\r\n`);
     });
   });
 }
