@@ -14,6 +14,7 @@ import { AGENT_KEY, createMemorySection, STREAM_KEY } from './memory-section.js'
 import { createStoreSection } from './store-section.js';
 import { createFederationSection } from './federation-section.js';
 import { createConversionSection } from './conversion-section.js';
+import { createKubeProxySection, KUBEPROXY_KEYS } from './kubeproxy-section.js';
 import { errorMessage, installExitCleanup, log } from './system.js';
 
 /** Paths of the tunnel section, measured in this order. The tunnel under test adds e.g. `{ factory: tlsTunnel, latencyAs: 'tunnel', dialAs: 'dial' }`. */
@@ -26,7 +27,7 @@ export const tunnelPaths: TunnelPathEntry[] = [
 ];
 
 /** Sections in run order; a further section (e.g. memory) is one more entry. */
-export const sections: Section[] = [createTunnelSection(tunnelPaths), createHolSection(), createMemorySection(), createStoreSection(), createFederationSection(), createConversionSection()];
+export const sections: Section[] = [createTunnelSection(tunnelPaths), createHolSection(), createMemorySection(), createStoreSection(), createFederationSection(), createConversionSection(), createKubeProxySection()];
 
 const throughput = (name: string) => `tunnel.throughput_MBps.${name}`;
 const latency = (name: string) => `tunnel.latency_ms.${name}`;
@@ -52,6 +53,9 @@ export const targets: Target[] = [
   limit('federation.propagation.converge_s', { max: 30 }),
   limit('federation.propagation.update_p50_ms', { max: 100 }),
   limit('federation.propagation.update_p99_ms', { max: 1000 }),
+  limit(KUBEPROXY_KEYS.clustersOverConnect, { max: 0.2 }),
+  limit(KUBEPROXY_KEYS.portForwardRatio, { min: 0.8 }),
+  limit(KUBEPROXY_KEYS.watchBytes, { max: 20 * 1024 }),
   ...['sqlite', 'mysql'].flatMap((backend) => [limit(`store.${backend}.watch_p99_ms`, { max: 50 }), limit(`store.${backend}.list_10k_ms`, { max: 200 })]),
 ];
 

@@ -23,6 +23,8 @@ export interface MeasurementSizes {
   idleAgents: number;
   /** Federated objects × member clusters of the federation section, and its update/drift samples. */
   federation: { objects: number; members: number; updates: number; drifts: number };
+  /** GETs per path (latency; twice as many for requests/s), idle watches through /clusters, bytes per port-forward run. */
+  kubeproxy: { requests: number; watches: number; portForwardBytes: number };
 }
 
 const MiB = 1024 * 1024;
@@ -37,6 +39,7 @@ export const FULL_SIZES: MeasurementSizes = {
   storeWrites: 5000,
   storeWatchSamples: 500,
   federation: { objects: 1000, members: 10, updates: 100, drifts: 30 },
+  kubeproxy: { requests: 2000, watches: 1000, portForwardBytes: 256 * MiB },
 };
 export const QUICK_SIZES: MeasurementSizes = {
   throughputBytes: 64 * MiB,
@@ -48,6 +51,7 @@ export const QUICK_SIZES: MeasurementSizes = {
   storeWrites: 1000,
   storeWatchSamples: 100,
   federation: { objects: 100, members: 3, updates: 20, drifts: 10 },
+  kubeproxy: { requests: 300, watches: 200, portForwardBytes: 32 * MiB },
 };
 
 export const LOOPBACK = '127.0.0.1';

@@ -1,0 +1,347 @@
+// The `kubeproxy` section: kubectl-style traffic to a member cluster's API server, three ways in
+// one run — directly, through the hub's CONNECT frontend (kubectl proxy-url: TLS to the hub, then
+// TLS to the member inside the tunnel), and through the hub's /clusters/<name>/ API proxy (the hub
+// authenticates, impersonates and forwards over its keep-alive pool of tunnel streams). Keys
+// (kubeproxy.*):
+//   get_p50_ms.{direct,connect,clusters}, get_p99_ms.*   sequential GETs of one ConfigMap over one
+//                                                        keep-alive connection
+//   rps.{direct,connect,clusters}                        GETs per second, 16 keep-alive connections
+//   clusters_minus_connect_p50_ms                        the API proxy's own cost (target ≤ 0.2 ms)
+//   watch_bytes_per_idle                                 hub RSS growth per open idle watch through
+//                                                        /clusters (all watches through one agent)
+//   portforward_MBps, tunnel_MBps, portforward_ratio     kubectl port-forward through /clusters vs
+//                                                        a raw CONNECT stream to the same sink
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import type { ClientRequest } from 'node:http';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
+import { ensurePki } from '../certs/bundle.js';
+import { startHub, startMemberAgent, startMemberApiServer, writeKubeconfig, type HubProcess } from '../common/federation-processes.js';
+import { killAllChildrenSync, type LoggedProcess } from '../common/spawn.js';
+import { KubeHttp } from './kube-http.js';
+import { connectTcp, measureThroughput } from './measure.js';
+import type { Section } from './scenario.js';
+import { errorMessage, log, makeTempDir, removeTempDir } from './system.js';
+
+const CLUSTER = 'm00';
+const PKI_DIR = path.join(os.tmpdir(), 'fedtunnel-bench-federation-pki');
+const RPS_CONNECTIONS = 16;
+const WATCH_BATCH = 50;
+const MiB = 1024 * 1024;
+
+export const KUBEPROXY_KEYS = {
+  clustersOverConnect: 'kubeproxy.clusters_minus_connect_p50_ms',
+  watchBytes: 'kubeproxy.watch_bytes_per_idle',
+  portForwardRatio: 'kubeproxy.portforward_ratio',
+};
+
+interface Tls {
+  ca: Buffer;
+  cert: Buffer;
+  key: Buffer;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}
+
+/** An https.Agent that reaches the member the way kubectl's proxy-url does: CONNECT to the hub (mTLS), then TLS to the member inside. */
+class ConnectAgent extends https.Agent {
+  constructor(
+    private readonly hub: { port: number },
+    private readonly credentials: Tls,
+    options: https.AgentOptions,
+  ) {
+    super(options);
+  }
+
+  override createConnection(options: { host?: string; port?: number }, callback: (err: Error | null, socket?: Duplex) => void): undefined {
+    const { ca, cert, key } = this.credentials;
+    const outer = tls.connect({ host: '127.0.0.1', port: this.hub.port, ca, cert, key, servername: 'localhost', ALPNProtocols: ['http/1.1'] });
+    const fail = (err: Error): void => {
+      outer.destroy();
+      callback(err);
+    };
+    outer.once('error', fail);
+    outer.once('secureConnect', () => {
+      outer.write(`CONNECT ${options.host}:${options.port} HTTP/1.1\r\nHost: ${options.host}:${options.port}\r\nProxy-Authorization: Basic ${Buffer.from(`${CLUSTER}:`).toString('base64')}\r\n\r\n`);
+      let head = Buffer.alloc(0);
+      const onData = (chunk: Buffer): void => {
+        head = Buffer.concat([head, chunk]);
+        const end = head.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        outer.off('data', onData);
+        outer.pause();
+        if (!/^HTTP\/1\.1 200 /.test(head.toString('latin1', 0, 16))) return fail(new Error(`CONNECT refused: ${head.toString('latin1', 0, head.indexOf('\r\n'))}`));
+        if (end + 4 < head.length) outer.unshift(head.subarray(end + 4));
+        outer.off('error', fail);
+        callback(null, tls.connect({ socket: outer, ca, cert, key, servername: 'localhost' }));
+      };
+      outer.on('data', onData);
+    });
+    return undefined;
+  }
+}
+
+function get(agent: https.Agent, port: number, urlPath: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = https.request({ host: '127.0.0.1', port, path: urlPath, agent, servername: 'localhost', headers: { accept: 'application/json' } }, (res) => {
+      res.resume();
+      res.once('end', () => (res.statusCode === 200 ? resolve(res.statusCode) : reject(new Error(`GET ${urlPath}: HTTP ${res.statusCode}`))));
+      res.once('error', reject);
+    });
+    req.once('error', reject);
+    req.end();
+  });
+}
+
+/** Sequential GETs over one keep-alive connection: p50/p99 in ms, the first tenth as warm-up. */
+async function latency(agent: https.Agent, port: number, urlPath: string, requests: number): Promise<{ p50: number; p99: number }> {
+  const samples: number[] = [];
+  const warmup = Math.floor(requests / 10);
+  for (let i = 0; i < requests + warmup; i++) {
+    const started = performance.now();
+    await get(agent, port, urlPath);
+    if (i >= warmup) samples.push(performance.now() - started);
+  }
+  samples.sort((a, b) => a - b);
+  return { p50: percentile(samples, 0.5), p99: percentile(samples, 0.99) };
+}
+
+/** GETs per second with RPS_CONNECTIONS keep-alive connections busy at once. */
+async function throughput(agent: https.Agent, port: number, urlPath: string, requests: number): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: RPS_CONNECTIONS }, async () => {
+      while (next++ < requests) await get(agent, port, urlPath);
+    }),
+  );
+  return requests / ((performance.now() - started) / 1000);
+}
+
+function rssBytes(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
+  if (!kib) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(kib[1]) * 1024;
+}
+
+/** Opens `count` watches through /clusters, each on its own connection; resolves once every one has its 200 head. */
+async function openWatches(port: number, credentials: Tls, urlPath: string, count: number): Promise<ClientRequest[]> {
+  const open: ClientRequest[] = [];
+  for (let i = 0; i < count; i += WATCH_BATCH) {
+    const batch = Math.min(WATCH_BATCH, count - i);
+    await Promise.all(
+      Array.from({ length: batch }, () =>
+        new Promise<void>((resolve, reject) => {
+          const req = https.request({ host: '127.0.0.1', port, path: urlPath, agent: false, servername: 'localhost', ...credentials }, (res) => {
+            if (res.statusCode !== 200) return reject(new Error(`watch: HTTP ${res.statusCode}`));
+            res.on('data', () => undefined);
+            res.on('error', () => undefined);
+            resolve();
+          });
+          req.on('error', (err) => reject(err));
+          open.push(req);
+          req.end();
+        }),
+      ),
+    );
+  }
+  return open;
+}
+
+/** `kubectl port-forward pod/<pod> :<port>` with the given kubeconfig; resolves with the local port once it forwards. */
+function portForward(kubeconfig: string, pod: string, port: number): Promise<{ child: ChildProcess; localPort: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('kubectl', ['--kubeconfig', kubeconfig, 'port-forward', `pod/${pod}`, `:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`kubectl port-forward did not forward within 30 s: ${out}`));
+    }, 30_000);
+    const onData = (chunk: Buffer): void => {
+      out += chunk.toString();
+      const match = /Forwarding from 127\.0\.0\.1:(\d+)/.exec(out);
+      if (!match) return;
+      clearTimeout(timer);
+      child.stdout!.off('data', onData);
+      child.stdout!.resume();
+      resolve({ child, localPort: Number(match[1]) });
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`kubectl port-forward exited ${code}: ${out}`));
+    });
+  });
+}
+
+export function createKubeProxySection(): Section {
+  return {
+    name: 'kubeproxy',
+    async run(ctx) {
+      const keys = [
+        ...['direct', 'connect', 'clusters'].flatMap((p) => [`kubeproxy.get_p50_ms.${p}`, `kubeproxy.get_p99_ms.${p}`, `kubeproxy.rps.${p}`]),
+        KUBEPROXY_KEYS.clustersOverConnect,
+        KUBEPROXY_KEYS.watchBytes,
+        'kubeproxy.portforward_MBps',
+        'kubeproxy.tunnel_MBps',
+        KUBEPROXY_KEYS.portForwardRatio,
+      ];
+      const sizes = ctx.sizes.kubeproxy;
+      const recorded = new Set<string>();
+      const record = (k: string, v: number): void => {
+        recorded.add(k);
+        ctx.record(k, v);
+      };
+      let dir: string | null = null;
+      let hub: HubProcess | null = null;
+      const children: LoggedProcess[] = [];
+      const agents: https.Agent[] = [];
+      let watches: ClientRequest[] = [];
+      let forward: ChildProcess | null = null;
+      let hubClient: KubeHttp | null = null;
+      const onExit = (): void => killAllChildrenSync();
+      process.once('exit', onExit);
+      try {
+        dir = await makeTempDir('fedtunnel-bench-kubeproxy-');
+        const pki = ensurePki(PKI_DIR, { clusters: [{ name: CLUSTER, tenant: 'bench' }], users: [{ user: 'admin', groups: ['system:masters'] }] });
+        const admin = pki.users.admin!;
+        const credentials: Tls = { ca: fs.readFileSync(pki.ca.cert), cert: fs.readFileSync(admin.cert), key: fs.readFileSync(admin.key) };
+        hub = await startHub({ pki, store: `sqlite://${path.join(dir, 'federation.db')}`, instance: 'bench-kubeproxy-hub', extraArgs: ['--federation-controller', 'off'], timeoutMs: 60_000 });
+        const member = await startMemberApiServer({ name: CLUSTER, pki, extraArgs: ['--enable-pod-exec'], timeoutMs: 60_000 });
+        children.push(member.process);
+        const memberPort = member.port;
+        children.push(
+          await startMemberAgent(hub, {
+            cluster: CLUSTER,
+            pki,
+            server: `127.0.0.1:${hub.ports.agentPort}`,
+            apiserver: `127.0.0.1:${memberPort}`,
+            // The raw-tunnel baseline for port-forward reads the same sink.
+            extraArgs: ['--allow', `127.0.0.1:${ctx.destinations.sinkPort}`],
+            timeoutMs: 60_000,
+          }),
+        );
+        // Join the member: the hub's credential on it is the admin certificate (system:masters may impersonate).
+        hubClient = new KubeHttp({ base: `https://127.0.0.1:${hub.ports.federationPort}`, ca: pki.ca.cert, cert: admin.cert, key: admin.key });
+        const b64 = (file: string): string => fs.readFileSync(file).toString('base64');
+        await hubClient.request('POST', '/api/v1/namespaces/kube-federation-system/secrets', { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${CLUSTER}-credentials` }, data: { 'tls.crt': b64(admin.cert), 'tls.key': b64(admin.key) } });
+        await hubClient.request('POST', '/apis/core.kubefed.io/v1beta1/namespaces/kube-federation-system/kubefedclusters', {
+          apiVersion: 'core.kubefed.io/v1beta1',
+          kind: 'KubeFedCluster',
+          metadata: { name: CLUSTER },
+          spec: { apiEndpoint: `https://127.0.0.1:${memberPort}`, caBundle: b64(pki.ca.cert), secretRef: { name: `${CLUSTER}-credentials` } },
+        });
+        const memberClient = new KubeHttp({ base: `https://127.0.0.1:${memberPort}`, ca: pki.ca.cert, cert: admin.cert, key: admin.key });
+        try {
+          await memberClient.request('POST', '/api/v1/namespaces/default/configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'bench' }, data: { color: 'blue' } });
+          await memberClient.request('POST', '/api/v1/namespaces/default/pods', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'box' }, spec: { containers: [{ name: 'box', image: 'none' }] } });
+        } finally {
+          memberClient.close();
+        }
+
+        const object = '/api/v1/namespaces/default/configmaps/bench';
+        const agentOptions = (maxSockets: number): https.AgentOptions => ({ keepAlive: true, maxSockets, ...credentials, servername: 'localhost' });
+        const paths = {
+          direct: { port: memberPort, prefix: '', agent: (n: number) => new https.Agent(agentOptions(n)) },
+          connect: { port: memberPort, prefix: '', agent: (n: number) => new ConnectAgent({ port: hub!.ports.connectPort }, credentials, agentOptions(n)) },
+          clusters: { port: hub.ports.connectPort, prefix: `/clusters/${CLUSTER}`, agent: (n: number) => new https.Agent(agentOptions(n)) },
+        };
+        const p50: Record<string, number> = {};
+        for (const [name, p] of Object.entries(paths)) {
+          log(`kubeproxy: ${sizes.requests} GETs ${name}`);
+          const one = p.agent(1);
+          const many = p.agent(RPS_CONNECTIONS);
+          agents.push(one, many);
+          const l = await latency(one, p.port, p.prefix + object, sizes.requests);
+          p50[name] = l.p50;
+          record(`kubeproxy.get_p50_ms.${name}`, l.p50);
+          record(`kubeproxy.get_p99_ms.${name}`, l.p99);
+          record(`kubeproxy.rps.${name}`, await throughput(many, p.port, p.prefix + object, sizes.requests * 2));
+          one.destroy();
+          many.destroy();
+        }
+        record(KUBEPROXY_KEYS.clustersOverConnect, p50.clusters! - p50.connect!);
+
+        log(`kubeproxy: ${sizes.watches} idle watches through /clusters/${CLUSTER}`);
+        const watchPath = `/clusters/${CLUSTER}/api/v1/namespaces/default/configmaps?watch=1&allowWatchBookmarks=true&resourceVersion=0`;
+        // Warm up lazily built state (pools, buffers) before the baseline.
+        for (const req of await openWatches(hub.ports.connectPort, credentials, watchPath, WATCH_BATCH)) req.destroy();
+        const before = rssBytes(hub.child.pid!);
+        watches = await openWatches(hub.ports.connectPort, credentials, watchPath, sizes.watches);
+        const after = rssBytes(hub.child.pid!);
+        record(KUBEPROXY_KEYS.watchBytes, (after - before) / sizes.watches);
+        for (const req of watches) req.destroy();
+        watches = [];
+
+        log(`kubeproxy: port-forward vs tunnel, ${sizes.portForwardBytes / MiB} MiB`);
+        const kubeconfig = path.join(dir, 'kubeconfig');
+        writeKubeconfig(kubeconfig, [{ name: CLUSTER, server: `https://127.0.0.1:${hub.ports.connectPort}/clusters/${CLUSTER}`, caFile: pki.ca.cert }], { cert: admin.cert, key: admin.key }, CLUSTER);
+        const pf = await portForward(kubeconfig, 'box', ctx.destinations.sinkPort);
+        forward = pf.child;
+        const viaPortForward = await measureThroughput(() => connectTcp({ host: '127.0.0.1', port: pf.localPort }), sizes.portForwardBytes);
+        const viaTunnel = await measureThroughput(() => rawConnect(hub!.ports.connectPort, credentials, `127.0.0.1:${ctx.destinations.sinkPort}`), sizes.portForwardBytes);
+        record('kubeproxy.portforward_MBps', viaPortForward);
+        record('kubeproxy.tunnel_MBps', viaTunnel);
+        record(KUBEPROXY_KEYS.portForwardRatio, viaPortForward / viaTunnel);
+      } catch (error) {
+        log(`kubeproxy: failed: ${errorMessage(error)}`);
+        for (const k of keys) if (!recorded.has(k)) ctx.record(k, NaN);
+      } finally {
+        for (const req of watches) req.destroy();
+        for (const agent of agents) agent.destroy();
+        forward?.kill('SIGTERM');
+        hubClient?.close();
+        for (const child of children.reverse()) await child.kill('SIGTERM');
+        await hub?.kill('SIGTERM');
+        process.off('exit', onExit);
+        if (dir) await removeTempDir(dir);
+      }
+    },
+  };
+}
+
+/**
+ * A raw CONNECT tunnel over mTLS to `target` in the bench cluster (the port-forward baseline). The
+ * head is read with 'readable', so the socket is handed over neither flowing nor paused: the
+ * caller's 'data' listener starts it and nothing is lost.
+ */
+function rawConnect(port: number, credentials: Tls, target: string): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: '127.0.0.1', port, ...credentials, servername: 'localhost', ALPNProtocols: ['http/1.1'] });
+    let head = Buffer.alloc(0);
+    const fail = (error: Error): void => {
+      socket.off('readable', onReadable);
+      socket.destroy();
+      reject(error);
+    };
+    const onReadable = (): void => {
+      let chunk: Buffer | null;
+      while ((chunk = socket.read() as Buffer | null) !== null) {
+        head = Buffer.concat([head, chunk]);
+        const end = head.indexOf('\r\n\r\n');
+        if (end < 0) continue;
+        if (!/^HTTP\/1\.1 200 /.test(head.toString('latin1', 0, 16))) return fail(new Error(`CONNECT refused: ${head.toString('latin1', 0, head.indexOf('\r\n'))}`));
+        socket.off('readable', onReadable);
+        socket.off('error', fail);
+        if (end + 4 < head.length) socket.unshift(head.subarray(end + 4));
+        resolve(socket);
+        return;
+      }
+    };
+    socket.once('error', fail);
+    socket.once('secureConnect', () => {
+      socket.on('readable', onReadable);
+      socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\nProxy-Authorization: Basic ${Buffer.from(`${CLUSTER}:`).toString('base64')}\r\n\r\n`);
+    });
+  });
+}
