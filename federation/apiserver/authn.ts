@@ -7,7 +7,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { TLSSocket } from 'node:tls';
-import { userIdentityFromPeer } from '../../certs/identity.js';
+import { peerCertificateOf, userIdentityFromPeer } from '../../certs/identity.js';
 import { UsageError } from '../../common/flags.js';
 import type { Logger } from '../../common/log.js';
 import type { UserInfo } from './authz.js';
@@ -120,7 +120,7 @@ export class TokenAuthenticator {
 export function unauthenticatedReason(req: IncomingMessage): 'invalid_token' | 'not_a_user_certificate' | 'no_credentials' {
   if (bearerToken(req.headers.authorization) !== undefined) return 'invalid_token';
   const socket = req.socket as TLSSocket;
-  if (socket.authorized && Object.keys(socket.getPeerCertificate() ?? {}).length > 0) return 'not_a_user_certificate';
+  if (socket.authorized && Object.keys(peerCertificateOf(socket) ?? {}).length > 0) return 'not_a_user_certificate';
   return 'no_credentials';
 }
 
@@ -139,7 +139,7 @@ export function bearerToken(header: string | undefined): string | undefined {
 function certificateUser(req: IncomingMessage): UserInfo | null {
   const socket = req.socket as TLSSocket;
   if (!socket.authorized) return null;
-  const peer = socket.getPeerCertificate();
+  const peer = peerCertificateOf(socket);
   if (!peer || Object.keys(peer).length === 0) return null;
   return userIdentityFromPeer(peer);
 }
@@ -205,7 +205,7 @@ export class RequestAuthenticator implements Authenticator {
 export function revokedClientCertificate(req: IncomingMessage, isRevoked?: (serialHex: string) => boolean): { serial: string; user: string | undefined } | null {
   const socket = req.socket as TLSSocket;
   if (!isRevoked || !socket.authorized) return null;
-  const peer = socket.getPeerCertificate();
+  const peer = peerCertificateOf(socket);
   if (!peer?.serialNumber || !isRevoked(peer.serialNumber)) return null;
   return { serial: peer.serialNumber.toLowerCase(), user: userIdentityFromPeer(peer)?.user };
 }

@@ -98,13 +98,14 @@ export class KubeApiProxy {
           upstream.once('socket', (socket) => (sid = tunnelStreamIdOf(socket) ?? sid));
           return Promise.resolve(upstream);
         },
-        // Headers go out at once: a watch's client must see its 200 before the first event.
         // (http2-proxy's typings call the member's response a ServerResponse; it is an IncomingMessage.)
         onRes: (_req: http.IncomingMessage, out: http.ServerResponse, upstreamRes: unknown) => {
           const proxyRes = upstreamRes as http.IncomingMessage;
           sid = tunnelStreamIdOf(proxyRes.socket) ?? sid;
           out.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, proxyRes.headers);
-          out.flushHeaders();
+          // A streaming answer (watch, logs -f: no Content-Length) must reach the client before
+          // its first event; a sized one goes out with its body, one TLS record instead of two.
+          if (proxyRes.headers['content-length'] === undefined) out.flushHeaders();
           proxyRes.pipe(out);
           return Promise.resolve();
         },
