@@ -2,21 +2,14 @@
 // replicas and the controller lease, federation health and propagation), the throughput/RTT
 // history, and the view one user may see of it. No I/O: the collector feeds it, the SSE stream
 // and the JSON endpoint send what viewFor() returns.
-import type { CarrierKind } from '../registry.js';
+import type { AgentLinkSummary } from '../registry.js';
 
-/** One agent link as a replica sees it. `replica` is the hub instance holding the link. */
-export interface AgentView {
+/**
+ * One agent link as a replica sees it (the registry's summary without the cluster, which groups
+ * the links). `replica` is the hub instance holding the link.
+ */
+export interface AgentView extends Omit<AgentLinkSummary, 'cluster'> {
   replica: string;
-  linkId: number;
-  instance: string;
-  tenant: string;
-  carrier: CarrierKind;
-  remoteAddress: string;
-  connectedAt: string;
-  streams: number;
-  draining: boolean;
-  /** Latest keepalive round trip; null before the first. */
-  rttMs: number | null;
   /** Carrier bytes since the link came up, from the agent / to the agent. */
   bytesIn: number;
   bytesOut: number;
