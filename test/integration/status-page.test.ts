@@ -230,8 +230,10 @@ describe('status page (hub + agent processes)', function () {
     const unknown = await statusRequest(server.connectPort, '/status/nope');
     assert.equal(unknown.status, 404);
     assert.equal(JSON.parse(unknown.body).reason, 'NotFound');
-    // Not a status path: still only CONNECT there.
-    assert.equal((await statusRequest(server.connectPort, '/other')).status, 405);
+    // Neither a status nor a /clusters/ path: the API proxy's 404 Status.
+    const other = await statusRequest(server.connectPort, '/other');
+    assert.equal(other.status, 404);
+    assert.equal(JSON.parse(other.body).kind, 'Status');
   });
 
   it('a hub stopping with viewers connected ends their streams and exits promptly', async function () {
