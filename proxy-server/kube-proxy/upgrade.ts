@@ -65,7 +65,12 @@ export function pipeUpgrade(req: http.IncomingMessage, client: Duplex, head: Buf
     member.on('error', () => member.destroy());
     client.on('error', () => client.destroy());
     member.once('close', () => {
-      client.destroy();
+      // A member that ended cleanly may have sent its last bytes (the exit status, the tail of
+      // kubectl cp's tar) just before closing: pipe() has passed its end on to the client, which
+      // writes out what is still queued first. Only then, or at once if the member failed, is the
+      // client closed.
+      if (member.readableEnded && !client.destroyed && !client.writableFinished) client.once('finish', () => client.destroy());
+      else client.destroy();
       closed();
     });
     client.once('close', () => {
