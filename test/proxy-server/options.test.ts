@@ -61,7 +61,25 @@ describe('proxy-server: parseServerOptions', function () {
       bootstrapTokensFile: null,
       bootstrapTokensUsedFile: null,
       agentCertTtlMs: 30 * 86_400_000,
+      replicas: null,
     });
+  });
+
+  it('takes the HA replica flags: an advertised address turns membership on, TTL defaults to 3 heartbeats', function () {
+    assert.deepEqual(parse('--advertise-agent-address', 'hub-0.hub:8091').replicas, {
+      advertiseAgentAddress: { host: 'hub-0.hub', port: 8091 },
+      heartbeatMs: SERVER_DEFAULTS.replicaHeartbeatMs,
+      ttlMs: 3 * SERVER_DEFAULTS.replicaHeartbeatMs,
+    });
+    assert.deepEqual(parse('--advertise-agent-address', '127.0.0.1:0', '--replica-heartbeat', '100', '--replica-ttl', '450').replicas, {
+      advertiseAgentAddress: { host: '127.0.0.1', port: 0 },
+      heartbeatMs: 100,
+      ttlMs: 450,
+    });
+    usageError([...REQUIRED, '--replica-heartbeat', '100'], 'advertise-agent-address');
+    usageError([...REQUIRED, '--advertise-agent-address', '0.0.0.0:8091'], 'advertise-agent-address');
+    usageError([...REQUIRED, '--advertise-agent-address', 'nope'], 'advertise-agent-address');
+    usageError([...REQUIRED, '--advertise-agent-address', 'a:1', '--replica-heartbeat', '100', '--replica-ttl', '100'], 'replica-ttl');
   });
 
   it('takes a token file for /clusters (--token-auth-file)', function () {
