@@ -15,6 +15,7 @@ import { createStoreSection } from './store-section.js';
 import { createFederationSection } from './federation-section.js';
 import { createConversionSection } from './conversion-section.js';
 import { createKubeProxySection, KUBEPROXY_KEYS } from './kubeproxy-section.js';
+import { createHaSection, HA_HEARTBEAT_MS, HA_KEYS } from './ha-section.js';
 import { errorMessage, installExitCleanup, log } from './system.js';
 
 /** Paths of the tunnel section, measured in this order. The tunnel under test adds e.g. `{ factory: tlsTunnel, latencyAs: 'tunnel', dialAs: 'dial' }`. */
@@ -27,7 +28,7 @@ export const tunnelPaths: TunnelPathEntry[] = [
 ];
 
 /** Sections in run order; a further section (e.g. memory) is one more entry. */
-export const sections: Section[] = [createTunnelSection(tunnelPaths), createHolSection(), createMemorySection(), createStoreSection(), createFederationSection(), createConversionSection(), createKubeProxySection()];
+export const sections: Section[] = [createTunnelSection(tunnelPaths), createHolSection(), createMemorySection(), createStoreSection(), createFederationSection(), createConversionSection(), createKubeProxySection(), createHaSection()];
 
 const throughput = (name: string) => `tunnel.throughput_MBps.${name}`;
 const latency = (name: string) => `tunnel.latency_ms.${name}`;
@@ -56,6 +57,10 @@ export const targets: Target[] = [
   limit(KUBEPROXY_KEYS.clustersOverConnect, { max: 0.2 }),
   limit(KUBEPROXY_KEYS.portForwardRatio, { min: 0.8 }),
   limit(KUBEPROXY_KEYS.watchBytes, { max: 20 * 1024 }),
+  // Converged: the replica the agent reached last serves dials as fast as the first (no forwarding hop).
+  limit(HA_KEYS.ratio, { max: 1.25 }),
+  // A new replica's link: one heartbeat for the others to see it, then the agent's dial (plus noise).
+  limit(HA_KEYS.linkNewReplica, { max: 4 * HA_HEARTBEAT_MS }),
   ...['sqlite', 'mysql'].flatMap((backend) => [limit(`store.${backend}.watch_p99_ms`, { max: 50 }), limit(`store.${backend}.list_10k_ms`, { max: 200 })]),
 ];
 

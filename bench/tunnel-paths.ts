@@ -52,7 +52,7 @@ export interface LogLine {
  * Follows a child's pino JSON lines on stdout until stop(). ManagedChild keeps draining stdout
  * afterwards, so a chatty child never blocks on a full pipe.
  */
-class LogFollower {
+export class LogFollower {
   private partial = '';
   private readonly seen: LogLine[] = [];
   private readonly listeners = new Set<(line: LogLine) => void>();
