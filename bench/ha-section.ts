@@ -74,10 +74,13 @@ export function createHaSection(): Section {
 
         const target = { host: '127.0.0.1', port: ctx.destinations.httpPort };
         const count = ctx.sizes.dialCount;
+        const onReplica = (replica: Replica) => () => connectThroughTunnel(replica.udsPath, BENCH_CLUSTER, target);
+        // Both replicas warmed up alike first, so measuring one before the other does not favour the second.
+        for (const replica of [first, last]) await measureDial(onReplica(replica), Math.min(30, count));
         log('ha: dials on the first replica');
-        const onFirst = await measureDial(() => connectThroughTunnel(first.udsPath, BENCH_CLUSTER, target), count);
+        const onFirst = await measureDial(onReplica(first), count);
         log('ha: dials on the last replica');
-        const onLast = await measureDial(() => connectThroughTunnel(last.udsPath, BENCH_CLUSTER, target), count);
+        const onLast = await measureDial(onReplica(last), count);
         ctx.record('ha.dial_ms.first_p50', onFirst.p50);
         ctx.record('ha.dial_ms.first_p99', onFirst.p99);
         ctx.record('ha.dial_ms.last_p50', onLast.p50);

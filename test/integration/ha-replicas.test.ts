@@ -5,6 +5,9 @@
 // fresh replica answers 503 for a cluster another replica has seen but 404 for one nobody has.
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as pause } from 'node:timers/promises';
 import mysql from 'mysql2/promise';
@@ -13,6 +16,8 @@ import { assertNoLeakedResources, resourceBaseline } from '../support/leaks.js';
 import { MYSQL_URL, mysqlUnreachable } from '../support/mysql.js';
 import { getJson, spawnAgent, startServer, type LoggedProcess, type ServerProcess } from '../support/processes.js';
 import type { AgentStatus } from '../../cluster-agent/agent.js';
+import { ALPN_PEER } from '../../proxy-server/replicas/peer-forwarding.js';
+import { testPki } from '../support/pki.js';
 
 const HEARTBEAT_MS = 200;
 const TTL_MS = 800;
@@ -198,6 +203,22 @@ describe('HA replicas (processes, shared MySQL)', function () {
     const unknown = await refused('beta');
     assert.equal(unknown.status, 404);
     assert.equal(unknown.code, 'UNKNOWN_CLUSTER');
+
+    // The peer forwarding port: a replica (server) certificate is answered, an agent's is refused.
+    const pki = testPki();
+    const peerConnection = async (identity: { cert: string; key: string }): Promise<tls.TLSSocket> => {
+      const socket = tls.connect({ host: '127.0.0.1', port: b.agentPort, servername: 'localhost', ALPNProtocols: [ALPN_PEER], ca: fs.readFileSync(pki.ca.cert), cert: fs.readFileSync(identity.cert), key: fs.readFileSync(identity.key) });
+      socket.on('error', () => undefined);
+      await once(socket, 'secureConnect');
+      return socket;
+    };
+    const asAgent = await peerConnection(pki.agents.alpha!);
+    await once(asAgent, 'close');
+    assert.equal(await metric(b, 'fedtunnel_listener_refusals_total', '{listener="agent",reason="not_a_replica_certificate"}'), 1);
+    const asReplica = await peerConnection(pki.server);
+    asReplica.write(JSON.stringify({ cluster: 'alpha', address: `127.0.0.1:${service.port}`, sid: 'peer-test', timeoutMs: 2000, requester: 'root' }) + '\n');
+    const answer = JSON.parse((await readAll(asReplica)).toString().trim()) as { ok: boolean; code: string };
+    assert.deepEqual([answer.ok, answer.code], [false, 'NO_AGENT'], 'the peer dials its own links only and says why not');
     await b.kill();
   });
 });
