@@ -11,6 +11,7 @@
 //
 // Why not http2.createSecureServer({ allowHTTP1 }): the listener guard, the CONNECT frontend and
 // the upgrade paths are built on https.Server events; handing over only the h2 sockets keeps them.
+// And a client may choose h2 in ALPN and still speak HTTP/1.1 (Go's proxy dialer: sniffPreface()).
 import http2 from 'node:http2';
 import type https from 'node:https';
 import type tls from 'node:tls';
@@ -56,17 +57,24 @@ export function serveHttp2(server: https.Server, guard: ListenerGuard, options: 
 
   const http1 = server.listeners('secureConnection') as Array<(socket: tls.TLSSocket) => void>;
   server.removeAllListeners('secureConnection');
+  const toHttp1 = (socket: tls.TLSSocket): void => {
+    for (const listener of http1) listener.call(server, socket);
+  };
   server.on('secureConnection', (socket: tls.TLSSocket) => {
-    if (socket.alpnProtocol !== 'h2') {
-      for (const listener of http1) listener.call(server, socket);
-      return;
-    }
-    handingOver = socket;
-    try {
-      h2.emit('connection', socket);
-    } finally {
-      handingOver = undefined;
-    }
+    if (socket.alpnProtocol !== 'h2') return toHttp1(socket);
+    sniffPreface(socket, (isH2) => {
+      if (!isH2) {
+        toHttp1(socket);
+        socket.resume();
+        return;
+      }
+      handingOver = socket;
+      try {
+        h2.emit('connection', socket);
+      } finally {
+        handingOver = undefined;
+      }
+    });
   });
   return {
     get sessionCount() {
@@ -76,4 +84,31 @@ export function serveHttp2(server: https.Server, guard: ListenerGuard, options: 
       for (const session of sessions) session.destroy();
     },
   };
+}
+
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+
+/**
+ * Whether a connection that chose h2 in ALPN really speaks it. Go's http.Transport dials an
+ * https:// proxy with its own TLS config — "h2" included once HTTP/2 is on, as in kubectl's
+ * proxy-url — and then writes an HTTP/1.1 CONNECT whatever ALPN chose (so do old curls). The
+ * first bytes tell: the HTTP/2 connection preface, or an HTTP/1.1 request line. What was read is
+ * put back for the protocol's parser; the socket is left paused. (The listener guard's header
+ * deadline bounds a client that sends nothing.)
+ */
+function sniffPreface(socket: tls.TLSSocket, decide: (isH2: boolean) => void): void {
+  let seen = Buffer.alloc(0);
+  const onData = (chunk: Buffer): void => {
+    seen = Buffer.concat([seen, chunk]);
+    const n = Math.min(seen.length, PREFACE.length);
+    if (!seen.subarray(0, n).equals(PREFACE.subarray(0, n))) done(false);
+    else if (seen.length >= PREFACE.length) done(true);
+  };
+  const done = (isH2: boolean): void => {
+    socket.off('data', onData);
+    socket.pause();
+    socket.unshift(seen);
+    decide(isH2);
+  };
+  socket.on('data', onData);
 }

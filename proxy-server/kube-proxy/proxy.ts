@@ -14,7 +14,7 @@ import http2Proxy from 'http2-proxy';
 import type { ListenerGuard } from '../../common/listener-guard.js';
 import { tunnelStreamIdOf } from '../../federation/controller/tunnel-agent.js';
 import { Admission, memberTarget, type AdmissionOptions, type Admitted } from './admission.js';
-import { AuditTrail, CLIENT_CLOSED } from './audit.js';
+import { AuditTrail, CLIENT_CLOSED, type ByteCounts } from './audit.js';
 import { outboundHeaders } from './headers.js';
 import type { MemberSession } from './member-sessions.js';
 import { KubeProxyMetrics } from './metrics.js';
@@ -82,7 +82,9 @@ export class KubeApiProxy {
 
   private forward(req: http.IncomingMessage, res: http.ServerResponse, admitted: Admitted): void {
     const directory = this.options.clusters()!;
-    const finish = this.audit.begin(this.auditRecord(admitted), req.socket);
+    // An h2 client's connection carries other requests: this one's bytes are counted on their own.
+    const counts = req.httpVersionMajor === 2 ? streamByteCounts(req, res) : req.socket;
+    const finish = this.audit.begin(this.auditRecord(admitted), counts);
     let sid: string | undefined;
     res.once('close', () => finish(res.writableFinished ? res.statusCode : CLIENT_CLOSED, sid));
     let settled = false;
@@ -195,4 +197,23 @@ export class KubeApiProxy {
       },
     );
   }
+}
+
+/**
+ * The bytes of one h2 request: its body and head one way, the answer's the other, the heads as
+ * their HTTP/1.1 text (HPACK's compressed size is not visible per stream).
+ */
+function streamByteCounts(req: http.IncomingMessage, res: http.ServerResponse): ByteCounts {
+  const headSize = (raw: readonly string[]): number => raw.reduce((n, s) => n + Buffer.byteLength(s) + 2, 0);
+  const counts = { bytesRead: headSize(req.rawHeaders), bytesWritten: 0 };
+  req.on('data', (chunk: Buffer) => (counts.bytesRead += chunk.length));
+  const write = res.write.bind(res) as (chunk: unknown, ...rest: unknown[]) => boolean;
+  const end = res.end.bind(res) as (...args: unknown[]) => http.ServerResponse;
+  const count = (chunk: unknown): void => {
+    if (typeof chunk === 'string' || Buffer.isBuffer(chunk)) counts.bytesWritten += Buffer.byteLength(chunk);
+  };
+  res.write = ((chunk: unknown, ...rest: unknown[]) => (count(chunk), write(chunk, ...rest))) as typeof res.write;
+  res.end = ((...args: unknown[]) => (typeof args[0] !== 'function' && count(args[0]), end(...args))) as typeof res.end;
+  res.once('finish', () => (counts.bytesWritten += headSize(Object.entries(res.getHeaders()).flatMap(([k, v]) => [k, String(v)]))));
+  return counts;
 }
