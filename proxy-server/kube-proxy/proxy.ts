@@ -86,11 +86,17 @@ export class KubeApiProxy {
     const counts = req.httpVersionMajor === 2 ? streamByteCounts(req, res) : req.socket;
     const finish = this.audit.begin(this.auditRecord(admitted), counts);
     let sid: string | undefined;
-    res.once('close', () => finish(res.writableFinished ? res.statusCode : CLIENT_CLOSED, sid));
+    // (An h2 response that the client reset counts as finished, but never as ended by us.)
+    const answeredInFull = (): boolean => res.writableEnded && res.writableFinished;
+    let clientGone = false;
+    res.once('close', () => {
+      clientGone = !answeredInFull();
+      finish(clientGone ? CLIENT_CLOSED : res.statusCode, sid);
+    });
     let settled = false;
     // Once: a stream error and its close both report the one failure.
     const failed = (error: Error): void => {
-      if (settled || res.destroyed || res.writableEnded) return;
+      if (settled || clientGone || res.destroyed || res.writableEnded) return;
       settled = true;
       if (res.headersSent) {
         res.destroy();
@@ -105,10 +111,10 @@ export class KubeApiProxy {
       .acquire()
       .then(
         (session) => {
-          if (res.destroyed) return;
+          if (clientGone || res.destroyed) return;
           if (session === null) return this.forwardHttp1(req, res, admitted, (s) => (sid = s ?? sid), failed);
           sid = session.sid;
-          this.forwardHttp2(req, res, admitted, session, failed);
+          this.forwardHttp2(req, res, admitted, session, failed, () => clientGone);
         },
         (error: Error) => failed(error),
       );
@@ -119,7 +125,7 @@ export class KubeApiProxy {
    * (RST_STREAM CANCEL: the member ends the watch); the member resetting it ends the client's
    * response; a streaming answer goes out unbuffered, with no timeout.
    */
-  private forwardHttp2(req: http.IncomingMessage, res: http.ServerResponse, admitted: Admitted, session: MemberSession, failed: (error: Error) => void): void {
+  private forwardHttp2(req: http.IncomingMessage, res: http.ServerResponse, admitted: Admitted, session: MemberSession, failed: (error: Error) => void, clientGone: () => boolean): void {
     const { hostHeader } = memberTarget(admitted);
     const headers: http2.OutgoingHttpHeaders = outboundHeaders(req.rawHeaders, admitted.identity, { token: admitted.cluster.config.token });
     // An h2 client's own pseudo-headers are in rawHeaders; the member's are set here.
@@ -137,12 +143,12 @@ export class KubeApiProxy {
     if (bodiless) req.resume();
     else req.pipe(upstream);
     res.once('close', () => {
-      if (!res.writableFinished && !upstream.closed) upstream.close(http2.constants.NGHTTP2_CANCEL);
+      if (clientGone() && !upstream.closed) upstream.close(http2.constants.NGHTTP2_CANCEL);
     });
     let answered = false;
     upstream.once('response', (memberHeaders) => {
       answered = true;
-      if (res.destroyed) return;
+      if (clientGone() || res.destroyed) return;
       const status = Number(memberHeaders[':status'] ?? 502);
       const out: http.OutgoingHttpHeaders = {};
       for (const [name, value] of Object.entries(memberHeaders)) if (!name.startsWith(':') && value !== undefined) out[name] = value;
