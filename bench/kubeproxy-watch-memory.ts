@@ -40,7 +40,19 @@ interface Tls {
   key: Buffer;
 }
 
-export async function measureWatchMemory(options: { pki: PkiPaths; cluster: string; memberPort: number; storeFile: string; watches: number }): Promise<WatchMemory> {
+type Options = { pki: PkiPaths; cluster: string; memberPort: number; storeFile: string; watches: number };
+
+/**
+ * Each way in a hub process of its own: memory freed by one run (malloc'd TLS buffers) would be
+ * reused by the next and hide its growth.
+ */
+export async function measureWatchMemory(options: Options): Promise<WatchMemory> {
+  const http1 = await measureOneWay({ ...options, storeFile: `${options.storeFile}.http1` }, 'http1');
+  const h2 = await measureOneWay({ ...options, storeFile: `${options.storeFile}.h2` }, 'h2');
+  return { http1: http1.rss, h2: h2.rss, http1Heap: http1.heap, h2Heap: h2.heap };
+}
+
+async function measureOneWay(options: Options, way: 'http1' | 'h2'): Promise<{ rss: number; heap: number }> {
   const { pki, cluster } = options;
   const admin = pki.users.admin!;
   const credentials: Tls = { ca: fs.readFileSync(pki.ca.cert), cert: fs.readFileSync(admin.cert), key: fs.readFileSync(admin.key) };
@@ -70,24 +82,16 @@ export async function measureWatchMemory(options: { pki: PkiPaths; cluster: stri
     const measure = (): Promise<MemorySample> => probe.call<MemorySample>('measure', {}, COMMAND_TIMEOUT_MS);
     const perWatch = (a: MemorySample, b: MemorySample): { rss: number; heap: number } => ({ rss: (b.rss - a.rss) / options.watches, heap: (b.heapUsed + b.external - a.heapUsed - a.external) / options.watches });
 
-    // Warm-up: the member session, pools and lazily built state exist before either baseline.
-    const warm = await openHttp1Watches(ports.connectPort, credentials, watchPath, BATCH);
-    for (const req of warm) req.destroy();
-    const warmH2 = await openH2Watches(ports.connectPort, credentials, watchPath, BATCH);
-    warmH2.close();
-
-    log(`kubeproxy: ${options.watches} idle watches, one HTTP/1.1 connection each (in-process hub, GC before each sample)`);
-    let before = await measure();
-    const http1Watches = await openHttp1Watches(ports.connectPort, credentials, watchPath, options.watches);
-    const http1 = perWatch(before, await measure());
-    for (const req of http1Watches) req.destroy();
-
-    log(`kubeproxy: ${options.watches} idle watches as streams of ${H2_CONNECTIONS} h2 connections`);
-    before = await measure();
-    const h2Watches = await openH2Watches(ports.connectPort, credentials, watchPath, options.watches);
-    const h2 = perWatch(before, await measure());
-    h2Watches.close();
-    return { http1: http1.rss, h2: h2.rss, http1Heap: http1.heap, h2Heap: h2.heap };
+    // Warm-up: the member session, pools and lazily built state exist before the baseline.
+    const open = (count: number): Promise<{ close(): void }> =>
+      way === 'h2' ? openH2Watches(ports.connectPort, credentials, watchPath, count) : openHttp1Watches(ports.connectPort, credentials, watchPath, count).then((reqs) => ({ close: () => reqs.forEach((r) => r.destroy()) }));
+    (await open(BATCH)).close();
+    log(way === 'h2' ? `kubeproxy: ${options.watches} idle watches as streams of ${H2_CONNECTIONS} h2 connections (in-process hub, GC before each sample)` : `kubeproxy: ${options.watches} idle watches, one HTTP/1.1 connection each (in-process hub, GC before each sample)`);
+    const before = await measure();
+    const watches = await open(options.watches);
+    const result = perWatch(before, await measure());
+    watches.close();
+    return result;
   } finally {
     client?.close();
     await probe.call('stop', {}, COMMAND_TIMEOUT_MS).catch(() => undefined);
