@@ -8,12 +8,16 @@
 //   rps.{direct,connect,clusters}                        GETs per second, 16 keep-alive connections
 //   clusters_minus_connect_p50_ms                        the API proxy's own cost (target ≤ 0.2 ms)
 //   watch_bytes_per_idle                                 hub RSS growth per open idle watch through
-//                                                        /clusters (all watches through one agent)
+//                                                        /clusters, watches as streams of a few h2
+//                                                        client connections (kubectl/client-go);
+//                                                        _http1: one HTTP/1.1 connection per watch;
+//   watch_heap_bytes_per_idle[_http1]                    the same, V8 heap + external only
+//                                                        (kubeproxy-watch-memory.ts: in-process hub,
+//                                                        full GC before each sample)
 //   portforward_MBps, tunnel_MBps, portforward_ratio     kubectl port-forward through /clusters vs
 //                                                        a raw CONNECT stream to the same sink
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import type { ClientRequest } from 'node:http';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,6 +28,7 @@ import { ensurePki } from '../certs/bundle.js';
 import { startHub, startMemberAgent, startMemberApiServer, writeKubeconfig, type HubProcess } from '../common/federation-processes.js';
 import { killAllChildrenSync, type LoggedProcess } from '../common/spawn.js';
 import { KubeHttp } from './kube-http.js';
+import { measureWatchMemory } from './kubeproxy-watch-memory.js';
 import { connectTcp, measureThroughput } from './measure.js';
 import type { Section } from './scenario.js';
 import { errorMessage, log, makeTempDir, removeTempDir } from './system.js';
@@ -31,7 +36,6 @@ import { errorMessage, log, makeTempDir, removeTempDir } from './system.js';
 const CLUSTER = 'm00';
 const PKI_DIR = path.join(os.tmpdir(), 'fedtunnel-bench-federation-pki');
 const RPS_CONNECTIONS = 16;
-const WATCH_BATCH = 50;
 const MiB = 1024 * 1024;
 
 export const KUBEPROXY_KEYS = {
@@ -126,37 +130,6 @@ async function throughput(agent: https.Agent, port: number, urlPath: string, req
   return requests / ((performance.now() - started) / 1000);
 }
 
-function rssBytes(pid: number): number {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
-  if (!kib) throw new Error(`no VmRSS for pid ${pid}`);
-  return Number(kib[1]) * 1024;
-}
-
-/** Opens `count` watches through /clusters, each on its own connection; resolves once every one has its 200 head. */
-async function openWatches(port: number, credentials: Tls, urlPath: string, count: number): Promise<ClientRequest[]> {
-  const open: ClientRequest[] = [];
-  for (let i = 0; i < count; i += WATCH_BATCH) {
-    const batch = Math.min(WATCH_BATCH, count - i);
-    await Promise.all(
-      Array.from({ length: batch }, () =>
-        new Promise<void>((resolve, reject) => {
-          const req = https.request({ host: '127.0.0.1', port, path: urlPath, agent: false, servername: 'localhost', ...credentials }, (res) => {
-            if (res.statusCode !== 200) return reject(new Error(`watch: HTTP ${res.statusCode}`));
-            res.on('data', () => undefined);
-            res.on('error', () => undefined);
-            resolve();
-          });
-          req.on('error', (err) => reject(err));
-          open.push(req);
-          req.end();
-        }),
-      ),
-    );
-  }
-  return open;
-}
-
 /** `kubectl port-forward pod/<pod> :<port>` with the given kubeconfig; resolves with the local port once it forwards. */
 function portForward(kubeconfig: string, pod: string, port: number): Promise<{ child: ChildProcess; localPort: number }> {
   return new Promise((resolve, reject) => {
@@ -192,6 +165,9 @@ export function createKubeProxySection(): Section {
         ...['direct', 'connect', 'clusters'].flatMap((p) => [`kubeproxy.get_p50_ms.${p}`, `kubeproxy.get_p99_ms.${p}`, `kubeproxy.rps.${p}`]),
         KUBEPROXY_KEYS.clustersOverConnect,
         KUBEPROXY_KEYS.watchBytes,
+        'kubeproxy.watch_bytes_per_idle_http1',
+        'kubeproxy.watch_heap_bytes_per_idle',
+        'kubeproxy.watch_heap_bytes_per_idle_http1',
         'kubeproxy.portforward_MBps',
         'kubeproxy.tunnel_MBps',
         KUBEPROXY_KEYS.portForwardRatio,
@@ -206,7 +182,6 @@ export function createKubeProxySection(): Section {
       let hub: HubProcess | null = null;
       const children: LoggedProcess[] = [];
       const agents: https.Agent[] = [];
-      let watches: ClientRequest[] = [];
       let forward: ChildProcess | null = null;
       let hubClient: KubeHttp | null = null;
       const onExit = (): void => killAllChildrenSync();
@@ -272,16 +247,11 @@ export function createKubeProxySection(): Section {
         }
         record(KUBEPROXY_KEYS.clustersOverConnect, p50.clusters! - p50.connect!);
 
-        log(`kubeproxy: ${sizes.watches} idle watches through /clusters/${CLUSTER}`);
-        const watchPath = `/clusters/${CLUSTER}/api/v1/namespaces/default/configmaps?watch=1&allowWatchBookmarks=true&resourceVersion=0`;
-        // Warm up lazily built state (pools, buffers) before the baseline.
-        for (const req of await openWatches(hub.ports.connectPort, credentials, watchPath, WATCH_BATCH)) req.destroy();
-        const before = rssBytes(hub.child.pid!);
-        watches = await openWatches(hub.ports.connectPort, credentials, watchPath, sizes.watches);
-        const after = rssBytes(hub.child.pid!);
-        record(KUBEPROXY_KEYS.watchBytes, (after - before) / sizes.watches);
-        for (const req of watches) req.destroy();
-        watches = [];
+        const memory = await measureWatchMemory({ pki, cluster: CLUSTER, memberPort, storeFile: path.join(dir, 'probe-federation.db'), watches: sizes.watches });
+        record(KUBEPROXY_KEYS.watchBytes, memory.h2);
+        record('kubeproxy.watch_bytes_per_idle_http1', memory.http1);
+        record('kubeproxy.watch_heap_bytes_per_idle', memory.h2Heap);
+        record('kubeproxy.watch_heap_bytes_per_idle_http1', memory.http1Heap);
 
         log(`kubeproxy: port-forward vs tunnel, ${sizes.portForwardBytes / MiB} MiB`);
         const kubeconfig = path.join(dir, 'kubeconfig');
@@ -297,7 +267,6 @@ export function createKubeProxySection(): Section {
         log(`kubeproxy: failed: ${errorMessage(error)}`);
         for (const k of keys) if (!recorded.has(k)) ctx.record(k, NaN);
       } finally {
-        for (const req of watches) req.destroy();
         for (const agent of agents) agent.destroy();
         forward?.kill('SIGTERM');
         hubClient?.close();

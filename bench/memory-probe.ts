@@ -2,7 +2,7 @@
 // measures it on the benchmark's command over IPC. Started with `node --expose-gc`.
 //
 // Commands:
-//   start {flags}                    parse proxy-server flags, start; → {agentPort}
+//   start {flags}                    parse proxy-server flags, start; → {agentPort, connectPort, federationPort}
 //   waitLinks {count, timeoutMs}     until that many agent links are registered; → {links}
 //   measure {}                       full GC, then process.memoryUsage(); → MemorySample
 //   open {cluster, address, count, concurrency}
@@ -44,7 +44,7 @@ serveIpc({
     if (options === 'help') throw new Error('unexpected --help');
     server = new ProxyServer(options, createLogger('bench', 'silent'));
     const ports = await server.start();
-    return { agentPort: ports.agentPort };
+    return { agentPort: ports.agentPort, connectPort: ports.connectPort, federationPort: ports.federationPort };
   },
 
   async waitLinks(args: { count: number; timeoutMs: number }) {

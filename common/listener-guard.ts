@@ -17,6 +17,7 @@
 // - client certificates verified here, so the reason of a refusal (expired, unknown CA, …) is
 //   logged at warn and counted, instead of a silent reset.
 import http from 'node:http';
+import type http2 from 'node:http2';
 import https from 'node:https';
 import type net from 'node:net';
 import tls from 'node:tls';
@@ -226,8 +227,37 @@ export class ListenerGuard {
       return false;
     }
     conn.phase = 'headers';
-    if (isHttp) this.startHeaders(conn, socket);
+    // An h2 connection (http2-listener.ts) has no HTTP/1.1 head to time: its first stream must
+    // open within the header deadline (http2Session()), or it is closed without an answer.
+    if (isHttp && socket.alpnProtocol === 'h2') this.arm(conn, this.options.limits.headerTimeoutMs, () => this.refuse(socket, 'header_timeout', { limitMs: this.options.limits.headerTimeoutMs, http2: true }));
+    else if (isHttp) this.startHeaders(conn, socket);
     return true;
+  }
+
+  /**
+   * An HTTP/2 connection handed to its session (http2-listener.ts): its first stream authenticates
+   * it (as a first request head does); while any stream is open nothing runs (watches hold theirs
+   * for hours); with none open, the idle deadline closes the session with GOAWAY.
+   */
+  http2Session(socket: tls.TLSSocket, session: http2.ServerHttp2Session): void {
+    const conn = this.connections.get(socket);
+    if (!conn) return;
+    let open = 0;
+    session.on('stream', (stream: http2.ServerHttp2Stream) => {
+      this.disarm(conn);
+      this.authenticate(conn);
+      conn.phase = 'busy';
+      open++;
+      stream.once('close', () => {
+        if (--open > 0 || session.closed || session.destroyed) return;
+        conn.phase = 'idle';
+        this.arm(conn, this.options.limits.idleTimeoutMs, () => {
+          this.options.log.debug({ listener: this.options.listener, remote: socket.remoteAddress }, 'idle h2 connection closed');
+          session.close();
+        });
+      });
+    });
+    session.once('close', () => this.disarm(conn));
   }
 
   private peerRefusal(socket: tls.TLSSocket): RefusalReason | null {

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { ListenerGuard, type ListenerLimits } from '../common/listener-guard.js';
+import { ALPN_H2_FIRST, serveHttp2, type Http2Listener } from '../common/http2-listener.js';
 import { userIdentityFromPeer, type UserIdentity } from '../certs/identity.js';
 import { DialError } from '../wire/errors.js';
 import { splice } from '../wire/splice.js';
@@ -47,6 +48,8 @@ type Principal = UserIdentity & { via: 'tls' | 'uds'; serial?: string };
 export class ConnectFrontend {
   private readonly servers: http.Server[] = [];
   private readonly guards: ListenerGuard[] = [];
+  /** h2 connections of the TLS listener (only with the Kubernetes API proxy). */
+  private readonly http2: Http2Listener[] = [];
   /** Client sockets of established tunnels, closed on shutdown. */
   private readonly clients = new Set<Duplex>();
 
@@ -66,6 +69,9 @@ export class ConnectFrontend {
       rejectUnauthorized: false,
       minVersion: 'TLSv1.2',
       maxHeaderSize: this.options.maxHeaderBytes,
+      // /clusters clients that speak h2 (kubectl, client-go) multiplex their requests and watches
+      // over one connection; CONNECT, upgrades and HTTP/1.1 clients are served as before.
+      ...(this.options.kubeProxy ? { ALPNProtocols: ALPN_H2_FIRST } : {}),
     });
     this.setup(server, 'connect_tls', (req) => {
       const peer = (req.socket as tls.TLSSocket).getPeerCertificate();
@@ -94,6 +100,7 @@ export class ConnectFrontend {
   async close(): Promise<void> {
     for (const socket of this.clients) socket.destroy();
     this.options.kubeProxy?.closeAll();
+    for (const h2 of this.http2) h2.closeAll();
     for (const guard of this.guards) guard.closeUnauthenticated();
     // Proxied requests still open (watches) end with the listener.
     for (const server of this.servers) server.closeAllConnections();
@@ -155,6 +162,7 @@ export class ConnectFrontend {
       res.writeHead(405, { 'content-type': 'text/plain', allow: 'CONNECT', connection: 'close' }).end('this endpoint only accepts CONNECT\n');
     });
     if (kubeProxy) server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => kubeProxy.handleUpgrade(req, socket, head, guard));
+    if (kubeProxy && server instanceof https.Server) this.http2.push(serveHttp2(server, guard, { maxHeaderBytes: this.options.maxHeaderBytes }));
     guard.protect(server);
     return guard;
   }

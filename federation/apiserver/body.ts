@@ -76,7 +76,10 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
         chunks.length = 0;
         if (size > limit * DRAIN_FACTOR && !done) {
           done = true;
-          req.socket.destroy();
+          // Over HTTP/2 the request is one stream of a shared connection: only that stream is cut.
+          const stream = (req as { stream?: { destroy(): void } }).stream;
+          if (stream) stream.destroy();
+          else req.socket.destroy();
           reject(errors.tooLarge(limit));
         }
         return;

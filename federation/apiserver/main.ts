@@ -77,7 +77,7 @@ try {
     tokens,
     oidc,
     isRevoked: (serial) => revoked.isRevoked(serial),
-    ...(options.member ? { pods: { execEnabled: options.enablePodExec } } : { kubefed: { defaultTypes: true } }),
+    ...(options.member ? { pods: { execEnabled: options.enablePodExec }, http2: true } : { kubefed: { defaultTypes: true } }),
     listener: { name: options.member ? 'member_apiserver' : 'apiserver', limits: options },
     metrics,
     serveMetrics: true,

@@ -7,6 +7,7 @@ import { Registry } from 'prom-client';
 import type { Logger } from '../../common/log.js';
 import { DEFAULT_LISTENER_LIMITS, ListenerGuard, type ListenerLimits } from '../../common/listener-guard.js';
 import { closeServer, listenTcp } from '../../common/listen.js';
+import { ALPN_H2_FIRST, serveHttp2 } from '../../common/http2-listener.js';
 import { sendMetrics } from '../../common/metrics.js';
 import { StoreError, type Store } from '../store/types.js';
 import { RequestAuthenticator, revokedClientCertificate, unauthenticatedReason, type TokenAuthenticator } from './authn.js';
@@ -72,6 +73,11 @@ export interface ApiServerOptions {
   metrics?: Registry;
   /** Serve GET /metrics (Prometheus text of `metrics`) to authenticated users, as kube-apiserver does. */
   serveMetrics?: boolean;
+  /**
+   * Offer HTTP/2 (ALPN h2, then http/1.1), as kube-apiservers do: the hub multiplexes every
+   * /clusters request and watch for a member over one h2 connection. Member mode sets it.
+   */
+  http2?: boolean;
   /** Member mode: serve pods with exec/attach/port-forward/log; execEnabled runs processes (--enable-pod-exec). */
   pods?: { execEnabled: boolean };
   /**
@@ -155,7 +161,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
 
   // Client certificates are optional (bearer tokens); one that is presented but fails
   // verification is refused by the guard with its reason.
-  const server = https.createServer({ ...options.tls, requestCert: true, rejectUnauthorized: false }, (req, res) => {
+  const server = https.createServer({ ...options.tls, requestCert: true, rejectUnauthorized: false, ...(options.http2 ? { ALPNProtocols: ALPN_H2_FIRST } : {}) }, (req, res) => {
     const { url, route } = parseRequestUrl(req.url ?? '/', isNamespacedPlural);
     metrics.track(res, requestLabels(req.method ?? 'GET', route, isTrue(url?.searchParams.get('watch') ?? null), isServed));
     handle(req, res, url, route).catch((err: unknown) => {
@@ -184,6 +190,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     log,
     clientCertificate: 'optional',
   });
+  const h2 = options.http2 ? serveHttp2(server, guard) : undefined;
   guard.protect(server);
 
   async function handle(req: IncomingMessage, res: ServerResponse, url: URL | null, route: Route): Promise<void> {
@@ -448,6 +455,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
       rbac.stop();
       pods?.close();
       const closed = closeServer(server);
+      h2?.closeAll();
       guard.closeUnauthenticated();
       return closed;
     },

@@ -82,45 +82,57 @@ export class TunnelAgent extends https.Agent {
 
   // Node's Agent accepts an asynchronous createConnection through its callback.
   override createConnection(_options: unknown, callback: (err: Error | null, socket?: Duplex) => void): undefined {
-    const c = this.config;
-    this.dial(c.cluster, c.address, { timeoutMs: this.dialTimeoutMs, requester: this.requester }).then(
-      (stream) => {
-        const { all, subjectName, validityPeriod } = c.skipVerify;
-        const socket = tls.connect({
-          socket: stream,
-          ca: c.ca,
-          cert: c.cert,
-          key: c.key,
-          servername: c.servername,
-          ALPNProtocols: ['http/1.1'],
-          rejectUnauthorized: !(all || validityPeriod),
-          checkServerIdentity: all || subjectName ? () => undefined : tls.checkServerIdentity,
-        });
-        if (validityPeriod && !all) {
-          // OpenSSL stops at the first error, so an expired certificate tells nothing about the
-          // rest: the chain and the name are checked here, without the dates.
-          socket.once('secureConnect', () => {
-            if (socket.authorized) return;
-            const code = String(socket.authorizationError);
-            const error = VALIDITY_ERRORS.has(code) ? verifyIgnoringDates(socket, c) : Object.assign(new Error(`certificate verification failed: ${code}`), { code });
-            if (error) socket.destroy(error);
-          });
-        }
-        // A tunnel stream is half-open capable, so the member closing an idle keep-alive connection
-        // shows as 'end' only: without this the pool would hand out a dead socket.
-        stream.once('end', () => setImmediate(() => socket.destroy()));
-        stream.once('close', () => socket.destroy());
-        // And the other way: a connection given up on (a client gone mid-watch) ends its stream at once.
-        socket.once('close', () => stream.destroy());
-        const sid = (stream as { sid?: unknown }).sid;
-        if (typeof sid === 'string') streamIds.set(socket, sid);
-        callback(null, socket);
-      },
-      (err: Error & { code?: string }) => {
-        // Tagged so node-fetch's wrapper keeps the code the controller switches on.
-        callback(Object.assign(new MemberError('Unreachable', `tunnel to ${c.cluster} (${c.address}): ${err.message}`), { dialCode: err.code }));
-      },
+    dialMemberTls(this.config, this.dial, { dialTimeoutMs: this.dialTimeoutMs, requester: this.requester, alpn: ['http/1.1'] }).then(
+      (socket) => callback(null, socket),
+      (err: Error) => callback(err),
     );
     return undefined;
   }
+}
+
+/**
+ * TLS to a member's API server over a tunnel stream from dial(), verified like the KubeFedCluster
+ * asks (caBundle, disabledTLSValidations). Resolves as soon as the TLS socket exists (the handshake
+ * runs on; a failure shows as its 'error'). Either end closing closes the other. A dial failure is
+ * a MemberError('Unreachable') that keeps the DialError code as `dialCode`.
+ */
+export function dialMemberTls(c: MemberConfig, dial: ClusterDial, options: { dialTimeoutMs: number; requester: string; alpn: string[] }): Promise<tls.TLSSocket> {
+  return dial(c.cluster, c.address, { timeoutMs: options.dialTimeoutMs, requester: options.requester }).then(
+    (stream) => {
+      const { all, subjectName, validityPeriod } = c.skipVerify;
+      const socket = tls.connect({
+        socket: stream,
+        ca: c.ca,
+        cert: c.cert,
+        key: c.key,
+        servername: c.servername,
+        ALPNProtocols: options.alpn,
+        rejectUnauthorized: !(all || validityPeriod),
+        checkServerIdentity: all || subjectName ? () => undefined : tls.checkServerIdentity,
+      });
+      if (validityPeriod && !all) {
+        // OpenSSL stops at the first error, so an expired certificate tells nothing about the
+        // rest: the chain and the name are checked here, without the dates.
+        socket.once('secureConnect', () => {
+          if (socket.authorized) return;
+          const code = String(socket.authorizationError);
+          const error = VALIDITY_ERRORS.has(code) ? verifyIgnoringDates(socket, c) : Object.assign(new Error(`certificate verification failed: ${code}`), { code });
+          if (error) socket.destroy(error);
+        });
+      }
+      // A tunnel stream is half-open capable, so the member closing an idle keep-alive connection
+      // shows as 'end' only: without this the pool would hand out a dead socket.
+      stream.once('end', () => setImmediate(() => socket.destroy()));
+      stream.once('close', () => socket.destroy());
+      // And the other way: a connection given up on (a client gone mid-watch) ends its stream at once.
+      socket.once('close', () => stream.destroy());
+      const sid = (stream as { sid?: unknown }).sid;
+      if (typeof sid === 'string') streamIds.set(socket, sid);
+      return socket;
+    },
+    (err: Error & { code?: string }) => {
+      // Tagged so node-fetch's wrapper keeps the code the controller switches on.
+      throw Object.assign(new MemberError('Unreachable', `tunnel to ${c.cluster} (${c.address}): ${err.message}`), { dialCode: err.code });
+    },
+  );
 }

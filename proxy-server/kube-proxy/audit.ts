@@ -2,7 +2,6 @@
 // upgrade: when it closes). The path is logged without its query (it may carry secrets); bytes
 // are counted on the client connection.
 import { performance } from 'node:perf_hooks';
-import type net from 'node:net';
 import type { Logger } from 'pino';
 import type { KubeProxyMetrics } from './metrics.js';
 
@@ -18,14 +17,24 @@ export interface AuditRecord {
 /** The status of a request whose client went away before the response ended (nginx's convention). */
 export const CLIENT_CLOSED = 499;
 
+/** What the audit line reads bytes from: a net.Socket, or an h2 stream's own counts. */
+export interface ByteCounts {
+  readonly bytesRead: number;
+  readonly bytesWritten: number;
+}
+
 export class AuditTrail {
   constructor(
     private readonly log: Logger,
     private readonly metrics: KubeProxyMetrics,
   ) {}
 
-  /** Starts timing a request on `socket`; call the returned function once, with the final status and stream id. */
-  begin(record: AuditRecord, socket: net.Socket): (status: number, sid: string | undefined) => void {
+  /**
+   * Starts timing a request whose bytes `socket` counts (its connection, or for an h2 stream a
+   * counter of its own: the connection is shared); call the returned function once, with the final
+   * status and stream id.
+   */
+  begin(record: AuditRecord, socket: ByteCounts): (status: number, sid: string | undefined) => void {
     const started = performance.now();
     const read0 = socket.bytesRead;
     const written0 = socket.bytesWritten;

@@ -1,8 +1,10 @@
 // Joined clusters as the /clusters proxy sees them: each KubeFedCluster with its credential Secret
 // (kube-federation-system, decrypted by the store's encryption layer) turned into a MemberConfig
 // once, when either changes — two informers on the embedded federation, so no request reads the
-// store. Per cluster a keep-alive pool of TLS-over-tunnel connections (TunnelAgent), rebuilt when
-// the config changes; upgrades get a fresh connection of their own.
+// store. Per cluster its HTTP/2 sessions (member-sessions.ts: every plain request and watch a
+// stream of one TLS-over-tunnel connection) and, for members that speak only HTTP/1.1, a keep-alive
+// pool of TLS-over-tunnel connections (TunnelAgent); both rebuilt when the config changes.
+// Upgrades get a fresh HTTP/1.1 connection of their own.
 import type { Logger } from 'pino';
 import type { Resources } from '../../federation/apiserver/resources.js';
 import type { KubeObject } from '../../federation/apiserver/storage.js';
@@ -13,6 +15,7 @@ import { Informer } from '../../federation/controller/informer.js';
 import { localListWatch } from '../../federation/controller/sources.js';
 import { memberConfig, type MemberConfig } from '../../federation/controller/member-config.js';
 import { TunnelAgent, type ClusterDial } from '../../federation/controller/tunnel-agent.js';
+import { MemberSessions } from './member-sessions.js';
 
 export interface JoinedCluster {
   name: string;
@@ -38,6 +41,7 @@ export class ClusterDirectory {
   private readonly clusterInformer: Informer;
   private readonly secretInformer: Informer;
   private readonly pools = new Map<string, { version: string; agent: TunnelAgent }>();
+  private readonly sessions = new Map<string, { version: string; sessions: MemberSessions }>();
   private readonly synced: Promise<void>;
 
   constructor(
@@ -73,6 +77,8 @@ export class ClusterDirectory {
     this.secretInformer.stop();
     for (const pool of this.pools.values()) pool.agent.destroy();
     this.pools.clear();
+    for (const entry of this.sessions.values()) entry.sessions.destroy();
+    this.sessions.clear();
   }
 
   /** Resolves once both informers listed (at once after start-up): before that no cluster is known. */
@@ -92,6 +98,16 @@ export class ClusterDirectory {
     const agent = new TunnelAgent(cluster.config, this.dial, { maxSockets: Infinity, maxFreeSockets: POOL_IDLE_SOCKETS, dialTimeoutMs: this.dialTimeoutMs, requester: KUBE_PROXY_REQUESTER });
     this.pools.set(cluster.name, { version: cluster.version, agent });
     return agent;
+  }
+
+  /** The HTTP/2 sessions of a joined cluster with a usable config. */
+  http2(cluster: JoinedCluster & { config: MemberConfig }): MemberSessions {
+    const current = this.sessions.get(cluster.name);
+    if (current?.version === cluster.version) return current.sessions;
+    current?.sessions.retire();
+    const sessions = new MemberSessions(cluster.config, this.dial, { dialTimeoutMs: this.dialTimeoutMs, requester: KUBE_PROXY_REQUESTER, log: this.log });
+    this.sessions.set(cluster.name, { version: cluster.version, sessions });
+    return sessions;
   }
 
   /** A one-connection agent (no keep-alive) for an upgrade: its socket leaves with the 101. */
@@ -122,6 +138,8 @@ export class ClusterDirectory {
     const pool = this.pools.get(name);
     if (pool) retire(pool.agent);
     this.pools.delete(name);
+    this.sessions.get(name)?.sessions.retire();
+    this.sessions.delete(name);
   }
 
   private secretChanged(secret: KubeObject): void {

@@ -1,9 +1,12 @@
 // The hub's Kubernetes API proxy: https://hub/clusters/<name>/<Kubernetes API path> on the CONNECT
-// TLS listener. Plain requests go through http2-proxy's web() over the cluster's keep-alive pool
-// of TLS-over-tunnel connections (watches and logs -f stream unbuffered, no hub timeout; a client
-// that goes away destroys its member request and with it the tunnel stream). Upgrades (exec,
+// TLS listener (HTTP/1.1 or h2). Plain requests are streams of the cluster's HTTP/2 session
+// (member-sessions.ts: one TLS-over-tunnel connection carries them all); a member that speaks only
+// HTTP/1.1 gets them through http2-proxy's web() over a keep-alive pool of TLS-over-tunnel
+// connections. Watches and logs -f stream unbuffered, with no hub timeout; a client that goes away
+// resets its member stream (or destroys its member request) at once. Upgrades (exec,
 // attach, port-forward, WebSocket or SPDY) take upgrade.ts's pipe. Every refusal is a Status.
 import http from 'node:http';
+import http2 from 'node:http2';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { Registry } from 'prom-client';
@@ -11,8 +14,9 @@ import http2Proxy from 'http2-proxy';
 import type { ListenerGuard } from '../../common/listener-guard.js';
 import { tunnelStreamIdOf } from '../../federation/controller/tunnel-agent.js';
 import { Admission, memberTarget, type AdmissionOptions, type Admitted } from './admission.js';
-import { AuditTrail, CLIENT_CLOSED } from './audit.js';
+import { AuditTrail, CLIENT_CLOSED, type ByteCounts } from './audit.js';
 import { outboundHeaders } from './headers.js';
+import type { MemberSession } from './member-sessions.js';
 import { KubeProxyMetrics } from './metrics.js';
 import { isClustersUrl } from './route.js';
 import { KubeProxyError, rawStatusResponse, sendStatus, upstreamError } from './status.js';
@@ -78,13 +82,97 @@ export class KubeApiProxy {
 
   private forward(req: http.IncomingMessage, res: http.ServerResponse, admitted: Admitted): void {
     const directory = this.options.clusters()!;
-    const agent = directory.pool(admitted.cluster);
+    // An h2 client's connection carries other requests: this one's bytes are counted on their own.
+    const counts = req.httpVersionMajor === 2 ? streamByteCounts(req, res) : req.socket;
+    const finish = this.audit.begin(this.auditRecord(admitted), counts);
+    let sid: string | undefined;
+    // (An h2 response that the client reset counts as finished, but never as ended by us.)
+    const answeredInFull = (): boolean => res.writableEnded && res.writableFinished;
+    let clientGone = false;
+    res.once('close', () => {
+      clientGone = !answeredInFull();
+      finish(clientGone ? CLIENT_CLOSED : res.statusCode, sid);
+    });
+    let settled = false;
+    // Once: a stream error and its close both report the one failure.
+    const failed = (error: Error): void => {
+      if (settled || clientGone || res.destroyed || res.writableEnded) return;
+      settled = true;
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      const e = upstreamError(admitted.cluster.name, error as Error & { dialCode?: unknown });
+      this.options.log.warn({ cluster: admitted.cluster.name, user: admitted.identity.user, sid, err: error.message, code: e.code }, 'kube-proxy: member unreachable');
+      sendStatus(res, e);
+    };
+    directory
+      .http2(admitted.cluster)
+      .acquire()
+      .then(
+        (session) => {
+          if (clientGone || res.destroyed) return;
+          if (session === null) return this.forwardHttp1(req, res, admitted, (s) => (sid = s ?? sid), failed);
+          sid = session.sid;
+          this.forwardHttp2(req, res, admitted, session, failed, () => clientGone);
+        },
+        (error: Error) => failed(error),
+      );
+  }
+
+  /**
+   * One stream of the member's h2 session. The client leaving resets the member stream at once
+   * (RST_STREAM CANCEL: the member ends the watch); the member resetting it ends the client's
+   * response; a streaming answer goes out unbuffered, with no timeout.
+   */
+  private forwardHttp2(req: http.IncomingMessage, res: http.ServerResponse, admitted: Admitted, session: MemberSession, failed: (error: Error) => void, clientGone: () => boolean): void {
+    const { hostHeader } = memberTarget(admitted);
+    const headers: http2.OutgoingHttpHeaders = outboundHeaders(req.rawHeaders, admitted.identity, { token: admitted.cluster.config.token });
+    // An h2 client's own pseudo-headers are in rawHeaders; the member's are set here.
+    for (const name of Object.keys(headers)) if (name.startsWith(':')) delete headers[name];
+    const method = req.method ?? 'GET';
+    Object.assign(headers, { ':method': method, ':path': admitted.route.memberUrl, ':authority': hostHeader, ':scheme': 'https' });
+    const bodiless = method === 'GET' || method === 'HEAD' || method === 'OPTIONS';
+    let upstream: http2.ClientHttp2Stream;
+    try {
+      upstream = session.request(headers, { endStream: bodiless });
+    } catch (error) {
+      failed(error as Error);
+      return;
+    }
+    if (bodiless) req.resume();
+    else req.pipe(upstream);
+    res.once('close', () => {
+      if (clientGone() && !upstream.closed) upstream.close(http2.constants.NGHTTP2_CANCEL);
+    });
+    let answered = false;
+    upstream.once('response', (memberHeaders) => {
+      answered = true;
+      if (clientGone() || res.destroyed) return;
+      const status = Number(memberHeaders[':status'] ?? 502);
+      const out: http.OutgoingHttpHeaders = {};
+      for (const [name, value] of Object.entries(memberHeaders)) if (!name.startsWith(':') && value !== undefined) out[name] = value;
+      res.writeHead(status, out);
+      // A streaming answer (watch, logs -f: no Content-Length) must reach the client before
+      // its first event; a sized one goes out with its body, one TLS record instead of two.
+      if (memberHeaders['content-length'] === undefined) res.flushHeaders();
+      upstream.pipe(res);
+    });
+    // The member (or a dying link) reset the stream: what the client has is all there is.
+    upstream.once('aborted', () => res.destroy());
+    upstream.on('error', (error: Error) => failed(error));
+    upstream.once('close', () => {
+      // (After the answer began, 'aborted' and 'error' cut the client off; a clean end lets the pipe finish.)
+      if (!answered) failed(Object.assign(new Error(`the member reset the request (HTTP/2 code ${upstream.rstCode})`), { code: 'ERR_HTTP2_STREAM_ERROR' }));
+    });
+  }
+
+  /** A member that speaks only HTTP/1.1: its keep-alive pool of TLS-over-tunnel connections. */
+  private forwardHttp1(req: http.IncomingMessage, res: http.ServerResponse, admitted: Admitted, onSid: (sid: string | undefined) => void, failed: (error: Error) => void): void {
+    const agent = this.options.clusters()!.pool(admitted.cluster);
     const { host, port, hostHeader } = memberTarget(admitted);
     const headers = outboundHeaders(req.rawHeaders, admitted.identity, { token: admitted.cluster.config.token });
     headers.host = hostHeader;
-    const finish = this.audit.begin(this.auditRecord(admitted), req.socket);
-    let sid: string | undefined;
-    res.once('close', () => finish(res.writableFinished ? res.statusCode : CLIENT_CLOSED, sid));
     http2Proxy.web(
       req,
       res,
@@ -95,13 +183,13 @@ export class KubeApiProxy {
         // rule (headers.ts): http2-proxy's own copy, with its hop-by-hop handling, is not used.
         onReq: (_req: http.IncomingMessage, _options: http.RequestOptions) => {
           const upstream = https.request({ agent, host, port, method: req.method, path: admitted.route.memberUrl, headers });
-          upstream.once('socket', (socket) => (sid = tunnelStreamIdOf(socket) ?? sid));
+          upstream.once('socket', (socket) => onSid(tunnelStreamIdOf(socket)));
           return Promise.resolve(upstream);
         },
         // (http2-proxy's typings call the member's response a ServerResponse; it is an IncomingMessage.)
         onRes: (_req: http.IncomingMessage, out: http.ServerResponse, upstreamRes: unknown) => {
           const proxyRes = upstreamRes as http.IncomingMessage;
-          sid = tunnelStreamIdOf(proxyRes.socket) ?? sid;
+          onSid(tunnelStreamIdOf(proxyRes.socket));
           out.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, proxyRes.headers);
           // A streaming answer (watch, logs -f: no Content-Length) must reach the client before
           // its first event; a sized one goes out with its body, one TLS record instead of two.
@@ -111,15 +199,27 @@ export class KubeApiProxy {
         },
       },
       (error: Error | null) => {
-        if (!error || res.destroyed || req.destroyed) return;
-        if (res.headersSent) {
-          res.destroy();
-          return;
-        }
-        const e = upstreamError(admitted.cluster.name, error as Error & { dialCode?: unknown });
-        this.options.log.warn({ cluster: admitted.cluster.name, user: admitted.identity.user, sid, err: error.message, code: e.code }, 'kube-proxy: member unreachable');
-        sendStatus(res, e);
+        if (error) failed(error);
       },
     );
   }
+}
+
+/**
+ * The bytes of one h2 request: its body and head one way, the answer's the other, the heads as
+ * their HTTP/1.1 text (HPACK's compressed size is not visible per stream).
+ */
+function streamByteCounts(req: http.IncomingMessage, res: http.ServerResponse): ByteCounts {
+  const headSize = (raw: readonly string[]): number => raw.reduce((n, s) => n + Buffer.byteLength(s) + 2, 0);
+  const counts = { bytesRead: headSize(req.rawHeaders), bytesWritten: 0 };
+  req.on('data', (chunk: Buffer) => (counts.bytesRead += chunk.length));
+  const write = res.write.bind(res) as (chunk: unknown, ...rest: unknown[]) => boolean;
+  const end = res.end.bind(res) as (...args: unknown[]) => http.ServerResponse;
+  const count = (chunk: unknown): void => {
+    if (typeof chunk === 'string' || Buffer.isBuffer(chunk)) counts.bytesWritten += Buffer.byteLength(chunk);
+  };
+  res.write = ((chunk: unknown, ...rest: unknown[]) => (count(chunk), write(chunk, ...rest))) as typeof res.write;
+  res.end = ((...args: unknown[]) => (typeof args[0] !== 'function' && count(args[0]), end(...args))) as typeof res.end;
+  res.once('finish', () => (counts.bytesWritten += headSize(Object.entries(res.getHeaders()).flatMap(([k, v]) => [k, String(v)]))));
+  return counts;
 }

@@ -6,6 +6,7 @@
 import { strict as assert } from 'node:assert';
 import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
+import http2 from 'node:http2';
 import https from 'node:https';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -138,7 +139,7 @@ describe('kube-proxy: /clusters/<name>/ through the hub (processes)', function (
     });
     await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
     echoPort = (echo.address() as AddressInfo).port;
-    const api = await startMemberApiServer({ name: 'alpha', pki, extraArgs: ['--log-identities', '--enable-pod-exec'] });
+    const api = await startMemberApiServer({ name: 'alpha', pki, extraArgs: ['--log-identities', '--enable-pod-exec', '--log-level', 'debug'] });
     member = api.process;
     memberPort = api.port;
     server = await startServer({
@@ -349,8 +350,9 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: alice}]
     assertStatus(await hub('/clusters/beta/api', { user: 'alice', headers: { 'Impersonate-Group': 'x' } }), 400, 'BadRequest');
   });
 
-  it('a watch streams events at once; a client that goes away closes the member request and its tunnel stream', async function () {
+  it('a watch streams events at once; a client that goes away resets its member stream at once (the member ends the watch)', async function () {
     const since = server.mark;
+    const memberSince = member.mark;
     const events: LogLine[] = [];
     let buffered = '';
     let gotEvent!: () => void;
@@ -385,8 +387,66 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: alice}]
     req.destroy();
     const audit = await server.waitForLog((l) => l.msg === 'kube-proxy audit' && l.verb === 'watch', { since });
     assert.equal(audit.status, 499, 'the client went away');
-    await server.waitForLog((l) => l.msg === 'stream closed' && l.sid === audit.sid, { since });
-    await agents.alpha!.waitForLog((l) => l.msg === 'stream closed' && l.sid === audit.sid);
+    // The member's watch ends (RST_STREAM): its h2 session and tunnel stream stay for other requests.
+    await member.waitForLog((l) => l.msg === 'watch ended' && l.reason === 'client closed' && l.resource === 'configmaps', { since: memberSince });
+  });
+
+  /** Opens a watch through /clusters over h2 (as kubectl does); resolves once its 200 head is in. */
+  function h2Watch(session: http2.ClientHttp2Session, urlPath: string): Promise<http2.ClientHttp2Stream> {
+    return new Promise((resolve, reject) => {
+      const stream = session.request({ ':path': urlPath });
+      stream.once('response', (h) => (h[':status'] === 200 ? resolve(stream) : reject(new Error(`watch: HTTP ${h[':status']}`))));
+      stream.on('data', () => undefined);
+      stream.once('error', reject);
+    });
+  }
+
+  it('h2 clients: 8 watches over one client connection are 8 streams of one member session on one tunnel stream; each leaving resets its member stream', async function () {
+    const since = server.mark;
+    const memberSince = member.mark;
+    const root = pki.users.root!;
+    const session = http2.connect(`https://127.0.0.1:${server.connectPort}`, { ca, servername: 'localhost', cert: fs.readFileSync(root.cert), key: fs.readFileSync(root.key) });
+    try {
+      const streamsBefore = (await server.state()).streams;
+      const watches = await Promise.all(Array.from({ length: 8 }, (_, i) => h2Watch(session, `/clusters/alpha/api/v1/namespaces/default/configmaps?watch=true&labelSelector=n%3D${i}`)));
+      assert.equal(session.alpnProtocol, 'h2', 'the hub offers h2 on its TLS listener');
+      // At most the one member session's tunnel stream is new (none if an earlier test's is still open).
+      assert.ok((await server.state()).streams <= Math.max(streamsBefore, 1), 'the watches share one tunnel stream');
+      for (const w of watches) w.close(http2.constants.NGHTTP2_CANCEL);
+      let ended = 0;
+      await member.waitForLog((l) => l.msg === 'watch ended' && l.reason === 'client closed' && ++ended >= 8, { since: memberSince });
+      const audits: LogLine[] = [];
+      await server.waitForLog((l) => {
+        if (l.msg === 'kube-proxy audit' && l.verb === 'watch') audits.push(l);
+        return audits.length >= 8;
+      }, { since });
+      assert.deepEqual(new Set(audits.map((a) => a.status)), new Set([499]));
+      assert.equal(new Set(audits.map((a) => a.sid)).size, 1, 'one tunnel stream (sid) carries every watch');
+    } finally {
+      session.destroy();
+    }
+  });
+
+  it('the member link dies under an open watch: the watch ends, and the next request dials a new session', async function () {
+    const root = pki.users.root!;
+    const session = http2.connect(`https://127.0.0.1:${server.connectPort}`, { ca, servername: 'localhost', cert: fs.readFileSync(root.cert), key: fs.readFileSync(root.key) });
+    session.on('error', () => undefined);
+    try {
+      const watch = await h2Watch(session, '/clusters/alpha/api/v1/namespaces/default/configmaps?watch=true');
+      const watchEnded = new Promise<void>((resolve) => watch.once('close', () => resolve()));
+      const before = (await hub('/clusters/alpha/version', { user: 'root' })).status;
+      assert.equal(before, 200);
+      const since = server.mark;
+      await stopAgent(server, agents.alpha!, 'alpha', 'SIGKILL');
+      await watchEnded;
+      agents.alpha = spawnAgent({ cluster: 'alpha', server, allow: [`127.0.0.1:${memberPort}`], extraArgs: ['--log-level', 'debug'] });
+      await server.agentRegistered('alpha', since);
+      const again = await hub('/clusters/alpha/version', { user: 'root' });
+      assert.equal(again.status, 200, again.body);
+      await server.waitForLog((l) => l.msg === 'stream open' && l.requester === 'kube-proxy', { since });
+    } finally {
+      session.destroy();
+    }
   });
 
   it('kubectl (1.32) get and exec (WebSocket) through /clusters/alpha; kubectl 1.27 exec (SPDY)', async function () {

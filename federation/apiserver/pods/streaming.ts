@@ -342,7 +342,8 @@ export class PodStreaming {
     };
     output.on('data', onData);
     output.once('end', onEnd);
-    req.socket.once('close', () => {
+    // The response's close, not the socket's: over HTTP/2 the connection outlives a follower that leaves.
+    res.once('close', () => {
       if (!res.writableEnded) stop();
     });
   }
