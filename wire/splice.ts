@@ -5,6 +5,7 @@ import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { StreamResetError, type ResetCode } from './errors.js';
 import type { TunnelStream } from './stream.js';
+import type { SocketFrameReader } from './frame-reader.js';
 
 export interface SpliceResult {
   /** Set when the splice ended abnormally. */
@@ -16,8 +17,16 @@ export interface SpliceResult {
 /**
  * @param socketResetCode the reset code the peer sees when `socket` fails
  * @param done called once, after both sides are closed
+ * @param reader set when `socket` was created with this reader's `onread`: its bytes then come
+ *   from the reader (one buffer per frame) instead of through pipe()
  */
-export function splice(tunnel: TunnelStream, socket: Duplex, socketResetCode: ResetCode, done: (result: SpliceResult) => void): void {
+export function splice(
+  tunnel: TunnelStream,
+  socket: Duplex,
+  socketResetCode: ResetCode,
+  done: (result: SpliceResult) => void,
+  reader?: SocketFrameReader,
+): void {
   if (tunnel.destroyed) {
     // Reset in the same read as its OPEN_OK: there is nothing to carry.
     abort(socket);
@@ -46,7 +55,12 @@ export function splice(tunnel: TunnelStream, socket: Duplex, socketResetCode: Re
     closed();
   });
   tunnel.on('close', closed);
-  socket.pipe(tunnel);
+  if (reader && socket instanceof net.Socket) {
+    socket.once('end', () => tunnel.end());
+    reader.attach(socket, tunnel);
+  } else {
+    socket.pipe(tunnel);
+  }
   tunnel.pipe(socket);
 }
 
