@@ -78,8 +78,10 @@ export class FrameSender {
    * Sends a DATA frame built in one buffer (header room first, see writeDataHeader). With nothing
    * queued it is written at once: a full frame gains nothing from waiting a tick for company, and
    * one buffer per write is what keeps the carrier from copying header and payload together.
+   * `written` is called when the carrier is done with a frame written at once; a queued frame is
+   * left to the garbage collector.
    */
-  sendDataFrame(streamId: number, frame: Buffer): void {
+  sendDataFrame(streamId: number, frame: Buffer, written?: (frame: Buffer) => void): void {
     if (this.closed) return;
     writeDataHeader(frame, streamId);
     if (this.queue.length > 0) {
@@ -88,7 +90,8 @@ export class FrameSender {
     }
     if (this.carrier.destroyed || !this.carrier.writable) return;
     this.bytesWritten += frame.length;
-    this.carrier.write(frame);
+    if (written) this.carrier.write(frame, () => written(frame));
+    else this.carrier.write(frame);
   }
 
   /** True while the carrier is backed up; writers should wait with whenWritable(). */

@@ -11,8 +11,11 @@ import { StreamResetError, type ResetCode } from './errors.js';
 /** What a stream needs from the session that carries it. */
 export interface StreamLink {
   sendData(streamId: number, chunk: Buffer): void;
-  /** Sends a DATA frame whose payload follows HEADER_SIZE bytes of room in `frame`. */
-  sendDataFrame(streamId: number, frame: Buffer): void;
+  /**
+   * Sends a DATA frame whose payload follows HEADER_SIZE bytes of room in `frame`; `written`, if
+   * given, may be called once the carrier no longer needs the buffer (or never, if it was dropped).
+   */
+  sendDataFrame(streamId: number, frame: Buffer, written?: (frame: Buffer) => void): void;
   /** True while the carrier is backed up. */
   readonly congested: boolean;
   sendWindow(streamId: number, increment: number): void;
@@ -158,9 +161,11 @@ export class TunnelStream extends Duplex {
    * it would copy together. When the frame cannot leave at once — credit short, earlier writes
    * still queued, the link backed up — its payload takes the ordinary write() path, which keeps
    * the order and the back-pressure of a Writable.
+   * @param written called once the carrier no longer needs `frame`, when it went whole; the caller
+   *   may reuse it then
    * @returns like write(): false when the caller should wait for 'drain' before sending more
    */
-  writeFrame(frame: Buffer): boolean {
+  writeFrame(frame: Buffer, written?: (frame: Buffer) => void): boolean {
     const length = frame.length - HEADER_SIZE;
     const direct =
       this.pendingWrite === null &&
@@ -171,7 +176,7 @@ export class TunnelStream extends Duplex {
       length <= MAX_DATA_PAYLOAD &&
       !this.link.congested;
     if (!direct) return this.write(frame.subarray(HEADER_SIZE));
-    this.link.sendDataFrame(this.id, frame);
+    this.link.sendDataFrame(this.id, frame, written);
     this.sendCredit -= length;
     this.bytesSent += length;
     this.idleTimer?.refresh();
