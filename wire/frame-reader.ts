@@ -9,51 +9,60 @@ import { HEADER_SIZE, READ_FRAME_SIZE } from './frames.js';
 import type { TunnelStream } from './stream.js';
 
 /**
- * Frame buffers the carrier has finished with, kept for the next reads. Without them every read
- * allocates a fresh 64 KiB ArrayBuffer that dies young but is only accounted as external memory;
- * V8 answers that churn with full mark-compacts that free almost nothing of the heap.
+ * Where every reader's socket reads land. One for the process: `onread` hands each read to its
+ * callback synchronously, before any other read can land, and the callback copies it out at once.
+ * (A buffer per socket would cost an idle stream 64 KiB.)
  */
-const SPARE_FRAMES = 8;
+const landing = Buffer.allocUnsafeSlow(READ_FRAME_SIZE - HEADER_SIZE);
+
+/**
+ * Frame buffers the carrier has finished with, shared by every reader: a busy stream reuses a few
+ * instead of allocating 64 KiB per read, and an idle one holds none.
+ */
+const spares: Buffer[] = [];
+const MAX_SPARES = 16;
+
+function takeFrame(payloadBytes: number): Buffer {
+  return (spares.pop() ?? Buffer.allocUnsafeSlow(READ_FRAME_SIZE)).subarray(0, HEADER_SIZE + payloadBytes);
+}
+
+/** Called once the carrier no longer needs `frame` (not for a frame that took the write() path). */
+function recycle(frame: Buffer): void {
+  if (spares.length < MAX_SPARES) spares.push(Buffer.from(frame.buffer, frame.byteOffset, READ_FRAME_SIZE));
+}
 
 export class SocketFrameReader {
-  private readonly landing = Buffer.allocUnsafeSlow(READ_FRAME_SIZE - HEADER_SIZE);
   private socket: net.Socket | undefined;
   private tunnel: TunnelStream | undefined;
   /** Frames read before attach(); the socket pauses after the first. */
   private readonly early: Buffer[] = [];
-  private readonly spares: Buffer[] = [];
 
   /** Give to net.connect({ onread }); the socket then emits no 'data'. */
-  readonly onread = { buffer: this.landing, callback: (bytes: number): boolean => this.onRead(bytes) };
+  readonly onread = { buffer: landing, callback: (bytes: number): boolean => this.onRead(bytes) };
 
   /** Starts sending what the socket reads as DATA frames on `tunnel`. */
   attach(socket: net.Socket, tunnel: TunnelStream): void {
     this.socket = socket;
     this.tunnel = tunnel;
     let writable = true;
-    for (const frame of this.early.splice(0)) writable = tunnel.writeFrame(frame, this.recycle);
+    for (const frame of this.early.splice(0)) writable = tunnel.writeFrame(frame, recycle);
     if (writable) socket.resume();
     else tunnel.once('drain', this.resume);
   }
 
   /** Returns false to pause the socket (onread's contract) until the tunnel drains. */
   private onRead(bytes: number): boolean {
-    // The landing buffer is reused by the next read, so the payload moves to the frame now.
-    const frame = (this.spares.pop() ?? Buffer.allocUnsafeSlow(READ_FRAME_SIZE)).subarray(0, HEADER_SIZE + bytes);
-    this.landing.copy(frame, HEADER_SIZE, 0, bytes);
+    // The landing buffer takes the next read, so the payload moves to its frame now.
+    const frame = takeFrame(bytes);
+    landing.copy(frame, HEADER_SIZE, 0, bytes);
     if (!this.tunnel) {
       this.early.push(frame);
       return false;
     }
-    if (this.tunnel.writeFrame(frame, this.recycle)) return true;
+    if (this.tunnel.writeFrame(frame, recycle)) return true;
     this.tunnel.once('drain', this.resume);
     return false;
   }
-
-  /** Called once the carrier no longer needs `frame` (not for a frame that took the write() path). */
-  private readonly recycle = (frame: Buffer): void => {
-    if (this.spares.length < SPARE_FRAMES) this.spares.push(Buffer.from(frame.buffer, frame.byteOffset, READ_FRAME_SIZE));
-  };
 
   private readonly resume = (): void => {
     this.socket?.resume();
