@@ -16,6 +16,7 @@ import type { OpenResult } from './memory-probe.js';
 import type { BenchContext, Section } from './scenario.js';
 import { errorMessage, log, makeTempDir, ManagedChild, removeTempDir } from './system.js';
 import { AGENT_BIN, agentArgs, BENCH_CLUSTER, benchPki } from './tunnel-paths.js';
+import { NODE_HEAP_FLAGS } from '../common/node-flags.js';
 
 export const STREAM_KEY = 'tunnel.memory.bytes_per_idle_stream';
 export const AGENT_KEY = 'tunnel.memory.bytes_per_idle_agent';
@@ -61,7 +62,7 @@ class Helpers {
   private readonly closers: Array<() => Promise<unknown>> = [];
 
   spawn(args: string[], options: { ipc?: boolean; stdin?: 'pipe' } = {}): ManagedChild {
-    const child = new ManagedChild(process.execPath, args, options);
+    const child = new ManagedChild(process.execPath, [...NODE_HEAP_FLAGS, ...args], options);
     this.children.push(child);
     return child;
   }

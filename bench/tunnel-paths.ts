@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ensurePki, type PkiPaths } from '../certs/bundle.js';
+import { NODE_HEAP_FLAGS } from '../common/node-flags.js';
 import type { Endpoint, Path, PathFactory } from './scenario.js';
 import { makeTempDir, ManagedChild, removeTempDir } from './system.js';
 
@@ -143,6 +144,7 @@ export async function startTunnelRig(options: TunnelRigOptions): Promise<TunnelR
     const pki = benchPki(path.join(workDir, 'pki'));
     const udsPath = path.join(workDir, 'connect.sock');
     const server = new ManagedChild(process.execPath, [
+      ...NODE_HEAP_FLAGS,
       SERVER_BIN,
       '--ca', pki.ca.cert, '--cert', pki.server.cert, '--key', pki.server.key,
       '--agent-listen', '127.0.0.1:0',
@@ -163,7 +165,7 @@ export async function startTunnelRig(options: TunnelRigOptions): Promise<TunnelR
     const adminPort = ready.adminPort as number;
     if ((ready.connectUds as string | null) !== udsPath) throw server.failure(`ready line names Unix socket ${String(ready.connectUds)}, expected ${udsPath}`);
 
-    const agent = new ManagedChild(process.execPath, [AGENT_BIN, ...agentArgs(pki, agentPort, options.carrier, options.agentArgs)]);
+    const agent = new ManagedChild(process.execPath, [...NODE_HEAP_FLAGS, AGENT_BIN, ...agentArgs(pki, agentPort, options.carrier, options.agentArgs)]);
     children.push(agent);
     const registered = serverLog.waitFor(
       (line) => line.msg === 'agent registered' && line.cluster === BENCH_CLUSTER,

@@ -294,7 +294,7 @@ export class ClusterAgent {
     const started = performance.now();
     this.pendingDials++;
     dialDestination(target.host, target.port, this.options.policy, timeoutMs, abort.signal).finally(() => this.pendingDials--).then(
-      (socket) => {
+      ({ socket, reader }) => {
         if (stream.destroyed) {
           socket.destroy();
           return;
@@ -303,7 +303,7 @@ export class ClusterAgent {
         log.debug({ ms: Math.round(performance.now() - started) }, 'destination connected');
         splice(stream, socket, 'DESTINATION_ERROR', (result) => {
           log.debug({ toDestination: result.bytesFromSocket === 0 ? undefined : result.bytesFromSocket, err: result.error?.message }, 'stream closed');
-        });
+        }, reader);
       },
       (error: Error) => {
         const dialError = error instanceof DialError ? error : new DialError('DIAL_FAILED', error.message);

@@ -3,6 +3,7 @@
 import net from 'node:net';
 import dns from 'node:dns/promises';
 import { DialError } from '../wire/errors.js';
+import { SocketFrameReader } from '../wire/frame-reader.js';
 import type { DestinationPolicy } from './policy.js';
 
 export function dialErrorFromSocketError(error: NodeJS.ErrnoException, target: string): DialError {
@@ -38,15 +39,22 @@ async function resolveAllowedAddress(host: string, port: number, policy: Destina
   return allowed.address;
 }
 
-export async function dialDestination(host: string, port: number, policy: DestinationPolicy, timeoutMs: number, signal: AbortSignal): Promise<net.Socket> {
+export interface Destination {
+  socket: net.Socket;
+  /** Reads the socket into DATA frames; pass it to splice(). */
+  reader: SocketFrameReader;
+}
+
+export async function dialDestination(host: string, port: number, policy: DestinationPolicy, timeoutMs: number, signal: AbortSignal): Promise<Destination> {
   const target = `${host}:${port}`;
   let connectHost = host;
   if (!policy.allowsName(host, port)) {
     if (net.isIP(host) !== 0 || !policy.hasAddressRulesFor(port)) throw new DialError('POLICY_DENIED', `${target} is not in the agent's destination allowlist`);
     connectHost = await resolveAllowedAddress(host, port, policy, signal);
   }
-  return new Promise<net.Socket>((resolve, reject) => {
-    const socket = net.connect({ host: connectHost, port, allowHalfOpen: true, noDelay: true });
+  return new Promise<Destination>((resolve, reject) => {
+    const reader = new SocketFrameReader();
+    const socket = net.connect({ host: connectHost, port, allowHalfOpen: true, noDelay: true, onread: reader.onread });
     const fail = (error: DialError): void => {
       cleanup();
       socket.destroy();
@@ -63,7 +71,7 @@ export async function dialDestination(host: string, port: number, policy: Destin
     socket.once('error', onError);
     socket.once('connect', () => {
       cleanup();
-      resolve(socket);
+      resolve({ socket, reader });
     });
     signal.addEventListener('abort', onAbort, { once: true });
     if (signal.aborted) onAbort();

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --initial-old-space-size=64
 // cluster-agent process: flags → ClusterAgent (+ health endpoint) → signals.
 import type http from 'node:http';
 import { createLogger } from '../common/log.js';

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
 import fs from 'node:fs';
 import readline from 'node:readline';
+import { NODE_HEAP_FLAGS } from './node-flags.js';
 
 export interface LogLine {
   msg: string;
@@ -169,7 +170,7 @@ export interface SpawnNodeOptions {
 
 /** Starts `node script args…` (in a network namespace if asked) with piped stdout/stderr; wrap it in a LoggedProcess (or subclass). */
 export function spawnNodeChild(script: string, args: string[], options: SpawnNodeOptions = {}): ChildProcess {
-  const argv = [script, ...args];
+  const argv = [...NODE_HEAP_FLAGS, script, ...args];
   return options.netns
     ? spawn('ip', ['netns', 'exec', options.netns, process.execPath, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: options.env })
     : spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: options.env });

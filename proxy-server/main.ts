@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --initial-old-space-size=64
 // proxy-server process: flags → ProxyServer → signals. Prints one "ready" log line with the bound
 // ports (tests and the sandbox wait for it instead of sleeping).
 import { createLogger } from '../common/log.js';

@@ -16,6 +16,12 @@ export const ALPN_TUNNEL = 'fedtunnel/1';
 export const WEBSOCKET_PATH = '/v1/tunnel';
 
 export const HEADER_SIZE = 10;
+/**
+ * Size of a DATA frame, header included, read straight from a socket (frame-reader.ts): four full
+ * 16 KiB TLS records. A 64 KiB payload plus its header would leave a 10-byte fifth record, which
+ * costs the receiver one more decrypt, read event and socket write per frame.
+ */
+export const READ_FRAME_SIZE = 64 * 1024;
 /** Largest DATA payload a peer may send in one frame. */
 export const MAX_DATA_PAYLOAD = 256 * 1024;
 /** Largest payload of any other frame (JSON control messages are far smaller). */

@@ -13,6 +13,14 @@ export function encodeHeader(type: FrameType, streamId: number, length: number):
   return header;
 }
 
+/** Fills the first HEADER_SIZE bytes of `frame` with a DATA header for the payload after them. */
+export function writeDataHeader(frame: Buffer, streamId: number): void {
+  frame[0] = FrameType.DATA;
+  frame[1] = 0;
+  frame.writeUInt32BE(streamId, 2);
+  frame.writeUInt32BE(frame.length - HEADER_SIZE, 6);
+}
+
 export function encodeControl(type: FrameType, streamId: number, payload?: Buffer): Buffer {
   const length = payload?.length ?? 0;
   const frame = Buffer.allocUnsafe(HEADER_SIZE + length);
@@ -64,6 +72,26 @@ export class FrameSender {
   sendData(streamId: number, chunk: Buffer): void {
     this.enqueue(encodeHeader(FrameType.DATA, streamId, chunk.length));
     this.enqueue(chunk);
+  }
+
+  /**
+   * Sends a DATA frame built in one buffer (header room first, see writeDataHeader). With nothing
+   * queued it is written at once: a full frame gains nothing from waiting a tick for company, and
+   * one buffer per write is what keeps the carrier from copying header and payload together.
+   * `written` is called when the carrier is done with a frame written at once; a queued frame is
+   * left to the garbage collector.
+   */
+  sendDataFrame(streamId: number, frame: Buffer, written?: (frame: Buffer) => void): void {
+    if (this.closed) return;
+    writeDataHeader(frame, streamId);
+    if (this.queue.length > 0) {
+      this.enqueue(frame);
+      return;
+    }
+    if (this.carrier.destroyed || !this.carrier.writable) return;
+    this.bytesWritten += frame.length;
+    if (written) this.carrier.write(frame, () => written(frame));
+    else this.carrier.write(frame);
   }
 
   /** True while the carrier is backed up; writers should wait with whenWritable(). */

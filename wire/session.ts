@@ -252,6 +252,12 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Stream
   sendData(streamId: number, chunk: Buffer): void {
     this.sender.sendData(streamId, chunk);
   }
+  sendDataFrame(streamId: number, frame: Buffer, written?: (frame: Buffer) => void): void {
+    this.sender.sendDataFrame(streamId, frame, written);
+  }
+  get congested(): boolean {
+    return this.sender.congested;
+  }
   sendWindow(streamId: number, increment: number): void {
     this.sender.sendControl(encodeWindow(streamId, increment));
   }

@@ -4,6 +4,8 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { StreamResetError, type ResetCode } from './errors.js';
+import { TunnelStream } from './stream.js';
+import type { SocketFrameReader } from './frame-reader.js';
 
 /** A tunnel stream, or anything that carries one and counts its bytes like it (a peer-forwarded dial). */
 export type SpliceableStream = Duplex & { readonly bytesSent: number; readonly bytesReceived: number };
@@ -18,8 +20,16 @@ export interface SpliceResult {
 /**
  * @param socketResetCode the reset code the peer sees when `socket` fails
  * @param done called once, after both sides are closed
+ * @param reader set when `socket` was created with this reader's `onread`: its bytes then come
+ *   from the reader (one buffer per frame) instead of through pipe()
  */
-export function splice(tunnel: SpliceableStream, socket: Duplex, socketResetCode: ResetCode, done: (result: SpliceResult) => void): void {
+export function splice(
+  tunnel: SpliceableStream,
+  socket: Duplex,
+  socketResetCode: ResetCode,
+  done: (result: SpliceResult) => void,
+  reader?: SocketFrameReader,
+): void {
   if (tunnel.destroyed) {
     // Reset in the same read as its OPEN_OK: there is nothing to carry.
     abort(socket);
@@ -48,7 +58,12 @@ export function splice(tunnel: SpliceableStream, socket: Duplex, socketResetCode
     closed();
   });
   tunnel.on('close', closed);
-  socket.pipe(tunnel);
+  if (reader && socket instanceof net.Socket && tunnel instanceof TunnelStream) {
+    socket.once('end', () => tunnel.end());
+    reader.attach(socket, tunnel);
+  } else {
+    socket.pipe(tunnel);
+  }
   tunnel.pipe(socket);
 }
 

@@ -5,12 +5,19 @@
 // consumes them. So a stalled reader holds at most `window` bytes, costs the link nothing, and
 // never delays other streams on the same link.
 import { Duplex } from 'node:stream';
-import { MAX_DATA_PAYLOAD, MAX_WINDOW } from './frames.js';
+import { HEADER_SIZE, MAX_DATA_PAYLOAD, MAX_WINDOW } from './frames.js';
 import { StreamResetError, type ResetCode } from './errors.js';
 
 /** What a stream needs from the session that carries it. */
 export interface StreamLink {
   sendData(streamId: number, chunk: Buffer): void;
+  /**
+   * Sends a DATA frame whose payload follows HEADER_SIZE bytes of room in `frame`; `written`, if
+   * given, may be called once the carrier no longer needs the buffer (or never, if it was dropped).
+   */
+  sendDataFrame(streamId: number, frame: Buffer, written?: (frame: Buffer) => void): void;
+  /** True while the carrier is backed up. */
+  readonly congested: boolean;
   sendWindow(streamId: number, increment: number): void;
   sendFin(streamId: number): void;
   sendReset(streamId: number, code: ResetCode, message: string): void;
@@ -146,6 +153,34 @@ export class TunnelStream extends Duplex {
       this.link.forget(this);
     }
     this.destroy();
+  }
+
+  /**
+   * Sends a DATA frame that the caller read straight into `frame` after HEADER_SIZE bytes of room
+   * (frame-reader.ts), so the carrier gets one buffer per frame instead of a header and a payload
+   * it would copy together. When the frame cannot leave at once — credit short, earlier writes
+   * still queued, the link backed up — its payload takes the ordinary write() path, which keeps
+   * the order and the back-pressure of a Writable.
+   * @param written called once the carrier no longer needs `frame`, when it went whole; the caller
+   *   may reuse it then
+   * @returns like write(): false when the caller should wait for 'drain' before sending more
+   */
+  writeFrame(frame: Buffer, written?: (frame: Buffer) => void): boolean {
+    const length = frame.length - HEADER_SIZE;
+    const direct =
+      this.pendingWrite === null &&
+      this.writableLength === 0 &&
+      !this.writableEnded &&
+      !this.destroyed &&
+      length <= this.sendCredit &&
+      length <= MAX_DATA_PAYLOAD &&
+      !this.link.congested;
+    if (!direct) return this.write(frame.subarray(HEADER_SIZE));
+    this.link.sendDataFrame(this.id, frame, written);
+    this.sendCredit -= length;
+    this.bytesSent += length;
+    this.idleTimer?.refresh();
+    return true;
   }
 
   // ---- net.Socket compatibility -----------------------------------------------------------------

@@ -213,6 +213,44 @@ describe('wire: FrameSender', function () {
     sender.close();
   });
 
+  describe('sendDataFrame (a DATA frame built in one buffer)', function () {
+    const frameOf = (payload: string): Buffer => Buffer.concat([Buffer.alloc(HEADER_SIZE), Buffer.from(payload)]);
+
+    it('fills the header and writes the buffer itself at once, then reports it written', function () {
+      const carrier = new RecordingCarrier();
+      carrier.hold = true;
+      const sender = new FrameSender(carrier, false);
+      const frame = frameOf('payload');
+      const written: Buffer[] = [];
+      sender.sendDataFrame(9, frame, (f) => written.push(f));
+      assert.equal(carrier.writes.length, 1, 'no tick of waiting');
+      assert.equal(carrier.writes[0], frame, 'the same buffer, not a copy');
+      assert.deepEqual(decode(frame), [{ type: FrameType.DATA, streamId: 9, payload: Buffer.from('payload') }]);
+      assert.deepEqual(written, [], 'not before the carrier is done with it');
+      carrier.held.shift()!();
+      assert.deepEqual(written, [frame]);
+      assert.equal(sender.bytesWritten, frame.length);
+      sender.close();
+    });
+
+    it('queues behind frames of the same tick, keeping their order', async function () {
+      const carrier = new RecordingCarrier();
+      const sender = new FrameSender(carrier, true);
+      sender.sendControl(encodeControl(FrameType.FIN, 1));
+      sender.sendDataFrame(3, frameOf('after'));
+      assert.equal(carrier.writes.length, 0);
+      await nextTurn();
+      assert.deepEqual(
+        decode(carrier.bytes).map((f) => [f.type, f.streamId]),
+        [
+          [FrameType.FIN, 1],
+          [FrameType.DATA, 3],
+        ],
+      );
+      sender.close();
+    });
+  });
+
   it('frames of different ticks become different writes', async function () {
     const carrier = new RecordingCarrier();
     const sender = new FrameSender(carrier, true);

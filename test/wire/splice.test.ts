@@ -157,6 +157,8 @@ describe('wire: splice', function () {
   it('splicing a stream that has already closed tears the socket down and calls done', async function () {
     const link: StreamLink = {
       sendData: () => undefined,
+      sendDataFrame: () => undefined,
+      congested: false,
       sendWindow: () => undefined,
       sendFin: () => undefined,
       sendReset: () => undefined,

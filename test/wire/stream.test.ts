@@ -3,12 +3,12 @@
 import { strict as assert } from 'node:assert';
 import { once } from 'node:events';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { MAX_DATA_PAYLOAD, MAX_WINDOW } from '../../wire/frames.js';
+import { HEADER_SIZE, MAX_DATA_PAYLOAD, MAX_WINDOW } from '../../wire/frames.js';
 import { StreamResetError, type ResetCode } from '../../wire/errors.js';
 import { TunnelStream, type StreamLink } from '../../wire/stream.js';
 
 type Sent =
-  | { kind: 'data'; length: number }
+  | { kind: 'data'; length: number; whole?: true }
   | { kind: 'window'; increment: number }
   | { kind: 'fin' }
   | { kind: 'reset'; code: ResetCode; message: string };
@@ -24,6 +24,11 @@ class FakeLink implements StreamLink {
   sendData(_id: number, chunk: Buffer): void {
     this.sent.push({ kind: 'data', length: chunk.length });
     this.data.push(Buffer.from(chunk));
+  }
+  /** A frame built in one buffer is recorded as `whole`, with its payload. */
+  sendDataFrame(_id: number, frame: Buffer): void {
+    this.sent.push({ kind: 'data', length: frame.length - HEADER_SIZE, whole: true });
+    this.data.push(Buffer.from(frame.subarray(HEADER_SIZE)));
   }
   sendWindow(_id: number, increment: number): void {
     this.sent.push({ kind: 'window', increment });
@@ -97,6 +102,53 @@ describe('wire: TunnelStream', function () {
         [MAX_DATA_PAYLOAD, MAX_DATA_PAYLOAD, 100],
       );
       stream.destroy();
+    });
+
+    describe('writeFrame (a payload read into a buffer with header room)', function () {
+      const frameOf = (payload: Buffer): Buffer => Buffer.concat([Buffer.alloc(HEADER_SIZE), payload]);
+
+      it('sends the frame buffer itself while credit covers it and nothing is queued', function () {
+        const { link, stream } = make(64 * KiB, 100_000);
+        assert.equal(stream.writeFrame(frameOf(Buffer.alloc(60_000, 1))), true);
+        assert.deepEqual(link.sent, [{ kind: 'data', length: 60_000, whole: true }]);
+        assert.equal(stream.bytesSent, 60_000);
+        stream.destroy();
+      });
+
+      it('falls back to write() when credit is short, and later frames queue behind it in order', async function () {
+        const { link, stream } = make(64 * KiB, 50_000);
+        stream.writeFrame(frameOf(Buffer.alloc(40_000, 1)));
+        // 10 000 bytes of credit left: the second frame cannot go whole.
+        stream.writeFrame(frameOf(Buffer.alloc(30_000, 2)));
+        stream.writeFrame(frameOf(Buffer.alloc(5_000, 3)));
+        await nextTurn();
+        assert.equal(link.dataBytes, 50_000);
+        stream.receiveWindow(100_000);
+        await nextTurn();
+        assert.equal(link.dataBytes, 75_000);
+        assert.deepEqual(
+          link.of('data').map((s) => s.whole ?? false),
+          [true, false, false, false],
+          'once a frame waits, the ones after it must not overtake it',
+        );
+        const expected = Buffer.concat([Buffer.alloc(40_000, 1), Buffer.alloc(30_000, 2), Buffer.alloc(5_000, 3)]);
+        assert.ok(Buffer.concat(link.data).equals(expected));
+        stream.destroy();
+      });
+
+      it("returns false past the write buffer's limit while the link is congested, and emits 'drain' after", async function () {
+        const { link, stream } = make(64 * KiB, 4 * 1024 * KiB);
+        link.congested = true;
+        const results: boolean[] = [];
+        for (let i = 0; i < 4; i++) results.push(stream.writeFrame(frameOf(Buffer.alloc(30_000, i))));
+        assert.deepEqual(results, [true, true, false, false]);
+        assert.ok(link.of('data').every((s) => !s.whole), 'nothing goes whole while the link is backed up');
+        const drained = new Promise((resolve) => stream.once('drain', resolve));
+        link.release();
+        await drained;
+        assert.equal(link.dataBytes, 120_000);
+        stream.destroy();
+      });
     });
 
     it('completes a write only when the link is writable again', async function () {
