@@ -318,8 +318,13 @@ export class ProxyServer {
   async stop(drainTimeoutMs = this.options.drainTimeoutMs): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    // Leave the replica set first: peers announce the set without us and agents drain their links here.
-    await this.membership?.stop();
+    // Leave the replica set first: peers announce the set without us, and our own agents hear it
+    // from us at once (before the GOAWAY below), so none of them redials this replica meanwhile.
+    if (this.membership) {
+      const others = this.membership.announcement().filter((r) => r.id !== this.options.instance);
+      await this.membership.stop();
+      for (const link of this.agents.links()) if (link.session.peerSupports(FEATURE_REPLICAS)) link.session.sendReplicas({ replicas: others });
+    }
     // First the controller: its member watches are tunnel streams the drain below would wait for.
     await this.federation?.controller?.stop();
     // Status event streams never end by themselves: end them so the CONNECT listener can close.

@@ -139,11 +139,17 @@ describe('HA replicas (processes, shared MySQL)', function () {
     for (const hub of [c, b, a]) await hub.kill();
   });
 
-  it('a replica that dies is dropped by the agent after the TTL and its link is not retried', async function () {
+  it('a replica that stops is dropped by the agent at once; one that dies, after the TTL; neither is retried', async function () {
     const a = await replica('hub-a');
     const b = await replica('hub-b');
+    const c = await replica('hub-c');
     const agent = spawnAgent({ cluster: 'alpha', server: a });
-    await eventually('agent linked to both', () => agentStatus(agent), linkedTo(['hub-a', 'hub-b']));
+    await eventually('agent linked to all three', () => agentStatus(agent), linkedTo(['hub-a', 'hub-b', 'hub-c']));
+    const since = agent.mark;
+    await c.kill();
+    // hub-c told its agents the set without itself before its GOAWAY: no attempt to link to it again.
+    await eventually('hub-c gone from the agent', () => agentStatus(agent), linkedTo(['hub-a', 'hub-b']), 5_000);
+    assert.equal(agent.lines.slice(since).filter((l) => l.msg === 'replica link attempt failed').length, 0, 'no redial of the stopped replica');
     await b.kill('SIGKILL');
     await eventually('hub-b gone from the agent', () => agentStatus(agent), linkedTo(['hub-a']), 5_000);
     const status = await agentStatus(agent);
