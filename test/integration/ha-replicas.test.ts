@@ -18,6 +18,7 @@ import { getJson, spawnAgent, startServer, type LoggedProcess, type ServerProces
 import type { AgentStatus } from '../../cluster-agent/agent.js';
 import { ALPN_PEER } from '../../proxy-server/replicas/peer-forwarding.js';
 import { testPki } from '../support/pki.js';
+import { statusRequest } from '../support/status-client.js';
 
 const HEARTBEAT_MS = 200;
 const TTL_MS = 800;
@@ -135,6 +136,13 @@ describe('HA replicas (processes, shared MySQL)', function () {
       const state = await hub.state();
       assert.deepEqual(state.agents.map((l) => l.cluster), ['alpha'], 'exactly one link of the agent on each replica');
     }
+    // The status page lists the live replicas from the membership table, with their addresses.
+    const snapshot = JSON.parse((await statusRequest(b.connectPort, '/status/snapshot')).body) as { replicas: Array<{ instance: string; self: boolean; address: string }> };
+    assert.deepEqual(snapshot.replicas.map((r) => [r.instance, r.self, r.address]), [
+      ['hub-a', false, `127.0.0.1:${a.agentPort}`],
+      ['hub-b', true, `127.0.0.1:${b.agentPort}`],
+      ['hub-c', false, `127.0.0.1:${c.agentPort}`],
+    ]);
     await agent.kill();
     for (const hub of [c, b, a]) await hub.kill();
   });
