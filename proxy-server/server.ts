@@ -196,12 +196,13 @@ export class ProxyServer {
       registry: this.metrics.registry,
     });
     this.membership = membership;
-    await membership.start();
+    // Subscribed before the first heartbeat: agents that linked while it runs hear its result too.
     membership.on('change', () => {
       for (const link of this.agents.links()) this.announceReplicasTo(link);
     });
     // A cluster's first link here, or its last one gone: peers learn it at once, not a heartbeat later.
     this.agents.onChange(() => membership.nudge());
+    await membership.start();
     this.agents.setSeenElsewhere((cluster) => membership.hasSeen(cluster));
     this.dialer.forwarder = {
       peerFor: (cluster) => membership.peerFor(cluster),
