@@ -133,6 +133,7 @@ describe('HA replicas (processes, shared MySQL)', function () {
     for (const hub of [a, b, c]) {
       assert.equal(await metric(hub, 'fedtunnel_peer_forwarded_dials_total', '{result="ok"}'), 0, 'every dial was served by a local link');
       assert.equal(await metric(hub, 'fedtunnel_replicas_live'), 3);
+      assert.equal(await metric(hub, 'fedtunnel_cluster_replica_links', '{cluster="alpha"}'), 3, 'alpha has a link on every replica');
       const state = await hub.state();
       assert.deepEqual(state.agents.map((l) => l.cluster), ['alpha'], 'exactly one link of the agent on each replica');
     }
