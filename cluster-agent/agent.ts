@@ -166,6 +166,13 @@ export class ClusterAgent {
       ]);
     }
     await keepersStopped;
+    // A replica link a keeper finished opening during the drain carries no streams: close it too.
+    for (const session of this.sessions) session.end();
+    const late = Promise.all([...this.sessions].map((s) => (s.isClosed ? undefined : new Promise((resolve) => s.once('close', resolve)))));
+    const giveUp = new AbortController();
+    await Promise.race([late, sleep(Math.max(0, deadline - Date.now()) + 1000, undefined, { signal: giveUp.signal }).catch(() => undefined)]);
+    giveUp.abort();
+    for (const session of this.sessions) session.destroy(new Error('drain deadline passed'));
     await this.running;
   }
 

@@ -196,12 +196,13 @@ export class ProxyServer {
       registry: this.metrics.registry,
     });
     this.membership = membership;
-    await membership.start();
+    // Subscribed before the first heartbeat: agents that linked while it runs hear its result too.
     membership.on('change', () => {
       for (const link of this.agents.links()) this.announceReplicasTo(link);
     });
     // A cluster's first link here, or its last one gone: peers learn it at once, not a heartbeat later.
     this.agents.onChange(() => membership.nudge());
+    await membership.start();
     this.agents.setSeenElsewhere((cluster) => membership.hasSeen(cluster));
     this.dialer.forwarder = {
       peerFor: (cluster) => membership.peerFor(cluster),
@@ -318,8 +319,13 @@ export class ProxyServer {
   async stop(drainTimeoutMs = this.options.drainTimeoutMs): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    // Leave the replica set first: peers announce the set without us and agents drain their links here.
-    await this.membership?.stop();
+    // Leave the replica set first: peers announce the set without us, and our own agents hear it
+    // from us at once (before the GOAWAY below), so none of them redials this replica meanwhile.
+    if (this.membership) {
+      const others = this.membership.announcement().filter((r) => r.id !== this.options.instance);
+      await this.membership.stop();
+      for (const link of this.agents.links()) if (link.session.peerSupports(FEATURE_REPLICAS)) link.session.sendReplicas({ replicas: others });
+    }
     // First the controller: its member watches are tunnel streams the drain below would wait for.
     await this.federation?.controller?.stop();
     // Status event streams never end by themselves: end them so the CONNECT listener can close.

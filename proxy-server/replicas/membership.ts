@@ -52,6 +52,16 @@ export class ReplicaMembership extends EventEmitter<MembershipEvents> {
         this.set(self.liveSet.length);
       },
     });
+    new Gauge({
+      name: 'fedtunnel_cluster_replica_links',
+      help: 'Live replicas that reported an agent link of the cluster at their latest heartbeat (converged: every replica)',
+      labelNames: ['cluster'],
+      registers,
+      collect() {
+        this.reset();
+        for (const replica of self.liveSet) for (const cluster of replica.clusters) this.inc({ cluster });
+      },
+    });
     this.failures = new Counter({ name: 'fedtunnel_replica_heartbeat_failures_total', help: 'Membership heartbeats or reads that failed (store unreachable)', registers });
   }
 

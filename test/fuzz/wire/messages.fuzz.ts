@@ -5,7 +5,7 @@ import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
 import { MAX_WINDOW } from '../../../wire/frames.js';
 import { ProtocolError, isDialErrorCode, isResetCode, type DialErrorCode, type ResetCode } from '../../../wire/errors.js';
-import { clip, parseGoAway, parseHello, parseOpen, parseOpenFail, parseReset } from '../../../wire/messages.js';
+import { clip, parseGoAway, parseHello, parseOpen, parseOpenFail, parseReplicas, parseReset } from '../../../wire/messages.js';
 import { fuzzTarget, jsonArb, typedOrValue } from '../support.js';
 
 const DIAL_CODES: DialErrorCode[] = ['BAD_TARGET', 'UNKNOWN_CLUSTER', 'NO_AGENT', 'AGENT_DRAINING', 'STREAM_LIMIT', 'TOO_MANY_PENDING', 'POLICY_DENIED', 'NAME_NOT_RESOLVED', 'CONNECTION_REFUSED', 'HOST_UNREACHABLE', 'DIAL_TIMEOUT', 'LINK_LOST', 'CANCELLED', 'FORBIDDEN', 'DIAL_FAILED'];
@@ -30,6 +30,10 @@ const PARSERS: Array<[string, (payload: Buffer) => unknown, (m: never) => void]>
   ['OPEN_FAIL', parseOpenFail, (m: { code: string; message: string }) => assert.ok(isDialErrorCode(m.code) && typeof m.message === 'string' && m.message.length <= 1024)],
   ['RESET', parseReset, (m: { code: string; message: string }) => assert.ok(isResetCode(m.code) && typeof m.message === 'string' && m.message.length <= 1024)],
   ['GOAWAY', parseGoAway, (m: { reason: string }) => assert.ok(typeof m.reason === 'string' && m.reason.length <= 1024)],
+  ['REPLICAS', parseReplicas, (m: { replicas: Array<{ id: string; address: string }> }) => {
+    assert.ok(Array.isArray(m.replicas) && m.replicas.length <= 64);
+    for (const r of m.replicas) assert.ok(typeof r.id === 'string' && r.id.length >= 1 && r.id.length <= 253 && typeof r.address === 'string' && r.address.length >= 1 && r.address.length <= 261);
+  }],
 ];
 
 function parseAll(payload: Buffer): void {
@@ -48,6 +52,9 @@ const validMessageArb = fc.oneof(
   fc.record({ code: fc.constantFrom(...DIAL_CODES), message: fc.string({ maxLength: 2000 }).map(clip) }).map((m) => ['OPEN_FAIL', parseOpenFail, m] as const),
   fc.record({ code: fc.constantFrom(...RESET_CODES), message: fc.string({ maxLength: 2000 }).map(clip) }).map((m) => ['RESET', parseReset, m] as const),
   fc.record({ reason: fc.string({ maxLength: 2000 }).map(clip) }).map((m) => ['GOAWAY', parseGoAway, m] as const),
+  fc
+    .record({ replicas: fc.array(fc.record({ id: textArb(253).filter((s) => s.length > 0), address: textArb(261).filter((s) => s.length > 0) }), { maxLength: 64 }) })
+    .map((m) => ['REPLICAS', parseReplicas, m] as const),
 );
 
 fuzzTarget('wire/messages', {

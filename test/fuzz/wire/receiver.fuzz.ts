@@ -178,7 +178,7 @@ fuzzTarget('wire/receiver', {
         header[0] = type;
         header.writeUInt32BE(streamId, 2);
         header.writeUInt32BE(length, 6);
-        const known = type >= FrameType.HELLO && type <= FrameType.GOAWAY;
+        const known = type >= FrameType.HELLO && type <= FrameType.REPLICAS;
         const limit = type === FrameType.DATA ? MAX_DATA_PAYLOAD : MAX_CONTROL_PAYLOAD;
         const mustRefuse = !known || length > limit || (type === FrameType.DATA && streamId === 0);
         const { error } = run([header.subarray(0, firstCut), header.subarray(firstCut)]);
