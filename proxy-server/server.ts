@@ -119,6 +119,7 @@ export class ProxyServer {
       instance: options.instance,
       revocation: this.revocation,
       enrolment,
+      frontProxies: options.agentFrontProxies,
     });
     // Read here: an unreadable --oidc-ca-file or a bad --token-auth-file fails the start with nothing to close.
     this.oidc = options.oidc ? new OidcAuthenticator(oidcOptions(options.oidc), log.child({ part: 'oidc' })) : undefined;
