@@ -40,9 +40,14 @@ export function splice(tunnel: TunnelStream, socket: Duplex, socketResetCode: Re
   });
   // A socket closed while the tunnel still runs cannot take or give more bytes: reset the stream.
   // A tunnel closed cleanly has already ended the socket through pipe(); destroying it here would
-  // drop bytes still queued for the socket's peer.
+  // drop bytes still queued for the socket's peer. Likewise a socket that closed cleanly — its
+  // end read (pipe() has ended the tunnel) and everything for it written — leaves the tunnel to
+  // finish by itself: the socket's last bytes may still wait in the tunnel for credit or for a
+  // congested carrier, and a reset now would drop them (a short echo whose FIN-less end looked
+  // clean to a Unix-socket client; seen most over HTTP/2, whose carrier backs up more often).
   socket.on('close', () => {
-    if (!tunnel.destroyed) tunnel.destroy();
+    const cleanClose = socket.readableEnded && socket.writableFinished;
+    if (!tunnel.destroyed && !cleanClose) tunnel.destroy();
     closed();
   });
   tunnel.on('close', closed);
