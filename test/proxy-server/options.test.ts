@@ -61,7 +61,13 @@ describe('proxy-server: parseServerOptions', function () {
       bootstrapTokensFile: null,
       bootstrapTokensUsedFile: null,
       agentCertTtlMs: 30 * 86_400_000,
+      agentFrontProxies: [],
     });
+  });
+
+  it('takes the HTTP/2 front proxies trusted to forward agent certificates (--agent-front-proxy, repeatable)', function () {
+    assert.deepEqual(parse('--agent-front-proxy', 'edge-a', '--agent-front-proxy', 'edge-b').agentFrontProxies, ['edge-a', 'edge-b']);
+    usageError([...REQUIRED, '--agent-front-proxy', ' '], '--agent-front-proxy');
   });
 
   it('takes a token file for /clusters (--token-auth-file)', function () {
