@@ -8,7 +8,7 @@ import { FULL_SIZES, QUICK_SIZES, startDestinationServers } from './measure.js';
 import { limit, Results, type Target } from './results.js';
 import type { BenchContext, Section } from './scenario.js';
 import { createTunnelSection, type TunnelPathEntry } from './tunnel-section.js';
-import { tlsTunnel, wsTunnel } from './tunnel-paths.js';
+import { h2Tunnel, tlsTunnel, wsTunnel } from './tunnel-paths.js';
 import { createHolSection, HOL_KEY } from './hol-section.js';
 import { AGENT_KEY, createMemorySection, STREAM_KEY } from './memory-section.js';
 import { createStoreSection } from './store-section.js';
@@ -25,6 +25,7 @@ export const tunnelPaths: TunnelPathEntry[] = [
   { factory: sshPath },
   { factory: tlsTunnel, latencyAs: 'tunnel', dialAs: 'dial' },
   { factory: wsTunnel },
+  { factory: h2Tunnel },
 ];
 
 /** Sections in run order; a further section (e.g. memory) is one more entry. */
@@ -37,6 +38,7 @@ export const targets: Target[] = [
   { label: 'tls >= 0.9 x tls_relay', check: (r) => r[throughput('tls')] / r[throughput('tls_relay')], min: 0.9 },
   { label: 'tls >= 1.0 x ssh', check: (r) => r[throughput('tls')] / r[throughput('ssh')], min: 1.0 },
   { label: 'ws >= 0.8 x tls', check: (r) => r[throughput('ws')] / r[throughput('tls')], min: 0.8 },
+  { label: 'h2 >= 0.8 x tls', check: (r) => r[throughput('h2')] / r[throughput('tls')], min: 0.8 },
   {
     label: '(tunnel_p50 - direct_p50) <= (ssh_p50 - direct_p50), as a ratio',
     check: (r) => {

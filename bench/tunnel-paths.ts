@@ -1,5 +1,5 @@
 // The tunnel under test as benchmark paths: a real proxy-server process and a real cluster-agent
-// process (carrier tls or ws), and a client that asks the server's CONNECT frontend on its Unix
+// process (carrier tls, ws or http2), and a client that asks the server's CONNECT frontend on its Unix
 // socket for each connection. The Unix socket keeps the client→proxy hop plain, like the entry
 // hop of the ssh -R and tls_relay baselines.
 import http from 'node:http';
@@ -29,7 +29,9 @@ export function benchPki(dir: string): PkiPaths {
   return ensurePki(dir, { clusters: [{ name: BENCH_CLUSTER, tenant: BENCH_TENANT }], users: [] });
 }
 
-export function agentArgs(pki: PkiPaths, agentPort: number, carrier: 'tls' | 'ws', extra: string[] = []): string[] {
+export type BenchCarrier = 'tls' | 'ws' | 'http2';
+
+export function agentArgs(pki: PkiPaths, agentPort: number, carrier: BenchCarrier, extra: string[] = []): string[] {
   const agentCert = pki.agents[BENCH_CLUSTER]!;
   return [
     '--server', `127.0.0.1:${agentPort}`,
@@ -113,7 +115,7 @@ export class LogFollower {
 }
 
 export interface TunnelRigOptions {
-  carrier: 'tls' | 'ws';
+  carrier: BenchCarrier;
   serverArgs?: string[];
   agentArgs?: string[];
 }
@@ -262,13 +264,14 @@ function httpGet(port: number, urlPath: string): Promise<string> {
   });
 }
 
-function tunnelFactory(carrier: 'tls' | 'ws'): PathFactory {
+/** `name` is the path's key suffix (tunnel.throughput_MBps.<name>). */
+function tunnelFactory(carrier: BenchCarrier, name: string = carrier): PathFactory {
   return {
-    name: carrier,
+    name,
     async start(): Promise<Path> {
       const rig = await startTunnelRig({ carrier });
       return {
-        name: carrier,
+        name,
         connect: (target): Promise<Duplex> => rig.connect(target),
         close: () => rig.close(),
       };
@@ -278,3 +281,4 @@ function tunnelFactory(carrier: 'tls' | 'ws'): PathFactory {
 
 export const tlsTunnel: PathFactory = tunnelFactory('tls');
 export const wsTunnel: PathFactory = tunnelFactory('ws');
+export const h2Tunnel: PathFactory = tunnelFactory('http2', 'h2');

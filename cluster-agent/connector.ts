@@ -1,15 +1,18 @@
-// Opens the agent's outbound carrier: raw TLS (ALPN fedtunnel/1) or a WebSocket over TLS, either
-// directly or through an HTTP CONNECT forward proxy (corporate egress). Always mutual TLS: the
-// agent proves its cluster with its certificate and verifies the server's against our CA.
+// Opens the agent's outbound carrier — raw TLS (ALPN fedtunnel/1), a WebSocket over TLS or one
+// HTTP/2 stream (ALPN h2), each in its own file under carriers/ — either directly or through an
+// HTTP CONNECT forward proxy (corporate egress). Always mutual TLS: the agent proves its cluster
+// with its certificate and verifies the server's against our CA.
 import http from 'node:http';
-import net from 'node:net';
-import tls from 'node:tls';
+import type net from 'node:net';
+import type tls from 'node:tls';
 import type { Duplex } from 'node:stream';
-import { WebSocket, createWebSocketStream } from 'ws';
-import { ALPN_TUNNEL, WEBSOCKET_PATH } from '../wire/frames.js';
 import { formatHostPort, type HostPort } from '../common/address.js';
+import { openHttp2Carrier } from './carriers/http2.js';
+import { openTlsCarrier } from './carriers/tls.js';
+import { openWebSocketCarrier } from './carriers/websocket.js';
 
-export type CarrierKind = 'tls' | 'ws';
+export type CarrierKind = 'tls' | 'ws' | 'http2';
+export const CARRIER_KINDS: readonly CarrierKind[] = ['tls', 'ws', 'http2'];
 
 export interface CarrierOptions {
   kind: CarrierKind;
@@ -28,6 +31,14 @@ export interface Carrier {
   /** Message-oriented carriers want each batch of frames as one write. */
   coalesceWrites: boolean;
 }
+
+/**
+ * One way of carrying the mux. `proxied` is the socket of a CONNECT tunnel to the server when a
+ * forward proxy is configured; `signal` aborts at the connect timeout.
+ */
+export type CarrierOpener = (options: CarrierOptions, proxied: net.Socket | undefined, signal: AbortSignal) => Promise<Carrier>;
+
+const OPENERS: Record<CarrierKind, CarrierOpener> = { tls: openTlsCarrier, ws: openWebSocketCarrier, http2: openHttp2Carrier };
 
 /** Asks an HTTP proxy for a CONNECT tunnel to the server; resolves with the raw socket. */
 export function connectThroughProxy(proxy: URL, target: HostPort, signal: AbortSignal): Promise<net.Socket> {
@@ -51,58 +62,8 @@ export function connectThroughProxy(proxy: URL, target: HostPort, signal: AbortS
   });
 }
 
-function tlsOptions(options: CarrierOptions, alpn: string): tls.ConnectionOptions {
-  return {
-    secureContext: options.secureContext,
-    servername: net.isIP(options.serverName) ? undefined : options.serverName,
-    // Verify the server certificate against the name we were told to expect, IP or DNS.
-    checkServerIdentity: (_host, cert) => tls.checkServerIdentity(options.serverName, cert),
-    ALPNProtocols: [alpn],
-    minVersion: 'TLSv1.2',
-  };
-}
-
 export async function openCarrier(options: CarrierOptions): Promise<Carrier> {
   const signal = AbortSignal.timeout(options.timeoutMs);
   const proxied = options.proxy ? await connectThroughProxy(options.proxy, options.server, signal) : undefined;
-  if (options.kind === 'tls') {
-    const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
-      const s = tls.connect({ ...tlsOptions(options, ALPN_TUNNEL), host: options.server.host, port: options.server.port, socket: proxied });
-      const onAbort = (): void => void s.destroy(new Error(`carrier not established within ${options.timeoutMs} ms`));
-      signal.addEventListener('abort', onAbort, { once: true });
-      s.once('secureConnect', () => {
-        signal.removeEventListener('abort', onAbort);
-        if (s.alpnProtocol !== ALPN_TUNNEL) {
-          s.destroy();
-          reject(new Error(`server did not negotiate ${ALPN_TUNNEL}`));
-        } else resolve(s);
-      });
-      s.once('error', (error) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      });
-    });
-    socket.setNoDelay(true);
-    return { stream: socket, coalesceWrites: false };
-  }
-  const url = `wss://${formatHostPort(options.server)}${WEBSOCKET_PATH}`;
-  const ws = new WebSocket(url, {
-    ...tlsOptions(options, 'http/1.1'),
-    perMessageDeflate: false,
-    handshakeTimeout: options.timeoutMs,
-    createConnection: proxied ? (opts: tls.ConnectionOptions) => tls.connect({ ...opts, socket: proxied }) : undefined,
-  } as WebSocket.ClientOptions);
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => {
-      ws.off('error', reject);
-      resolve();
-    });
-    ws.once('error', reject);
-    ws.once('unexpected-response', (_req, res) => {
-      ws.off('error', reject);
-      reject(new Error(`WebSocket upgrade refused with ${res.statusCode}`));
-      ws.terminate();
-    });
-  });
-  return { stream: createWebSocketStream(ws), coalesceWrites: true };
+  return OPENERS[options.kind](options, proxied, signal);
 }

@@ -10,7 +10,7 @@ import { DEFAULT_WINDOW } from '../wire/frames.js';
 import { LOG_LEVELS } from '../common/log.js';
 import { DAY_MS, UsageError, integerFlag, listenFlag, logLevelFlag, parseFlags, requiredFlag, requiredListenFlag } from '../common/flags.js';
 import { DestinationPolicy, PolicyRuleError } from './policy.js';
-import type { CarrierKind } from './connector.js';
+import { CARRIER_KINDS, type CarrierKind } from './connector.js';
 import { DEFAULT_LISTENER_LIMITS, type ListenerLimits } from '../common/listener-guard.js';
 import { LISTENER_LIMIT_FLAGS, listenerLimitOptions } from '../common/listener-flags.js';
 
@@ -64,7 +64,8 @@ export const AGENT_HELP = `usage: cluster-agent --server HOST:PORT --ca FILE --c
   --renew-before D|N%        renew this long before expiry, or with N % of the validity left
                              [a third of the validity: at 2/3 of its life]
   --server-name NAME         name expected in the server certificate [host of --server]
-  --carrier tls|ws           raw TLS, or WebSocket over TLS for HTTPS-only egress [tls]
+  --carrier tls|ws|http2     raw TLS; WebSocket over TLS for HTTPS-only egress; or one HTTP/2
+                             stream for egress that passes only HTTP/2 (gRPC-style) [tls]
   --proxy URL                http://[user:pass@]host:port CONNECT proxy on the way out
   --apiserver HOST:PORT      the cluster's API server; always allowed
   --allow RULE               extra allowed destination (repeatable): host:port, host:*,
@@ -122,8 +123,8 @@ export function parseAgentOptions(argv: string[]): AgentOptions | 'help' {
   if (v.help) return 'help';
   const server = requiredListenFlag('server', requiredFlag('server', v.server), null);
   if (server.port === 0) throw new UsageError('--server: port must not be 0');
-  const carrier = v.carrier ?? 'tls';
-  if (carrier !== 'tls' && carrier !== 'ws') throw new UsageError('--carrier: expected tls or ws');
+  const carrier = (v.carrier ?? 'tls') as CarrierKind;
+  if (!CARRIER_KINDS.includes(carrier)) throw new UsageError(`--carrier: expected ${CARRIER_KINDS.join(', ')}`);
   let proxy: URL | null = null;
   if (v.proxy !== undefined) {
     try {

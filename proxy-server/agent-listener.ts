@@ -1,21 +1,23 @@
-// Accepts agent links. One TLS port serves both carriers: ALPN "fedtunnel/1" is the raw TLS
-// carrier, "http/1.1" leads to the WebSocket carrier (for networks that only let HTTPS out,
-// possibly through a CONNECT proxy). Either way the cluster and tenant come from the verified
-// client certificate, never from anything the agent says.
-import http from 'node:http';
+// Accepts agent links. One TLS port serves every carrier, chosen by ALPN: "fedtunnel/1" is the
+// raw TLS carrier, "h2" the HTTP/2 carrier, "http/1.1" the WebSocket carrier (and enrolment); each
+// lives in carriers/. Whatever the carrier, the cluster and tenant come from a verified
+// certificate, never from anything the agent says.
 import tls from 'node:tls';
-import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { ListenerGuard, type ListenerLimits } from '../common/listener-guard.js';
-import { WebSocketServer, createWebSocketStream } from 'ws';
-import { agentIdentityFromPeer, replicaIdentityFromPeer, type AgentIdentity } from '../certs/identity.js';
+import { agentIdentityFromPeer, replicaIdentityFromPeer } from '../certs/identity.js';
 import { ALPN_PEER } from './replicas/peer-forwarding.js';
-import { ALPN_TUNNEL, PROTOCOL_VERSION, WEBSOCKET_PATH } from '../wire/frames.js';
+import { ALPN_TUNNEL, PROTOCOL_VERSION } from '../wire/frames.js';
 import { MuxSession } from '../wire/session.js';
-import type { AgentLink, AgentRegistry, CarrierKind } from './registry.js';
+import type { AgentLink, AgentRegistry } from './registry.js';
 import type { ServerMetrics } from './metrics.js';
 import type { RevocationGuard } from './revocation.js';
 import type { EnrolmentEndpoint } from './enrolment.js';
+import type { AgentCarrier, AgentCarrierLink } from './carriers/carrier.js';
+import { Http2Carrier } from './carriers/http2.js';
+import { isFrontProxy, parseCertificates } from './carriers/front-proxy.js';
+import { TlsCarrier } from './carriers/tls.js';
+import { WebSocketCarrier } from './carriers/websocket.js';
 
 export interface AgentListenerOptions {
   tlsContext: tls.SecureContextOptions;
@@ -36,16 +38,14 @@ export interface AgentListenerOptions {
    * certificates only). Absent: that ALPN is not offered.
    */
   peer?: (socket: tls.TLSSocket) => void;
+  /** CNs of HTTP/2 front proxies trusted to forward agent certificates (README "HTTP/2 carrier"). */
+  frontProxies?: readonly string[];
 }
-
-/** A batch of frames is one WebSocket message; bound it well above the largest batch we send. */
-const MAX_WEBSOCKET_MESSAGE = 64 * 1024 * 1024;
 
 export class AgentListener {
   readonly server: tls.Server;
-  private readonly http: http.Server;
-  private readonly wss: WebSocketServer;
   private readonly guard: ListenerGuard;
+  private readonly carriers = new Map<string, AgentCarrier>();
   private readonly pendingHandshakes = new Set<MuxSession>();
   private nextLinkId = 1;
 
@@ -55,6 +55,7 @@ export class AgentListener {
     private readonly log: Logger,
     private readonly options: AgentListenerOptions,
   ) {
+    const frontProxies = new Set(options.frontProxies ?? []);
     // Client certificates are verified by the guard (rejectUnauthorized: false), so a refusal
     // carries its reason (expired, unknown CA, not an agent certificate) instead of a silent reset.
     this.server = tls.createServer({
@@ -62,58 +63,54 @@ export class AgentListener {
       requestCert: true,
       rejectUnauthorized: false,
       minVersion: 'TLSv1.2',
-      ALPNProtocols: options.peer ? [ALPN_TUNNEL, 'http/1.1', ALPN_PEER] : [ALPN_TUNNEL, 'http/1.1'],
+      ALPNProtocols: options.peer ? [ALPN_TUNNEL, 'h2', 'http/1.1', ALPN_PEER] : [ALPN_TUNNEL, 'h2', 'http/1.1'],
     });
     this.guard = new ListenerGuard({
       listener: 'agent',
       limits: options.limits,
       registry: metrics.registry,
       log,
-      // Optional only for HTTP without a certificate: an agent enrolling (the request handler
-      // serves such connections the enrolment paths and nothing else). The raw carrier needs one.
+      // Optional only for HTTP/1.1 without a certificate: an agent enrolling (the request handler
+      // serves such connections the enrolment paths and nothing else). The tunnel carriers need one.
       clientCertificate: 'optional',
       checkPeer: (socket) => {
         const peer = socket.getPeerCertificate();
         if (socket.alpnProtocol === ALPN_PEER) return peer && replicaIdentityFromPeer(peer) ? null : 'not_a_replica_certificate';
-        if (!peer || Object.keys(peer).length === 0) return socket.alpnProtocol === ALPN_TUNNEL ? 'no_certificate' : null;
+        if (!peer || Object.keys(peer).length === 0) return socket.alpnProtocol === 'http/1.1' || !socket.alpnProtocol ? null : 'no_certificate';
+        if (agentIdentityFromPeer(peer)) return null;
+        // A front proxy speaks HTTP/2 only, and serves traffic only for the agents it forwards.
+        if (socket.alpnProtocol === 'h2' && isFrontProxy(peer, frontProxies)) return null;
         // A valid certificate of our CA that is not an agent's (a user's client cert) must not be
         // able to serve traffic for any cluster.
-        return agentIdentityFromPeer(peer) ? null : 'not_an_agent_certificate';
+        return 'not_an_agent_certificate';
       },
       // Link attempts refused before a session exists (HELLO timeouts and version mismatches are counted below).
       onRefusal: (reason) => {
         if (reason !== 'hello_timeout' && reason !== 'version_mismatch') metrics.agentLinks.inc({ result: reason });
       },
     });
+    const attach = (link: AgentCarrierLink): void => this.attach(link);
+    const cas = options.tlsContext.ca ? parseCertificates(([] as Array<string | Buffer>).concat(options.tlsContext.ca).join('\n')) : [];
+    for (const carrier of [
+      new TlsCarrier(attach),
+      new Http2Carrier(attach, this.guard, log, { limits: options.limits, frontProxies, cas }),
+      new WebSocketCarrier(attach, this.guard, options.enrolment),
+    ]) {
+      this.carriers.set(carrier.alpn, carrier);
+    }
     this.server.on('secureConnection', this.onSecureConnection);
     this.guard.protect(this.server);
-    this.http = http.createServer({ maxHeaderSize: 16 * 1024 }, (req, res) => {
-      if (options.enrolment?.handles(req)) return options.enrolment.serve(req, res);
-      res.writeHead(404, { 'content-type': 'text/plain' }).end(`agents connect with a WebSocket upgrade on ${WEBSOCKET_PATH}\n`);
-    });
-    this.wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: MAX_WEBSOCKET_MESSAGE });
-    this.http.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-      const identity = agentIdentityFromPeer((req.socket as tls.TLSSocket).getPeerCertificate());
-      if (req.url !== WEBSOCKET_PATH || !identity) {
-        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-        return;
-      }
-      this.wss.handleUpgrade(req, socket, head, (ws) => {
-        this.attach(createWebSocketStream(ws), true, identity, 'ws', req.socket as tls.TLSSocket);
-      });
-    });
-    // The same guard: a WebSocket socket's header deadline starts when it is handed over.
-    this.guard.protect(this.http);
   }
 
   /** Closes the listener and every link still in its handshake; registered links are the server's to drain. */
   close(): Promise<void> {
     for (const session of this.pendingHandshakes) session.destroy(new Error('server shutting down'));
     this.guard.closeUnauthenticated();
+    for (const carrier of this.carriers.values()) carrier.close();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
-  /** Only sockets the guard let through (verified agent certificate) get here. */
+  /** Only sockets the guard let through (verified certificate) get here. */
   private readonly onSecureConnection = (socket: tls.TLSSocket): void => {
     if (socket.alpnProtocol === ALPN_PEER && this.options.peer) {
       // A verified replica certificate (checkPeer): the peer handler bounds the request line itself.
@@ -121,19 +118,14 @@ export class AgentListener {
       this.options.peer(socket);
       return;
     }
-    const identity = agentIdentityFromPeer(socket.getPeerCertificate());
-    if (identity && socket.alpnProtocol === ALPN_TUNNEL) {
-      socket.setNoDelay(true);
-      this.attach(socket, false, identity, 'tls', socket);
-    } else {
-      this.http.emit('connection', socket);
-    }
+    // No ALPN at all: an HTTP/1.1 client (enrolment with curl, say).
+    const carrier = this.carriers.get(socket.alpnProtocol || 'http/1.1');
+    if (carrier) carrier.accept(socket);
+    else socket.destroy();
   };
 
-  private attach(carrier: Duplex, coalesceWrites: boolean, identity: AgentIdentity, kind: CarrierKind, socket: tls.TLSSocket): void {
+  private attach({ stream: carrier, coalesceWrites, identity, kind, socket, serial, remoteAddress }: AgentCarrierLink): void {
     const { options } = this;
-    const remoteAddress = socket.remoteAddress ?? '';
-    const serial = socket.getPeerCertificate().serialNumber;
     // Counted in fedtunnel_agent_links_total{result="revoked"} by the guard's onRefusal.
     if (options.revocation?.refusesAgent(carrier, kind, serial, identity, (fields) => this.guard.refused('revoked', socket, fields))) return;
     const linkId = this.nextLinkId++;

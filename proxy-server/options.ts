@@ -75,6 +75,8 @@ export interface ServerOptions extends ListenerLimits {
   bootstrapTokensUsedFile: string | null;
   /** Lifetime of the agent certificates the hub signs. */
   agentCertTtlMs: number;
+  /** CNs of HTTP/2 front proxies (client certificates of --ca) trusted to forward agent certificates. */
+  agentFrontProxies: string[];
   /** HA replicas (README "HA replicas"): membership in --federation-store's database; null/absent: a single hub. */
   replicas?: ReplicaOptions | null;
 }
@@ -106,7 +108,10 @@ export const SERVER_DEFAULTS = {
 } as const;
 
 export const SERVER_HELP = `usage: proxy-server --ca FILE --cert FILE --key FILE [options]
-  --agent-listen HOST:PORT     agent carrier listener (TLS and WebSocket)      [0.0.0.0:8091]
+  --agent-listen HOST:PORT     agent carrier listener (TLS, HTTP/2, WebSocket)  [0.0.0.0:8091]
+  --agent-front-proxy CN       (repeatable) an HTTP/2 reverse proxy whose client certificate (of --ca)
+                               has this CN may forward the agent certificate it verified
+                               (README "HTTP/2 carrier"); default: none, agents' own certificates only
   --connect-listen HOST:PORT   HTTP CONNECT frontend over mTLS, "off" disables [0.0.0.0:8090]
   --connect-uds PATH           HTTP CONNECT frontend on a Unix socket (mode 0660)
   --uds-default-cluster NAME   cluster for Unix-socket CONNECTs that name none
@@ -230,6 +235,7 @@ export function parseServerOptions(argv: string[]): ServerOptions | 'help' {
     'advertise-agent-address': { type: 'string' },
     'replica-heartbeat': { type: 'string' },
     'replica-ttl': { type: 'string' },
+    'agent-front-proxy': { type: 'string', multiple: true },
   });
   if (v.help) return 'help';
   const udsDefaultCluster = v['uds-default-cluster'] ?? null;
@@ -275,6 +281,7 @@ export function parseServerOptions(argv: string[]): ServerOptions | 'help' {
     bootstrapTokensUsedFile: fileFlag('bootstrap-tokens-used', v['bootstrap-tokens-used']),
     agentCertTtlMs: durationFlag('agent-cert-ttl', v['agent-cert-ttl'], d.agentCertTtlMs, 5_000),
     replicas: replicaFlags(v['advertise-agent-address'], v['replica-heartbeat'], v['replica-ttl']),
+    agentFrontProxies: frontProxyFlag(v['agent-front-proxy']),
   };
   if (options.bootstrapTokensFile && !options.caKeyFile) throw new UsageError('--bootstrap-tokens needs --ca-key (the hub signs the certificates of enrolled agents)');
   if (options.bootstrapTokensUsedFile && !options.bootstrapTokensFile) throw new UsageError('--bootstrap-tokens-used needs --bootstrap-tokens');
@@ -283,4 +290,10 @@ export function parseServerOptions(argv: string[]): ServerOptions | 'help' {
   if (options.oidc && !options.federationListen) throw new UsageError('--oidc-issuer-url: only with --federation-listen (it authenticates the federation API server\'s users)');
   if (options.keepaliveTimeoutMs <= options.keepaliveIntervalMs) throw new UsageError('--keepalive-timeout must be larger than --keepalive-interval');
   return options;
+}
+
+/** Front-proxy names are certificate CNs; an empty one would match nothing but hides a typo. */
+function frontProxyFlag(values: string[] | undefined): string[] {
+  for (const name of values ?? []) if (name.trim() === '') throw new UsageError('--agent-front-proxy: expected a certificate CN');
+  return values ?? [];
 }

@@ -4,7 +4,7 @@ import type { AgentIdentity } from '../certs/identity.js';
 import type { MuxSession } from '../wire/session.js';
 import { DialError } from '../wire/errors.js';
 
-export type CarrierKind = 'tls' | 'ws';
+export type CarrierKind = 'tls' | 'ws' | 'http2';
 
 export interface AgentLink {
   /** Unique per process, for logs and the debug endpoint. */

@@ -10,7 +10,7 @@ import { refuseLink, type MuxSession } from '../wire/session.js';
 import type { ServerMetrics } from './metrics.js';
 import type { CarrierKind } from './registry.js';
 
-export type RevocationListener = 'agent_tls' | 'agent_ws' | 'agent_renew' | 'connect_tls' | 'federation';
+export type RevocationListener = 'agent_tls' | 'agent_ws' | 'agent_http2' | 'agent_renew' | 'connect_tls' | 'federation';
 export type RevokedConnectionKind = 'agent_link' | 'connect_tunnel';
 
 /**
@@ -65,7 +65,7 @@ export class RevocationGuard {
 
   /** An agent carrier whose certificate is revoked gets a CERTIFICATE_REVOKED GOAWAY and is closed; returns true then. */
   refusesAgent(carrier: Duplex, kind: CarrierKind, serial: string | undefined, identity: AgentIdentity, report?: RefusalReport): boolean {
-    if (!this.refuses(kind === 'tls' ? 'agent_tls' : 'agent_ws', serial, { cluster: identity.cluster, tenant: identity.tenant, carrier: kind }, report)) return false;
+    if (!this.refuses(`agent_${kind}`, serial, { cluster: identity.cluster, tenant: identity.tenant, carrier: kind }, report)) return false;
     refuseLink(carrier, 'CERTIFICATE_REVOKED', `agent certificate serial ${display(serial)} is revoked`, this.lingerMs);
     return true;
   }

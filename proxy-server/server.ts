@@ -133,6 +133,7 @@ export class ProxyServer {
       onRegistered: (link) => this.announceReplicasTo(link),
       // Dials forwarded by peer replicas are served from this replica's own links only (one hop).
       peer: options.replicas ? (socket) => void servePeer(socket, this.dial, options.handshakeTimeoutMs, log.child({ part: 'peer' })) : undefined,
+      frontProxies: options.agentFrontProxies,
     });
     // Read here: an unreadable --oidc-ca-file or a bad --token-auth-file fails the start with nothing to close.
     this.oidc = options.oidc ? new OidcAuthenticator(oidcOptions(options.oidc), log.child({ part: 'oidc' })) : undefined;

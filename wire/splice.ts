@@ -52,9 +52,16 @@ export function splice(
   });
   // A socket closed while the tunnel still runs cannot take or give more bytes: reset the stream.
   // A tunnel closed cleanly has already ended the socket through pipe(); destroying it here would
-  // drop bytes still queued for the socket's peer.
+  // drop bytes still queued for the socket's peer. Likewise when both directions ended cleanly —
+  // the socket's end read (pipe() has ended the tunnel) and the tunnel's end passed on to the
+  // socket — the tunnel finishes by itself: the socket's last bytes may still wait in it for
+  // credit or for a congested carrier, and a reset now would drop them (a short echo whose end
+  // looked clean to a Unix-socket client; seen most over HTTP/2, whose carrier backs up more
+  // often). A socket that ended its own side without the tunnel's end (no allowHalfOpen) is not
+  // clean: the tunnel still had bytes for it.
   socket.on('close', () => {
-    if (!tunnel.destroyed) tunnel.destroy();
+    const bothEnded = socket.readableEnded && tunnel.readableEnded && socket.writableFinished;
+    if (!tunnel.destroyed && !bothEnded) tunnel.destroy();
     closed();
   });
   tunnel.on('close', closed);

@@ -26,6 +26,7 @@ import {
   type KubeconfigCluster,
 } from '../../common/federation-processes.js';
 import type { LoggedProcess } from '../../common/spawn.js';
+import { getJson } from '../../common/http-get.js';
 
 /** The sandbox's non-admin user: RBAC lets its group read namespace demo only (examples/demo.yaml). */
 const VIEWER_USER = 'viewer';
@@ -37,6 +38,9 @@ const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 const ROOT = path.resolve(DIST, '..');
 
 // Two tenants: retail runs east and west, one deployment unit ("cell") each; payments runs north.
+/** Carrier of each member's agent (default tls). */
+const CARRIERS: Record<string, string> = { north: 'http2' };
+
 const MEMBERS = [
   { name: 'east', tenant: 'retail', region: 'east', cell: 'cell-a' },
   { name: 'west', tenant: 'retail', region: 'west', cell: 'cell-b' },
@@ -106,7 +110,11 @@ async function main(): Promise<number> {
           apiserver: `127.0.0.1:${port}`,
           drainTimeoutMs: 2000,
           backoff: null,
-          ...(member.name === WEBHOOK_CLUSTER ? { extraArgs: ['--allow', webhook.agentAllow] } : {}),
+          extraArgs: [
+            ...(member.name === WEBHOOK_CLUSTER ? ['--allow', webhook.agentAllow] : []),
+            // One member links over the HTTP/2 carrier (README "Carriers"); every check below reaches it through it.
+            '--carrier', CARRIERS[member.name] ?? 'tls',
+          ],
           logFile: logFile(logDir, `agent-${member.name}`),
           timeoutMs: START_TIMEOUT_MS,
         }),
@@ -207,6 +215,10 @@ async function main(): Promise<number> {
       healthy &&= c.ok;
       process.stdout.write(`check tenants: ${c.ok ? 'ok' : 'WRONG'} ${c.detail}\n`);
     }
+    const links = ((await getJson(ready.adminPort, '/debug/agents')) as { agents: Array<{ cluster: string; carrier: string }> }).agents;
+    const carriersOk = members.every((m) => links.some((l) => l.cluster === m.name && l.carrier === (CARRIERS[m.name] ?? 'tls')));
+    healthy &&= carriersOk;
+    process.stdout.write(`check carriers: ${carriersOk ? 'ok' : 'WRONG'} ${links.map((l) => `${l.cluster} over ${l.carrier}`).join(', ')}\n`);
     const leaked = secretInDatabase(path.join(dir, 'federation.db'));
     healthy &&= !leaked;
     process.stdout.write(`check federation store: ${leaked ? 'WRONG: the demo secret is readable in federation.db' : 'ok the demo secret is encrypted at rest'}\n`);

@@ -214,6 +214,10 @@ describe('cluster-agent: parseAgentOptions', function () {
       usageError([...required, '--proxy', 'socks5://egress:1080'], '--proxy');
     });
 
+    it('takes --carrier http2', function () {
+      assert.equal(parse('--carrier', 'http2').carrier, 'http2');
+    });
+
     it('refuses a bad --carrier, --apiserver, --health-listen or --log-level', function () {
       usageError([...required, '--carrier', 'quic'], '--carrier');
       usageError([...required, '--apiserver', 'kube'], '--apiserver');

@@ -173,8 +173,8 @@ describe('listener limits (processes)', function () {
       await impostor.kill();
     }
     assert.ok(!server.lines.slice(since).some((l) => l.msg === 'agent registered' && l.cluster === 'beta'), 'the expired agent never registered');
-    // A client offering only ALPN h2 on the agent listener.
-    const h2 = tls.connect({ host: '127.0.0.1', port: server.agentPort, ca: fs.readFileSync(pki.ca.cert), servername: 'localhost', ALPNProtocols: ['h2'], cert: fs.readFileSync(pki.agents.beta!.cert), key: fs.readFileSync(pki.agents.beta!.key) });
+    // A client offering only an ALPN protocol the agent listener does not speak (h2 is its HTTP/2 carrier).
+    const h2 = tls.connect({ host: '127.0.0.1', port: server.agentPort, ca: fs.readFileSync(pki.ca.cert), servername: 'localhost', ALPNProtocols: ['spdy/3.1'], cert: fs.readFileSync(pki.agents.beta!.cert), key: fs.readFileSync(pki.agents.beta!.key) });
     h2.on('error', () => undefined);
     await closed(h2);
     await server.waitForLog((l) => l.msg === 'connection refused' && l.listener === 'agent' && l.reason === 'bad_alpn', { since });

@@ -23,6 +23,7 @@ describe('sandbox (npm start)', function () {
     assert.match(stdout, /check tenants: ok pat may not place onto retail's cluster east/);
     assert.match(stdout, /check east: ok east$/m);
     assert.match(stdout, /check west: ok west$/m);
+    assert.match(stdout, /check carriers: ok .*north over http2/);
     assert.match(stdout, /check revoked certificate: ok /);
     assert.match(stdout, /check RBAC: ok viewer reads demo/);
     assert.match(stdout, /check listener limits: ok /);

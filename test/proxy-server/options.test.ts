@@ -62,7 +62,13 @@ describe('proxy-server: parseServerOptions', function () {
       bootstrapTokensUsedFile: null,
       agentCertTtlMs: 30 * 86_400_000,
       replicas: null,
+      agentFrontProxies: [],
     });
+  });
+
+  it('takes the HTTP/2 front proxies trusted to forward agent certificates (--agent-front-proxy, repeatable)', function () {
+    assert.deepEqual(parse('--agent-front-proxy', 'edge-a', '--agent-front-proxy', 'edge-b').agentFrontProxies, ['edge-a', 'edge-b']);
+    usageError([...REQUIRED, '--agent-front-proxy', ' '], '--agent-front-proxy');
   });
 
   it('takes the HA replica flags: an advertised address turns membership on, TTL defaults to 3 heartbeats', function () {

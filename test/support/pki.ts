@@ -23,6 +23,9 @@ export function testPki(): PkiPaths {
       { user: 'tina', groups: ['fedtunnel:tenant:team-b'] },
       // rita's certificate is put on a hub's --revoked list by the tests that need a revoked user.
       { user: 'rita', groups: ['ops'] },
+      // edge-proxy is the HTTP/2 reverse proxy a hub started with --agent-front-proxy edge-proxy trusts
+      // to forward agent certificates (test/support/h2-reverse-proxy.ts).
+      { user: 'edge-proxy', groups: [] },
     ],
   });
   return cached;

@@ -65,7 +65,7 @@ export interface AgentStartOptions {
   cluster: string;
   server: ServerProcess | { agentPort: number };
   allow?: string[];
-  carrier?: 'tls' | 'ws';
+  carrier?: 'tls' | 'ws' | 'http2';
   proxy?: string;
   /** Use another identity's certificate (to test that identity comes from it). */
   certOf?: string;

@@ -2,12 +2,13 @@
 // and the server joins it to the CONNECT client. Real sessions and real sockets over loopback.
 import { strict as assert } from 'node:assert';
 import type net from 'node:net';
+import { once } from 'node:events';
 import { Duplex } from 'node:stream';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { StreamResetError } from '../../wire/errors.js';
 import { splice, type SpliceResult } from '../../wire/splice.js';
 import { TunnelStream, type StreamLink } from '../../wire/stream.js';
-import { closeLink, closed, loopbackTest, readAll, until, within, type Harness } from './loopback.js';
+import { SESSION_DEFAULTS, closeLink, closed, loopbackTest, pattern, readAll, until, within, type Harness } from './loopback.js';
 
 const OPEN = { sid: 'splice', timeoutMs: 5000 };
 
@@ -154,6 +155,36 @@ describe('wire: splice', function () {
   // has already closed. splice() then waits for a 'close' that never comes: done() is never
   // called and the socket is left open (the CONNECT client hangs after "200 Connection
   // Established", and ConnectFrontend.clients keeps the socket).
+  it(
+    'a socket that closes cleanly while its last bytes still wait in the stream for credit does not lose them',
+    loopbackTest(async (h) => {
+      const { server, agent } = await h.linked();
+      const destinations: net.Socket[] = [];
+      const remotes: net.Socket[] = [];
+      agent.on('open', (stream) => {
+        void h.socketPair().then(([remote, destination]) => {
+          remotes.push(remote);
+          destinations.push(destination);
+          agent.accept(stream);
+          splice(stream, destination, 'DESTINATION_ERROR', () => undefined);
+        });
+      });
+      const stream = await server.open('dest', 80, OPEN);
+      await until(() => remotes.length === 1, 5000, 'destination socket');
+      // The server reads nothing yet: the destination's answer is a window and a bit, so its tail
+      // waits in the agent's stream for credit while the destination socket ends and closes.
+      const answer = pattern(SESSION_DEFAULTS.window + 32 * 1024);
+      stream.end();
+      remotes[0]!.end(answer);
+      await within(once(destinations[0]!, 'close'), 5000, 'destination closed');
+      const got = await within(readAll(stream), 5000, 'answer at the server');
+      assert.equal(got.length, answer.length);
+      assert.ok(got.equals(answer));
+      assert.equal(await closed(stream), null, 'the stream ends cleanly, not with a reset');
+      await closeLink(server, agent);
+    }),
+  );
+
   it('splicing a stream that has already closed tears the socket down and calls done', async function () {
     const link: StreamLink = {
       sendData: () => undefined,
