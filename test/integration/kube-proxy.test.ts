@@ -427,6 +427,30 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: alice}]
     }
   });
 
+  it('an h2 client reaches an HTTP/1.1-only member (beta) through its keep-alive pool; the member sees no pseudo-headers', async function () {
+    const root = pki.users.root!;
+    const session = http2.connect(`https://127.0.0.1:${server.connectPort}`, { ca, servername: 'localhost', cert: fs.readFileSync(root.cert), key: fs.readFileSync(root.key) });
+    try {
+      const seenBefore = seen.length;
+      const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const stream = session.request({ ':path': '/clusters/beta/api/v1/namespaces?h2=1' });
+        let body = '';
+        let status = 0;
+        stream.once('response', (h) => (status = Number(h[':status'])));
+        stream.setEncoding('utf8').on('data', (c: string) => (body += c));
+        stream.once('end', () => resolve({ status, body }));
+        stream.once('error', reject);
+      });
+      assert.equal(status, 200, body);
+      assert.equal(JSON.parse(body).kind, 'Echo');
+      const got = seen.slice(seenBefore).find((r) => r.path === '/api/v1/namespaces?h2=1');
+      assert.ok(got, 'the member got the request');
+      assert.ok(!got.rawHeaders.some((h, i) => i % 2 === 0 && h.startsWith(':')), got.rawHeaders.join(' '));
+    } finally {
+      session.destroy();
+    }
+  });
+
   it('the member link dies under an open watch: the watch ends, and the next request dials a new session', async function () {
     const root = pki.users.root!;
     const session = http2.connect(`https://127.0.0.1:${server.connectPort}`, { ca, servername: 'localhost', cert: fs.readFileSync(root.cert), key: fs.readFileSync(root.key) });
