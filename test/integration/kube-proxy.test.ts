@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import http2 from 'node:http2';
 import https from 'node:https';
 import path from 'node:path';
+import type tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { startMemberApiServer } from '../../common/federation-processes.js';
 import { writeKubeconfig } from '../../common/federation-processes.js';
@@ -448,6 +449,15 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: alice}]
       assert.ok(!got.rawHeaders.some((h, i) => i % 2 === 0 && h.startsWith(':')), got.rawHeaders.join(' '));
     } finally {
       session.destroy();
+    }
+  });
+
+  it('a CONNECT client that chose h2 in ALPN but speaks HTTP/1.1 (Go\'s proxy dialer) is served as HTTP/1.1', async function () {
+    const socket = await connectVia({ tlsPort: server.connectPort, user: 'root', alpn: ['h2', 'http/1.1'] }, 'beta', `127.0.0.1:${echoPort}`);
+    try {
+      assert.equal((socket as tls.TLSSocket).alpnProtocol, 'h2', 'the hub chose h2');
+    } finally {
+      socket.destroy();
     }
   });
 
