@@ -40,7 +40,7 @@ interface Tls {
   key: Buffer;
 }
 
-type Options = { pki: PkiPaths; cluster: string; memberPort: number; storeFile: string; watches: number };
+type Options = { pki: PkiPaths; cluster: string; memberPort: number; storeFile: string; watches: number; snapshotPrefix?: string };
 
 /**
  * Each way in a hub process of its own: memory freed by one run (malloc'd TLS buffers) would be
@@ -52,7 +52,7 @@ export async function measureWatchMemory(options: Options): Promise<WatchMemory>
   return { http1: http1.rss, h2: h2.rss, http1Heap: http1.heap, h2Heap: h2.heap };
 }
 
-async function measureOneWay(options: Options, way: 'http1' | 'h2'): Promise<{ rss: number; heap: number }> {
+export async function measureOneWay(options: Options, way: 'http1' | 'h2'): Promise<{ rss: number; heap: number }> {
   const { pki, cluster } = options;
   const admin = pki.users.admin!;
   const credentials: Tls = { ca: fs.readFileSync(pki.ca.cert), cert: fs.readFileSync(admin.cert), key: fs.readFileSync(admin.key) };
@@ -88,8 +88,10 @@ async function measureOneWay(options: Options, way: 'http1' | 'h2'): Promise<{ r
     (await open(BATCH)).close();
     log(way === 'h2' ? `kubeproxy: ${options.watches} idle watches as streams of ${H2_CONNECTIONS} h2 connections (in-process hub, GC before each sample)` : `kubeproxy: ${options.watches} idle watches, one HTTP/1.1 connection each (in-process hub, GC before each sample)`);
     const before = await measure();
+    if (options.snapshotPrefix) await probe.call('snapshot', { file: `${options.snapshotPrefix}-${way}-before.heapsnapshot` }, 5 * COMMAND_TIMEOUT_MS);
     const watches = await open(options.watches);
     const result = perWatch(before, await measure());
+    if (options.snapshotPrefix) await probe.call('snapshot', { file: `${options.snapshotPrefix}-${way}-after.heapsnapshot` }, 5 * COMMAND_TIMEOUT_MS);
     watches.close();
     return result;
   } finally {

@@ -5,10 +5,12 @@
 //   start {flags}                    parse proxy-server flags, start; → {agentPort, connectPort, federationPort}
 //   waitLinks {count, timeoutMs}     until that many agent links are registered; → {links}
 //   measure {}                       full GC, then process.memoryUsage(); → MemorySample
+//   snapshot {file}                  full GC, then a V8 heap snapshot written to file (to see where bytes go)
 //   open {cluster, address, count, concurrency}
 //                                    dial() that many streams and keep them idle; → OpenResult
 //   closeStreams {timeoutMs}         destroy every stream opened; → {remaining}
 //   stop {}                          stop the server (the benchmark then ends the process)
+import { writeHeapSnapshot } from 'node:v8';
 import type { DialedStream } from '../proxy-server/dialer.js';
 import { createLogger } from '../common/log.js';
 import { parseServerOptions } from '../proxy-server/options.js';
@@ -54,6 +56,11 @@ serveIpc({
   },
 
   measure: () => sampleMemory(),
+
+  async snapshot(args: { file: string }) {
+    await sampleMemory();
+    return { file: writeHeapSnapshot(args.file) };
+  },
 
   async open(args: { cluster: string; address: string; count: number; concurrency: number }): Promise<OpenResult> {
     const proxy = running();

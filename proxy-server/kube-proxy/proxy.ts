@@ -22,6 +22,9 @@ import { isClustersUrl } from './route.js';
 import { KubeProxyError, rawStatusResponse, sendStatus, upstreamError } from './status.js';
 import { pipeUpgrade } from './upgrade.js';
 
+/** Hop-by-hop response headers of an HTTP/1.1 member (RFC 9113 §8.2.2 forbids them in h2). */
+const CONNECTION_HEADERS = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade'];
+
 export interface KubeApiProxyOptions extends AdmissionOptions {
   registry: Registry;
 }
@@ -128,8 +131,7 @@ export class KubeApiProxy {
   private forwardHttp2(req: http.IncomingMessage, res: http.ServerResponse, admitted: Admitted, session: MemberSession, failed: (error: Error) => void, clientGone: () => boolean): void {
     const { hostHeader } = memberTarget(admitted);
     const headers: http2.OutgoingHttpHeaders = outboundHeaders(req.rawHeaders, admitted.identity, { token: admitted.cluster.config.token });
-    // An h2 client's own pseudo-headers are in rawHeaders; the member's are set here.
-    for (const name of Object.keys(headers)) if (name.startsWith(':')) delete headers[name];
+    dropPseudoHeaders(headers);
     const method = req.method ?? 'GET';
     Object.assign(headers, { ':method': method, ':path': admitted.route.memberUrl, ':authority': hostHeader, ':scheme': 'https' });
     const bodiless = method === 'GET' || method === 'HEAD' || method === 'OPTIONS';
@@ -172,6 +174,7 @@ export class KubeApiProxy {
     const agent = this.options.clusters()!.pool(admitted.cluster);
     const { host, port, hostHeader } = memberTarget(admitted);
     const headers = outboundHeaders(req.rawHeaders, admitted.identity, { token: admitted.cluster.config.token });
+    dropPseudoHeaders(headers);
     headers.host = hostHeader;
     http2Proxy.web(
       req,
@@ -190,7 +193,10 @@ export class KubeApiProxy {
         onRes: (_req: http.IncomingMessage, out: http.ServerResponse, upstreamRes: unknown) => {
           const proxyRes = upstreamRes as http.IncomingMessage;
           onSid(tunnelStreamIdOf(proxyRes.socket));
-          out.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, proxyRes.headers);
+          // The connection's own headers are not the client's (and an h2 client's answer may not carry them).
+          const headers = { ...proxyRes.headers };
+          for (const name of CONNECTION_HEADERS) delete headers[name];
+          out.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, headers);
           // A streaming answer (watch, logs -f: no Content-Length) must reach the client before
           // its first event; a sized one goes out with its body, one TLS record instead of two.
           if (proxyRes.headers['content-length'] === undefined) out.flushHeaders();
@@ -222,4 +228,9 @@ function streamByteCounts(req: http.IncomingMessage, res: http.ServerResponse): 
   res.end = ((...args: unknown[]) => (typeof args[0] !== 'function' && count(args[0]), end(...args))) as typeof res.end;
   res.once('finish', () => (counts.bytesWritten += headSize(Object.entries(res.getHeaders()).flatMap(([k, v]) => [k, String(v)]))));
   return counts;
+}
+
+/** An h2 client's pseudo-headers (:method, :path, :authority, :scheme) are in its rawHeaders; the member's own are set by the caller. */
+function dropPseudoHeaders(headers: Record<string, unknown>): void {
+  for (const name of Object.keys(headers)) if (name.startsWith(':')) delete headers[name];
 }

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import http2 from 'node:http2';
 import https from 'node:https';
 import path from 'node:path';
+import type tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { startMemberApiServer } from '../../common/federation-processes.js';
 import { writeKubeconfig } from '../../common/federation-processes.js';
@@ -424,6 +425,39 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: alice}]
       assert.equal(new Set(audits.map((a) => a.sid)).size, 1, 'one tunnel stream (sid) carries every watch');
     } finally {
       session.destroy();
+    }
+  });
+
+  it('an h2 client reaches an HTTP/1.1-only member (beta) through its keep-alive pool; the member sees no pseudo-headers', async function () {
+    const root = pki.users.root!;
+    const session = http2.connect(`https://127.0.0.1:${server.connectPort}`, { ca, servername: 'localhost', cert: fs.readFileSync(root.cert), key: fs.readFileSync(root.key) });
+    try {
+      const seenBefore = seen.length;
+      const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const stream = session.request({ ':path': '/clusters/beta/api/v1/namespaces?h2=1' });
+        let body = '';
+        let status = 0;
+        stream.once('response', (h) => (status = Number(h[':status'])));
+        stream.setEncoding('utf8').on('data', (c: string) => (body += c));
+        stream.once('end', () => resolve({ status, body }));
+        stream.once('error', reject);
+      });
+      assert.equal(status, 200, body);
+      assert.equal(JSON.parse(body).kind, 'Echo');
+      const got = seen.slice(seenBefore).find((r) => r.path === '/api/v1/namespaces?h2=1');
+      assert.ok(got, 'the member got the request');
+      assert.ok(!got.rawHeaders.some((h, i) => i % 2 === 0 && h.startsWith(':')), got.rawHeaders.join(' '));
+    } finally {
+      session.destroy();
+    }
+  });
+
+  it('a CONNECT client that chose h2 in ALPN but speaks HTTP/1.1 (Go\'s proxy dialer) is served as HTTP/1.1', async function () {
+    const socket = await connectVia({ tlsPort: server.connectPort, user: 'root', alpn: ['h2', 'http/1.1'] }, 'beta', `127.0.0.1:${echoPort}`);
+    try {
+      assert.equal((socket as tls.TLSSocket).alpnProtocol, 'h2', 'the hub chose h2');
+    } finally {
+      socket.destroy();
     }
   });
 

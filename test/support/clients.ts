@@ -20,7 +20,8 @@ export class ConnectRefused extends Error {
   }
 }
 
-export type ProxyEndpoint = { uds: string } | { tlsPort: number; user?: string };
+/** `alpn`: what the TLS client offers (none by default), e.g. Go's proxy dialer offers h2 and http/1.1. */
+export type ProxyEndpoint = { uds: string } | { tlsPort: number; user?: string; alpn?: string[] };
 
 /** Reads one HTTP response head from a raw socket, leaving the rest of the bytes in the socket. */
 function readResponseHead(socket: Duplex): Promise<{ status: number; headers: Record<string, string>; rest: Buffer }> {
@@ -77,6 +78,7 @@ function openProxySocket(endpoint: ProxyEndpoint, user = 'root'): Promise<Duplex
       cert: fs.readFileSync(identity.cert),
       key: fs.readFileSync(identity.key),
       servername: 'localhost',
+      ...(endpoint.alpn ? { ALPNProtocols: endpoint.alpn } : {}),
     });
     socket.once('secureConnect', () => resolve(socket)).once('error', reject);
   });
