@@ -221,6 +221,9 @@ export class ConnectFrontend {
       socket.off('data', onEarlyData);
       socket.off('end', onEarlyEnd);
       const dialError = error instanceof DialError ? error : new DialError('DIAL_FAILED', (error as Error).message);
+      // Dial failures are logged by the dialer and refusals by authorize(); a request that names
+      // no usable cluster or address never got that far, so it is logged here, with the reason.
+      if (dialError.code === 'BAD_TARGET') this.log.warn({ sid, frontend, user: principal.user, target: req.url, reason: dialError.message }, 'CONNECT refused: bad target');
       this.answer(socket, frontend, dialError.httpStatus, dialError.code, dialError.message, sid);
     }
   }

@@ -41,7 +41,17 @@ export function verifyIgnoringDates(socket: tls.TLSSocket, c: MemberConfig): Err
   return fail('UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'the member certificate is not issued by caBundle');
 }
 
-export type ClusterDial = (cluster: string, address: string, options?: { timeoutMs?: number; requester?: string }) => Promise<Duplex>;
+export type ClusterDial = (cluster: string, address: string, options?: { timeoutMs?: number; requester?: string; signal?: AbortSignal }) => Promise<Duplex>;
+
+/**
+ * The request option that cancels the dial of the connection made for that request: a client
+ * that goes away while its dial is pending frees the hub's pending-dial slot at once instead of
+ * holding it until --dial-timeout. (Node strips a request's own `signal` before the Agent sees
+ * the options; other keys reach createConnection.)
+ */
+export interface DialSignalOption {
+  dialSignal?: AbortSignal;
+}
 
 /** Expiry errors that KubeFed's disabledTLSValidations: [ValidityPeriod] accepts. */
 const VALIDITY_ERRORS = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
@@ -81,8 +91,8 @@ export class TunnelAgent extends https.Agent {
   }
 
   // Node's Agent accepts an asynchronous createConnection through its callback.
-  override createConnection(_options: unknown, callback: (err: Error | null, socket?: Duplex) => void): undefined {
-    dialMemberTls(this.config, this.dial, { dialTimeoutMs: this.dialTimeoutMs, requester: this.requester, alpn: ['http/1.1'] }).then(
+  override createConnection(options: https.RequestOptions & DialSignalOption, callback: (err: Error | null, socket?: Duplex) => void): undefined {
+    dialMemberTls(this.config, this.dial, { dialTimeoutMs: this.dialTimeoutMs, requester: this.requester, alpn: ['http/1.1'], signal: options.dialSignal }).then(
       (socket) => callback(null, socket),
       (err: Error) => callback(err),
     );
@@ -96,8 +106,9 @@ export class TunnelAgent extends https.Agent {
  * runs on; a failure shows as its 'error'). Either end closing closes the other. A dial failure is
  * a MemberError('Unreachable') that keeps the DialError code as `dialCode`.
  */
-export function dialMemberTls(c: MemberConfig, dial: ClusterDial, options: { dialTimeoutMs: number; requester: string; alpn: string[] }): Promise<tls.TLSSocket> {
-  return dial(c.cluster, c.address, { timeoutMs: options.dialTimeoutMs, requester: options.requester }).then(
+export function dialMemberTls(c: MemberConfig, dial: ClusterDial, options: { dialTimeoutMs: number; requester: string; alpn: string[]; signal?: AbortSignal }): Promise<tls.TLSSocket> {
+  const { signal } = options;
+  return dial(c.cluster, c.address, { timeoutMs: options.dialTimeoutMs, requester: options.requester, ...(signal ? { signal } : {}) }).then(
     (stream) => {
       const { all, subjectName, validityPeriod } = c.skipVerify;
       const socket = tls.connect({

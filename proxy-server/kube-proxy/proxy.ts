@@ -12,7 +12,7 @@ import type { Duplex } from 'node:stream';
 import type { Registry } from 'prom-client';
 import http2Proxy from 'http2-proxy';
 import type { ListenerGuard } from '../../common/listener-guard.js';
-import { tunnelStreamIdOf } from '../../federation/controller/tunnel-agent.js';
+import { tunnelStreamIdOf, type DialSignalOption } from '../../federation/controller/tunnel-agent.js';
 import { Admission, memberTarget, type AdmissionOptions, type Admitted } from './admission.js';
 import { AuditTrail, CLIENT_CLOSED, type ByteCounts } from './audit.js';
 import { outboundHeaders } from './headers.js';
@@ -176,6 +176,12 @@ export class KubeApiProxy {
     const headers = outboundHeaders(req.rawHeaders, admitted.identity, { token: admitted.cluster.config.token });
     dropPseudoHeaders(headers);
     headers.host = hostHeader;
+    // A client gone before its member connection exists cancels the pending dial.
+    const dial = new AbortController();
+    let connected = false;
+    res.once('close', () => {
+      if (!connected) dial.abort();
+    });
     http2Proxy.web(
       req,
       res,
@@ -185,8 +191,12 @@ export class KubeApiProxy {
         // The identity headers are ours, built from the raw client headers after every stripping
         // rule (headers.ts): http2-proxy's own copy, with its hop-by-hop handling, is not used.
         onReq: (_req: http.IncomingMessage, _options: http.RequestOptions) => {
-          const upstream = https.request({ agent, host, port, method: req.method, path: admitted.route.memberUrl, headers });
-          upstream.once('socket', (socket) => onSid(tunnelStreamIdOf(socket)));
+          const options: https.RequestOptions & DialSignalOption = { agent, host, port, method: req.method, path: admitted.route.memberUrl, headers, dialSignal: dial.signal };
+          const upstream = https.request(options);
+          upstream.once('socket', (socket) => {
+            connected = true;
+            onSid(tunnelStreamIdOf(socket));
+          });
           return Promise.resolve(upstream);
         },
         // (http2-proxy's typings call the member's response a ServerResponse; it is an IncomingMessage.)

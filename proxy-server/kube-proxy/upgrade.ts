@@ -7,7 +7,7 @@
 import https from 'node:https';
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
-import { tunnelStreamIdOf, type TunnelAgent } from '../../federation/controller/tunnel-agent.js';
+import { tunnelStreamIdOf, type DialSignalOption, type TunnelAgent } from '../../federation/controller/tunnel-agent.js';
 import { memberTarget, type Admitted } from './admission.js';
 import { CLIENT_CLOSED } from './audit.js';
 import { outboundHeaders } from './headers.js';
@@ -35,11 +35,15 @@ export function pipeUpgrade(req: http.IncomingMessage, client: Duplex, head: Buf
   delete headers['content-length'];
   let sid: string | undefined;
   let settled = false;
-  const upstream = https.request({ agent, host, port, method: req.method, path: a.route.memberUrl, headers });
+  // A client gone while the member connection is being dialled cancels the dial.
+  const dial = new AbortController();
+  const options: https.RequestOptions & DialSignalOption = { agent, host, port, method: req.method, path: a.route.memberUrl, headers, dialSignal: dial.signal };
+  const upstream = https.request(options);
   upstream.once('socket', (socket) => (sid = tunnelStreamIdOf(socket)));
   const clientGone = (): void => {
     if (settled) return;
     settled = true;
+    dial.abort();
     upstream.destroy();
     finish(CLIENT_CLOSED, sid);
   };

@@ -106,7 +106,12 @@ describe('CONNECT frontend (processes, curl)', function () {
     await expectRefused(connectVia({ uds }, 'alpha', '127.0.0.1:1'), 403, 'POLICY_DENIED');
     await expectRefused(connectVia({ uds }, 'alpha', '10.1.2.3:443'), 403, 'POLICY_DENIED');
     await expectRefused(connectVia({ uds }, 'alpha', 'no-port-here'), 400, 'BAD_TARGET');
+    const since = server.mark;
     await expectRefused(connectVia({ uds }, null, `127.0.0.1:${service.port}`), 400, 'BAD_TARGET');
+    // A request that names no cluster never reaches the dialer: the frontend itself warns, with why.
+    const badTarget = await server.waitForLog((l) => l.msg === 'CONNECT refused: bad target' && l.target === `127.0.0.1:${service.port}`, { since });
+    assert.equal(badTarget.level, 40, 'logged at warn');
+    assert.match(String(badTarget.reason), /no cluster named/);
     const closedPort = await freePort();
     const strict = await startAgent({ cluster: 'beta', server, allow: [`127.0.0.1:${closedPort}`] });
     try {
