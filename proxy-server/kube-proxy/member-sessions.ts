@@ -36,7 +36,8 @@ interface Entry extends MemberSession {
 
 export class MemberSessions {
   private readonly entries = new Set<Entry>();
-  private dialing: Promise<Entry | null> | null = null;
+  /** The session dial in progress, shared by every request waiting for it. */
+  private dialing: SharedDial | null = null;
   private http1Only = false;
   private retired = false;
 
@@ -51,19 +52,32 @@ export class MemberSessions {
     return this.entries.size;
   }
 
-  /** A session with room for one more stream (dialing one if needed), or null if the member speaks only HTTP/1.1. */
-  async acquire(): Promise<MemberSession | null> {
+  /**
+   * A session with room for one more stream (dialing one if needed), or null if the member speaks
+   * only HTTP/1.1. `signal`: the caller went away; a session dial that every waiter has left is
+   * cancelled (like an HTTP/1.1 dial of a client that leaves) instead of running into --dial-timeout.
+   */
+  async acquire(signal?: AbortSignal): Promise<MemberSession | null> {
     for (;;) {
       if (this.http1Only) return null;
       for (const entry of this.entries) if (usable(entry)) return entry;
       // One dial at a time: a burst of requests shares the session it brings.
-      this.dialing ??= this.open().finally(() => (this.dialing = null));
-      const entry = await this.dialing;
+      const dial = (this.dialing ??= this.startDial());
+      const entry = await dial.wait(signal);
       if (entry === null) return null;
       if (usable(entry)) return entry;
       // Full already, or gone: look again (bounded by the dials that can fail).
       if (entry.session.destroyed) throw Object.assign(new Error(`HTTP/2 session to ${this.config.cluster} closed as it opened`), { code: 'ERR_HTTP2_SESSION_CLOSED' });
     }
+  }
+
+  private startDial(): SharedDial {
+    const controller = new AbortController();
+    const result = this.open(controller.signal).finally(() => {
+      if (this.dialing === shared) this.dialing = null;
+    });
+    const shared = new SharedDial(result, controller);
+    return shared;
   }
 
   /** The config changed or the cluster left: no new streams; open ones (watches) run to their end, then each session closes. */
@@ -78,9 +92,9 @@ export class MemberSessions {
     for (const entry of this.entries) entry.session.destroy();
   }
 
-  private async open(): Promise<Entry | null> {
+  private async open(signal: AbortSignal): Promise<Entry | null> {
     const c = this.config;
-    const socket = await dialMemberTls(c, this.dial, { dialTimeoutMs: this.options.dialTimeoutMs, requester: this.options.requester, alpn: ['h2', 'http/1.1'] });
+    const socket = await dialMemberTls(c, this.dial, { dialTimeoutMs: this.options.dialTimeoutMs, requester: this.options.requester, alpn: ['h2', 'http/1.1'], signal });
     await handshake(socket);
     if (socket.alpnProtocol !== 'h2') {
       this.options.log.info({ cluster: c.cluster, alpn: socket.alpnProtocol }, 'kube-proxy: member does not speak HTTP/2; using HTTP/1.1 connections');
@@ -148,4 +162,56 @@ function handshake(socket: tls.TLSSocket): Promise<void> {
     socket.once('error', fail);
     socket.once('close', closed);
   });
+}
+
+/** One session dial and the requests waiting for it; the last waiter to leave cancels it. */
+class SharedDial {
+  private waiters = 0;
+
+  constructor(
+    private readonly result: Promise<Entry | null>,
+    private readonly controller: AbortController,
+  ) {
+    // A cancelled dial rejects with no waiter left to see it.
+    result.catch(() => undefined);
+  }
+
+  wait(signal?: AbortSignal): Promise<Entry | null> {
+    if (!signal) {
+      this.waiters++;
+      return this.result.finally(() => this.waiters--);
+    }
+    if (signal.aborted) return Promise.reject(abortError());
+    this.waiters++;
+    return new Promise((resolve, reject) => {
+      let waiting = true;
+      const leave = (): void => {
+        waiting = false;
+        this.waiters--;
+        signal.removeEventListener('abort', onAbort);
+      };
+      const onAbort = (): void => {
+        leave();
+        if (this.waiters === 0) this.controller.abort();
+        reject(abortError());
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.result.then(
+        (entry) => {
+          if (!waiting) return;
+          leave();
+          resolve(entry);
+        },
+        (err: unknown) => {
+          if (!waiting) return;
+          leave();
+          reject(err);
+        },
+      );
+    });
+  }
+}
+
+function abortError(): Error {
+  return Object.assign(new Error('the client went away'), { code: 'ABORT_ERR', name: 'AbortError' });
 }

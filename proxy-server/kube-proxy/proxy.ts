@@ -89,8 +89,14 @@ export class KubeApiProxy {
     const counts = req.httpVersionMajor === 2 ? streamByteCounts(req, res) : req.socket;
     const finish = this.audit.begin(this.auditRecord(admitted), counts);
     let sid: string | undefined;
-    // (An h2 response that the client reset counts as finished, but never as ended by us.)
-    const answeredInFull = (): boolean => res.writableEnded && res.writableFinished;
+    // HTTP/1.1: ended by us and flushed. h2: ended by us and the stream closed without a reset
+    // (Node may report 'close' of a cleanly ended h2 stream before 'finish', and a reset one as finished).
+    const h2Stream = req.httpVersionMajor === 2 ? (res as unknown as http2.Http2ServerResponse).stream : undefined;
+    // A client that has a sized answer in full may close before the pipe ends the response: the
+    // member's end of the body counts as answered too.
+    let memberEnded = false;
+    const memberEnd = (): void => void (memberEnded = true);
+    const answeredInFull = (): boolean => memberEnded || (res.writableEnded && (h2Stream ? h2Stream.rstCode === http2.constants.NGHTTP2_NO_ERROR : res.writableFinished));
     let clientGone = false;
     res.once('close', () => {
       clientGone = !answeredInFull();
@@ -109,15 +115,18 @@ export class KubeApiProxy {
       this.options.log.warn({ cluster: admitted.cluster.name, user: admitted.identity.user, sid, err: error.message, code: e.code }, 'kube-proxy: member unreachable');
       sendStatus(res, e);
     };
+    // A client gone while the member session is still being dialed leaves that dial (cancelled once nobody waits for it).
+    const waiting = new AbortController();
+    res.once('close', () => waiting.abort());
     directory
       .http2(admitted.cluster)
-      .acquire()
+      .acquire(waiting.signal)
       .then(
         (session) => {
           if (clientGone || res.destroyed) return;
-          if (session === null) return this.forwardHttp1(req, res, admitted, (s) => (sid = s ?? sid), failed);
+          if (session === null) return this.forwardHttp1(req, res, admitted, (s) => (sid = s ?? sid), failed, memberEnd);
           sid = session.sid;
-          this.forwardHttp2(req, res, admitted, session, failed, () => clientGone);
+          this.forwardHttp2(req, res, admitted, session, failed, () => clientGone, memberEnd);
         },
         (error: Error) => failed(error),
       );
@@ -128,7 +137,7 @@ export class KubeApiProxy {
    * (RST_STREAM CANCEL: the member ends the watch); the member resetting it ends the client's
    * response; a streaming answer goes out unbuffered, with no timeout.
    */
-  private forwardHttp2(req: http.IncomingMessage, res: http.ServerResponse, admitted: Admitted, session: MemberSession, failed: (error: Error) => void, clientGone: () => boolean): void {
+  private forwardHttp2(req: http.IncomingMessage, res: http.ServerResponse, admitted: Admitted, session: MemberSession, failed: (error: Error) => void, clientGone: () => boolean, memberEnd: () => void): void {
     const { hostHeader } = memberTarget(admitted);
     const headers: http2.OutgoingHttpHeaders = outboundHeaders(req.rawHeaders, admitted.identity, { token: admitted.cluster.config.token });
     dropPseudoHeaders(headers);
@@ -158,6 +167,7 @@ export class KubeApiProxy {
       // A streaming answer (watch, logs -f: no Content-Length) must reach the client before
       // its first event; a sized one goes out with its body, one TLS record instead of two.
       if (memberHeaders['content-length'] === undefined) res.flushHeaders();
+      upstream.once('end', memberEnd);
       upstream.pipe(res);
     });
     // The member (or a dying link) reset the stream: what the client has is all there is.
@@ -170,7 +180,7 @@ export class KubeApiProxy {
   }
 
   /** A member that speaks only HTTP/1.1: its keep-alive pool of TLS-over-tunnel connections. */
-  private forwardHttp1(req: http.IncomingMessage, res: http.ServerResponse, admitted: Admitted, onSid: (sid: string | undefined) => void, failed: (error: Error) => void): void {
+  private forwardHttp1(req: http.IncomingMessage, res: http.ServerResponse, admitted: Admitted, onSid: (sid: string | undefined) => void, failed: (error: Error) => void, memberEnd: () => void): void {
     const agent = this.options.clusters()!.pool(admitted.cluster);
     const { host, port, hostHeader } = memberTarget(admitted);
     const headers = outboundHeaders(req.rawHeaders, admitted.identity, { token: admitted.cluster.config.token });
@@ -210,6 +220,7 @@ export class KubeApiProxy {
           // A streaming answer (watch, logs -f: no Content-Length) must reach the client before
           // its first event; a sized one goes out with its body, one TLS record instead of two.
           if (proxyRes.headers['content-length'] === undefined) out.flushHeaders();
+          proxyRes.once('end', memberEnd);
           proxyRes.pipe(out);
           return Promise.resolve();
         },
