@@ -102,13 +102,10 @@ export class LeaderElector {
     this.watch?.cancel();
     this.watch = null;
     await this.ticking;
-    if (this.leading) {
-      this.setLeading(false, 'released');
-      await this.transition;
-      await this.release();
-    } else {
-      await this.transition;
-    }
+    if (this.leading) this.setLeading(false, 'released');
+    await this.transition;
+    // Also a lease won by a step that finished while stopping (never led): free it rather than let it expire.
+    await this.release();
   }
 
   private clearTimers(): void {
@@ -158,8 +155,8 @@ export class LeaderElector {
     try {
       const written =
         action.kind === 'create' ? await this.options.store.create(this.key, encodeLease(record)) : await this.options.store.update(this.key, encodeLease(record), action.expectedModRevision);
-      if (this.stopped) return timing.retryPeriodMs; // stop() releases what we just wrote
       this.observed = { record, modRevision: written.modRevision, observedAtMs: performance.now() };
+      if (this.stopped) return timing.retryPeriodMs; // stop() releases what we just wrote (guarded by this revision)
       this.renewed(sentAt);
       if (!this.leading) {
         this.setLeading(true, action.kind === 'acquire' && action.takeover ? 'takeover' : 'acquired');
