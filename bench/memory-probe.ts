@@ -9,7 +9,7 @@
 //                                    dial() that many streams and keep them idle; → OpenResult
 //   closeStreams {timeoutMs}         destroy every stream opened; → {remaining}
 //   stop {}                          stop the server (the benchmark then ends the process)
-import type { TunnelStream } from '../wire/stream.js';
+import type { DialedStream } from '../proxy-server/dialer.js';
 import { createLogger } from '../common/log.js';
 import { parseServerOptions } from '../proxy-server/options.js';
 import { ProxyServer } from '../proxy-server/server.js';
@@ -26,7 +26,7 @@ export interface OpenResult {
 const MAX_FAILED_DIALS = 20;
 
 let server: ProxyServer | undefined;
-let streams: TunnelStream[] = [];
+let streams: DialedStream[] = [];
 
 function running(): ProxyServer {
   if (!server) throw new Error('server not started');
@@ -61,7 +61,7 @@ serveIpc({
     let next = 0;
     let failed = 0;
     let firstError: string | undefined;
-    const opened: TunnelStream[] = [];
+    const opened: DialedStream[] = [];
     const worker = async (): Promise<void> => {
       while (next < args.count && failed < MAX_FAILED_DIALS) {
         next++;

@@ -44,6 +44,22 @@ export function agentIdentityFromPeer(peer: PeerCertificate): AgentIdentity | nu
   return { cluster, tenant };
 }
 
+/** id-kp-serverAuth: only server certificates carry it (agent and user certificates are clientAuth only). */
+const SERVER_AUTH_OID = '1.3.6.1.5.5.7.3.1';
+
+/**
+ * A hub replica forwarding a dial to another presents its server certificate as its client
+ * certificate: a certificate of our CA with the serverAuth purpose and no agent URI. Returns its
+ * common name (for logs), or null for any other certificate.
+ */
+export function replicaIdentityFromPeer(peer: PeerCertificate): string | null {
+  const uris = subjectAltNameUris(peer);
+  if (uris === null || uris.some(isAgentUri)) return null;
+  if (!peer.ext_key_usage?.includes(SERVER_AUTH_OID)) return null;
+  const cn = (peer.subject as unknown as Record<string, unknown> | undefined)?.CN;
+  return typeof cn === 'string' && cn !== '' ? cn : null;
+}
+
 export function userIdentityFromPeer(peer: PeerCertificate): UserIdentity | null {
   const uris = subjectAltNameUris(peer);
   // An unparseable SAN list might hide an agent URI, so it disqualifies the cert as a user too.

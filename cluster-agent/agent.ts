@@ -7,12 +7,14 @@ import tls from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { MuxSession } from '../wire/session.js';
-import { PROTOCOL_VERSION } from '../wire/frames.js';
+import { FEATURE_REPLICAS, PROTOCOL_VERSION } from '../wire/frames.js';
 import { DialError } from '../wire/errors.js';
 import type { OpenMessage } from '../wire/messages.js';
 import type { TunnelStream } from '../wire/stream.js';
 import { splice } from '../wire/splice.js';
 import { openCarrier, type CarrierOptions } from './connector.js';
+import { ReplicaLinks, type ReplicaLinkState } from './links.js';
+import type { HostPort } from '../common/address.js';
 import { dialDestination } from './destination.js';
 import type { AgentOptions } from './options.js';
 
@@ -22,13 +24,15 @@ export interface AgentStatus {
   links: number;
   streams: number;
   reconnects: number;
+  /** HA hubs: every replica the hub announced and whether this agent holds a link to it (empty: a single hub). */
+  replicas: ReplicaLinkState[];
 }
 
 /** /debug/state: what this agent holds open, so a test can tell a leak from the expected link. */
 export interface AgentDebugState {
   instance: string;
   /** Every link not yet closed; `current` is the one new dials arrive on, the others are draining. */
-  links: Array<{ current: boolean; streams: number; remoteDraining: boolean; localDraining: boolean }>;
+  links: Array<{ current: boolean; streams: number; remoteDraining: boolean; localDraining: boolean; replica?: string }>;
   streams: number;
   /** Destination dials in progress (OPEN received, not yet accepted or refused). */
   pendingDials: number;
@@ -62,6 +66,8 @@ export class ClusterAgent {
   private readonly linkSerials = new WeakMap<MuxSession, string>();
   /** Set while the connect loop waits on a healthy link: asks it for a new link (renewed certificate). */
   private wakeForRotation: (() => void) | null = null;
+  /** HA hubs: one more link to each replica the main link does not reach (links.ts). */
+  private readonly replicaLinks: ReplicaLinks;
 
   constructor(
     private readonly options: AgentOptions,
@@ -77,6 +83,16 @@ export class ClusterAgent {
       proxy: options.proxy,
       timeoutMs: options.connectTimeoutMs,
     };
+    this.replicaLinks = new ReplicaLinks({
+      open: (address) => this.establish(address),
+      retire: (session, reason) => this.retire(session, reason),
+      mainReplica: () => {
+        const current = this.current;
+        return current && !current.isClosed && !current.remoteDraining && !current.localDraining ? (current.peerHello?.instance ?? null) : null;
+      },
+      backoff: (attempt) => backoffDelay(attempt, options.backoffInitialMs, options.backoffMaxMs),
+      log: log.child({ part: 'replica-links' }),
+    });
   }
 
   /** Re-reads CA, certificate and key (SIGHUP); the next link uses them, the current one keeps its own. */
@@ -94,18 +110,22 @@ export class ClusterAgent {
   rotateLink(): void {
     this.reloadCertificates();
     this.wakeForRotation?.();
+    this.replicaLinks.rotate();
   }
 
   status(): AgentStatus {
     let streams = 0;
     for (const session of this.sessions) streams += session.streamCount;
     const current = this.current;
+    const replicas = this.replicaLinks.states();
     return {
-      connected: current !== null && !current.isClosed && !current.remoteDraining,
+      // Any usable link serves dials: with HA hubs the main one may be between replicas.
+      connected: (current !== null && !current.isClosed && !current.remoteDraining) || replicas.some((r) => r.linked),
       draining: this.draining,
       links: this.sessions.size,
       streams,
       reconnects: this.reconnects,
+      replicas,
     };
   }
 
@@ -115,6 +135,7 @@ export class ClusterAgent {
       streams: session.streamCount,
       remoteDraining: session.remoteDraining,
       localDraining: session.localDraining,
+      replica: session === this.current ? session.peerHello?.instance : this.replicaLinks.replicaOf(session),
     }));
     return { instance: this.options.instance, links, streams: links.reduce((n, link) => n + link.streams, 0), pendingDials: this.pendingDials };
   }
@@ -130,6 +151,7 @@ export class ClusterAgent {
   async drain(timeoutMs = this.options.drainTimeoutMs): Promise<void> {
     this.draining = true;
     this.stopController.abort();
+    const keepersStopped = this.replicaLinks.stop();
     for (const session of this.sessions) session.goAway('agent shutting down');
     const deadline = Date.now() + timeoutMs;
     while (this.sessions.size > 0) {
@@ -143,6 +165,7 @@ export class ClusterAgent {
         sleep(Math.max(1, Math.min(100, deadline - Date.now()))),
       ]);
     }
+    await keepersStopped;
     await this.running;
   }
 
@@ -158,6 +181,8 @@ export class ClusterAgent {
         attempt = 0;
         if (replaced) this.retire(replaced, 'certificate renewed');
         replaced = null;
+        // The main link's replica is known now: a keeper holding a link to it drains (dedupe).
+        this.replicaLinks.reconcile();
         // Wait until this link dies, the server asks us to move on, or a renewal wants a new link.
         let onAbort = (): void => undefined;
         const rotate = await new Promise<boolean>((resolve) => {
@@ -171,6 +196,8 @@ export class ClusterAgent {
         signal.removeEventListener('abort', onAbort);
         this.wakeForRotation = null;
         if (signal.aborted) break;
+        // The main link is going: keepers take over the replicas it reached until it is back.
+        if (!rotate) this.replicaLinks.reconcile();
         if (rotate && !session.isClosed) {
           replaced = session;
           continue;
@@ -187,9 +214,11 @@ export class ClusterAgent {
     }
   }
 
-  private async establish(): Promise<MuxSession> {
+  /** Opens a link to --server (the main link), or to one replica's own address (links.ts), and waits for the HELLO. */
+  private async establish(replicaAddress?: HostPort): Promise<MuxSession> {
     const { options } = this;
-    const carrier = await openCarrier(this.carrierOptions);
+    // A replica's certificate is checked against the same name as the main link's (--server-name).
+    const carrier = await openCarrier(replicaAddress ? { ...this.carrierOptions, server: replicaAddress } : this.carrierOptions);
     const session = new MuxSession({
       role: 'agent',
       carrier: carrier.stream,
@@ -199,9 +228,13 @@ export class ClusterAgent {
       keepaliveTimeoutMs: options.keepaliveTimeoutMs,
       maxStreams: options.maxStreams,
       instance: options.instance,
+      features: [FEATURE_REPLICAS],
     });
     this.sessions.add(session);
     session.on('open', (stream, target) => this.handleOpen(session, stream, target));
+    // After the HELLO's continuation has made this the main link (both may arrive in one read), so the
+    // replica the main link is on is known when the keepers are reconciled.
+    session.on('replicas', (message) => setImmediate(() => this.replicaLinks.update(message.replicas)));
     try {
       await new Promise<void>((resolve, reject) => {
         session.once('hello', (hello) => {
@@ -215,10 +248,10 @@ export class ClusterAgent {
       this.sessions.delete(session);
       throw error;
     }
-    const log = this.log.child({ server: session.peerHello?.instance, carrier: options.carrier });
+    const log = this.log.child({ server: session.peerHello?.instance, carrier: options.carrier, ...(replicaAddress ? { replicaLink: true } : {}) });
     log.info({ serial: this.certSerial }, 'link established');
     this.linkSerials.set(session, this.certSerial);
-    this.current = session;
+    if (!replicaAddress) this.current = session;
     session.on('goaway', (reason, code) => {
       if (code === undefined) log.info({ reason }, 'server going away; its streams may finish');
       else log.warn({ reason, code }, 'server closed the link');

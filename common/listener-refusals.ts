@@ -24,6 +24,7 @@ export type RefusalReason =
   | 'wrong_certificate_purpose'
   | 'not_an_agent_certificate'
   | 'not_a_user_certificate'
+  | 'not_a_replica_certificate'
   // API requests that authenticated as nobody (401; the token itself is never logged)
   | 'invalid_token'
   | 'no_credentials'

@@ -8,7 +8,8 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { ListenerGuard, type ListenerLimits } from '../common/listener-guard.js';
 import { WebSocketServer, createWebSocketStream } from 'ws';
-import { agentIdentityFromPeer, type AgentIdentity } from '../certs/identity.js';
+import { agentIdentityFromPeer, replicaIdentityFromPeer, type AgentIdentity } from '../certs/identity.js';
+import { ALPN_PEER } from './replicas/peer-forwarding.js';
 import { ALPN_TUNNEL, PROTOCOL_VERSION, WEBSOCKET_PATH } from '../wire/frames.js';
 import { MuxSession } from '../wire/session.js';
 import type { AgentLink, AgentRegistry, CarrierKind } from './registry.js';
@@ -28,6 +29,13 @@ export interface AgentListenerOptions {
   revocation?: RevocationGuard;
   /** Enrolment and renewal (HTTP/1.1 on this port); absent: those paths are 404 like any other. */
   enrolment?: EnrolmentEndpoint;
+  /** Called with each link once its HELLO is accepted (HA replicas tell the agent the replica set). */
+  onRegistered?: (link: AgentLink) => void;
+  /**
+   * HA replicas: serves dials forwarded by peer replicas (ALPN fedtunnel-peer/1, replica server
+   * certificates only). Absent: that ALPN is not offered.
+   */
+  peer?: (socket: tls.TLSSocket) => void;
 }
 
 /** A batch of frames is one WebSocket message; bound it well above the largest batch we send. */
@@ -54,7 +62,7 @@ export class AgentListener {
       requestCert: true,
       rejectUnauthorized: false,
       minVersion: 'TLSv1.2',
-      ALPNProtocols: [ALPN_TUNNEL, 'http/1.1'],
+      ALPNProtocols: options.peer ? [ALPN_TUNNEL, 'http/1.1', ALPN_PEER] : [ALPN_TUNNEL, 'http/1.1'],
     });
     this.guard = new ListenerGuard({
       listener: 'agent',
@@ -66,6 +74,7 @@ export class AgentListener {
       clientCertificate: 'optional',
       checkPeer: (socket) => {
         const peer = socket.getPeerCertificate();
+        if (socket.alpnProtocol === ALPN_PEER) return peer && replicaIdentityFromPeer(peer) ? null : 'not_a_replica_certificate';
         if (!peer || Object.keys(peer).length === 0) return socket.alpnProtocol === ALPN_TUNNEL ? 'no_certificate' : null;
         // A valid certificate of our CA that is not an agent's (a user's client cert) must not be
         // able to serve traffic for any cluster.
@@ -106,6 +115,12 @@ export class AgentListener {
 
   /** Only sockets the guard let through (verified agent certificate) get here. */
   private readonly onSecureConnection = (socket: tls.TLSSocket): void => {
+    if (socket.alpnProtocol === ALPN_PEER && this.options.peer) {
+      // A verified replica certificate (checkPeer): the peer handler bounds the request line itself.
+      this.guard.passed(socket);
+      this.options.peer(socket);
+      return;
+    }
     const identity = agentIdentityFromPeer(socket.getPeerCertificate());
     if (identity && socket.alpnProtocol === ALPN_TUNNEL) {
       socket.setNoDelay(true);
@@ -158,6 +173,7 @@ export class AgentListener {
       link = { linkId, identity, instance: hello.instance, carrier: kind, remoteAddress, connectedAt: new Date(), session };
       this.agents.add(link);
       this.metrics.agentLinks.inc({ result: 'accepted' });
+      options.onRegistered?.(link);
       log.info({ instance: hello.instance, remote: remoteAddress, serial: serial?.toLowerCase() }, 'agent registered');
     });
     session.on('rtt', (ms) => this.metrics.linkRtt.observe({ cluster: identity.cluster }, ms / 1000));

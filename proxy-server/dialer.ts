@@ -6,8 +6,8 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { parseHostPort } from '../common/address.js';
 import { DialError } from '../wire/errors.js';
-import type { TunnelStream } from '../wire/stream.js';
-import type { AgentRegistry } from './registry.js';
+import type { SpliceableStream } from '../wire/splice.js';
+import type { AgentLink, AgentRegistry } from './registry.js';
 import type { ServerMetrics } from './metrics.js';
 
 export interface DialOptions {
@@ -18,9 +18,24 @@ export interface DialOptions {
   sid?: string;
   /** Who asked, for logs. */
   requester?: string;
+  /** Only this replica's own agent links: never forward to a peer (a dial a peer forwarded to us). */
+  local?: boolean;
 }
 
-export type DialFunction = (cluster: string, address: string, options?: DialOptions) => Promise<TunnelStream>;
+/** A tunnel stream, or a stream piped through a peer replica (HA fallback): a Duplex either way. */
+export type DialedStream = SpliceableStream;
+
+export type DialFunction = (cluster: string, address: string, options?: DialOptions) => Promise<DialedStream>;
+
+/** HA: forwards a dial this replica has no link for to a live peer that has one (proxy-server/replicas/). */
+export interface DialForwarder {
+  /** The peer to forward a dial for `cluster` to, or null when no live peer reported an agent of it. */
+  peerFor(cluster: string): { id: string; address: string } | null;
+  forward(peer: { id: string; address: string }, request: { cluster: string; address: string; sid: string; timeoutMs: number; requester: string }, signal?: AbortSignal): Promise<DialedStream>;
+}
+
+/** Why a replica may hand a dial to a peer: it has no usable link of its own for the cluster. */
+const FORWARDABLE = new Set(['NO_AGENT', 'UNKNOWN_CLUSTER', 'AGENT_DRAINING']);
 
 export function newStreamId(): string {
   return randomBytes(6).toString('base64url');
@@ -28,6 +43,8 @@ export function newStreamId(): string {
 
 export class Dialer {
   private pending = 0;
+  /** Set on HA replicas (--advertise-agent-address). */
+  forwarder: DialForwarder | null = null;
   /** Open streams by requester ("connect", "federation-controller", …): long-lived ones are told apart from leaks. */
   private readonly open = new Map<string, number>();
 
@@ -58,13 +75,20 @@ export class Dialer {
       if (this.pending >= this.limits.maxPendingDials) {
         throw new DialError('TOO_MANY_PENDING', `${this.pending} dials pending (limit ${this.limits.maxPendingDials})`);
       }
-      const link = this.agents.pick(cluster);
       const timeoutMs = Math.min(options.timeoutMs ?? this.limits.dialTimeoutMs, this.limits.dialTimeoutMs);
+      let stream: DialedStream;
+      let via: Record<string, unknown>;
       this.pending++;
       this.metrics.pendingDials.inc();
-      let stream: TunnelStream;
       try {
-        stream = await link.session.open(target.host, target.port, { sid, timeoutMs, signal: options.signal });
+        const link = this.pickOrPeer(cluster, options.local === true);
+        if ('peer' in link) {
+          via = { peer: link.peer.id };
+          stream = await this.forward(link.peer, { cluster, address, sid, timeoutMs, requester: options.requester ?? 'unnamed' }, options.signal);
+        } else {
+          via = { link: link.linkId };
+          stream = await link.session.open(target.host, target.port, { sid, timeoutMs, signal: options.signal });
+        }
       } finally {
         this.pending--;
         this.metrics.pendingDials.dec();
@@ -72,7 +96,7 @@ export class Dialer {
       const seconds = (performance.now() - started) / 1000;
       this.metrics.dials.inc({ cluster, result: 'ok' });
       this.metrics.dialDuration.observe({ result: 'ok' }, seconds);
-      log.info({ link: link.linkId, requester: options.requester, ms: Math.round(seconds * 1000) }, 'stream open');
+      log.info({ ...via, requester: options.requester, ms: Math.round(seconds * 1000) }, 'stream open');
       this.observeStream(stream, cluster, options.requester ?? 'unnamed', started, log);
       return stream;
     } catch (error) {
@@ -85,7 +109,30 @@ export class Dialer {
     }
   };
 
-  private observeStream(stream: TunnelStream, cluster: string, requester: string, opened: number, log: Logger): void {
+  /** This replica's best link for the cluster; without one, a live peer that has one (unless local only). */
+  private pickOrPeer(cluster: string, localOnly: boolean): AgentLink | { peer: { id: string; address: string } } {
+    try {
+      return this.agents.pick(cluster);
+    } catch (error) {
+      if (localOnly || !this.forwarder || !(error instanceof DialError) || !FORWARDABLE.has(error.code)) throw error;
+      const peer = this.forwarder.peerFor(cluster);
+      if (!peer) throw error;
+      return { peer };
+    }
+  }
+
+  private async forward(peer: { id: string; address: string }, request: Parameters<DialForwarder['forward']>[1], signal?: AbortSignal): Promise<DialedStream> {
+    try {
+      const stream = await this.forwarder!.forward(peer, request, signal);
+      this.metrics.forwardedDials.inc({ result: 'ok' });
+      return stream;
+    } catch (error) {
+      this.metrics.forwardedDials.inc({ result: error instanceof DialError ? error.code : 'DIAL_FAILED' });
+      throw error;
+    }
+  }
+
+  private observeStream(stream: DialedStream, cluster: string, requester: string, opened: number, log: Logger): void {
     this.open.set(requester, (this.open.get(requester) ?? 0) + 1);
     stream.once('close', () => {
       const left = this.open.get(requester)! - 1;

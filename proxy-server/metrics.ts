@@ -18,6 +18,7 @@ export class ServerMetrics {
   readonly revokedClosed: Counter<'kind'>;
   readonly revocationListEntries: Gauge;
   readonly enrolments: Counter<'result'>;
+  readonly forwardedDials: Counter<'result'>;
 
   constructor(agents: AgentRegistry) {
     const registers = [this.registry];
@@ -53,6 +54,12 @@ export class ServerMetrics {
       help: 'Time from dial() to an established stream or an error',
       labelNames: ['result'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.forwardedDials = new Counter({
+      name: 'fedtunnel_peer_forwarded_dials_total',
+      help: 'HA fallback: dials this replica had no agent link for and forwarded to a peer replica, by result (ok or error code)',
+      labelNames: ['result'],
       registers,
     });
     this.pendingDials = new Gauge({ name: 'fedtunnel_pending_dials', help: 'Dials awaiting the agent', registers });

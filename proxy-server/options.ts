@@ -79,6 +79,16 @@ export interface ServerOptions extends ListenerLimits {
   bootstrapTokensUsedFile: string | null;
   /** Lifetime of the agent certificates the hub signs. */
   agentCertTtlMs: number;
+  /** HA replicas (README "HA replicas"): membership in --federation-store's database; null/absent: a single hub. */
+  replicas?: ReplicaOptions | null;
+}
+
+export interface ReplicaOptions {
+  /** host:port agents and peer replicas dial to reach this replica; port 0: the bound agent port. */
+  advertiseAgentAddress: HostPort;
+  heartbeatMs: number;
+  /** A replica whose latest heartbeat is older than this is gone. */
+  ttlMs: number;
 }
 
 export const SERVER_DEFAULTS = {
@@ -98,6 +108,7 @@ export const SERVER_DEFAULTS = {
   unreachableDeletionTimeoutMs: 5 * 60_000,
   memberRequestTimeoutMs: 10_000,
   agentCertTtlMs: 30 * 86_400_000,
+  replicaHeartbeatMs: 2_000,
 } as const;
 
 export const SERVER_HELP = `usage: proxy-server --ca FILE --cert FILE --key FILE [options]
@@ -142,7 +153,12 @@ ${OIDC_HELP}
                                https://topology-webhook.fed-system.svc.east.tunnel:8443/convert: every
                                Federated<Kind> also serves types.kubefed.io/v1beta2 [off: v1beta1 only]
   --topology-webhook-ca FILE   PEM CA of the webhook's serving certificate (required with the URL)
-  --instance NAME              [host name]
+  --instance NAME              [host name]; with HA replicas, each replica's identity (unique)
+  HA replicas sharing --federation-store (README "HA replicas"):
+  --advertise-agent-address HOST:PORT  this replica's own agent listener as agents and peers reach it
+                               (port 0: the bound --agent-listen port); turns membership on [off]
+  --replica-heartbeat MS       membership heartbeat period [${SERVER_DEFAULTS.replicaHeartbeatMs}]
+  --replica-ttl MS             a replica silent this long is gone [3 × heartbeat]
   --log-level LEVEL            ${LOG_LEVELS.join('|')} [info]
   --revoked FILE               revoked certificate serials, one a line (fedtunnel-certs revoke); re-read on SIGHUP
   Agent enrolment and certificate renewal on the agent listener (README "Enrolling an agent"):
@@ -166,6 +182,19 @@ function topologyWebhookFlags(url: string | undefined, ca: string | undefined, d
     throw new UsageError('--topology-webhook-url: the hub reaches webhooks through the tunnel (https://<service>.<cluster>.tunnel:<port>/convert); --federation-direct-egress allows other hosts');
   }
   return { url, caFile: fileFlag('topology-webhook-ca', ca)! };
+}
+
+function replicaFlags(address: string | undefined, heartbeat: string | undefined, ttl: string | undefined): ReplicaOptions | null {
+  if (address === undefined) {
+    if (heartbeat !== undefined || ttl !== undefined) throw new UsageError('--replica-heartbeat and --replica-ttl need --advertise-agent-address');
+    return null;
+  }
+  const advertiseAgentAddress = requiredListenFlag('advertise-agent-address', address, null);
+  if (advertiseAgentAddress.host === '0.0.0.0' || advertiseAgentAddress.host === '::') throw new UsageError('--advertise-agent-address: a wildcard address cannot be dialed; give the address agents reach');
+  const heartbeatMs = integerFlag('replica-heartbeat', heartbeat, SERVER_DEFAULTS.replicaHeartbeatMs, 50, 10 * 60_000);
+  const ttlMs = integerFlag('replica-ttl', ttl, 3 * heartbeatMs, 1, DAY_MS);
+  if (ttlMs <= heartbeatMs) throw new UsageError('--replica-ttl must be larger than --replica-heartbeat');
+  return { advertiseAgentAddress, heartbeatMs, ttlMs };
 }
 
 export function parseServerOptions(argv: string[]): ServerOptions | 'help' {
@@ -210,6 +239,9 @@ export function parseServerOptions(argv: string[]): ServerOptions | 'help' {
     'bootstrap-tokens': { type: 'string' },
     'bootstrap-tokens-used': { type: 'string' },
     'agent-cert-ttl': { type: 'string' },
+    'advertise-agent-address': { type: 'string' },
+    'replica-heartbeat': { type: 'string' },
+    'replica-ttl': { type: 'string' },
   });
   if (v.help) return 'help';
   const udsDefaultCluster = v['uds-default-cluster'] ?? null;
@@ -256,6 +288,7 @@ export function parseServerOptions(argv: string[]): ServerOptions | 'help' {
     bootstrapTokensFile: fileFlag('bootstrap-tokens', v['bootstrap-tokens']),
     bootstrapTokensUsedFile: fileFlag('bootstrap-tokens-used', v['bootstrap-tokens-used']),
     agentCertTtlMs: durationFlag('agent-cert-ttl', v['agent-cert-ttl'], d.agentCertTtlMs, 5_000),
+    replicas: replicaFlags(v['advertise-agent-address'], v['replica-heartbeat'], v['replica-ttl']),
   };
   if (options.bootstrapTokensFile && !options.caKeyFile) throw new UsageError('--bootstrap-tokens needs --ca-key (the hub signs the certificates of enrolled agents)');
   if (options.bootstrapTokensUsedFile && !options.bootstrapTokensFile) throw new UsageError('--bootstrap-tokens-used needs --bootstrap-tokens');

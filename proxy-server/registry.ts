@@ -45,6 +45,8 @@ export class AgentRegistry {
   /** The tenant of the latest agent certificate of each cluster since start (kept after it disconnects). */
   private readonly tenants = new Map<string, string>();
   private readonly startedAt: number;
+  /** HA: whether another replica ever had an agent of the cluster (the shared membership store). */
+  private seenElsewhere: (cluster: string) => boolean = () => false;
 
   /**
    * @param rejoinWindowMs after a (re)start the hub has forgotten every cluster while their agents
@@ -91,6 +93,16 @@ export class AgentRegistry {
     return this.tenants.get(cluster);
   }
 
+  /** HA replicas: a cluster any replica has seen is NO_AGENT here too, not UNKNOWN_CLUSTER. */
+  setSeenElsewhere(seen: (cluster: string) => boolean): void {
+    this.seenElsewhere = seen;
+  }
+
+  /** Clusters with at least one link on this replica (written to the membership table). */
+  connectedClusters(): string[] {
+    return [...this.byCluster.keys()];
+  }
+
   /** Called when a cluster's first link registers or its last one goes; returns the unsubscribe. */
   onChange(listener: ClusterLinkListener): () => void {
     this.listeners.add(listener);
@@ -106,6 +118,7 @@ export class AgentRegistry {
     const links = this.byCluster.get(cluster);
     if (!links || links.size === 0) {
       if (this.seenClusters.has(cluster)) throw new DialError('NO_AGENT', `no agent of cluster ${cluster} is connected`);
+      if (this.seenElsewhere(cluster)) throw new DialError('NO_AGENT', `no agent of cluster ${cluster} is connected to this replica or a live peer`);
       const sinceStartMs = this.now() - this.startedAt;
       if (sinceStartMs < this.rejoinWindowMs) {
         throw new DialError('NO_AGENT', `no agent of cluster ${cluster} has registered since the hub started ${Math.round(sinceStartMs / 1000)} s ago; agents may still be reconnecting`);

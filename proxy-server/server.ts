@@ -35,9 +35,15 @@ import { NAMESPACES, SECRETS, TypeRegistry } from '../federation/apiserver/types
 import { StatusPage } from './status/status-page.js';
 import { accessFor } from './status/access.js';
 import { readFederation } from './status/federation.js';
-import type { LeaseView } from './status/model.js';
+import type { LeaseView, ReplicaView } from './status/model.js';
 import { LeaderElector } from '../federation/controller/leader-election.js';
 import { leaseTimingFor } from '../federation/controller/lease.js';
+import { ReplicaMembership } from './replicas/membership.js';
+import { openMembershipStore } from './replicas/membership-store.js';
+import { forwardDial, servePeer } from './replicas/peer-forwarding.js';
+import { FEATURE_REPLICAS } from '../wire/frames.js';
+import { formatHostPort } from '../common/address.js';
+import type { AgentLink } from './registry.js';
 
 export interface BoundPorts {
   agentPort: number;
@@ -84,6 +90,10 @@ export class ProxyServer {
   private readonly oidc: OidcAuthenticator | undefined;
   private started = false;
   private stopping = false;
+  /** HA membership (--advertise-agent-address); null on a single hub. */
+  private membership: ReplicaMembership | null = null;
+  /** Our CA, certificate and key as a client context: peer forwarding presents the server certificate. */
+  private peerContext: tls.SecureContext | null = null;
 
   constructor(
     private readonly options: ServerOptions,
@@ -100,6 +110,7 @@ export class ProxyServer {
       registry: this.metrics.registry,
       log: log.child({ part: 'status' }),
       lease: () => this.leaseView(),
+      replicas: () => this.replicaViews(),
       federation: () => (this.federation ? readFederation(this.federation.api.resources) : null),
       accessFor: (who) => accessFor(this.federation?.api.authorizer ?? null, who, (cluster) => this.clusterTenantOf(cluster)),
     });
@@ -122,6 +133,9 @@ export class ProxyServer {
       instance: options.instance,
       revocation: this.revocation,
       enrolment,
+      onRegistered: (link) => this.announceReplicasTo(link),
+      // Dials forwarded by peer replicas are served from this replica's own links only (one hop).
+      peer: options.replicas ? (socket) => void servePeer(socket, this.dial, options.handshakeTimeoutMs, log.child({ part: 'peer' })) : undefined,
     });
     // Read here: an unreadable --oidc-ca-file or a bad --token-auth-file fails the start with nothing to close.
     this.oidc = options.oidc ? new OidcAuthenticator(oidcOptions(options.oidc), log.child({ part: 'oidc' })) : undefined;
@@ -152,6 +166,7 @@ export class ProxyServer {
   async start(): Promise<BoundPorts> {
     const { options } = this;
     const agentPort = await listenTcp(this.agentListener.server, options.agentListen.host, options.agentListen.port, LISTEN_BACKLOG);
+    if (options.replicas) await this.startMembership(agentPort);
     const connectPort = options.connectListen ? await this.connect.listenTls(options.connectListen.host, options.connectListen.port, this.tlsContext) : null;
     if (options.connectUds) await this.connect.listenUnix(options.connectUds);
     const adminPort = options.adminListen ? await listenTcp(this.admin, options.adminListen.host, options.adminListen.port, LISTEN_BACKLOG) : null;
@@ -162,6 +177,58 @@ export class ProxyServer {
     this.status.start();
     this.started = true;
     return { agentPort, federationPort, connectPort, adminPort, connectUds: options.connectUds };
+  }
+
+  /**
+   * Joins the replica set: heartbeats into the membership table, tells agents the live set on
+   * every change, makes clusters seen by any replica NO_AGENT here, and forwards dials this
+   * replica has no link for to a peer that has one.
+   */
+  private async startMembership(agentPort: number): Promise<void> {
+    const { replicas } = this.options;
+    const advertised = { ...replicas!.advertiseAgentAddress };
+    if (advertised.port === 0) advertised.port = agentPort;
+    const log = this.log.child({ part: 'replicas' });
+    const membership = new ReplicaMembership(await openMembershipStore(this.options.federationStore), {
+      id: this.options.instance,
+      address: formatHostPort(advertised),
+      heartbeatMs: replicas!.heartbeatMs,
+      ttlMs: replicas!.ttlMs,
+      clusters: () => this.agents.connectedClusters(),
+      log,
+      registry: this.metrics.registry,
+    });
+    this.membership = membership;
+    await membership.start();
+    membership.on('change', () => {
+      for (const link of this.agents.links()) this.announceReplicasTo(link);
+    });
+    // A cluster's first link here, or its last one gone: peers learn it at once, not a heartbeat later.
+    this.agents.onChange(() => membership.nudge());
+    this.agents.setSeenElsewhere((cluster) => membership.hasSeen(cluster));
+    this.dialer.forwarder = {
+      peerFor: (cluster) => membership.peerFor(cluster),
+      forward: (peer, request, signal) => forwardDial(peer.address, request, { secureContext: () => this.clientContext() }, signal),
+    };
+    log.info({ address: formatHostPort(advertised), heartbeatMs: replicas!.heartbeatMs, ttlMs: replicas!.ttlMs, live: membership.announcement() }, 'joined the replica set');
+  }
+
+  /** Sends the live replica set to an agent that understands it (older agents are told nothing). */
+  private announceReplicasTo(link: AgentLink): void {
+    const replicas = this.membership?.announcement();
+    if (!replicas || replicas.length === 0 || !link.session.peerSupports(FEATURE_REPLICAS)) return;
+    link.session.sendReplicas({ replicas });
+  }
+
+  private clientContext(): tls.SecureContext {
+    this.peerContext ??= tls.createSecureContext(this.tlsContext);
+    return this.peerContext;
+  }
+
+  /** The replicas the status page lists: the live set from the membership table, or just this one. */
+  private replicaViews(): ReplicaView[] | null {
+    if (!this.membership) return null;
+    return this.membership.live().map((r) => ({ instance: r.id, self: r.id === this.options.instance, startedAt: null, address: r.address, agentClusters: r.clusters.length }));
   }
 
   /** A cluster's tenant for reach decisions: its KubeFedCluster's label, else its agent certificate's tenant. */
@@ -262,6 +329,7 @@ export class ProxyServer {
     const next = readTlsFiles(this.options);
     tls.createSecureContext(next); // throws on a bad pair before anything is swapped
     this.tlsContext = next;
+    this.peerContext = null;
     this.agentListener.server.setSecureContext(next);
     this.connect.setSecureContext(next);
     this.federation?.api.server.setSecureContext(next);
@@ -290,6 +358,8 @@ export class ProxyServer {
     this.stopping = true;
     if (this.options.shutdownDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.options.shutdownDelayMs));
     const deadline = Date.now() + drainTimeoutMs;
+    // Leave the replica set: peers announce the set without us and agents drain their links here.
+    await this.membership?.stop();
     // First the controller: its member watches are tunnel streams the drain below would wait for.
     await this.federation?.elector?.stop();
     // Status event streams never end by themselves: end them so the CONNECT listener can close.

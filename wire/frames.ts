@@ -6,7 +6,7 @@
 //   | type | flag |  stream id   |    length    |  payload ...
 //   +------+------+--------------+--------------+----------------
 //
-// Stream id 0 addresses the link itself (HELLO, PING, PONG, GOAWAY). Only the proxy-server opens
+// Stream id 0 addresses the link itself (HELLO, PING, PONG, GOAWAY, REPLICAS). Only the proxy-server opens
 // streams; the agent answers. One id per tunneled connection from the first frame to the last
 // (ANP's two-id scheme is the source of its cleanup races).
 
@@ -46,8 +46,17 @@ export enum FrameType {
   PONG = 10,
   /** The sender is going away: no new streams, open ones may finish. JSON {reason}. */
   GOAWAY = 11,
+  /**
+   * server → agent, stream 0: the live hub replicas the agent should hold a link to, JSON
+   * {replicas: [{id, address}]}. Sent only to agents whose HELLO lists FEATURE_REPLICAS: an agent
+   * without it (older releases) treats an unknown frame type as a protocol error.
+   */
+  REPLICAS = 12,
 }
 
+/** HELLO feature: the agent understands REPLICAS and keeps one link per hub replica. */
+export const FEATURE_REPLICAS = 'replicas';
+
 export function isKnownFrameType(type: number): type is FrameType {
-  return type >= FrameType.HELLO && type <= FrameType.GOAWAY;
+  return type >= FrameType.HELLO && type <= FrameType.REPLICAS;
 }

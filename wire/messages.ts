@@ -8,6 +8,23 @@ export interface HelloMessage {
   instance: string;
   /** Per-stream receive window of the sender: the peer's initial send credit on every stream. */
   window: number;
+  /**
+   * Optional protocol extensions the sender understands (e.g. FEATURE_REPLICAS). Absent in older
+   * releases; a receiver ignores names it does not know, so adding one needs no version bump.
+   */
+  features?: string[];
+}
+
+/** One live hub replica, as announced to agents in REPLICAS. */
+export interface ReplicaAddress {
+  /** The replica's identity: its --instance, which is also the `instance` of its HELLO. */
+  id: string;
+  /** host:port of the replica's own agent listener (its --advertise-agent-address). */
+  address: string;
+}
+
+export interface ReplicasMessage {
+  replicas: ReplicaAddress[];
 }
 
 export interface OpenMessage {
@@ -62,13 +79,35 @@ function integer(value: unknown, what: string, min: number, max: number): number
   return value;
 }
 
+/** More features or replicas than this is not a peer we want to talk to. */
+const MAX_LIST = 64;
+
 export function parseHello(payload: Buffer): HelloMessage {
   const o = parseObject(payload, 'HELLO');
-  return {
+  const hello: HelloMessage = {
     version: integer(o.version, 'HELLO.version', 0, 0xffff),
     instance: text(o.instance, 'HELLO.instance', 253),
     window: integer(o.window, 'HELLO.window', 1024, MAX_WINDOW),
   };
+  if (o.features !== undefined) {
+    if (!Array.isArray(o.features) || o.features.length > MAX_LIST) throw new ProtocolError(`HELLO.features must be an array of at most ${MAX_LIST} strings`);
+    hello.features = o.features.map((f) => text(f, 'HELLO.features[]', 64));
+  }
+  return hello;
+}
+
+export function parseReplicas(payload: Buffer): ReplicasMessage {
+  const o = parseObject(payload, 'REPLICAS');
+  if (!Array.isArray(o.replicas) || o.replicas.length > MAX_LIST) throw new ProtocolError(`REPLICAS.replicas must be an array of at most ${MAX_LIST} entries`);
+  const replicas = o.replicas.map((entry: unknown) => {
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new ProtocolError('REPLICAS.replicas[] must be objects');
+    const r = entry as Record<string, unknown>;
+    const id = text(r.id, 'REPLICAS.replicas[].id', 253);
+    const address = text(r.address, 'REPLICAS.replicas[].address', 261);
+    if (id === '' || address === '') throw new ProtocolError('REPLICAS.replicas[] needs a non-empty id and address');
+    return { id, address };
+  });
+  return { replicas };
 }
 
 export function parseOpen(payload: Buffer): OpenMessage {

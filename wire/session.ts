@@ -18,8 +18,10 @@ import {
   parseHello,
   parseOpen,
   parseOpenFail,
+  parseReplicas,
   parseReset,
   type GoAwayMessage,
+  type ReplicasMessage,
   type HelloMessage,
   type OpenMessage,
 } from './messages.js';
@@ -39,6 +41,8 @@ export interface SessionOptions {
   maxStreams: number;
   /** Our HELLO, sent as the first frame. */
   instance: string;
+  /** Protocol extensions announced in our HELLO (agent side: FEATURE_REPLICAS). */
+  features?: string[];
 }
 
 export interface OpenOptions {
@@ -60,6 +64,8 @@ export interface MuxSessionEvents {
   /** The peer is going away; `code` is set when the server closes the link for a typed reason. */
   goaway: [reason: string, code?: LinkRefusalCode];
   rtt: [number];
+  /** Agent side: the hub's current live replica set (each REPLICAS frame). */
+  replicas: [ReplicasMessage];
   close: [Error | undefined];
 }
 
@@ -99,6 +105,7 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Stream
     carrier.on('close', this.onCarrierClose);
     this.keepaliveTimer = setInterval(this.onKeepaliveTick, options.keepaliveIntervalMs);
     const hello: HelloMessage = { version: PROTOCOL_VERSION, instance: options.instance, window: options.window };
+    if (options.features?.length) hello.features = options.features;
     this.sender.sendControl(encodeJson(FrameType.HELLO, 0, hello));
   }
 
@@ -186,6 +193,18 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Stream
     if (this.closed || this.localDraining) return;
     this.localDraining = true;
     this.sender.sendControl(encodeJson(FrameType.GOAWAY, 0, { reason: clip(reason) }));
+  }
+
+  /** Server side: tells the agent the live replica set. Only for peers whose HELLO listed FEATURE_REPLICAS. */
+  sendReplicas(message: ReplicasMessage): void {
+    if (this.options.role !== 'server') throw new Error('only the server side announces replicas');
+    if (this.closed || this.ending) return;
+    this.sender.sendControl(encodeJson(FrameType.REPLICAS, 0, message));
+  }
+
+  /** Whether the peer's HELLO announced `feature`. */
+  peerSupports(feature: string): boolean {
+    return this.peerHello?.features?.includes(feature) ?? false;
   }
 
   /** Flushes what is queued, then closes the carrier; the peer sees a clean end of the link. */
@@ -315,6 +334,11 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Stream
         }
         return;
       }
+      case FrameType.REPLICAS:
+        this.requireRole('agent', type);
+        if (id !== 0) throw new ProtocolError('REPLICAS on a stream other than 0');
+        this.emit('replicas', parseReplicas(payload));
+        return;
       case FrameType.OPEN:
         return this.onOpen(id, payload);
       case FrameType.OPEN_OK: {

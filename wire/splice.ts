@@ -4,7 +4,9 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { StreamResetError, type ResetCode } from './errors.js';
-import type { TunnelStream } from './stream.js';
+
+/** A tunnel stream, or anything that carries one and counts its bytes like it (a peer-forwarded dial). */
+export type SpliceableStream = Duplex & { readonly bytesSent: number; readonly bytesReceived: number };
 
 export interface SpliceResult {
   /** Set when the splice ended abnormally. */
@@ -17,7 +19,7 @@ export interface SpliceResult {
  * @param socketResetCode the reset code the peer sees when `socket` fails
  * @param done called once, after both sides are closed
  */
-export function splice(tunnel: TunnelStream, socket: Duplex, socketResetCode: ResetCode, done: (result: SpliceResult) => void): void {
+export function splice(tunnel: SpliceableStream, socket: Duplex, socketResetCode: ResetCode, done: (result: SpliceResult) => void): void {
   if (tunnel.destroyed) {
     // Reset in the same read as its OPEN_OK: there is nothing to carry.
     abort(socket);

@@ -66,7 +66,7 @@ export async function openMysqlStore(url: string, options: MysqlStoreOptions = {
 }
 
 /** Pool settings from mysql://user:password@host:port/database (the URL is never echoed: it may hold a password). */
-function connectionConfig(dsn: string) {
+export function connectionConfig(dsn: string) {
   let url: URL;
   try {
     url = new URL(dsn);

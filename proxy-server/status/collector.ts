@@ -14,6 +14,7 @@ import {
   type HubState,
   type LeaseView,
   type LinkCounters,
+  type ReplicaView,
 } from './model.js';
 
 export interface CollectorOptions {
@@ -22,6 +23,8 @@ export interface CollectorOptions {
   agents: AgentRegistry;
   /** Who runs the federation controller, asked at each tick. */
   lease: () => LeaseView;
+  /** HA: the live replicas from the membership table; absent or null: this replica alone. */
+  replicas?: () => ReplicaView[] | null;
   /** Reads the federation's clusters and objects; null while (or when) the hub has no embedded federation. */
   federation: () => Promise<FederationView> | null;
   log: Logger;
@@ -99,8 +102,8 @@ export class StatusCollector extends EventEmitter<{ tick: [] }> {
       },
     }));
     return {
-      // One replica today; with HA the membership table lists the others (issue 10 part 1).
-      replicas: [{ instance: this.options.instance, self: true, startedAt: this.startedAt }],
+      // With HA replicas the membership table lists them all; this one keeps its own start time.
+      replicas: this.options.replicas?.()?.map((r) => (r.self ? { ...r, startedAt: this.startedAt } : r)) ?? [{ instance: this.options.instance, self: true, startedAt: this.startedAt }],
       lease: this.options.lease(),
       clusters: clusterViews(agents, this.failures.all),
       federation: this.federation,

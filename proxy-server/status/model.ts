@@ -33,7 +33,12 @@ export interface ReplicaView {
   instance: string;
   /** The replica that answered this request. */
   self: boolean;
-  startedAt: string;
+  /** When this replica started; null for peers (the membership table does not record it). */
+  startedAt: string | null;
+  /** HA: the address agents dial to reach the replica (--advertise-agent-address). */
+  address?: string;
+  /** HA: how many clusters the replica reported agent links for at its latest heartbeat. */
+  agentClusters?: number;
 }
 
 /**

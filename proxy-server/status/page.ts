@@ -129,7 +129,9 @@ export const STATUS_JS = String.raw`
     var links = {};
     state.clusters.forEach(function (c) { c.agents.forEach(function (a) { links[a.replica] = (links[a.replica] || 0) + 1; }); });
     fill($('replicas').tBodies[0], state.replicas.map(function (r) {
-      return row([r.instance, since(r.startedAt), links[r.instance] || 0, r.self ? 'this replica' : '']);
+      // Peers (HA): their start time is not known here, their agent count is per cluster from their heartbeat.
+      var agents = r.self ? (links[r.instance] || 0) : (r.agentClusters === undefined ? 0 : r.agentClusters + ' clusters');
+      return row([r.instance, r.startedAt ? since(r.startedAt) : (r.address || ''), agents, r.self ? 'this replica' : '']);
     }));
     var lease = state.lease;
     $('lease').textContent = 'Federation controller: ' + (lease.holder ? 'runs on ' + lease.holder : 'not running') + ' — ' + lease.note;

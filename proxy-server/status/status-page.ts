@@ -8,7 +8,7 @@ import type { UserIdentity } from '../../certs/identity.js';
 import type { AgentRegistry } from '../registry.js';
 import { StatusCollector } from './collector.js';
 import { StatusStream } from './events.js';
-import type { Access, FederationView, LeaseView } from './model.js';
+import type { Access, FederationView, LeaseView, ReplicaView } from './model.js';
 import { StatusRoutes } from './routes.js';
 
 export interface StatusPageOptions {
@@ -17,6 +17,8 @@ export interface StatusPageOptions {
   registry: Registry;
   log: Logger;
   lease: () => LeaseView;
+  /** HA: the live replicas (membership table); null: this replica alone. */
+  replicas?: () => ReplicaView[] | null;
   /** Reads the federation's state; null while (or when) the hub has no embedded federation. */
   federation: () => Promise<FederationView> | null;
   accessFor: (who: UserIdentity) => Access;
@@ -28,7 +30,7 @@ export class StatusPage {
   private readonly routes: StatusRoutes;
 
   constructor(options: StatusPageOptions) {
-    this.collector = new StatusCollector({ instance: options.instance, agents: options.agents, lease: options.lease, federation: options.federation, log: options.log });
+    this.collector = new StatusCollector({ instance: options.instance, agents: options.agents, lease: options.lease, replicas: options.replicas, federation: options.federation, log: options.log });
     this.stream = new StatusStream(this.collector, options.registry, options.log);
     this.routes = new StatusRoutes(this.collector, this.stream, options.accessFor);
   }

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { MAX_WINDOW } from '../../wire/frames.js';
 import { ProtocolError } from '../../wire/errors.js';
-import { clip, parseGoAway, parseHello, parseOpen, parseOpenFail, parseReset } from '../../wire/messages.js';
+import { clip, parseGoAway, parseHello, parseOpen, parseOpenFail, parseReplicas, parseReset } from '../../wire/messages.js';
 
 function json(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value));
@@ -37,6 +37,14 @@ describe('wire: messages', function () {
 
     it('refuses payloads that are not JSON objects', function () {
       for (const [what, payload] of NOT_OBJECTS) assert.throws(() => parseHello(payload), isProtocolError(/HELLO/), what);
+    });
+
+    it('keeps optional features (an older peer sends none; unknown names are kept for the caller to ignore)', function () {
+      assert.deepEqual(parseHello(json({ ...good, features: ['replicas', 'future'] })), { ...good, features: ['replicas', 'future'] });
+      assert.equal('features' in parseHello(json(good)), false);
+      for (const features of ['replicas', [1], ['x'.repeat(65)], Array(65).fill('a'), null]) {
+        assert.throws(() => parseHello(json({ ...good, features })), isProtocolError(/HELLO\.features/), JSON.stringify(features));
+      }
     });
 
     it('refuses bad fields', function () {
@@ -151,6 +159,32 @@ describe('wire: messages', function () {
       assert.throws(() => parseGoAway(json({ reason: 1 })), isProtocolError(/GOAWAY\.reason/));
       assert.throws(() => parseGoAway(json({ reason: 'r'.repeat(1025) })), isProtocolError(/GOAWAY\.reason/));
       for (const [what, payload] of NOT_OBJECTS) assert.throws(() => parseGoAway(payload), isProtocolError(/GOAWAY/), what);
+    });
+  });
+
+  describe('parseReplicas', function () {
+    it('accepts a replica list (empty included) and keeps only id and address', function () {
+      const replicas = [
+        { id: 'hub-0', address: '10.0.0.1:8443' },
+        { id: 'hub-1', address: '[::1]:8443' },
+      ];
+      assert.deepEqual(parseReplicas(json({ replicas: replicas.map((r) => ({ ...r, extra: 1 })) })), { replicas });
+      assert.deepEqual(parseReplicas(json({ replicas: [] })), { replicas: [] });
+    });
+
+    it('refuses payloads that are not JSON objects and bad entries', function () {
+      for (const [what, payload] of NOT_OBJECTS) assert.throws(() => parseReplicas(payload), isProtocolError(/REPLICAS/), what);
+      const bad: unknown[] = [
+        {},
+        { replicas: 'hub-0' },
+        { replicas: [null] },
+        { replicas: [['hub-0', 'a:1']] },
+        { replicas: [{ id: 'hub-0' }] },
+        { replicas: [{ id: '', address: 'a:1' }] },
+        { replicas: [{ id: 'hub-0', address: 5 }] },
+        { replicas: Array(65).fill({ id: 'a', address: 'a:1' }) },
+      ];
+      for (const value of bad) assert.throws(() => parseReplicas(json(value)), isProtocolError(/REPLICAS/), JSON.stringify(value).slice(0, 80));
     });
   });
 

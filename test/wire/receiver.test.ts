@@ -191,7 +191,7 @@ describe('wire: FrameReceiver', function () {
     });
 
     it('refuses unknown frame types', function () {
-      for (const type of [0, 12, 0x7f, 0xff]) rejects(encodeHeader(type as FrameType, 1, 0), /unknown frame type/);
+      for (const type of [0, 13, 0x7f, 0xff]) rejects(encodeHeader(type as FrameType, 1, 0), /unknown frame type/);
     });
 
     it('refuses DATA on stream 0', function () {

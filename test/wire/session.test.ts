@@ -3,7 +3,7 @@ import { strict as assert } from 'node:assert';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as pause } from 'node:timers/promises';
-import { FrameType } from '../../wire/frames.js';
+import { FEATURE_REPLICAS, FrameType } from '../../wire/frames.js';
 import { DialError, LinkRefusedError, ProtocolError, StreamResetError } from '../../wire/errors.js';
 import { encodeControl, encodeHeader, encodeJson, encodeWindow } from '../../wire/sender.js';
 import { LinkClosedError, refuseLink, type MuxSession } from '../../wire/session.js';
@@ -69,6 +69,31 @@ describe('wire: MuxSession over loopback TCP', function () {
         const agent = h.session('agent', agentSocket);
         assert.throws(() => agent.open('x', 1, OPEN), /only the server side opens streams/);
         await closeLink(agent, server);
+      }),
+    );
+  });
+
+  describe('replica announcements (REPLICAS, HA hubs)', function () {
+    it(
+      'an agent that lists the feature receives each REPLICAS frame as an event; one without it says so',
+      loopbackTest(async (h) => {
+        const { server, agent } = await h.linked({}, { features: [FEATURE_REPLICAS] });
+        assert.ok(server.peerSupports(FEATURE_REPLICAS));
+        assert.deepEqual(server.peerHello?.features, [FEATURE_REPLICAS]);
+        const first = { replicas: [{ id: 'hub-0', address: '127.0.0.1:1' }] };
+        const second = { replicas: [...first.replicas, { id: 'hub-1', address: '127.0.0.1:2' }] };
+        const received = once(agent, 'replicas');
+        server.sendReplicas(first);
+        assert.deepEqual((await within(received, 5000, 'first REPLICAS'))[0], first);
+        const again = once(agent, 'replicas');
+        server.sendReplicas(second);
+        assert.deepEqual((await within(again, 5000, 'second REPLICAS'))[0], second);
+        assert.throws(() => agent.sendReplicas(first), /only the server side/);
+        await closeLink(server, agent);
+        const plain = await h.linked();
+        assert.equal(plain.server.peerSupports(FEATURE_REPLICAS), false);
+        assert.equal(plain.server.peerHello?.features, undefined);
+        await closeLink(plain.server, plain.agent);
       }),
     );
   });
@@ -718,6 +743,7 @@ describe('wire: MuxSession over loopback TCP', function () {
       ['an oversized control frame', [hello, encodeHeader(FrameType.GOAWAY, 0, 1 << 20)], /exceeds/],
       ['a PING of the wrong size', [hello, encodeControl(FrameType.PING, 0, Buffer.alloc(4))], /PING payload/],
       ['a WINDOW of the wrong size', [hello, encodeControl(FrameType.WINDOW, 1, Buffer.alloc(3))], /WINDOW payload/],
+      ['a REPLICAS sent to the server', [hello, encodeJson(FrameType.REPLICAS, 0, { replicas: [] })], /not valid towards the server/],
     ];
     for (const [what, bytes, pattern] of cases) {
       it(
