@@ -75,7 +75,8 @@ export async function startReplica(options: ReplicaOptions): Promise<ReplicaProc
   ];
   const child = spawn(process.execPath, [SERVER_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const replica = new ReplicaProcess(options.instance, child);
-  const ready = await replica.waitForLog((l) => l.msg === 'proxy-server ready', { timeoutMs: 30_000 });
+  // Generous: a replica starting under load on a busy 2-core machine takes 15-30 s to install its API.
+  const ready = await replica.waitForLog((l) => l.msg === 'proxy-server ready', { timeoutMs: 90_000 });
   replica.agentPort = ready.agentPort as number;
   replica.connectPort = ready.connectPort as number;
   replica.adminPort = ready.adminPort as number;
