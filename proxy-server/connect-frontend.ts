@@ -42,6 +42,11 @@ export interface ConnectFrontendOptions {
   kubeProxy?: KubeApiProxy;
 }
 
+/** Watches, followed logs and the status page's event stream: requests that last until someone ends them. */
+function isLongRequest(url: string | undefined): boolean {
+  return /[?&](watch|follow)=(true|1)(&|$)/.test(url ?? '') || /\/watch\//.test(url ?? '') || (url ?? '').startsWith('/status/events');
+}
+
 /** `serial`: of the client certificate (TLS only), for revocation. */
 type Principal = UserIdentity & { via: 'tls' | 'uds'; serial?: string };
 
@@ -52,6 +57,11 @@ export class ConnectFrontend {
   private readonly http2: Http2Listener[] = [];
   /** Client sockets of established tunnels, closed on shutdown. */
   private readonly clients = new Set<Duplex>();
+  /** Plain requests in flight that are expected to end soon (not watches or followed logs): shutdown waits for them. */
+  private shortRequests = 0;
+  private quiet: (() => void) | null = null;
+  /** Set by stopAccepting(): one promise per listener, resolved when it has closed. */
+  private closing: Promise<void>[] | null = null;
 
   constructor(
     private readonly dial: DialFunction,
@@ -97,14 +107,38 @@ export class ConnectFrontend {
     for (const server of this.servers) if (server instanceof https.Server) server.setSecureContext(tlsContext);
   }
 
+  /**
+   * Shutdown, first step: the listeners take no new connections, idle keep-alive connections close,
+   * and every response from now on says Connection: close, so each client's next request opens a
+   * connection to another replica. Tunnels and requests in flight carry on.
+   */
+  stopAccepting(): void {
+    if (this.closing) return;
+    this.closing = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+    for (const server of this.servers) server.closeIdleConnections();
+  }
+
+  /** Resolves when no short request is in flight, or at `deadline` (epoch ms). */
+  async shortRequestsDone(deadline: number): Promise<void> {
+    if (this.shortRequests === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      this.quiet = resolve;
+      timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+    });
+    clearTimeout(timer);
+    this.quiet = null;
+  }
+
   async close(): Promise<void> {
+    this.stopAccepting();
     for (const socket of this.clients) socket.destroy();
     this.options.kubeProxy?.closeAll();
     for (const h2 of this.http2) h2.closeAll();
     for (const guard of this.guards) guard.closeUnauthenticated();
     // Proxied requests still open (watches) end with the listener.
     for (const server of this.servers) server.closeAllConnections();
-    await Promise.all(this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+    await Promise.all(this.closing!);
     for (const server of this.servers) server.closeAllConnections();
   }
 
@@ -156,6 +190,14 @@ export class ConnectFrontend {
     // Plain requests on TLS: the status page (/status…), then the Kubernetes API proxy
     // (/clusters/<name>/…; other paths 404 as a Status); without the proxy, 405.
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      // Shutting down: this is the connection's last request.
+      if (this.closing) res.setHeader('Connection', 'close');
+      if (!isLongRequest(req.url)) {
+        this.shortRequests++;
+        res.once('close', () => {
+          if (--this.shortRequests === 0) this.quiet?.();
+        });
+      }
       if (frontend === 'connect_tls' && this.options.status && isStatusPath(req.url)) return this.serveStatus(req, res, authenticate(req), guard);
       if (kubeProxy) return kubeProxy.handleRequest(req, res, guard);
       this.metrics.frontendRequests.inc({ frontend, status: 405 });

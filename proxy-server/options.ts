@@ -45,6 +45,10 @@ export interface ServerOptions extends ListenerLimits {
   federationEncryptionConfig: string | null;
   /** The federation controller (propagation, status, cluster health) beside the federation API server. */
   federationController: boolean;
+  /** The controller runs on the one replica holding this lease in the store; a dead holder's lease is taken over after this long. */
+  controllerLeaseDurationMs: number;
+  /** On SIGTERM, /readyz answers 503 for this long before the replica stops taking work (load balancers notice first). */
+  shutdownDelayMs: number;
   /** Where federated objects of a namespace without a tenant go: only clusters without a tenant, or all (README "Tenants"). */
   federationUntenantedPlacement: UntenantedPlacement;
   /** A federated object deleted while a placed cluster is unreachable: wait for it, or orphan there after the timeout. */
@@ -99,6 +103,8 @@ export const SERVER_DEFAULTS = {
   ...DEFAULT_LISTENER_LIMITS,
   maxHeaderBytes: 16 * 1024,
   drainTimeoutMs: 30_000,
+  shutdownDelayMs: 0,
+  controllerLeaseDurationMs: 6_000,
   agentRejoinWindowMs: 30_000,
   federationStore: 'sqlite:///var/lib/fedtunnel/federation.db',
   unreachableDeletionTimeoutMs: 5 * 60_000,
@@ -125,12 +131,16 @@ export const SERVER_HELP = `usage: proxy-server --ca FILE --cert FILE --key FILE
 ${LISTENER_LIMITS_HELP}
   --max-header-bytes N         CONNECT request header limit [${SERVER_DEFAULTS.maxHeaderBytes}]
   --drain-timeout MS           on SIGTERM, how long open streams may finish [${SERVER_DEFAULTS.drainTimeoutMs}]
+  --shutdown-delay MS          on SIGTERM, answer /readyz 503 this long before refusing new work, so a
+                               load balancer's health check takes the replica out first [${SERVER_DEFAULTS.shutdownDelayMs}]
   --agent-rejoin-window MS     after start, an unknown cluster is 503 NO_AGENT (agents reconnecting), then 404 [${SERVER_DEFAULTS.agentRejoinWindowMs}]
   --federation-listen HOST:PORT  embedded federation API server (Kubernetes API, mTLS), "off" disables [off]
   --federation-store URL       sqlite:///path.db | mysql://user:pass@host:3306/db [${SERVER_DEFAULTS.federationStore}]
   --federation-encryption-config FILE  Kubernetes EncryptionConfiguration for Secrets at rest
                                [SQLite: generated <db>.encryption.yaml with a local key; MySQL: none]
   --federation-controller on|off  propagation, status and cluster health (with --federation-listen) [on]
+  --controller-lease-duration MS  replicas sharing a store run the controller on one of them, the holder
+                               of a lease in the store; a holder silent this long is replaced [${SERVER_DEFAULTS.controllerLeaseDurationMs}]
   --federation-untenanted-placement untenanted|all  federated objects of a namespace without a tenant
                                go only to clusters without a tenant, or to all clusters [untenanted]
   --unreachable-deletion wait|orphan  a federated object deleted while a placed cluster is unreachable:
@@ -211,6 +221,8 @@ export function parseServerOptions(argv: string[]): ServerOptions | 'help' {
     ...LISTENER_LIMIT_FLAGS,
     'max-header-bytes': { type: 'string' },
     'drain-timeout': { type: 'string' },
+    'shutdown-delay': { type: 'string' },
+    'controller-lease-duration': { type: 'string' },
     'agent-rejoin-window': { type: 'string' },
     'federation-listen': { type: 'string' },
     'federation-store': { type: 'string' },
@@ -260,11 +272,13 @@ export function parseServerOptions(argv: string[]): ServerOptions | 'help' {
     ...listenerLimitOptions(v),
     maxHeaderBytes: integerFlag('max-header-bytes', v['max-header-bytes'], d.maxHeaderBytes, 1024, 1024 * 1024),
     drainTimeoutMs: integerFlag('drain-timeout', v['drain-timeout'], d.drainTimeoutMs, 0, DAY_MS),
+    shutdownDelayMs: integerFlag('shutdown-delay', v['shutdown-delay'], d.shutdownDelayMs, 0, 10 * 60_000),
     agentRejoinWindowMs: integerFlag('agent-rejoin-window', v['agent-rejoin-window'], d.agentRejoinWindowMs, 0, DAY_MS),
     federationListen: listenFlag('federation-listen', v['federation-listen'], null),
     federationStore: v['federation-store'] ?? d.federationStore,
     federationEncryptionConfig: v['federation-encryption-config'] || null,
     federationController: choiceFlag('federation-controller', v['federation-controller'], ['on', 'off'], 'on') === 'on',
+    controllerLeaseDurationMs: integerFlag('controller-lease-duration', v['controller-lease-duration'], d.controllerLeaseDurationMs, 300, 10 * 60_000),
     federationUntenantedPlacement: choiceFlag('federation-untenanted-placement', v['federation-untenanted-placement'], UNTENANTED_PLACEMENTS, 'untenanted'),
     unreachableDeletion: choiceFlag('unreachable-deletion', v['unreachable-deletion'], ['wait', 'orphan'], 'wait'),
     unreachableDeletionTimeoutMs: integerFlag('unreachable-deletion-timeout', v['unreachable-deletion-timeout'], d.unreachableDeletionTimeoutMs, 0, 30 * DAY_MS),

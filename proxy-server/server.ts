@@ -36,6 +36,8 @@ import { StatusPage } from './status/status-page.js';
 import { accessFor } from './status/access.js';
 import { readFederation } from './status/federation.js';
 import type { LeaseView, ReplicaView } from './status/model.js';
+import { LeaderElector } from '../federation/controller/leader-election.js';
+import { leaseTimingFor } from '../federation/controller/lease.js';
 import { ReplicaMembership } from './replicas/membership.js';
 import { openMembershipStore } from './replicas/membership-store.js';
 import { forwardDial, servePeer } from './replicas/peer-forwarding.js';
@@ -82,7 +84,8 @@ export class ProxyServer {
   private readonly status: StatusPage;
   private readonly bootstrapTokens: BootstrapTokenStore | null;
   private tlsContext: TlsFiles;
-  private federation: { api: ApiServer; store: Store; controller: FederationController | null; clusters: ClusterDirectory } | null = null;
+  /** elector: campaigns for the controller lease (--federation-controller on); controller: the one running while this replica holds it. */
+  private federation: { api: ApiServer; store: Store; elector: LeaderElector | null; controller: FederationController | null; clusters: ClusterDirectory } | null = null;
   /** One OIDC authenticator (JWKS cache) for the federation API server and the /clusters proxy. */
   private readonly oidc: OidcAuthenticator | undefined;
   private started = false;
@@ -261,32 +264,63 @@ export class ProxyServer {
       // The hub's listener limits apply to its federation listener too; its metrics are on the hub's admin /metrics.
       listener: { name: 'federation', limits: this.options }, metrics: this.metrics.registry });
     oidc?.start();
-    // The controller reaches member clusters only through dial(): it is given nothing else.
-    const controller = this.options.federationController
-      ? new FederationController({
-          resources: api.resources,
-          dial: this.dial,
-          links: this.agents,
-          log: this.log.child({ part: 'controller' }),
-          metrics: this.metrics.registry,
-          unreachableDeletion: { mode: this.options.unreachableDeletion === 'orphan' ? 'Orphan' : 'Wait', afterMs: this.options.unreachableDeletionTimeoutMs },
-          memberRequestTimeoutMs: this.options.memberRequestTimeoutMs,
-          untenantedPlacement: this.options.federationUntenantedPlacement,
-        })
-      : null;
     // What /clusters/<name>/ needs of each joined cluster, kept current by watches (no store read per request).
     const clusters = new ClusterDirectory(api.resources, this.dial, this.log.child({ part: 'kube-proxy' }), this.options.dialTimeoutMs);
-    this.federation = { api, store, controller, clusters };
+    const federation: NonNullable<ProxyServer['federation']> = { api, store, elector: null, controller: null, clusters };
+    // Replicas sharing the store run the controller on one of them at a time: the lease holder.
+    if (this.options.federationController) {
+      federation.elector = new LeaderElector({
+        store,
+        identity: this.options.instance,
+        timing: leaseTimingFor(this.options.controllerLeaseDurationMs),
+        log: this.log.child({ part: 'lease' }),
+        metrics: this.metrics.registry,
+        startedLeading: () => {
+          federation.controller = this.newController(api);
+          federation.controller.start();
+        },
+        stoppedLeading: async () => {
+          const controller = federation.controller;
+          federation.controller = null;
+          await controller?.stop();
+        },
+      });
+    }
+    this.federation = federation;
     const port = await api.listen(at.host, at.port);
     clusters.start();
-    controller?.start();
+    federation.elector?.start();
     return port;
   }
 
-  /** Who runs the federation controller, for the status page. One replica today: this one, without a lease. */
+  /** The controller of one lease term. It reaches member clusters only through dial(): it is given nothing else. */
+  private newController(api: ApiServer): FederationController {
+    return new FederationController({
+      resources: api.resources,
+      dial: this.dial,
+      links: this.agents,
+      log: this.log.child({ part: 'controller' }),
+      metrics: this.metrics.registry,
+      unreachableDeletion: { mode: this.options.unreachableDeletion === 'orphan' ? 'Orphan' : 'Wait', afterMs: this.options.unreachableDeletionTimeoutMs },
+      memberRequestTimeoutMs: this.options.memberRequestTimeoutMs,
+      untenantedPlacement: this.options.federationUntenantedPlacement,
+    });
+  }
+
+  /** Who runs the federation controller (the lease holder as this replica last read it), for the status page. */
   private leaseView(): LeaseView {
-    if (!this.federation?.controller) return { mode: 'off', holder: null, note: 'no federation controller on this hub' };
-    return { mode: 'local', holder: this.options.instance, note: 'single replica: the controller runs here, no lease yet' };
+    const elector = this.federation?.elector;
+    if (!elector) return { mode: 'off', holder: null, note: 'no federation controller on this hub' };
+    const { holder, leading, record } = elector.state();
+    if (!record) return { mode: 'lease', holder: null, note: 'no replica holds the controller lease yet' };
+    const whose = leading ? 'this replica leads' : 'this replica follows';
+    const renewed = holder ? `renewed ${record.renewTime} (holder's clock)` : `released ${record.renewTime}`;
+    return { mode: 'lease', holder, note: `lease of ${record.leaseDurationMs / 1000}s, ${renewed}, ${record.transitions} transitions; ${whose}` };
+  }
+
+  /** Test and bench hook: whether this replica runs the federation controller now. */
+  get leadsController(): boolean {
+    return this.federation?.elector?.isLeader ?? false;
   }
 
   /**
@@ -314,12 +348,18 @@ export class ProxyServer {
   }
 
   /**
-   * Drains: refuses new agent links, tells every agent we are going away (they reconnect to
-   * another replica), lets open streams finish until the deadline, then closes everything.
+   * SIGTERM, in this order: /readyz answers 503 (for --shutdown-delay, so a load balancer takes the
+   * replica out before anything is refused); the federation controller stops and the lease is
+   * released (another replica leads at once); the frontends take no new connections, say
+   * Connection: close on every further response and end open federation watches cleanly (clients
+   * resume from their resourceVersion elsewhere); short requests in flight finish; then every agent
+   * is told GOAWAY (it links to another replica) and open streams finish until the deadline.
    */
   async stop(drainTimeoutMs = this.options.drainTimeoutMs): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    if (this.options.shutdownDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.options.shutdownDelayMs));
+    const deadline = Date.now() + drainTimeoutMs;
     // Leave the replica set first: peers announce the set without us, and our own agents hear it
     // from us at once (before the GOAWAY below), so none of them redials this replica meanwhile.
     if (this.membership) {
@@ -328,15 +368,17 @@ export class ProxyServer {
       for (const link of this.agents.links()) if (link.session.peerSupports(FEATURE_REPLICAS)) link.session.sendReplicas({ replicas: others });
     }
     // First the controller: its member watches are tunnel streams the drain below would wait for.
-    await this.federation?.controller?.stop();
+    await this.federation?.elector?.stop();
     // Status event streams never end by themselves: end them so the CONNECT listener can close.
     this.status.close();
     // Idle pooled /clusters connections are tunnel streams too; requests in flight keep theirs until the deadline.
     this.federation?.clusters.stop();
+    this.connect.stopAccepting();
+    const closingApi = this.federation?.api.close({ graceMs: drainTimeoutMs });
     const closingListener = this.agentListener.close();
+    await this.connect.shortRequestsDone(deadline);
     const links = this.agents.links();
     for (const link of links) link.session.goAway('server shutting down');
-    const deadline = Date.now() + drainTimeoutMs;
     await Promise.all(
       links.map(
         (link) =>
@@ -356,7 +398,7 @@ export class ProxyServer {
           }),
       ),
     );
-    await Promise.all([closingListener, this.connect.close(), closeServer(this.admin), this.federation?.api.close()]);
+    await Promise.all([closingListener, this.connect.close(), closeServer(this.admin), closingApi]);
     await this.federation?.store.close();
   }
 }

@@ -1,11 +1,16 @@
-// CustomResourceDefinitions (apiextensions.k8s.io/v1): creating/updating a CRD registers its served
-// versions in the TypeRegistry at once; deleting it unregisters them (and removes its objects).
-// CRDs already in the store are registered when the server starts.
+// CustomResourceDefinitions (apiextensions.k8s.io/v1): the TypeRegistry follows the CRD objects in
+// the store (list + watch), so every API server sharing a store — every hub replica — serves the
+// types of a CRD written through any of them, and stops serving them when it is deleted anywhere.
+// The replica that takes the write also registers at once (read-your-writes for its client); the
+// watch event then finds the registration already in place. Deleting a CRD removes its objects
+// (done once, by the replica that took the delete).
 import type { Logger } from '../../common/log.js';
+import { Informer } from '../controller/informer.js';
+import { localListWatch } from '../controller/sources.js';
 import { StoreError, type Store } from '../store/types.js';
 import { Converter, type ConverterOptions, type Dialer } from './conversion.js';
 import type { Resources } from './resources.js';
-import { decodeObject, typePrefix, type KubeObject } from './storage.js';
+import { typePrefix, type KubeObject } from './storage.js';
 import type { CrdVersioning, ResourceType, TypeRegistry } from './types.js';
 import { isDnsLabel, isDnsSubdomain, type FieldError } from './validation.js';
 
@@ -130,51 +135,85 @@ export interface CrdSupportOptions {
   log: Logger;
 }
 
+export interface CrdSupport {
+  /** Stops following the store's CRDs (server shutdown). */
+  stop(): void;
+}
+
+/** Orders CRD versions seen by the local write hook and by the watch: an older version never replaces a newer one. */
+function revisionOf(obj: KubeObject): number {
+  return Number(obj.metadata.resourceVersion ?? 0) || 0;
+}
+
 /**
- * Serves customresourcedefinitions on `resources` and keeps the registry in step with them.
- * Registers the CRDs already stored; call before the server listens.
+ * Serves customresourcedefinitions on `resources` and keeps the registry in step with the CRDs in
+ * the store. Resolves once the stored CRDs are registered; call before the server listens.
  */
-export async function installCrdSupport(resources: Resources, options: CrdSupportOptions): Promise<void> {
+export async function installCrdSupport(resources: Resources, options: CrdSupportOptions): Promise<CrdSupport> {
   const { registry, store } = resources;
   const { log } = options;
   if (!registry.lookup(CRD_TYPE.group, CRD_TYPE.version, CRD_TYPE.plural)) registry.add(CRD_TYPE);
   resources.versions.converter ??= new Converter({ dialer: options.dialer, timeoutMs: options.conversionTimeoutMs, onWebhookCall: options.onWebhookCall });
 
+  /** Per CRD name, the newest revision applied to the registry (kept after a delete, so a late older event is ignored). */
+  const applied = new Map<string, number>();
+  const newer = (obj: KubeObject): boolean => revisionOf(obj) >= (applied.get(obj.metadata.name!) ?? 0);
   const unregister = (name: string): void => registry.removeWhere((t) => t.crd?.name === name);
-  const register = (obj: KubeObject): void => {
+  const register = (obj: KubeObject, origin: 'write' | 'store'): void => {
     const name = obj.metadata.name!;
+    if (!newer(obj)) return;
+    applied.set(name, revisionOf(obj));
+    const errs = validateCrd(obj, registry);
+    if (errs.length > 0) {
+      log.warn({ crd: name, errors: errs }, 'stored CRD is invalid: not served');
+      return unregister(name);
+    }
+    const next = crdTypes(obj);
+    const served = registry.all().filter((t) => t.crd?.name === name);
+    // The watch echo of a local write (or a status-only update) changes nothing: leave the registry (and its listeners) alone.
+    if (JSON.stringify(served) === JSON.stringify(next.map((t) => ({ ...t, shortNames: t.shortNames ? [...t.shortNames] : undefined })))) return;
     unregister(name);
-    for (const t of crdTypes(obj)) registry.add(t);
+    for (const t of next) registry.add(t);
+    if (origin === 'store') log.info({ crd: name, versions: next.map((t) => t.version) }, 'CRD registered from the store');
+  };
+  const forget = (obj: KubeObject): void => {
+    if (!newer(obj)) return;
+    // Past the deleted version but before any later write: a late event of that version does not bring it back.
+    applied.set(obj.metadata.name!, revisionOf(obj) + 0.5);
+    unregister(obj.metadata.name!);
   };
 
   resources.hooks.push({
     validate: (t, obj) => (isCrdType(t) ? validateCrd(obj, registry) : []),
     written: (t, obj, deleted) => {
       if (!isCrdType(t)) return;
-      const name = obj.metadata.name!;
       if (deleted) {
-        const served = registry.all().find((x) => x.crd?.name === name);
-        unregister(name);
+        forget(obj);
         // Like Kubernetes, the objects of a deleted CRD go with it (watchers see DELETED events).
+        // Read from the deleted object, not the registry: the watch may have unregistered it already.
+        const served = validateCrd(obj).length === 0 ? crdTypes(obj)[0] : undefined;
         if (served) return deleteAll(store, served);
         return;
       }
-      register(obj);
+      register(obj, 'write');
     },
   });
 
-  const page = await store.list(typePrefix(CRD_TYPE));
-  for (const kv of page.items) {
-    const obj = decodeObject(kv);
-    const errs = validateCrd(obj, registry);
-    if (errs.length > 0) {
-      log.warn({ crd: obj.metadata.name, errors: errs }, 'stored CRD is invalid: not served');
-      continue;
-    }
-    register(obj);
-  }
-  // A CRD store list is small; more pages would only happen with thousands of CRDs.
-  if (page.more) log.warn('more CRDs in the store than one list page: some are not served');
+  let resolveSynced!: () => void;
+  const synced = new Promise<void>((resolve) => (resolveSynced = resolve));
+  const informer = new Informer(localListWatch(resources, CRD_TYPE), {
+    added: (obj) => register(obj, 'store'),
+    updated: (obj) => register(obj, 'store'),
+    deleted: (obj) => {
+      if (registry.all().some((t) => t.crd?.name === obj.metadata.name)) log.info({ crd: obj.metadata.name }, 'CRD deleted in the store: no longer served');
+      forget(obj);
+    },
+    synced: resolveSynced,
+    failed: (err) => log.warn({ err: err.message }, 'CRD watch failed; relisting'),
+  });
+  informer.start();
+  await synced;
+  return { stop: () => informer.stop() };
 }
 
 /** Deletes every stored object of a custom resource type (its CRD is gone). */

@@ -94,7 +94,11 @@ export interface ApiServer {
   /** RBAC over this server's objects (in memory, watch-fed): what the hub's other front doors authorize with. */
   authorizer: Authorizer;
   listen(host: string, port: number): Promise<number>;
-  close(): Promise<void>;
+  /**
+   * Stops: no new connections, responses from now on say Connection: close, open watches end
+   * cleanly, requests in flight get up to `graceMs` (default 0) to finish, then every connection closes.
+   */
+  close(options?: { graceMs?: number }): Promise<void>;
 }
 
 function sendJson(res: ServerResponse, code: number, body: unknown): void {
@@ -122,13 +126,13 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
   const metrics = ApiServerMetrics.of(metricsRegistry);
   const resources = new Resources(store, registry);
   await resources.ensureNamespace('default');
-  await installCrdSupport(resources, {
+  const crds = await installCrdSupport(resources, {
     dialer: options.dialer,
     conversionTimeoutMs: options.conversionTimeoutMs,
     onWebhookCall: (result, seconds) => metrics.conversionWebhookCall(result, seconds),
     log,
   });
-  if (options.kubefed) await installKubeFed(resources, { log, defaultTypes: options.kubefed.defaultTypes, topologyWebhook: options.kubefed.topologyWebhook, tenancy: options.kubefed.tenancy, metrics: metricsRegistry });
+  const kubefed = options.kubefed ? await installKubeFed(resources, { log, defaultTypes: options.kubefed.defaultTypes, topologyWebhook: options.kubefed.topologyWebhook, tenancy: options.kubefed.tenancy, metrics: metricsRegistry }) : null;
   const rbac = await installRbac(resources, log);
   const authn = new RequestAuthenticator({ tokens: options.tokens, oidc: options.oidc }, metricsRegistry, log);
   /** Decides (and counts) one request; a denial is kube's 403 Forbidden. */
@@ -161,7 +165,18 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
 
   // Client certificates are optional (bearer tokens); one that is presented but fails
   // verification is refused by the guard with its reason.
+  /** Aborted by close(): open watches end cleanly. */
+  const shutdown = new AbortController();
+  /** Requests whose response has not closed yet (close() waits for them within its grace). */
+  let inFlight = 0;
+  let idle: (() => void) | null = null;
   const server = https.createServer({ ...options.tls, requestCert: true, rejectUnauthorized: false, ...(options.http2 ? { ALPNProtocols: ALPN_H2_FIRST } : {}) }, (req, res) => {
+    inFlight++;
+    res.once('close', () => {
+      if (--inFlight === 0) idle?.();
+    });
+    // Shutting down: the client's next request goes to a new connection (another replica behind the load balancer).
+    if (shutdown.signal.aborted) res.setHeader('Connection', 'close');
     const { url, route } = parseRequestUrl(req.url ?? '/', isNamespacedPlural);
     metrics.track(res, requestLabels(req.method ?? 'GET', route, isTrue(url?.searchParams.get('watch') ?? null), isServed));
     handle(req, res, url, route).catch((err: unknown) => {
@@ -335,6 +350,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
             bookmarkIntervalMs,
             timeoutSeconds: timeout !== null && /^[0-9]+$/.test(timeout) ? Number(timeout) : undefined,
             render,
+            shutdown: shutdown.signal,
             opened: () => metrics.watches.inc({ resource: t.plural }),
             ended: (reason, error) => {
               metrics.watches.dec({ resource: t.plural });
@@ -451,13 +467,35 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     resources,
     authorizer: rbac,
     listen: (host: string, port: number): Promise<number> => listenTcp(server, host, port),
-    close(): Promise<void> {
+    async close(closeOptions?: { graceMs?: number }): Promise<void> {
+      shutdown.abort();
+      crds.stop();
+      kubefed?.stop();
+      const graceMs = closeOptions?.graceMs ?? 0;
+      if (graceMs > 0) {
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        guard.closeUnauthenticated();
+        if (inFlight > 0) {
+          let timer: NodeJS.Timeout | undefined;
+          await new Promise<void>((resolve) => {
+            idle = resolve;
+            timer = setTimeout(resolve, graceMs);
+          });
+          clearTimeout(timer);
+          idle = null;
+        }
+        server.closeAllConnections();
+        h2?.closeAll();
+        await stopped;
+      } else {
+        const closed = closeServer(server);
+        h2?.closeAll();
+        guard.closeUnauthenticated();
+        await closed;
+      }
       rbac.stop();
       pods?.close();
-      const closed = closeServer(server);
-      h2?.closeAll();
-      guard.closeUnauthenticated();
-      return closed;
     },
   };
 }

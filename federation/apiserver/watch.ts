@@ -26,8 +26,16 @@ export interface WatchOptions {
   /** Told once the response has started (the watch is open). */
   opened?: () => void;
   /** Told once why an opened watch ended (with the error sent to the client, if that was why). */
-  ended?: (reason: 'client closed' | 'timeout' | 'error', error?: ApiError) => void;
+  ended?: (reason: WatchEndReason, error?: ApiError) => void;
+  /**
+   * Aborted when the server shuts down: the watch then ends cleanly (the response's last chunk, no
+   * ERROR event), as kube-apiserver does, so the client watches again from the resourceVersion it
+   * has seen, on another replica.
+   */
+  shutdown?: AbortSignal;
 }
+
+export type WatchEndReason = 'client closed' | 'timeout' | 'error' | 'server shutdown';
 
 export async function serveWatch(res: ServerResponse, store: Store, resources: Resources, t: ResourceType, opts: WatchOptions): Promise<void> {
   let from = opts.fromRevision ?? 0;
@@ -51,9 +59,10 @@ export async function serveWatch(res: ServerResponse, store: Store, resources: R
   for (const obj of initial) send('ADDED', opts.render(obj));
 
   const timers: NodeJS.Timeout[] = [];
-  const finish = (reason: 'client closed' | 'timeout' | 'error', error?: ApiError): void => {
+  const finish = (reason: WatchEndReason, error?: ApiError): void => {
     if (closed) return;
     closed = true;
+    opts.shutdown?.removeEventListener('abort', onShutdown);
     opts.ended?.(reason, error);
     watch.cancel();
     for (const timer of timers) clearInterval(timer);
@@ -74,4 +83,11 @@ export async function serveWatch(res: ServerResponse, store: Store, resources: R
   }
   if (opts.timeoutSeconds !== undefined && opts.timeoutSeconds > 0) timers.push(setTimeout(() => finish('timeout'), opts.timeoutSeconds * 1000));
   res.on('close', () => finish('client closed'));
+  function onShutdown(): void {
+    // A last bookmark tells a client that asked for them how far this watch got.
+    if (opts.bookmarks) send('BOOKMARK', { kind: t.kind, apiVersion: groupVersion(t), metadata: { resourceVersion: String(watch.revision) } });
+    finish('server shutdown');
+  }
+  if (opts.shutdown?.aborted) onShutdown();
+  else opts.shutdown?.addEventListener('abort', onShutdown);
 }

@@ -150,7 +150,7 @@ export class FederationController extends EventEmitter {
     this.untenantedPlacement = options.untenantedPlacement ?? 'untenanted';
     this.defaultWorkersPerCluster = options.workersPerCluster ?? 4;
     this.workersPerCluster = this.defaultWorkersPerCluster;
-    this.metrics = new ControllerMetrics(options.metrics, () => this.queueDepths());
+    this.metrics = ControllerMetrics.of(options.metrics, () => this.queueDepths());
     this.clusters = new ClusterManager({
       resources: this.resources,
       dial: options.dial,

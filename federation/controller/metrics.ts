@@ -16,8 +16,21 @@ export class ControllerMetrics {
   readonly versionWrites: Counter<'result'>;
   readonly tenantMismatch: Gauge<'cluster'>;
 
-  constructor(registry: Registry, depths: () => Record<string, number>) {
+  private static readonly byRegistry = new WeakMap<Registry, ControllerMetrics>();
+  /** Whose queues the depth gauge reads: the controller running now (a replica starts a new one each time it wins the lease). */
+  private depths: () => Record<string, number> = () => ({});
+
+  /** The metrics on `registry`, registered once however many controllers run there one after another. */
+  static of(registry: Registry, depths: () => Record<string, number>): ControllerMetrics {
+    let metrics = ControllerMetrics.byRegistry.get(registry);
+    if (!metrics) ControllerMetrics.byRegistry.set(registry, (metrics = new ControllerMetrics(registry)));
+    metrics.depths = depths;
+    return metrics;
+  }
+
+  private constructor(registry: Registry) {
     const registers = [registry];
+    const current = (): Record<string, number> => this.depths();
     this.reconciles = new Counter({ name: 'fedtunnel_federation_reconciles_total', help: 'Federated object reconciles by federated kind and result', labelNames: ['kind', 'result'], registers });
     this.clusterSyncs = new Counter({ name: 'fedtunnel_federation_cluster_syncs_total', help: 'Per-cluster sync decisions by action (none, create, update, delete, unmanage) and result', labelNames: ['cluster', 'action', 'result'], registers });
     this.queueDepth = new Gauge({
@@ -27,7 +40,7 @@ export class ControllerMetrics {
       registers,
       collect() {
         this.reset();
-        for (const [queue, depth] of Object.entries(depths())) this.set({ queue }, depth);
+        for (const [queue, depth] of Object.entries(current())) this.set({ queue }, depth);
       },
     });
     this.propagationLatency = new Histogram({

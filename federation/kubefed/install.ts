@@ -13,6 +13,8 @@ import type { AdmissionRequest, Resources } from '../apiserver/resources.js';
 import type { KubeObject } from '../apiserver/storage.js';
 import { MEMBER_TYPES, NAMESPACES, type ResourceType } from '../apiserver/types.js';
 import type { FieldError } from '../apiserver/validation.js';
+import { Informer } from '../controller/informer.js';
+import { localListWatch } from '../controller/sources.js';
 import { FEDERATED_TYPE_CONFIG, isNamespaceTypeName, KUBEFED_CLUSTER, KUBEFED_CONFIG, KUBEFED_NAMESPACE, KubeFedApiError, TENANT_LABEL, TYPES_GROUP, typeInfoFromFtc, type FederatedTypeInfo, type TargetType } from './api.js';
 import { KubeFedAdmissionMetrics } from './metrics.js';
 import {
@@ -64,7 +66,7 @@ export interface KubeFedInstallOptions {
  * too when `topologyWebhook` says where its conversion webhook is). Idempotent at start-up; with
  * `defaultTypes`, also creates the default FTCs that do not exist yet (existing ones are the user's).
  */
-export async function installKubeFed(resources: Resources, opts: KubeFedInstallOptions): Promise<void> {
+export async function installKubeFed(resources: Resources, opts: KubeFedInstallOptions): Promise<{ stop(): void }> {
   const { log } = opts;
   const tenancy: TenancyOptions = opts.tenancy ?? { untenantedPlacement: 'untenanted' };
   const admissionMetrics = KubeFedAdmissionMetrics.of(opts.metrics ?? new Registry());
@@ -221,6 +223,22 @@ export async function installKubeFed(resources: Resources, opts: KubeFedInstallO
       log.warn({ ftc: ftc.metadata.name, err: err.message }, 'kubefed: stored FederatedTypeConfig is invalid: its type is not federated');
     }
   }
+  // FTCs written through another replica sharing the store: their admission rules apply here too
+  // (the replica that took the write created the federated CRD, which the CRD watch registers).
+  const follow = (ftc: KubeObject): void => {
+    try {
+      federatedTypes.set(ftc.metadata.name!, typeInfoFromFtc(ftc));
+    } catch (err) {
+      if (!(err instanceof KubeFedApiError)) throw err;
+    }
+  };
+  const ftcInformer = new Informer(localListWatch(resources, FEDERATED_TYPE_CONFIG, KUBEFED_NAMESPACE), {
+    added: follow,
+    updated: follow,
+    deleted: (ftc) => federatedTypes.delete(ftc.metadata.name!),
+    failed: (err) => log.warn({ err: err.message }, 'kubefed: FederatedTypeConfig watch failed; relisting'),
+  });
+  ftcInformer.start();
   if (opts.defaultTypes) {
     for (const ftc of defaultFederatedTypeConfigs()) {
       try {
@@ -231,4 +249,5 @@ export async function installKubeFed(resources: Resources, opts: KubeFedInstallO
       }
     }
   }
+  return { stop: () => ftcInformer.stop() };
 }

@@ -42,11 +42,11 @@ export interface ReplicaView {
 }
 
 /**
- * Who runs the federation controller. `mode` "local": one replica runs it without a lease (today's
- * single replica); "lease": the holder of the store's lease; "off": no controller.
+ * Who runs the federation controller: `mode` "lease": the holder of the store's controller lease
+ * (null while nobody holds it); "off": this hub runs no controller.
  */
 export interface LeaseView {
-  mode: 'off' | 'local' | 'lease';
+  mode: 'off' | 'lease';
   holder: string | null;
   note: string;
 }

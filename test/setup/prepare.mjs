@@ -14,6 +14,8 @@ const needed = [
   // Headless Chromium (driven by puppeteer-core) for the status page test, and a font for its text.
   { bin: '/usr/bin/chromium', pkg: 'chromium' },
   { bin: '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf', pkg: 'fonts-dejavu-core' },
+  // The L4 load balancer in front of the hub replicas (rolling restart test, HA soak).
+  { bin: '/usr/sbin/haproxy', pkg: 'haproxy' },
 ];
 const missing = [...new Set(needed.filter(({ bin }) => !fs.existsSync(bin)).map(({ pkg }) => pkg))];
 if (missing.length > 0) {

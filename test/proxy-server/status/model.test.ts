@@ -27,7 +27,7 @@ function agent(linkId: number, extra: Partial<AgentView> = {}): AgentView {
 function state(): HubState {
   return {
     replicas: [{ instance: 'hub-0', self: true, startedAt: '2026-12-02T08:00:00.000Z' }],
-    lease: { mode: 'local', holder: 'hub-0', note: 'single replica' },
+    lease: { mode: 'lease', holder: 'hub-0', note: 'lease of 6s' },
     clusters: clusterViews(
       [{ cluster: 'east', agent: agent(1) }, { cluster: 'west', agent: agent(2) }],
       new Map([['typo', [{ at: 'now', code: 'UNKNOWN_CLUSTER', message: 'never seen', replica: 'hub-0' }]]]),

@@ -1,0 +1,180 @@
+// Continuous load against hub replicas behind a load balancer, for the rolling-restart test and
+// the HA soak: short CONNECT downloads, federation writes (each acknowledged resourceVersion
+// kept), and a watch that resumes from the last resourceVersion it saw whenever the replica
+// serving it ends it. Every failure is recorded with what the client saw.
+import fs from 'node:fs';
+import https from 'node:https';
+import { connectVia, downloadRequest, readAll, ConnectRefused } from './clients.js';
+import { mastersCert } from '../federation/apiserver/harness.js';
+import { testPki } from './pki.js';
+
+export interface Failure {
+  kind: 'connect' | 'write' | 'watch';
+  at: number;
+  what: string;
+}
+
+export interface LoadResult {
+  connects: number;
+  writes: number;
+  failures: Failure[];
+  /** resourceVersion of every acknowledged write. */
+  acked: Map<string, string>;
+  /** name → resourceVersion of every ADDED event the watch delivered. */
+  seen: Map<string, string>;
+  duplicates: number;
+  /** Watch responses that ended with their last chunk (the server ended them cleanly) / that broke. */
+  watchCleanEnds: number;
+  watchBreaks: number;
+}
+
+/** Federated writes: FederatedConfigMaps placed nowhere (the controller has nothing to propagate). */
+const CM = '/apis/types.kubefed.io/v1beta1/namespaces/default/federatedconfigmaps';
+const DOWNLOAD_BYTES = 4096;
+
+function tlsOptions(): https.RequestOptions {
+  const pki = testPki();
+  const admin = mastersCert();
+  return { host: '127.0.0.1', agent: false, ca: fs.readFileSync(pki.ca.cert), cert: fs.readFileSync(admin.cert), key: fs.readFileSync(admin.key) };
+}
+
+function call(port: number, method: string, path: string, body?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.request({ ...tlsOptions(), port, method, path, headers: body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {} }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      res.on('error', reject);
+    });
+    req.setTimeout(15_000, () => req.destroy(new Error('no answer within 15 s')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+export class HaLoad {
+  readonly result: LoadResult = { connects: 0, writes: 0, failures: [], acked: new Map(), seen: new Map(), duplicates: 0, watchCleanEnds: 0, watchBreaks: 0 };
+  private stopping = false;
+  private readonly loops: Promise<void>[] = [];
+  private watchRequest: import('node:http').ClientRequest | null = null;
+  private lastRv = '0';
+  private prefix = `load-${Date.now().toString(36)}`;
+
+  constructor(
+    private readonly ports: { connectPort: number; federationPort: number },
+    private readonly target: { cluster: string; service: string },
+  ) {}
+
+  /** Starts the loops; the watch is open (from the current resourceVersion) when this resolves. */
+  async start(): Promise<void> {
+    const list = await call(this.ports.federationPort, 'GET', CM);
+    if (list.status !== 200) throw new Error(`initial list: ${list.status} ${list.body}`);
+    this.lastRv = (JSON.parse(list.body) as { metadata: { resourceVersion: string } }).metadata.resourceVersion;
+    const opened = new Promise<void>((resolve) => this.loops.push(this.watchLoop(resolve)));
+    await opened;
+    this.loops.push(this.connectLoop(), this.writeLoop());
+  }
+
+  /** Ends the loops; the watch is given until every acknowledged write has been seen (bounded). */
+  async stop(timeoutMs = 10_000): Promise<LoadResult> {
+    this.stopping = true;
+    const deadline = Date.now() + timeoutMs;
+    // Let the watch catch up with the last writes before closing it.
+    await Promise.all(this.loops.slice(1));
+    while ([...this.result.acked.keys()].some((name) => !this.result.seen.has(name)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    this.watchRequest?.destroy();
+    await this.loops[0];
+    return this.result;
+  }
+
+  private fail(kind: Failure['kind'], what: string): void {
+    this.result.failures.push({ kind, at: Date.now(), what });
+  }
+
+  private async connectLoop(): Promise<void> {
+    while (!this.stopping) {
+      try {
+        const socket = await connectVia({ tlsPort: this.ports.connectPort }, this.target.cluster, this.target.service);
+        socket.write(downloadRequest(DOWNLOAD_BYTES));
+        const got = await readAll(socket);
+        if (got.length !== DOWNLOAD_BYTES) this.fail('connect', `short download: ${got.length} bytes`);
+        else this.result.connects++;
+      } catch (err) {
+        this.fail('connect', err instanceof ConnectRefused ? `${err.status} ${err.code}: ${err.message}` : (err as Error).message);
+      }
+    }
+  }
+
+  private async writeLoop(): Promise<void> {
+    let i = 0;
+    while (!this.stopping) {
+      const name = `${this.prefix}-${i++}`;
+      try {
+        const res = await call(this.ports.federationPort, 'POST', CM, JSON.stringify({ apiVersion: 'types.kubefed.io/v1beta1', kind: 'FederatedConfigMap', metadata: { name }, spec: { template: { data: { i: String(i) } }, placement: { clusters: [] } } }));
+        if (res.status !== 201) this.fail('write', `${res.status} ${res.body.slice(0, 200)}`);
+        else {
+          this.result.acked.set(name, (JSON.parse(res.body) as { metadata: { resourceVersion: string } }).metadata.resourceVersion);
+          this.result.writes++;
+        }
+      } catch (err) {
+        this.fail('write', (err as Error).message);
+      }
+    }
+  }
+
+  /** One watch after another, each from the last resourceVersion seen, until stop(). */
+  private async watchLoop(opened: () => void): Promise<void> {
+    let first = true;
+    while (!(this.stopping && [...this.result.acked.keys()].every((n) => this.result.seen.has(n)))) {
+      const ended = await new Promise<'clean' | 'broken'>((resolve) => {
+        const req = https.request({ ...tlsOptions(), port: this.ports.federationPort, method: 'GET', path: `${CM}?watch=1&allowWatchBookmarks=true&resourceVersion=${this.lastRv}` }, (res) => {
+          if (res.statusCode !== 200) {
+            this.fail('watch', `status ${res.statusCode}`);
+            res.resume();
+            res.on('end', () => resolve('broken'));
+            return;
+          }
+          if (first) {
+            first = false;
+            opened();
+          }
+          let buffered = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            buffered += chunk;
+            let nl: number;
+            while ((nl = buffered.indexOf('\n')) >= 0) {
+              const line = buffered.slice(0, nl);
+              buffered = buffered.slice(nl + 1);
+              if (!line) continue;
+              const e = JSON.parse(line) as { type: string; object: { metadata: { name: string; resourceVersion: string } } };
+              if (e.type === 'ERROR') {
+                this.fail('watch', `ERROR event ${line.slice(0, 200)}`);
+                continue;
+              }
+              this.lastRv = e.object.metadata.resourceVersion;
+              if (e.type === 'ADDED') {
+                if (this.result.seen.has(e.object.metadata.name)) this.result.duplicates++;
+                this.result.seen.set(e.object.metadata.name, e.object.metadata.resourceVersion);
+              }
+            }
+          });
+          res.on('end', () => resolve('clean'));
+          res.on('aborted', () => resolve('broken'));
+          res.on('error', () => resolve('broken'));
+        });
+        this.watchRequest = req;
+        req.on('error', (err) => {
+          if (!this.stopping) this.fail('watch', err.message);
+          resolve('broken');
+        });
+        req.end();
+      });
+      this.watchRequest = null;
+      if (this.stopping && ended === 'broken') return; // closed by stop()
+      if (ended === 'clean') this.result.watchCleanEnds++;
+      else this.result.watchBreaks++;
+    }
+  }
+}
