@@ -182,7 +182,11 @@ export class LeaderElector {
       this.key,
       from,
       (e) => {
-        if (e.kv.key === this.key) this.wake();
+        // Our own writes (renewals, our acquisition) are not news: waking on them would renew in a
+        // tight loop (the SQLite store delivers a write's event before the write returns). A leader
+        // needs no wake at all: a takeover can only follow its renew deadline, which its timers own.
+        if (e.kv.key !== this.key || this.leading || this.writtenByUs(e.kv.value)) return;
+        this.wake();
       },
       () => {
         // Compacted or unavailable: the periodic read carries on; the next step watches again.
@@ -190,6 +194,14 @@ export class LeaderElector {
       },
     );
     this.watch = watch;
+  }
+
+  private writtenByUs(value: Buffer): boolean {
+    try {
+      return decodeLease(value).holder === this.options.identity;
+    } catch {
+      return false;
+    }
   }
 
   private renewed(sentAt: number): void {
