@@ -46,6 +46,9 @@ export function haproxyConfig(ports: HaproxyPorts, servers: BackendServer[], adm
     'defaults',
     '  mode tcp',
     '  timeout connect 2s',
+    // A health check may take longer than its 100 ms interval on a loaded machine: without this
+    // its timeout is the interval, and healthy replicas were marked DOWN mid-restart.
+    '  timeout check 2s',
     '  timeout client 5m',
     '  timeout server 5m',
     '  retries 3',
