@@ -32,7 +32,7 @@ describe('child-process leak check', function () {
     const stale = { current: false, streams: 0, remoteDraining: true, localDraining: false };
     assert.deepEqual(agentLeaks({ ...idle, links: [current, stale], pendingDials: 2, resources: { TCPSocketWrap: 6 } }, 1), [
       '2 pending destination dials',
-      '1 links besides the current one (0 streams)',
+      '1 links besides the current one and the replica links (0 streams)',
       '6 TCP sockets (links + streams + this request: 4)',
     ]);
   });

@@ -125,7 +125,10 @@ describe('status page (hub + agent processes)', function () {
     assert.equal(first.user, 'root');
     assert.deepEqual(agentClusters(first), ['alpha']);
     assert.deepEqual(first.replicas.map((r) => [r.instance, r.self]), [['test-server', true]]);
-    assert.deepEqual(first.lease, { mode: 'local', holder: 'test-server', note: 'single replica: the controller runs here, no lease yet' });
+    // Even a single replica takes the controller lease in its store, so a second one can join.
+    assert.equal(first.lease.mode, 'lease');
+    assert.equal(first.lease.holder, 'test-server');
+    assert.match(first.lease.note, /this replica leads/);
     const alpha = first.clusters[0]!.agents[0]!;
     assert.equal(alpha.replica, 'test-server');
     assert.equal(alpha.instance, 'agent-alpha');

@@ -63,6 +63,8 @@ describe('proxy-server: parseServerOptions', function () {
       agentCertTtlMs: 30 * 86_400_000,
       replicas: null,
       agentFrontProxies: [],
+      shutdownDelayMs: SERVER_DEFAULTS.shutdownDelayMs,
+      controllerLeaseDurationMs: SERVER_DEFAULTS.controllerLeaseDurationMs,
     });
   });
 
