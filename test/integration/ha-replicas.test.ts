@@ -14,7 +14,7 @@ import mysql from 'mysql2/promise';
 import { ConnectRefused, connectVia, downloadRequest, readAll, startByteService } from '../support/clients.js';
 import { assertNoLeakedResources, resourceBaseline } from '../support/leaks.js';
 import { MYSQL_URL, mysqlUnreachable } from '../support/mysql.js';
-import { getJson, spawnAgent, startServer, type LoggedProcess, type ServerProcess } from '../support/processes.js';
+import { getJson, killAllChildren, spawnAgent, startServer, type LoggedProcess, type ServerProcess } from '../support/processes.js';
 import type { AgentStatus } from '../../cluster-agent/agent.js';
 import { ALPN_PEER } from '../../proxy-server/replicas/peer-forwarding.js';
 import { testPki } from '../support/pki.js';
@@ -73,6 +73,8 @@ describe('HA replicas (processes, shared MySQL)', function () {
   });
 
   afterEach(async function () {
+    // Each test starts its own replicas and agents; a failed one must not leave them to the next.
+    await killAllChildren();
     await mysqlQuery(`DROP DATABASE IF EXISTS \`${database}\``);
   });
 
@@ -136,7 +138,8 @@ describe('HA replicas (processes, shared MySQL)', function () {
     for (const hub of [a, b, c]) {
       assert.equal(await metric(hub, 'fedtunnel_peer_forwarded_dials_total', '{result="ok"}'), 0, 'every dial was served by a local link');
       assert.equal(await metric(hub, 'fedtunnel_replicas_live'), 3);
-      assert.equal(await metric(hub, 'fedtunnel_cluster_replica_links', '{cluster="alpha"}'), 3, 'alpha has a link on every replica');
+      // Each replica reads the others' links at its next heartbeat.
+      await eventually('alpha has a link on every replica', () => metric(hub, 'fedtunnel_cluster_replica_links', '{cluster="alpha"}'), (n) => n === 3, 5_000);
       const state = await hub.state();
       assert.deepEqual(state.agents.map((l) => l.cluster), ['alpha'], 'exactly one link of the agent on each replica');
     }
