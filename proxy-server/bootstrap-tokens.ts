@@ -13,13 +13,11 @@ import { Counter, type Registry } from 'prom-client';
 import { EnrolmentError, admitToken, claimOutcome, parseTokenFile, parseUsedLedger, tokenUsed, type BootstrapToken, type TokenRecord } from '../certs/enrolment.js';
 import type { UsedTokenTable } from './replicas/used-tokens-store.js';
 
-export type LedgerClaimResult = 'claimed' | 'retried' | 'used' | 'failed';
-
 export class BootstrapTokenStore {
   private records: Map<string, TokenRecord>;
   private readonly used: Set<string>;
-  /** The replicas' shared ledger once shareLedger ran; then the file ledger is no longer consulted. */
-  private shared: { table: UsedTokenTable; replica: string } | null = null;
+  /** The replicas' shared ledger once shareLedger ran; then the file ledger is no longer consulted (also not after close). */
+  private shared: { table: UsedTokenTable; replica: string; closed: boolean } | null = null;
   private readonly claims: Counter;
 
   /** Loads both files (a missing ledger is empty); a token file that does not load throws, so the hub does not start. */
@@ -46,7 +44,7 @@ export class BootstrapTokenStore {
   async shareLedger(table: UsedTokenTable, replica: string): Promise<void> {
     const spent = [...this.used].map((id) => ({ id, cluster: this.records.get(id)?.cluster ?? '', usedBy: replica, keySha256: '' }));
     await table.importUsed(spent);
-    this.shared = { table, replica };
+    this.shared = { table, replica, closed: false };
     this.log.info({ ledger: 'store', imported: spent.length }, 'used bootstrap tokens are recorded in the federation store (replicas)');
   }
 
@@ -54,10 +52,11 @@ export class BootstrapTokenStore {
     return this.shared ? 'store' : 'file';
   }
 
+  /** Closes the shared table; a claim after this is LEDGER_UNAVAILABLE, never a fall-back to the file. */
   async close(): Promise<void> {
-    const shared = this.shared;
-    this.shared = null;
-    await shared?.table.close();
+    if (!this.shared || this.shared.closed) return;
+    this.shared.closed = true;
+    await this.shared.table.close();
   }
 
   get size(): number {
@@ -73,7 +72,7 @@ export class BootstrapTokenStore {
       this.log.error({ err: (error as Error).message, tokens: this.records.size }, 'bootstrap token reload failed; keeping the old tokens');
       return;
     }
-    this.log.info({ tokens: this.records.size, used: this.used.size }, 'bootstrap tokens reloaded');
+    this.log.info({ tokens: this.records.size, ledger: this.ledger, ...(this.shared ? {} : { used: this.used.size }) }, 'bootstrap tokens reloaded');
   }
 
   /**
@@ -85,11 +84,12 @@ export class BootstrapTokenStore {
   }
 
   /** The shared table decides single use: of two replicas (or two requests here) racing on one id, one insert goes in. */
-  private async claimShared(shared: { table: UsedTokenTable; replica: string }, token: BootstrapToken, keySha256: string, now: Date): Promise<TokenRecord> {
+  private async claimShared(shared: { table: UsedTokenTable; replica: string; closed: boolean }, token: BootstrapToken, keySha256: string, now: Date): Promise<TokenRecord> {
     // Known, right secret, not expired; whether it is used is the table's answer, not a local cache.
     const record = admitToken(token, this.records, new Set(), now);
     let stored: { inserted: boolean; keySha256: string };
     try {
+      if (shared.closed) throw new Error('the hub is stopping');
       stored = await shared.table.claim({ id: record.id, cluster: record.cluster, usedBy: shared.replica, keySha256 });
     } catch (error) {
       this.claims.inc({ ledger: 'store', result: 'failed' });

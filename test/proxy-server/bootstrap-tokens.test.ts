@@ -141,6 +141,10 @@ describe('proxy-server: BootstrapTokenStore', function () {
       // Nothing was recorded: once the store is back, the token still enrols.
       const b = await replica(url, 'hub-b');
       assert.equal((await b.consume(token, key)).cluster, 'east');
+      // A stopping replica (table closed) does not fall back to its file ledger either.
+      await b.close();
+      await refused(b.consume(parseToken('abcdef.0123456789abcdef'), key), 'LEDGER_UNAVAILABLE', 503);
+      assert.equal(fs.existsSync(path.join(dir, 'hub-b.used')), false);
     });
 
     describe('MySQL', function () {
