@@ -29,6 +29,7 @@ export type EnrolmentErrorCode =
   | 'BODY_TOO_LARGE'
   | 'BODY_TIMEOUT'
   | 'METHOD_NOT_ALLOWED'
+  | 'LEDGER_UNAVAILABLE'
   | 'INTERNAL';
 
 const HTTP_STATUS: Record<EnrolmentErrorCode, number> = {
@@ -46,6 +47,8 @@ const HTTP_STATUS: Record<EnrolmentErrorCode, number> = {
   BODY_TOO_LARGE: 413,
   BODY_TIMEOUT: 408,
   METHOD_NOT_ALLOWED: 405,
+  // The replicas' shared ledger of used tokens cannot be reached: the agent retries (5xx), the token is not spent by this attempt.
+  LEDGER_UNAVAILABLE: 503,
   INTERNAL: 500,
 };
 
@@ -154,8 +157,30 @@ export function admitToken(token: BootstrapToken, records: ReadonlyMap<string, T
   if (record.expires.getTime() <= now.getTime()) {
     throw new EnrolmentError('TOKEN_EXPIRED', `bootstrap token ${token.id} expired at ${record.expires.toISOString()}; create a new one`);
   }
-  if (used.has(token.id)) throw new EnrolmentError('TOKEN_USED', `bootstrap token ${token.id} was already used; tokens are single-use, create a new one`);
+  if (used.has(token.id)) throw tokenUsed(token.id);
   return record;
+}
+
+/** The refusal of a spent token, whichever ledger (file or shared table) knows it is spent. */
+export function tokenUsed(id: string): EnrolmentError {
+  return new EnrolmentError('TOKEN_USED', `bootstrap token ${id} was already used; tokens are single-use, create a new one`);
+}
+
+/**
+ * The outcome of claiming a token in the replicas' shared ledger, given the row that is there
+ * after the atomic insert. `claimed`: ours went in. `retried`: the same key claimed it before (an
+ * agent whose earlier answer was lost: the certificate can only be used with that key, so issuing
+ * again gives nothing to anyone else). `used`: another key, or a token spent before the hub ran as
+ * replicas (no key recorded), spent it.
+ */
+export function claimOutcome(inserted: boolean, storedKeySha256: string, presentedKeySha256: string): 'claimed' | 'retried' | 'used' {
+  if (inserted) return 'claimed';
+  return storedKeySha256 !== '' && storedKeySha256 === presentedKeySha256 ? 'retried' : 'used';
+}
+
+/** SHA-256 of a public key's SPKI DER (hex): what the shared ledger records of the key a token enrolled. */
+export function publicKeySha256(publicKeyPem: string): string {
+  return createHash('sha256').update(createPublicKey(publicKeyPem).export({ type: 'spki', format: 'der' })).digest('hex');
 }
 
 /** The token from an `Authorization: Bearer …` header. */

@@ -10,7 +10,7 @@ import type http from 'node:http';
 import type tls from 'node:tls';
 import type { Logger } from 'pino';
 import { agentIdentityFromPeer, type AgentIdentity } from '../certs/identity.js';
-import { EnrolmentError, MAX_CSR_BYTES, bearerToken, csrPublicKey } from '../certs/enrolment.js';
+import { EnrolmentError, MAX_CSR_BYTES, bearerToken, csrPublicKey, publicKeySha256 } from '../certs/enrolment.js';
 import { signAgentCertificate, type CertKeyPair } from '../certs/pki.js';
 import type { BootstrapTokenStore } from './bootstrap-tokens.js';
 import type { ServerMetrics } from './metrics.js';
@@ -56,7 +56,7 @@ export class EnrolmentEndpoint {
         const refusal = error instanceof EnrolmentError ? error : new EnrolmentError('INTERNAL', (error as Error).message);
         if (kind !== 'ca') this.metrics.enrolments.inc({ result: refusal.code.toLowerCase() });
         const fields = { kind, code: refusal.code, remote: req.socket.remoteAddress, err: refusal.message };
-        if (refusal.code === 'INTERNAL') this.log.error(fields, 'enrolment failed');
+        if (refusal.httpStatus >= 500) this.log.error(fields, 'enrolment failed');
         else this.log.warn(fields, 'enrolment refused');
         if (res.headersSent || res.destroyed) return;
         res.writeHead(refusal.httpStatus, { 'content-type': 'application/json', connection: 'close', 'cache-control': 'no-store' }).end(statusBody(refusal));
@@ -77,7 +77,8 @@ export class EnrolmentEndpoint {
       // The token's form is checked before the body is read; it is consumed only once the request is good.
       const token = bearerToken(req.headers.authorization);
       const publicKey = csrPublicKey(await readBody(req, this.options.bodyTimeoutMs));
-      const record = tokens!.consume(token);
+      // Marked used (in the shared table on replicas) before anything is signed.
+      const record = await tokens!.consume(token, publicKeySha256(publicKey));
       const certPem = this.issue(publicKey, record);
       this.done('enrolled', { tokenId: record.id }, record, certPem);
       return certPem + ca.certPem;
@@ -136,6 +137,6 @@ function readBody(req: http.IncomingMessage, timeoutMs: number): Promise<string>
 }
 
 function statusBody(error: EnrolmentError): string {
-  const reason = { 400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 405: 'MethodNotAllowed', 408: 'Timeout', 413: 'RequestEntityTooLarge' }[error.httpStatus] ?? 'InternalError';
+  const reason = { 400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 405: 'MethodNotAllowed', 408: 'Timeout', 413: 'RequestEntityTooLarge', 503: 'ServiceUnavailable' }[error.httpStatus] ?? 'InternalError';
   return JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code: error.httpStatus, reason, message: error.message, details: { causes: [{ reason: error.code, message: error.message }] } });
 }

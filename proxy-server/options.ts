@@ -75,7 +75,7 @@ export interface ServerOptions extends ListenerLimits {
   caKeyFile: string | null;
   /** Bootstrap tokens (fedtunnel-certs token create), re-read on SIGHUP; null: enrolment is off. */
   bootstrapTokensFile: string | null;
-  /** The hub's ledger of used tokens (it is the only writer); default <bootstrap tokens file>.used. */
+  /** The hub's ledger of used tokens (it is the only writer); default <bootstrap tokens file>.used. Replicas use the store's table and only import its ids. */
   bootstrapTokensUsedFile: string | null;
   /** Lifetime of the agent certificates the hub signs. */
   agentCertTtlMs: number;
@@ -169,7 +169,9 @@ ${OIDC_HELP}
   Agent enrolment and certificate renewal on the agent listener (README "Enrolling an agent"):
   --ca-key FILE                the CA's private key: the hub signs agent certificates [off: no enrolment, no renewal]
   --bootstrap-tokens FILE      bootstrap tokens (fedtunnel-certs token create); re-read on SIGHUP [off: no enrolment]
-  --bootstrap-tokens-used FILE the hub's record of used tokens [<bootstrap tokens file>.used]
+  --bootstrap-tokens-used FILE the hub's record of used tokens [<bootstrap tokens file>.used]; replicas
+                               (--advertise-agent-address) record them in the federation store and
+                               only import this file's ids at start
   --agent-cert-ttl DURATION    lifetime of the agent certificates the hub signs, e.g. 30d, 12h [30d]`;
 
 /** The topology webhook flags: both or neither; an https URL, through the tunnel unless direct egress is on. */

@@ -40,6 +40,7 @@ import { LeaderElector } from '../federation/controller/leader-election.js';
 import { leaseTimingFor } from '../federation/controller/lease.js';
 import { ReplicaMembership } from './replicas/membership.js';
 import { openMembershipStore } from './replicas/membership-store.js';
+import { openUsedTokenTable } from './replicas/used-tokens-store.js';
 import { forwardDial, servePeer } from './replicas/peer-forwarding.js';
 import { FEATURE_REPLICAS } from '../wire/frames.js';
 import { formatHostPort } from '../common/address.js';
@@ -115,7 +116,7 @@ export class ProxyServer {
       accessFor: (who) => accessFor(this.federation?.api.authorizer ?? null, who, (cluster) => this.clusterTenantOf(cluster)),
     });
     // A token file that does not load, or a CA key that is not the CA's, stops the start too.
-    this.bootstrapTokens = options.bootstrapTokensFile ? new BootstrapTokenStore(options.bootstrapTokensFile, options.bootstrapTokensUsedFile!, log.child({ part: 'enrolment' })) : null;
+    this.bootstrapTokens = options.bootstrapTokensFile ? new BootstrapTokenStore(options.bootstrapTokensFile, options.bootstrapTokensUsedFile!, log.child({ part: 'enrolment' }), this.metrics.registry) : null;
     const enrolment = new EnrolmentEndpoint(
       { ca: readSigningCA(options), tokens: this.bootstrapTokens, agentCertTtlMs: options.agentCertTtlMs, bodyTimeoutMs: options.headerTimeoutMs, revocation: this.revocation },
       this.metrics,
@@ -166,6 +167,8 @@ export class ProxyServer {
 
   async start(): Promise<BoundPorts> {
     const { options } = this;
+    // Replicas share the used-token ledger: in place before the agent listener takes an enrolment.
+    if (options.replicas && this.bootstrapTokens) await this.bootstrapTokens.shareLedger(await openUsedTokenTable(options.federationStore), options.instance);
     const agentPort = await listenTcp(this.agentListener.server, options.agentListen.host, options.agentListen.port, LISTEN_BACKLOG);
     if (options.replicas) await this.startMembership(agentPort);
     const connectPort = options.connectListen ? await this.connect.listenTls(options.connectListen.host, options.connectListen.port, this.tlsContext) : null;
@@ -399,6 +402,7 @@ export class ProxyServer {
       ),
     );
     await Promise.all([closingListener, this.connect.close(), closeServer(this.admin), closingApi]);
+    await this.bootstrapTokens?.close();
     await this.federation?.store.close();
   }
 }

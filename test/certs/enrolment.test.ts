@@ -6,6 +6,7 @@ import {
   admitToken,
   bearerToken,
   certificateFingerprint,
+  claimOutcome,
   createCsr,
   csrPublicKey,
   formatToken,
@@ -16,6 +17,7 @@ import {
   parseToken,
   parseTokenFile,
   parseUsedLedger,
+  publicKeySha256,
   publicKeysMatch,
   renewalTime,
   tokenRecord,
@@ -76,6 +78,20 @@ describe('certs: enrolment (pure)', function () {
       refused(() => admitToken(token, records, parseUsedLedger('abcdef 2026-12-02T08:00:00Z east\n'), now), 'TOKEN_USED', 403);
       // A wrong secret does not learn whether the token was used.
       refused(() => admitToken(parseToken('abcdef.0123456789abcdee'), records, new Set(['abcdef']), now), 'TOKEN_UNKNOWN', 401);
+    });
+
+    it("the replicas' shared ledger: our insert claims, the same key again is a retry, another key or no key recorded is used", function () {
+      const mine = publicKeySha256(csrPublicKey(createCsr(key)));
+      const theirs = publicKeySha256(csrPublicKey(createCsr(rsaKey())));
+      assert.match(mine, /^[0-9a-f]{64}$/);
+      assert.equal(publicKeySha256(csrPublicKey(createCsr(key))), mine, 'the hash is of the key, not of one CSR');
+      assert.notEqual(theirs, mine);
+      assert.equal(claimOutcome(true, mine, mine), 'claimed');
+      assert.equal(claimOutcome(false, mine, mine), 'retried');
+      assert.equal(claimOutcome(false, theirs, mine), 'used');
+      // Imported from a file ledger (no key known), or a row without a key: never a retry, even for an empty presented hash.
+      assert.equal(claimOutcome(false, '', mine), 'used');
+      assert.equal(claimOutcome(false, '', ''), 'used');
     });
 
     it('a bad token file line names its number', function () {

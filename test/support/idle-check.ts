@@ -20,8 +20,8 @@ type AgentState = AgentDebugState & { resources: Record<string, number> };
 const SETTLE_MS = 5000;
 /** Requesters whose streams live as long as the hub: the controller's member watches. */
 const LONG_LIVED_REQUESTERS = new Set(['federation-controller']);
-/** The mysql2 pools of a hub with a MySQL store keep up to this many idle connections (store 10, HA membership 2). */
-const MYSQL_POOL = 12;
+/** The mysql2 pools of a hub with a MySQL store keep up to this many idle connections (store 10, HA membership 2, replicas' used-token ledger 2). */
+const MYSQL_POOL = 14;
 
 interface Endpoint {
   port: number;
