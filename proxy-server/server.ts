@@ -42,6 +42,7 @@ import { ReplicaMembership } from './replicas/membership.js';
 import { openMembershipStore } from './replicas/membership-store.js';
 import { openUsedTokenTable } from './replicas/used-tokens-store.js';
 import { forwardDial, servePeer } from './replicas/peer-forwarding.js';
+import { federationStoreOptions } from './replicas/store-options.js';
 import { FEATURE_REPLICAS } from '../wire/frames.js';
 import { formatHostPort } from '../common/address.js';
 import type { AgentLink } from './registry.js';
@@ -245,7 +246,7 @@ export class ProxyServer {
   private async startFederation(at: HostPort): Promise<number> {
     // Discovery runs in the background: an issuer that is down delays OIDC users, not the hub.
     const oidc = this.oidc;
-    const raw = await openStore(this.options.federationStore);
+    const raw = await openStore(this.options.federationStore, federationStoreOptions(this.options.federationStore, this.options.replicas));
     // Secrets at rest are encrypted (README "Secrets at rest"); metrics on this server's /metrics.
     const store = await withEncryption(raw, this.options.federationStore, this.options.federationEncryptionConfig, this.log.child({ part: 'encryption' }), this.metrics.registry).catch(async (err) => {
       await raw.close();

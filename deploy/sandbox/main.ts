@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// `npm start`: a local sandbox on one machine. A proxy-server with the federation API server
-// embedded, and simulated member clusters (each a member-mode API server with its own
-// cluster-agent dialing out to the hub), all as separate processes on loopback, with their
-// certificates and a kubeconfig. Prints how to reach everything, checks it with real kubectl,
+// `npm start`: a local sandbox on one machine. Two proxy-server replicas (HA, sharing one SQLite
+// federation store) with the federation API server embedded, and simulated member clusters (each
+// a member-mode API server with its own cluster-agent dialing out to the hub: given replica 1's
+// address, it links to both), all as separate processes on loopback, with their certificates and
+// a kubeconfig. Prints how to reach everything, checks it with real kubectl,
 // and runs until Ctrl-C.
 //
 //   node dist/deploy/sandbox/main.js [--dir .sandbox] [--check]
@@ -17,12 +18,14 @@ import { REVOKED_USER, hardeningChecks, writeDemoRevocationList } from './harden
 import { FEDERATION_COMMANDS, federateSandbox, federationChecks, secretInDatabase, tenantChecks } from './federation.js';
 import { WEBHOOK_CLUSTER, startTopologyWebhook } from './topology.js';
 import { RETAIL_GROUPS, RETAIL_USER, kubeProxyChecks } from './kube-proxy.js';
+import { REPLICA_ARGS, REPLICA_IDS, leaseChecks, linkChecks, linkedOnReplica, replicaDialChecks, replicaSummary, stopReplicaChecks, type Replica, type ReplicaCheck } from './replicas.js';
 import {
   connectProxyUrl,
   startHub,
   startMemberAgent,
   startMemberApiServer,
   writeKubeconfig,
+  type HubOptions,
   type KubeconfigCluster,
 } from '../../common/federation-processes.js';
 import type { LoggedProcess } from '../../common/spawn.js';
@@ -67,7 +70,10 @@ async function main(): Promise<number> {
   writeDemoRevocationList(pki, revokedList);
   const uds = path.join(dir, 'connect.sock');
   const children: LoggedProcess[] = [];
+  // Replica 2 starts while the members do; it is stopped with the rest even if start-up fails first.
+  let replica2Starting: Promise<unknown> = Promise.resolve();
   const stopAll = async (): Promise<void> => {
+    await replica2Starting;
     for (const child of [...children].reverse()) await child.kill('SIGTERM');
   };
 
@@ -75,19 +81,30 @@ async function main(): Promise<number> {
     // The cell form's conversion webhook, "inside" east: the hub reaches it only through east's agent.
     const webhook = await startTopologyWebhook({ dist: DIST, pkiDir: path.join(dir, 'pki'), caCert: pki.ca.cert, logFile: logFile(logDir, 'topology-webhook'), timeoutMs: START_TIMEOUT_MS });
     children.push(webhook.process);
-    const server = await startHub({
+    // HA replicas (README "HA replicas") on one SQLite file. Replica 1 first: it creates the
+    // store's schema and its encryption key next to it, which replica 2 then reads.
+    const store = path.join(dir, 'federation.db');
+    const hubOptions = (replica: 1 | 2, log: string): HubOptions => ({
       pki,
-      store: `sqlite://${path.join(dir, 'federation.db')}`,
-      connectUds: uds,
-      instance: 'sandbox-hub',
+      store: `sqlite://${store}`,
+      ...(replica === 1 ? { connectUds: uds } : {}),
+      instance: REPLICA_IDS[replica - 1],
       drainTimeoutMs: 2000,
-      extraArgs: ['--revoked', revokedList, ...webhook.hubArgs],
-      logFile: logFile(logDir, 'proxy-server'),
+      extraArgs: ['--revoked', revokedList, ...webhook.hubArgs, ...REPLICA_ARGS],
+      logFile: log,
       timeoutMs: START_TIMEOUT_MS,
     });
+    const server = await startHub(hubOptions(1, logFile(logDir, 'proxy-server-1')));
     children.push(server);
     const ready = server.ports;
+    const replica2Log = logFile(logDir, 'proxy-server-2');
+    const replica2Started = startHub(hubOptions(2, replica2Log)).then((hub) => {
+      children.push(hub);
+      return hub;
+    });
+    replica2Starting = replica2Started.catch(() => undefined);
     const members: Array<{ name: string; tenant: string; region: string; cell?: string; apiPort: number }> = [];
+    const agents = new Map<string, LoggedProcess>();
     for (const member of MEMBERS) {
       // Each member cluster's API server is the federation API server in member mode, with its own
       // SQLite file, reachable only through that cluster's agent.
@@ -102,25 +119,29 @@ async function main(): Promise<number> {
       });
       children.push(apiserver.process);
       const port = apiserver.port;
-      children.push(
-        await startMemberAgent(server, {
-          cluster: member.name,
-          pki,
-          server: `127.0.0.1:${ready.agentPort}`,
-          apiserver: `127.0.0.1:${port}`,
-          drainTimeoutMs: 2000,
-          backoff: null,
-          extraArgs: [
-            ...(member.name === WEBHOOK_CLUSTER ? ['--allow', webhook.agentAllow] : []),
-            // One member links over the HTTP/2 carrier (README "Carriers"); every check below reaches it through it.
-            '--carrier', CARRIERS[member.name] ?? 'tls',
-          ],
-          logFile: logFile(logDir, `agent-${member.name}`),
-          timeoutMs: START_TIMEOUT_MS,
-        }),
-      );
+      const agent = await startMemberAgent(server, {
+        cluster: member.name,
+        pki,
+        server: `127.0.0.1:${ready.agentPort}`,
+        apiserver: `127.0.0.1:${port}`,
+        drainTimeoutMs: 2000,
+        backoff: null,
+        extraArgs: [
+          ...(member.name === WEBHOOK_CLUSTER ? ['--allow', webhook.agentAllow] : []),
+          // One member links over the HTTP/2 carrier (README "Carriers"); every check below reaches it through it.
+          '--carrier', CARRIERS[member.name] ?? 'tls',
+        ],
+        logFile: logFile(logDir, `agent-${member.name}`),
+        timeoutMs: START_TIMEOUT_MS,
+      });
+      children.push(agent);
+      agents.set(member.name, agent);
       members.push({ ...member, apiPort: port });
     }
+    // Each agent was given replica 1's address; replica 1 tells it the live set, and it links to replica 2 too.
+    const server2 = await replica2Started;
+    await linkedOnReplica(server2, members.map((m) => m.name), 0, START_TIMEOUT_MS);
+    const replicas: Replica[] = [{ id: REPLICA_IDS[0], hub: server }, { id: REPLICA_IDS[1], hub: server2 }];
 
     const admin = pki.users.admin!;
     const kubeconfig = path.join(dir, 'kubeconfig');
@@ -155,9 +176,8 @@ async function main(): Promise<number> {
     const lines = [
       '',
       `sandbox up in ${dir}`,
-      `  proxy-server: agents on 127.0.0.1:${ready.agentPort}, CONNECT (mTLS) on 127.0.0.1:${ready.connectPort}, CONNECT (unix) on ${uds}`,
-      `  federation API server: https://127.0.0.1:${ready.federationPort}`,
-      `  health/metrics: http://127.0.0.1:${ready.adminPort}/metrics  registry: http://127.0.0.1:${ready.adminPort}/debug/agents`,
+      ...replicaSummary({ pki, kubeconfig, replicas: replicas.map((r) => ({ id: r.id, ports: r.hub.ports })), store, example: { cluster: members[0]!.name, apiPort: members[0]!.apiPort } }),
+      `  federation API server (kubectl context federation): https://127.0.0.1:${ready.federationPort}, on ${REPLICA_IDS[0]}`,
       `  logs: ${logDir}`,
       '',
       `kubectl, with contexts federation, ${members.map((m) => m.name).join(', ')} (member clusters are reached through their agents):`,
@@ -237,6 +257,29 @@ async function main(): Promise<number> {
     } catch (error) {
       healthy = false;
       process.stdout.write(`check /clusters: FAILED ${(error as Error).message}\n`);
+    }
+    // HA replicas: both linked by every agent, dials on replica 2 served by its own links, one
+    // controller lease holder named by both; then replica 2 stops and comes back on its ports.
+    const report = (checks: ReplicaCheck[]): void => {
+      for (const c of checks) {
+        healthy &&= c.ok;
+        process.stdout.write(`check ${c.name}: ${c.ok ? 'ok' : 'WRONG'} ${c.detail}\n`);
+      }
+    };
+    try {
+      report(await linkChecks(replicas, agents));
+      report(await replicaDialChecks(pki, replicas[1]!, members));
+      report(await leaseChecks(pki, replicas));
+      report(await stopReplicaChecks(replicas[1]!, replicas[0]!, agents));
+      children.splice(children.indexOf(server2), 1);
+      const restarted = await startHub({ ...hubOptions(2, replica2Log), ports: server2.ports });
+      children.push(restarted);
+      replicas[1] = { id: REPLICA_IDS[1], hub: restarted };
+      await linkedOnReplica(restarted, members.map((m) => m.name), 0, START_TIMEOUT_MS);
+      report(await linkChecks(replicas, agents).then((checks) => checks.map((c) => ({ ...c, name: 'replica restart' }))));
+    } catch (error) {
+      healthy = false;
+      process.stdout.write(`check replicas: FAILED ${(error as Error).message}\n`);
     }
     if (values.check) return healthy ? 0 : 1;
 

@@ -32,13 +32,13 @@ export interface LoadResult {
 const CM = '/apis/types.kubefed.io/v1beta1/namespaces/default/federatedconfigmaps';
 const DOWNLOAD_BYTES = 4096;
 
-function tlsOptions(): https.RequestOptions {
+export function tlsOptions(): https.RequestOptions {
   const pki = testPki();
   const admin = mastersCert();
   return { host: '127.0.0.1', agent: false, ca: fs.readFileSync(pki.ca.cert), cert: fs.readFileSync(admin.cert), key: fs.readFileSync(admin.key) };
 }
 
-function call(port: number, method: string, path: string, body?: string): Promise<{ status: number; body: string }> {
+export function call(port: number, method: string, path: string, body?: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = https.request({ ...tlsOptions(), port, method, path, headers: body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {} }, (res) => {
       let text = '';
