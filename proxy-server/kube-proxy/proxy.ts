@@ -63,7 +63,7 @@ export class KubeApiProxy {
     this.admission.admit(req, guard).then(
       (admitted) => {
         if (socket.destroyed) return;
-        const finish = this.audit.begin(this.auditRecord(admitted), req.socket);
+        const finish = this.audit.begin(admitted, req.socket);
         this.upgraded.add(socket);
         socket.once('close', () => this.upgraded.delete(socket));
         pipeUpgrade(req, socket, head, admitted, this.options.clusters()!.upgradeAgent(admitted.cluster), finish);
@@ -79,15 +79,11 @@ export class KubeApiProxy {
     answer(e);
   }
 
-  private auditRecord(a: Admitted): Parameters<AuditTrail['begin']>[0] {
-    return { user: a.identity.user, groups: a.identity.groups, ...(a.impersonatedBy ? { impersonatedBy: a.impersonatedBy } : {}), cluster: a.cluster.name, verb: a.verb, path: a.route.memberPath };
-  }
-
   private forward(req: http.IncomingMessage, res: http.ServerResponse, admitted: Admitted): void {
     const directory = this.options.clusters()!;
     // An h2 client's connection carries other requests: this one's bytes are counted on their own.
     const counts = req.httpVersionMajor === 2 ? streamByteCounts(req, res) : req.socket;
-    const finish = this.audit.begin(this.auditRecord(admitted), counts);
+    const finish = this.audit.begin(admitted, counts);
     let sid: string | undefined;
     // HTTP/1.1: ended by us and flushed. h2: ended by us and the stream closed without a reset
     // (Node may report 'close' of a cleanly ended h2 stream before 'finish', and a reset one as finished).
