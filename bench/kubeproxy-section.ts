@@ -8,6 +8,9 @@
 //                                                        taking turns request by request
 //   rps.{direct,connect,clusters}                        GETs per second, 16 keep-alive connections
 //   clusters_minus_connect_p50_ms                        the API proxy's own cost (target ≤ 0.2 ms)
+//   hub_cpu_ms_per_get.{connect,clusters}                hub process CPU time (user + system, all
+//                                                        threads) per GET of the rps run: steadier
+//                                                        than latency on a shared machine
 //   watch_bytes_per_idle                                 hub RSS growth per open idle watch through
 //                                                        /clusters, watches as streams of a few h2
 //                                                        client connections (kubectl/client-go);
@@ -137,6 +140,17 @@ async function latency(paths: Record<string, { agent: https.Agent; port: number;
   );
 }
 
+/**
+ * CPU time (user + system, every thread) a process has used so far, in ms, from /proc/<pid>/stat
+ * (fields 14 and 15, in clock ticks: USER_HZ is 100 on Linux whatever the kernel's HZ).
+ */
+function cpuMs(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 /** GETs per second with RPS_CONNECTIONS keep-alive connections busy at once. */
 async function throughput(agent: https.Agent, port: number, urlPath: string, requests: number): Promise<number> {
   let next = 0;
@@ -182,6 +196,8 @@ export function createKubeProxySection(): Section {
     async run(ctx) {
       const keys = [
         ...['direct', 'connect', 'clusters'].flatMap((p) => [`kubeproxy.get_p50_ms.${p}`, `kubeproxy.get_p99_ms.${p}`, `kubeproxy.rps.${p}`]),
+        'kubeproxy.hub_cpu_ms_per_get.connect',
+        'kubeproxy.hub_cpu_ms_per_get.clusters',
         KUBEPROXY_KEYS.clustersOverConnect,
         KUBEPROXY_KEYS.watchBytes,
         'kubeproxy.watch_bytes_per_idle_http1',
@@ -263,7 +279,11 @@ export function createKubeProxySection(): Section {
           log(`kubeproxy: ${sizes.requests * 2} GETs ${name}, ${RPS_CONNECTIONS} connections`);
           const many = p.agent(RPS_CONNECTIONS);
           agents.push(many);
+          const hubPid = hub.child.pid!;
+          const cpu0 = cpuMs(hubPid);
           record(`kubeproxy.rps.${name}`, await throughput(many, p.port, p.prefix + object, sizes.requests * 2));
+          // (Direct GETs do not touch the hub.)
+          if (name !== 'direct') record(`kubeproxy.hub_cpu_ms_per_get.${name}`, (cpuMs(hubPid) - cpu0) / (sizes.requests * 2));
           many.destroy();
         }
         record(KUBEPROXY_KEYS.clustersOverConnect, latencies.clusters!.p50 - latencies.connect!.p50);

@@ -71,8 +71,23 @@ export class Admission {
   }
 }
 
+export interface MemberTarget {
+  readonly host: string;
+  readonly port: number;
+  readonly hostHeader: string;
+}
+
+/** Parsed once per config (a config is a new object whenever the KubeFedCluster or its Secret changes): a URL parse per request is measurable. */
+const targets = new WeakMap<MemberConfig, MemberTarget>();
+
 /** Where a member's API server is, as https.request wants it (the TunnelAgent dials it through the tunnel). */
-export function memberTarget(a: Admitted): { host: string; port: number; hostHeader: string } {
-  const url = new URL(a.cluster.config.server);
-  return { host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 443), hostHeader: url.host };
+export function memberTarget(a: Admitted): MemberTarget {
+  const config = a.cluster.config;
+  let target = targets.get(config);
+  if (!target) {
+    const url = new URL(config.server);
+    target = { host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 443), hostHeader: url.host };
+    targets.set(config, target);
+  }
+  return target;
 }

@@ -5,13 +5,14 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { KubeProxyMetrics } from './metrics.js';
 
+/** What a request's audit line names: the admitted request (admission.ts's Admitted) as it is, with no copy of its own. */
 export interface AuditRecord {
-  user: string;
-  groups: readonly string[];
+  identity: { user: string; groups: readonly string[] };
   impersonatedBy?: string;
-  cluster: string;
+  cluster: { name: string };
   verb: string;
-  path: string;
+  /** The member path without its query. */
+  route: { memberPath: string };
 }
 
 /** The status of a request whose client went away before the response ended (nginx's convention). */
@@ -21,6 +22,20 @@ export const CLIENT_CLOSED = 499;
 export interface ByteCounts {
   readonly bytesRead: number;
   readonly bytesWritten: number;
+}
+
+interface AuditLine {
+  user: string;
+  groups: readonly string[];
+  impersonatedBy?: string | undefined;
+  cluster: string;
+  verb: string;
+  path: string;
+  status: number;
+  bytesIn: number;
+  bytesOut: number;
+  ms: number;
+  sid: string | undefined;
 }
 
 export class AuditTrail {
@@ -43,24 +58,12 @@ export class AuditTrail {
       if (done) return;
       done = true;
       const seconds = (performance.now() - started) / 1000;
-      this.metrics.requests.inc({ cluster: record.cluster, verb: record.verb, code: String(status) });
-      this.metrics.duration.observe({ cluster: record.cluster, verb: record.verb }, seconds);
-      this.log.info(
-        {
-          user: record.user,
-          groups: record.groups,
-          ...(record.impersonatedBy ? { impersonatedBy: record.impersonatedBy } : {}),
-          cluster: record.cluster,
-          verb: record.verb,
-          path: record.path,
-          status,
-          bytesIn: socket.bytesRead - read0,
-          bytesOut: socket.bytesWritten - written0,
-          ms: Math.round(seconds * 1000),
-          sid,
-        },
-        'kube-proxy audit',
-      );
+      const cluster = record.cluster.name;
+      this.metrics.requests.inc({ cluster, verb: record.verb, code: String(status) });
+      this.metrics.duration.observe({ cluster, verb: record.verb }, seconds);
+      // One object of one shape per line: pino leaves out undefined fields (impersonatedBy, sid).
+      const line: AuditLine = { user: record.identity.user, groups: record.identity.groups, impersonatedBy: record.impersonatedBy, cluster, verb: record.verb, path: record.route.memberPath, status, bytesIn: socket.bytesRead - read0, bytesOut: socket.bytesWritten - written0, ms: Math.round(seconds * 1000), sid };
+      this.log.info(line, 'kube-proxy audit');
     };
   }
 }

@@ -59,8 +59,8 @@ export class MemberSessions {
    */
   async acquire(signal?: AbortSignal): Promise<MemberSession | null> {
     for (;;) {
-      if (this.http1Only) return null;
-      for (const entry of this.entries) if (usable(entry)) return entry;
+      const now = this.current();
+      if (now !== undefined) return now;
       // One dial at a time: a burst of requests shares the session it brings.
       const dial = (this.dialing ??= this.startDial());
       const entry = await dial.wait(signal);
@@ -69,6 +69,17 @@ export class MemberSessions {
       // Full already, or gone: look again (bounded by the dials that can fail).
       if (entry.session.destroyed) throw Object.assign(new Error(`HTTP/2 session to ${this.config.cluster} closed as it opened`), { code: 'ERR_HTTP2_SESSION_CLOSED' });
     }
+  }
+
+  /**
+   * What acquire() would resolve without dialing: a session with room for one more stream, null
+   * for a member that speaks only HTTP/1.1, undefined when a dial is needed. The common case of a
+   * kept-alive session is then answered without a promise, an abort signal and their garbage.
+   */
+  current(): MemberSession | null | undefined {
+    if (this.http1Only) return null;
+    for (const entry of this.entries) if (usable(entry)) return entry;
+    return undefined;
   }
 
   private startDial(): SharedDial {

@@ -63,7 +63,7 @@ export class KubeApiProxy {
     this.admission.admit(req, guard).then(
       (admitted) => {
         if (socket.destroyed) return;
-        const finish = this.audit.begin(this.auditRecord(admitted), req.socket);
+        const finish = this.audit.begin(admitted, req.socket);
         this.upgraded.add(socket);
         socket.once('close', () => this.upgraded.delete(socket));
         pipeUpgrade(req, socket, head, admitted, this.options.clusters()!.upgradeAgent(admitted.cluster), finish);
@@ -79,15 +79,11 @@ export class KubeApiProxy {
     answer(e);
   }
 
-  private auditRecord(a: Admitted): Parameters<AuditTrail['begin']>[0] {
-    return { user: a.identity.user, groups: a.identity.groups, ...(a.impersonatedBy ? { impersonatedBy: a.impersonatedBy } : {}), cluster: a.cluster.name, verb: a.verb, path: a.route.memberPath };
-  }
-
   private forward(req: http.IncomingMessage, res: http.ServerResponse, admitted: Admitted): void {
     const directory = this.options.clusters()!;
     // An h2 client's connection carries other requests: this one's bytes are counted on their own.
     const counts = req.httpVersionMajor === 2 ? streamByteCounts(req, res) : req.socket;
-    const finish = this.audit.begin(this.auditRecord(admitted), counts);
+    const finish = this.audit.begin(admitted, counts);
     let sid: string | undefined;
     // HTTP/1.1: ended by us and flushed. h2: ended by us and the stream closed without a reset
     // (Node may report 'close' of a cleanly ended h2 stream before 'finish', and a reset one as finished).
@@ -98,8 +94,13 @@ export class KubeApiProxy {
     const memberEnd = (): void => void (memberEnded = true);
     const answeredInFull = (): boolean => memberEnded || (res.writableEnded && (h2Stream ? h2Stream.rstCode === http2.constants.NGHTTP2_NO_ERROR : res.writableFinished));
     let clientGone = false;
+    // A client gone while the member session is still being dialed leaves that dial (cancelled
+    // once nobody waits for it). Set only while waiting: abort() builds a DOMException with a
+    // stack trace, a cost every answered request would pay if its close aborted unconditionally.
+    let waiting: AbortController | null = null;
     res.once('close', () => {
       clientGone = !answeredInFull();
+      waiting?.abort();
       finish(clientGone ? CLIENT_CLOSED : res.statusCode, sid);
     });
     let settled = false;
@@ -115,21 +116,26 @@ export class KubeApiProxy {
       this.options.log.warn({ cluster: admitted.cluster.name, user: admitted.identity.user, sid, err: error.message, code: e.code }, 'kube-proxy: member unreachable');
       sendStatus(res, e);
     };
-    // A client gone while the member session is still being dialed leaves that dial (cancelled once nobody waits for it).
-    const waiting = new AbortController();
-    res.once('close', () => waiting.abort());
-    directory
-      .http2(admitted.cluster)
-      .acquire(waiting.signal)
-      .then(
-        (session) => {
-          if (clientGone || res.destroyed) return;
-          if (session === null) return this.forwardHttp1(req, res, admitted, (s) => (sid = s ?? sid), failed, memberEnd);
-          sid = session.sid;
-          this.forwardHttp2(req, res, admitted, session, failed, () => clientGone, memberEnd);
-        },
-        (error: Error) => failed(error),
-      );
+    const proceed = (session: MemberSession | null): void => {
+      if (clientGone || res.destroyed) return;
+      if (session === null) return this.forwardHttp1(req, res, admitted, (s) => (sid = s ?? sid), failed, memberEnd);
+      sid = session.sid;
+      this.forwardHttp2(req, res, admitted, session, failed, () => clientGone, memberEnd);
+    };
+    const sessions = directory.http2(admitted.cluster);
+    const ready = sessions.current();
+    if (ready !== undefined) return proceed(ready);
+    waiting = new AbortController();
+    sessions.acquire(waiting.signal).then(
+      (session) => {
+        waiting = null;
+        proceed(session);
+      },
+      (error: Error) => {
+        waiting = null;
+        failed(error);
+      },
+    );
   }
 
   /**
