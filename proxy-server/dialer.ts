@@ -37,6 +37,22 @@ export interface DialForwarder {
 /** Why a replica may hand a dial to a peer: it has no usable link of its own for the cluster. */
 const FORWARDABLE = new Set(['NO_AGENT', 'UNKNOWN_CLUSTER', 'AGENT_DRAINING']);
 
+/** Attempts per dial when links go away under it: the first link and at most two others. */
+export const MAX_DIAL_ATTEMPTS = 3;
+
+/**
+ * Whether a failed OPEN may be tried again on another link. Only when the link itself went away
+ * before the agent answered — its GOAWAY crossed our OPEN (AGENT_DRAINING) or it closed
+ * (LINK_LOST): no byte of the client has gone anywhere yet, the destination at most saw a
+ * connection that is then closed. An agent replacing its link (HA relink, certificate renewal)
+ * ends an idle link right after its GOAWAY, so without this a dial in that instant fails with 502.
+ * Errors about the destination or limits are the answer, not a reason to retry.
+ */
+export function retryOnAnotherLink(error: unknown, attempt: number, remainingMs: number, aborted: boolean): boolean {
+  if (aborted || attempt >= MAX_DIAL_ATTEMPTS || remainingMs <= 0) return false;
+  return error instanceof DialError && (error.code === 'AGENT_DRAINING' || error.code === 'LINK_LOST');
+}
+
 export function newStreamId(): string {
   return randomBytes(6).toString('base64url');
 }
@@ -76,18 +92,30 @@ export class Dialer {
         throw new DialError('TOO_MANY_PENDING', `${this.pending} dials pending (limit ${this.limits.maxPendingDials})`);
       }
       const timeoutMs = Math.min(options.timeoutMs ?? this.limits.dialTimeoutMs, this.limits.dialTimeoutMs);
-      let stream: DialedStream;
-      let via: Record<string, unknown>;
+      let stream: DialedStream | undefined;
+      let via: Record<string, unknown> = {};
       this.pending++;
       this.metrics.pendingDials.inc();
       try {
-        const link = this.pickOrPeer(cluster, options.local === true);
-        if ('peer' in link) {
-          via = { peer: link.peer.id };
-          stream = await this.forward(link.peer, { cluster, address, sid, timeoutMs, requester: options.requester ?? 'unnamed' }, options.signal);
-        } else {
-          via = { link: link.linkId };
-          stream = await link.session.open(target.host, target.port, { sid, timeoutMs, signal: options.signal });
+        for (let attempt = 1; ; attempt++) {
+          const remainingMs = Math.round(timeoutMs - (performance.now() - started));
+          const link = this.pickOrPeer(cluster, options.local === true);
+          try {
+            if ('peer' in link) {
+              via = { peer: link.peer.id };
+              stream = await this.forward(link.peer, { cluster, address, sid, timeoutMs: remainingMs, requester: options.requester ?? 'unnamed' }, options.signal);
+            } else {
+              via = { link: link.linkId };
+              stream = await link.session.open(target.host, target.port, { sid, timeoutMs: remainingMs, signal: options.signal });
+            }
+            break;
+          } catch (error) {
+            const leftMs = timeoutMs - (performance.now() - started);
+            if (!retryOnAnotherLink(error, attempt, leftMs, options.signal?.aborted === true)) throw error;
+            const code = (error as DialError).code;
+            this.metrics.redials.inc({ reason: code });
+            log.info({ ...via, code, attempt }, 'link went away before the agent answered; dialing on another link');
+          }
         }
       } finally {
         this.pending--;

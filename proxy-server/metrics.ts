@@ -19,6 +19,7 @@ export class ServerMetrics {
   readonly revocationListEntries: Gauge;
   readonly enrolments: Counter<'result'>;
   readonly forwardedDials: Counter<'result'>;
+  readonly redials: Counter<'reason'>;
 
   constructor(agents: AgentRegistry) {
     const registers = [this.registry];
@@ -60,6 +61,12 @@ export class ServerMetrics {
       name: 'fedtunnel_peer_forwarded_dials_total',
       help: 'HA fallback: dials this replica had no agent link for and forwarded to a peer replica, by result (ok or error code)',
       labelNames: ['result'],
+      registers,
+    });
+    this.redials = new Counter({
+      name: 'fedtunnel_dial_retries_total',
+      help: 'Dials retried on another agent link because the first link went away (GOAWAY or loss) before the agent answered the OPEN, by the error code it gave',
+      labelNames: ['reason'],
       registers,
     });
     this.pendingDials = new Gauge({ name: 'fedtunnel_pending_dials', help: 'Dials awaiting the agent', registers });
