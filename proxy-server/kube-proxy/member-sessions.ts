@@ -59,8 +59,8 @@ export class MemberSessions {
    */
   async acquire(signal?: AbortSignal): Promise<MemberSession | null> {
     for (;;) {
-      if (this.http1Only) return null;
-      for (const entry of this.entries) if (usable(entry)) return entry;
+      const now = this.ready();
+      if (now !== undefined) return now;
       // One dial at a time: a burst of requests shares the session it brings.
       const dial = (this.dialing ??= this.startDial());
       const entry = await dial.wait(signal);
@@ -69,6 +69,17 @@ export class MemberSessions {
       // Full already, or gone: look again (bounded by the dials that can fail).
       if (entry.session.destroyed) throw Object.assign(new Error(`HTTP/2 session to ${this.config.cluster} closed as it opened`), { code: 'ERR_HTTP2_SESSION_CLOSED' });
     }
+  }
+
+  /**
+   * Without waiting: a session with room for one more stream, null if the member speaks only
+   * HTTP/1.1, undefined if one must be dialed first (acquire()). Nearly every request finds one,
+   * and then needs no abort signal kept for the life of the request (a watch's: hours).
+   */
+  ready(): MemberSession | null | undefined {
+    if (this.http1Only) return null;
+    for (const entry of this.entries) if (usable(entry)) return entry;
+    return undefined;
   }
 
   private startDial(): SharedDial {
@@ -118,7 +129,8 @@ export class MemberSessions {
         entry.idleTimer = undefined;
         entry.open++;
         const stream = session.request(headers, options);
-        stream.once('close', () => {
+        // ('close' is emitted once: on() spares the once() wrapper an open watch would keep.)
+        stream.on('close', () => {
           if (--entry.open === 0 && !session.closed) entry.idleTimer = setTimeout(() => session.close(), IDLE_SESSION_MS);
         });
         return stream;
