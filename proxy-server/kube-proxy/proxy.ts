@@ -215,6 +215,8 @@ class Exchange {
   memberEnded = false;
   /** The client went away before it had the whole answer. */
   clientGone = false;
+  /** The client's response closed (ended and flushed, or cut off). */
+  private responseClosed = false;
   /** Once: a stream error and its close both report the one failure. */
   private settled = false;
   /** While the member session is being dialed: the client leaving cancels its wait. */
@@ -238,7 +240,7 @@ class Exchange {
   }
 
   /**
-   * A client that has a sized answer in full may close before the pipe ends the response: the
+   * A client that has a sized answer in full may close before the relay ends the response: the
    * member's end of the body counts as answered too. Otherwise: HTTP/1.1, ended by us and flushed;
    * h2, ended by us and the stream closed without a reset (Node may report 'close' of a cleanly
    * ended h2 stream before 'finish', and a reset one as finished).
@@ -251,6 +253,7 @@ class Exchange {
 
   /** The client's response closed: audit it; a client that left cancels its wait or resets its member stream. */
   closed(): void {
+    this.responseClosed = true;
     this.clientGone = !this.answeredInFull();
     this.finish(this.clientGone ? CLIENT_CLOSED : this.res.statusCode, this.sid);
     this.waiting?.abort();
@@ -284,10 +287,29 @@ class Exchange {
     // A streaming answer (watch, logs -f: no Content-Length) must reach the client before
     // its first event; a sized one goes out with its body, one TLS record instead of two.
     if (memberHeaders['content-length'] === undefined) res.flushHeaders();
-    this.upstream!.pipe(res);
+    this.relay(this.upstream!);
   }
 
-  /** The member stream closed; before its head came, that is a failure (after it, 'aborted' and 'error' cut the client off, a clean end lets the pipe finish). */
+  /**
+   * The member's body to the client as it comes, with backpressure. Not pipe(): it would keep nine
+   * closures and six more listeners on the two streams for as long as they are open. Nothing is
+   * written once the client's response closed (the member stream is reset then, or has ended).
+   */
+  private relay(upstream: http2.ClientHttp2Stream): void {
+    const { res } = this;
+    upstream.on('data', (chunk: Buffer) => {
+      if (this.responseClosed) return;
+      if (!res.write(chunk)) {
+        upstream.pause();
+        res.once('drain', () => upstream.resume());
+      }
+    });
+    upstream.on('end', () => {
+      if (!this.responseClosed) res.end();
+    });
+  }
+
+  /** The member stream closed; before its head came, that is a failure (after it, 'aborted' and 'error' cut the client off, a clean end ends the response). */
   upstreamClosed(): void {
     if (!this.answered) this.failed(Object.assign(new Error(`the member reset the request (HTTP/2 code ${this.upstream!.rstCode})`), { code: 'ERR_HTTP2_STREAM_ERROR' }));
   }
