@@ -60,7 +60,7 @@ export function replicaIdentityFromPeer(peer: PeerCertificate): string | null {
   return typeof cn === 'string' && cn !== '' ? cn : null;
 }
 
-export function userIdentityFromPeer(peer: PeerCertificate): UserIdentity | null {
+export function userIdentityFromPeer(peer: Pick<PeerCertificate, 'subject' | 'subjectaltname'>): UserIdentity | null {
   const uris = subjectAltNameUris(peer);
   // An unparseable SAN list might hide an agent URI, so it disqualifies the cert as a user too.
   if (uris === null || uris.some(isAgentUri)) return null;
@@ -84,7 +84,7 @@ function isAgentUri(uri: string): boolean {
 }
 
 /** URI entries of the peer's SAN list; null when the list cannot be parsed unambiguously. */
-function subjectAltNameUris(peer: PeerCertificate): string[] | null {
+function subjectAltNameUris(peer: Pick<PeerCertificate, 'subjectaltname'>): string[] | null {
   if (peer.subjectaltname === undefined || peer.subjectaltname === '') return [];
   const entries = parseSubjectAltNames(peer.subjectaltname);
   return entries && entries.filter((entry) => entry.type === 'URI').map((entry) => entry.value);
@@ -135,19 +135,27 @@ export function parseSubjectAltNames(text: string): SubjectAltName[] | null {
   }
 }
 
-const peerCertificates = new WeakMap<TLSSocket, PeerCertificate>();
+/** What requests read of a connection's client certificate: whom it names, and its serial (revocation). */
+export type PeerSummary = Pick<PeerCertificate, 'subject' | 'subjectaltname' | 'serialNumber'>;
+
+const peerSummaries = new WeakMap<TLSSocket, PeerSummary>();
 
 /**
- * The peer certificate of an established TLS connection, decoded once per connection:
- * getPeerCertificate() decodes the X.509 on every call (about 0.1 ms), and every request of a
- * keep-alive connection is authenticated (and revocation-checked) with it.
+ * The client certificate of an established TLS connection, decoded once per connection, or null
+ * if the peer sent none: getPeerCertificate() decodes the X.509 on every call (about 0.1 ms), and
+ * every request of a keep-alive connection is authenticated (and revocation-checked) with it.
+ * Only the fields requests read are kept: the whole decoded certificate (DER, public key, modulus,
+ * fingerprints: about 3 KB) would live as long as the connection, and a watch holds its HTTP/1.1
+ * connection for hours.
  */
-export function peerCertificateOf(socket: TLSSocket): PeerCertificate {
-  let peer = peerCertificates.get(socket);
+export function peerCertificateOf(socket: TLSSocket): PeerSummary | null {
+  let peer = peerSummaries.get(socket);
   if (!peer) {
-    peer = socket.getPeerCertificate();
-    // Before the handshake there is nothing to keep (an empty object); ask again next time.
-    if (peer && Object.keys(peer).length > 0) peerCertificates.set(socket, peer);
+    const full = socket.getPeerCertificate();
+    // Before the handshake, or without a client certificate, there is nothing to keep (an empty object); ask again next time.
+    if (!full || Object.keys(full).length === 0) return null;
+    peer = { subject: full.subject, subjectaltname: full.subjectaltname, serialNumber: full.serialNumber };
+    peerSummaries.set(socket, peer);
   }
   return peer;
 }

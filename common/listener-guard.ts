@@ -204,7 +204,7 @@ export class ListenerGuard {
     this.unauthenticated++;
     if (address !== undefined) this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
     this.metrics.unauthenticated.set({ listener: this.options.listener }, this.unauthenticated);
-    raw.once('close', () => this.forget(conn));
+    raw.on('close', () => this.forget(conn));
     if (phase === 'handshake') this.arm(conn, limits.handshakeTimeoutMs, () => this.refuse(raw, 'handshake_timeout', { limitMs: limits.handshakeTimeoutMs }));
     else this.startHeaders(conn, raw);
     return true;
@@ -306,15 +306,12 @@ export class ListenerGuard {
       this.authenticate(conn);
       conn.phase = 'busy';
       conn.inFlight++;
-      let done = false;
-      const finished = (): void => {
-        if (done) return;
-        done = true;
+      // A response emits 'close' once, after 'finish' or when its connection goes first. One
+      // on() listener, not once() for each: a watch's response keeps them for hours.
+      res.on('close', () => {
         conn.inFlight--;
         if (conn.inFlight === 0 && conn.phase === 'busy' && !req.socket.destroyed) this.startIdle(conn, req.socket);
-      };
-      res.once('finish', finished);
-      res.once('close', finished);
+      });
     });
     const handedOver = (req: http.IncomingMessage): boolean => {
       const conn = this.connections.get(req.socket);

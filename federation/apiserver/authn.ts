@@ -120,7 +120,7 @@ export class TokenAuthenticator {
 export function unauthenticatedReason(req: IncomingMessage): 'invalid_token' | 'not_a_user_certificate' | 'no_credentials' {
   if (bearerToken(req.headers.authorization) !== undefined) return 'invalid_token';
   const socket = req.socket as TLSSocket;
-  if (socket.authorized && Object.keys(peerCertificateOf(socket) ?? {}).length > 0) return 'not_a_user_certificate';
+  if (socket.authorized && peerCertificateOf(socket) !== null) return 'not_a_user_certificate';
   return 'no_credentials';
 }
 
@@ -140,8 +140,7 @@ function certificateUser(req: IncomingMessage): UserInfo | null {
   const socket = req.socket as TLSSocket;
   if (!socket.authorized) return null;
   const peer = peerCertificateOf(socket);
-  if (!peer || Object.keys(peer).length === 0) return null;
-  return userIdentityFromPeer(peer);
+  return peer && userIdentityFromPeer(peer);
 }
 
 /**

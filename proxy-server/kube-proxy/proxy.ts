@@ -9,6 +9,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import http2Proxy from 'http2-proxy';
 import type { ListenerGuard } from '../../common/listener-guard.js';
@@ -80,70 +81,41 @@ export class KubeApiProxy {
   }
 
   private forward(req: http.IncomingMessage, res: http.ServerResponse, admitted: Admitted): void {
-    const directory = this.options.clusters()!;
+    const sessions = this.options.clusters()!.http2(admitted.cluster);
     // An h2 client's connection carries other requests: this one's bytes are counted on their own.
-    const counts = req.httpVersionMajor === 2 ? streamByteCounts(req, res) : req.socket;
-    const finish = this.audit.begin(admitted, counts);
-    let sid: string | undefined;
-    // HTTP/1.1: ended by us and flushed. h2: ended by us and the stream closed without a reset
-    // (Node may report 'close' of a cleanly ended h2 stream before 'finish', and a reset one as finished).
     const h2Stream = req.httpVersionMajor === 2 ? (res as unknown as http2.Http2ServerResponse).stream : undefined;
-    // A client that has a sized answer in full may close before the pipe ends the response: the
-    // member's end of the body counts as answered too.
-    let memberEnded = false;
-    const memberEnd = (): void => void (memberEnded = true);
-    const answeredInFull = (): boolean => memberEnded || (res.writableEnded && (h2Stream ? h2Stream.rstCode === http2.constants.NGHTTP2_NO_ERROR : res.writableFinished));
-    let clientGone = false;
-    // A client gone while the member session is still being dialed leaves that dial (cancelled
-    // once nobody waits for it). Set only while waiting: abort() builds a DOMException with a
-    // stack trace, a cost every answered request would pay if its close aborted unconditionally.
-    let waiting: AbortController | null = null;
-    res.once('close', () => {
-      clientGone = !answeredInFull();
-      waiting?.abort();
-      finish(clientGone ? CLIENT_CLOSED : res.statusCode, sid);
-    });
-    let settled = false;
-    // Once: a stream error and its close both report the one failure.
-    const failed = (error: Error): void => {
-      if (settled || clientGone || res.destroyed || res.writableEnded) return;
-      settled = true;
-      if (res.headersSent) {
-        res.destroy();
-        return;
-      }
-      const e = upstreamError(admitted.cluster.name, error as Error & { dialCode?: unknown });
-      this.options.log.warn({ cluster: admitted.cluster.name, user: admitted.identity.user, sid, err: error.message, code: e.code }, 'kube-proxy: member unreachable');
-      sendStatus(res, e);
-    };
-    const proceed = (session: MemberSession | null): void => {
-      if (clientGone || res.destroyed) return;
-      if (session === null) return this.forwardHttp1(req, res, admitted, (s) => (sid = s ?? sid), failed, memberEnd);
-      sid = session.sid;
-      this.forwardHttp2(req, res, admitted, session, failed, () => clientGone, memberEnd);
-    };
-    const sessions = directory.http2(admitted.cluster);
+    const counts = h2Stream ? streamByteCounts(req, res) : req.socket;
+    const exchange = new Exchange(res, h2Stream, this.audit.begin(admitted, counts), admitted, this.options.log);
+    res.on('close', () => exchange.closed());
     const ready = sessions.current();
-    if (ready !== undefined) return proceed(ready);
-    waiting = new AbortController();
+    if (ready !== undefined) return this.dispatch(req, exchange, admitted, ready);
+    // A client gone while the member session is still being dialed leaves that dial (cancelled once nobody waits for it).
+    const waiting = (exchange.waiting = new AbortController());
     sessions.acquire(waiting.signal).then(
       (session) => {
-        waiting = null;
-        proceed(session);
+        exchange.waiting = undefined;
+        if (!exchange.clientGone && !res.destroyed) this.dispatch(req, exchange, admitted, session);
       },
       (error: Error) => {
-        waiting = null;
-        failed(error);
+        exchange.waiting = undefined;
+        exchange.failed(error);
       },
     );
   }
 
+  private dispatch(req: http.IncomingMessage, exchange: Exchange, admitted: Admitted, session: MemberSession | null): void {
+    if (session === null) return this.forwardHttp1(req, exchange, admitted);
+    exchange.sid = session.sid;
+    this.forwardHttp2(req, exchange, admitted, session);
+  }
+
   /**
    * One stream of the member's h2 session. The client leaving resets the member stream at once
-   * (RST_STREAM CANCEL: the member ends the watch); the member resetting it ends the client's
-   * response; a streaming answer goes out unbuffered, with no timeout.
+   * (RST_STREAM CANCEL: the member ends the watch; Exchange.closed()); the member resetting it ends
+   * the client's response; a streaming answer goes out unbuffered, with no timeout.
    */
-  private forwardHttp2(req: http.IncomingMessage, res: http.ServerResponse, admitted: Admitted, session: MemberSession, failed: (error: Error) => void, clientGone: () => boolean, memberEnd: () => void): void {
+  private forwardHttp2(req: http.IncomingMessage, exchange: Exchange, admitted: Admitted, session: MemberSession): void {
+    const { res } = exchange;
     const { hostHeader } = memberTarget(admitted);
     const headers: http2.OutgoingHttpHeaders = outboundHeaders(req.rawHeaders, admitted.identity, { token: admitted.cluster.config.token });
     dropPseudoHeaders(headers);
@@ -154,39 +126,25 @@ export class KubeApiProxy {
     try {
       upstream = session.request(headers, { endStream: bodiless });
     } catch (error) {
-      failed(error as Error);
+      exchange.failed(error as Error);
       return;
     }
+    exchange.upstream = upstream;
     if (bodiless) req.resume();
     else req.pipe(upstream);
-    res.once('close', () => {
-      if (clientGone() && !upstream.closed) upstream.close(http2.constants.NGHTTP2_CANCEL);
-    });
-    let answered = false;
-    upstream.once('response', (memberHeaders) => {
-      answered = true;
-      if (clientGone() || res.destroyed) return;
-      const status = Number(memberHeaders[':status'] ?? 502);
-      const out: http.OutgoingHttpHeaders = {};
-      for (const [name, value] of Object.entries(memberHeaders)) if (!name.startsWith(':') && value !== undefined) out[name] = value;
-      res.writeHead(status, out);
-      // A streaming answer (watch, logs -f: no Content-Length) must reach the client before
-      // its first event; a sized one goes out with its body, one TLS record instead of two.
-      if (memberHeaders['content-length'] === undefined) res.flushHeaders();
-      upstream.once('end', memberEnd);
-      upstream.pipe(res);
-    });
+    // ('response' drops its once() wrapper when it fires; the events below are emitted once too,
+    // and on() spares the wrappers an open watch would keep.)
+    upstream.once('response', (memberHeaders) => exchange.respond(memberHeaders));
     // The member (or a dying link) reset the stream: what the client has is all there is.
-    upstream.once('aborted', () => res.destroy());
-    upstream.on('error', (error: Error) => failed(error));
-    upstream.once('close', () => {
-      // (After the answer began, 'aborted' and 'error' cut the client off; a clean end lets the pipe finish.)
-      if (!answered) failed(Object.assign(new Error(`the member reset the request (HTTP/2 code ${upstream.rstCode})`), { code: 'ERR_HTTP2_STREAM_ERROR' }));
-    });
+    upstream.on('aborted', () => res.destroy());
+    upstream.on('error', (error: Error) => exchange.failed(error));
+    upstream.on('close', () => exchange.upstreamClosed());
   }
 
   /** A member that speaks only HTTP/1.1: its keep-alive pool of TLS-over-tunnel connections. */
-  private forwardHttp1(req: http.IncomingMessage, res: http.ServerResponse, admitted: Admitted, onSid: (sid: string | undefined) => void, failed: (error: Error) => void, memberEnd: () => void): void {
+  private forwardHttp1(req: http.IncomingMessage, exchange: Exchange, admitted: Admitted): void {
+    const { res } = exchange;
+    const onSid = (sid: string | undefined): void => void (exchange.sid = sid ?? exchange.sid);
     const agent = this.options.clusters()!.pool(admitted.cluster);
     const { host, port, hostHeader } = memberTarget(admitted);
     const headers = outboundHeaders(req.rawHeaders, admitted.identity, { token: admitted.cluster.config.token });
@@ -226,15 +184,130 @@ export class KubeApiProxy {
           // A streaming answer (watch, logs -f: no Content-Length) must reach the client before
           // its first event; a sized one goes out with its body, one TLS record instead of two.
           if (proxyRes.headers['content-length'] === undefined) out.flushHeaders();
-          proxyRes.once('end', memberEnd);
+          proxyRes.once('end', () => void (exchange.memberEnded = true));
           proxyRes.pipe(out);
           return Promise.resolve();
         },
       },
       (error: Error | null) => {
-        if (error) failed(error);
+        if (error) exchange.failed(error);
       },
     );
+  }
+}
+
+/**
+ * One plain request on its way to a member: the state its listeners share for as long as it
+ * lasts — hours for a watch, so one object and one 'close' listener on the client's response
+ * rather than a closure (and its captured scope) per concern: an idle watch's hub memory is
+ * budgeted (issue 8).
+ */
+class Exchange {
+  /** Tunnel stream id of the member connection, for logs. */
+  sid: string | undefined;
+  /** The member's answer began (its head came in). */
+  private answered = false;
+  /** HTTP/1.1 member: its body ended (an h2 member's stream tells by readableEnded). */
+  memberEnded = false;
+  /** The client went away before it had the whole answer. */
+  clientGone = false;
+  /** The client's response closed (ended and flushed, or cut off). */
+  private responseClosed = false;
+  /** Once: a stream error and its close both report the one failure. */
+  private settled = false;
+  /** While the member session is being dialed: the client leaving cancels its wait. */
+  waiting: AbortController | undefined;
+  /** The member stream (h2 member). */
+  upstream: http2.ClientHttp2Stream | undefined;
+  private readonly cluster: string;
+  private readonly user: string;
+
+  constructor(
+    readonly res: http.ServerResponse,
+    /** The client's own h2 stream, for an h2 client. */
+    private readonly h2Stream: http2.ServerHttp2Stream | undefined,
+    private readonly finish: (status: number, sid: string | undefined) => void,
+    admitted: Admitted,
+    private readonly log: Logger,
+  ) {
+    // (Not `admitted` itself: its route and identity are not needed once the request is sent.)
+    this.cluster = admitted.cluster.name;
+    this.user = admitted.identity.user;
+  }
+
+  /**
+   * A client that has a sized answer in full may close before the relay ends the response: the
+   * member's end of the body counts as answered too. Otherwise: HTTP/1.1, ended by us and flushed;
+   * h2, ended by us and the stream closed without a reset (Node may report 'close' of a cleanly
+   * ended h2 stream before 'finish', and a reset one as finished).
+   */
+  private answeredInFull(): boolean {
+    const { res, h2Stream } = this;
+    if (this.memberEnded || this.upstream?.readableEnded) return true;
+    return res.writableEnded && (h2Stream ? h2Stream.rstCode === http2.constants.NGHTTP2_NO_ERROR : res.writableFinished);
+  }
+
+  /** The client's response closed: audit it; a client that left cancels its wait or resets its member stream. */
+  closed(): void {
+    this.responseClosed = true;
+    this.clientGone = !this.answeredInFull();
+    this.finish(this.clientGone ? CLIENT_CLOSED : this.res.statusCode, this.sid);
+    this.waiting?.abort();
+    const { upstream } = this;
+    if (this.clientGone && upstream && !upstream.closed) upstream.close(http2.constants.NGHTTP2_CANCEL);
+  }
+
+  /** The member could not be reached or failed: a Status if nothing was sent yet, else the client is cut off. */
+  failed(error: Error): void {
+    const { res } = this;
+    if (this.settled || this.clientGone || res.destroyed || res.writableEnded) return;
+    this.settled = true;
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const e = upstreamError(this.cluster, error as Error & { dialCode?: unknown });
+    this.log.warn({ cluster: this.cluster, user: this.user, sid: this.sid, err: error.message, code: e.code }, 'kube-proxy: member unreachable');
+    sendStatus(res, e);
+  }
+
+  /** The member's head: relayed, then its body streams through. */
+  respond(memberHeaders: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader): void {
+    this.answered = true;
+    const { res } = this;
+    if (this.clientGone || res.destroyed) return;
+    const status = Number(memberHeaders[':status'] ?? 502);
+    const out: http.OutgoingHttpHeaders = {};
+    for (const [name, value] of Object.entries(memberHeaders)) if (!name.startsWith(':') && value !== undefined) out[name] = value;
+    res.writeHead(status, out);
+    // A streaming answer (watch, logs -f: no Content-Length) must reach the client before
+    // its first event; a sized one goes out with its body, one TLS record instead of two.
+    if (memberHeaders['content-length'] === undefined) res.flushHeaders();
+    this.relay(this.upstream!);
+  }
+
+  /**
+   * The member's body to the client as it comes, with backpressure. Not pipe(): it would keep nine
+   * closures and six more listeners on the two streams for as long as they are open. Nothing is
+   * written once the client's response closed (the member stream is reset then, or has ended).
+   */
+  private relay(upstream: http2.ClientHttp2Stream): void {
+    const { res } = this;
+    upstream.on('data', (chunk: Buffer) => {
+      if (this.responseClosed) return;
+      if (!res.write(chunk)) {
+        upstream.pause();
+        res.once('drain', () => upstream.resume());
+      }
+    });
+    upstream.on('end', () => {
+      if (!this.responseClosed) res.end();
+    });
+  }
+
+  /** The member stream closed; before its head came, that is a failure (after it, 'aborted' and 'error' cut the client off, a clean end ends the response). */
+  upstreamClosed(): void {
+    if (!this.answered) this.failed(Object.assign(new Error(`the member reset the request (HTTP/2 code ${this.upstream!.rstCode})`), { code: 'ERR_HTTP2_STREAM_ERROR' }));
   }
 }
 

@@ -3,12 +3,15 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { setImmediate } from 'node:timers/promises';
 import tls from 'node:tls';
-import { agentIdentityFromPeer, userIdentityFromPeer } from '../../certs/identity.js';
+import { agentIdentityFromPeer, peerCertificateOf, userIdentityFromPeer, type PeerSummary } from '../../certs/identity.js';
 import { type CertKeyPair, createCA, issueAgentCert, issueClientCert, issueServerCert } from '../../certs/pki.js';
 
 interface HandshakeOutcome {
   /** The client certificate as the server saw it; null when the server rejected the connection. */
   peer: tls.PeerCertificate | null;
+  /** peerCertificateOf() of the server's socket, and whether a second call gave the same object. */
+  summary: PeerSummary | null;
+  cachedOnce: boolean;
   /** What the client read before the connection closed. */
   received: string;
 }
@@ -26,8 +29,12 @@ async function handshake(ca: CertKeyPair, server: CertKeyPair, client: CertKeyPa
     rejectUnauthorized: true,
   });
   let peer: tls.PeerCertificate | null = null;
+  let summary: PeerSummary | null = null;
+  let cachedOnce = false;
   tlsServer.on('secureConnection', (socket) => {
     peer = socket.getPeerCertificate();
+    summary = peerCertificateOf(socket);
+    cachedOnce = peerCertificateOf(socket) === summary;
     socket.end('ok');
   });
   tlsServer.listen(0, '127.0.0.1');
@@ -42,7 +49,7 @@ async function handshake(ca: CertKeyPair, server: CertKeyPair, client: CertKeyPa
   socket.on('error', () => {});
   await once(socket, 'close');
   await new Promise<void>((resolve, reject) => tlsServer.close((error) => (error ? reject(error) : resolve())));
-  return { peer, received };
+  return { peer, summary, cachedOnce, received };
 }
 
 /**
@@ -92,6 +99,16 @@ describe('certs: identities through a real TLS handshake', function () {
     assert.ok(peer);
     assert.deepEqual(userIdentityFromPeer(peer), { user: 'alice@example.com', groups: ['dev', 'system:masters'] });
     assert.equal(agentIdentityFromPeer(peer), null, 'a user certificate must not pass as an agent');
+  });
+
+  it('keeps only the subject, SAN and serial of a connection\'s client certificate, decoded once (an open watch holds its connection for hours)', async function () {
+    const { peer, summary, cachedOnce } = await handshake(ca, server, user);
+
+    assert.ok(peer && summary);
+    assert.deepEqual(Object.keys(summary).sort(), ['serialNumber', 'subject', 'subjectaltname'], 'no DER, public key or fingerprints kept');
+    assert.equal(summary.serialNumber, peer.serialNumber);
+    assert.deepEqual(userIdentityFromPeer(summary), { user: 'alice@example.com', groups: ['dev', 'system:masters'] });
+    assert.ok(cachedOnce, 'the second call reads the cache');
   });
 
   it('gives a single group as a one-element list', async function () {
