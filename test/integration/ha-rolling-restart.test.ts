@@ -46,6 +46,8 @@ describe('HA: rolling restart behind HAProxy', function () {
   const replicas: ReplicaProcess[] = [];
   const servers: Required<BackendServer>[] = [];
   const exitedReplicas: ReplicaProcess[] = [];
+  /** Set while the load and the link sampler run: a failed assertion leaves them to after(), whose leak check would otherwise report them instead of the failure. */
+  let stopLoad: (() => Promise<void>) | null = null;
 
   before(async function () {
     const unreachable = await mysqlUnreachable();
@@ -57,6 +59,7 @@ describe('HA: rolling restart behind HAProxy', function () {
   });
 
   after(async function () {
+    await stopLoad?.();
     await agent?.kill('SIGKILL');
     await Promise.all(replicas.map((r) => r.kill('SIGKILL')));
     await haproxy?.stop();
@@ -110,6 +113,10 @@ describe('HA: rolling restart behind HAProxy', function () {
       }
     })();
     await load.start();
+    stopLoad = async () => {
+      sampling = false;
+      await Promise.all([load.stop(1_000), sampler]);
+    };
 
     for (let round = 0; round < ROUNDS * replicas.length; round++) {
       const i = round % replicas.length;
@@ -143,6 +150,7 @@ describe('HA: rolling restart behind HAProxy', function () {
     const deadline = killedAt + KEEPALIVE_TIMEOUT_MS + 5_000;
     while ((load.result.connects <= connectsBefore + 5 || load.result.writes <= writesBefore + 5) && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
     const recoveredMs = performance.now() - killedAt;
+    stopLoad = null;
     const result = await load.stop();
     sampling = false;
     await sampler;
