@@ -63,6 +63,11 @@ export const targets: Target[] = [
   limit(HA_KEYS.ratio, { max: 1.25 }),
   // A new replica's link: one heartbeat for the others to see it, then the agent's dial (plus noise).
   limit(HA_KEYS.linkNewReplica, { max: 4 * HA_HEARTBEAT_MS }),
+  // SIGKILL of the lease holder: the other takes over after a full lease of silence (counted from the
+  // last renewal it saw, up to a step before the kill) and within a step of that; margin for a loaded machine.
+  { label: `${HA_KEYS.controllerFailover} <= 1.5 x ${HA_KEYS.controllerLease}`, check: (r) => r[HA_KEYS.controllerFailover] / r[HA_KEYS.controllerLease], max: 1.5 },
+  // Issue 10: a rolling restart behind the load balancer fails no request.
+  limit(HA_KEYS.rollingFailed, { max: 0 }),
   ...['sqlite', 'mysql'].flatMap((backend) => [limit(`store.${backend}.watch_p99_ms`, { max: 50 }), limit(`store.${backend}.list_10k_ms`, { max: 200 })]),
 ];
 

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
+import { ClosedEarly } from '../common/request-failures.js';
 import type { DestinationPorts } from './scenario.js';
 
 export type Connect = () => Promise<Duplex>;
@@ -211,18 +212,22 @@ export async function measureDial(connect: Connect, count = FULL_SIZES.dialCount
     const samplesMs: number[] = [];
     for (let dial = 0; dial < count; dial++) {
       const startedAt = process.hrtime.bigint();
-      const stream = deadline.track(await connect());
-      try {
-        const responses = new HttpResponseReader(stream);
-        stream.write(GET_REQUEST);
-        await responses.next();
-        samplesMs.push(elapsedMs(startedAt));
-      } finally {
-        stream.destroy();
-      }
+      await getOnce(deadline.track(await connect()));
+      samplesMs.push(elapsedMs(startedAt));
     }
     return { p50: percentile(samplesMs, 0.5), p99: percentile(samplesMs, 0.99) };
   });
+}
+
+/** One `GET /` on a fresh stream and its complete 200 response; the stream is destroyed after. */
+export async function getOnce(stream: Duplex): Promise<void> {
+  try {
+    const responses = new HttpResponseReader(stream);
+    stream.write(GET_REQUEST);
+    await responses.next();
+  } finally {
+    stream.destroy();
+  }
 }
 
 /** Consumes complete HTTP/1.1 responses (Content-Length framed) from a stream, one per next(). */
@@ -237,8 +242,8 @@ class HttpResponseReader {
       this.notify();
     });
     stream.on('error', (err: Error) => this.fail(err));
-    stream.on('end', () => this.fail(new Error('connection ended while waiting for an HTTP response')));
-    stream.on('close', () => this.fail(new Error('connection closed while waiting for an HTTP response')));
+    stream.on('end', () => this.fail(new ClosedEarly('connection ended while waiting for an HTTP response')));
+    stream.on('close', () => this.fail(new ClosedEarly('connection closed while waiting for an HTTP response')));
   }
 
   async next(): Promise<void> {

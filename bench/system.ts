@@ -123,6 +123,13 @@ export class ManagedChild {
     return new Error(`${command}: ${problem}\n${this.transcript.trim()}`);
   }
 
+  /** Sends `signal` and resolves with the exit code (null: killed by a signal) once the child is gone; no escalation. */
+  async signalAndWait(signal: NodeJS.Signals): Promise<number | null> {
+    if (!this.hasExited) this.process.kill(signal);
+    await this.exited;
+    return this.process.exitCode;
+  }
+
   /** SIGTERM, then SIGKILL if the child is still there after a grace period. */
   async stop(): Promise<void> {
     if (this.hasExited) return;

@@ -1,14 +1,17 @@
 // The tunnel under test as benchmark paths: a real proxy-server process and a real cluster-agent
 // process (carrier tls, ws or http2), and a client that asks the server's CONNECT frontend on its Unix
 // socket for each connection. The Unix socket keeps the client→proxy hop plain, like the entry
-// hop of the ssh -R and tls_relay baselines.
+// hop of the ssh -R and tls_relay baselines. (The `ha` bench also CONNECTs over TLS, through a load balancer.)
+import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
+import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ensurePki, type PkiPaths } from '../certs/bundle.js';
 import { NODE_HEAP_FLAGS } from '../common/node-flags.js';
+import { ClosedEarly, ConnectRefused, RequestTimeout } from '../common/request-failures.js';
 import type { Endpoint, Path, PathFactory } from './scenario.js';
 import { makeTempDir, ManagedChild, removeTempDir } from './system.js';
 
@@ -24,14 +27,19 @@ const CONNECT_TIMEOUT_MS = 15_000;
 /** A CONNECT response head is a few hundred bytes; anything far larger is not our server. */
 const MAX_RESPONSE_HEAD = 16 * 1024;
 
-/** Creates (or reuses) the benchmark's CA, server cert and agent cert for BENCH_CLUSTER in `dir`. */
-export function benchPki(dir: string): PkiPaths {
-  return ensurePki(dir, { clusters: [{ name: BENCH_CLUSTER, tenant: BENCH_TENANT }], users: [] });
+/** A user of the CONNECT TLS frontend: system:masters may reach every cluster. */
+export const BENCH_ADMIN = 'bench-admin';
+
+/** Creates (or reuses) the benchmark's CA, server cert and agent cert for BENCH_CLUSTER in `dir`; with `admin`, also BENCH_ADMIN's client cert. */
+export function benchPki(dir: string, options: { admin?: boolean } = {}): PkiPaths {
+  const users = options.admin ? [{ user: BENCH_ADMIN, groups: ['system:masters'] }] : [];
+  return ensurePki(dir, { clusters: [{ name: BENCH_CLUSTER, tenant: BENCH_TENANT }], users });
 }
 
 export type BenchCarrier = 'tls' | 'ws' | 'http2';
 
-export function agentArgs(pki: PkiPaths, agentPort: number, carrier: BenchCarrier, extra: string[] = []): string[] {
+/** `drainTimeoutMs`: also how long a link the agent replaces (HA link dedupe) keeps its open streams; 0 suits a bench that never replaces links. */
+export function agentArgs(pki: PkiPaths, agentPort: number, carrier: BenchCarrier, extra: string[] = [], drainTimeoutMs = 0): string[] {
   const agentCert = pki.agents[BENCH_CLUSTER]!;
   return [
     '--server', `127.0.0.1:${agentPort}`,
@@ -39,7 +47,7 @@ export function agentArgs(pki: PkiPaths, agentPort: number, carrier: BenchCarrie
     '--ca', pki.ca.cert, '--cert', agentCert.cert, '--key', agentCert.key,
     '--allow', '127.0.0.1:*',
     '--health-listen', 'off',
-    '--drain-timeout', '0',
+    '--drain-timeout', String(drainTimeoutMs),
     '--log-level', 'warn',
     '--instance', 'bench-agent',
     ...extra,
@@ -202,17 +210,29 @@ export async function startTunnelRig(options: TunnelRigOptions): Promise<TunnelR
  * Opens the Unix socket, sends `CONNECT <host>.<cluster>.tunnel:<port>`, and resolves with the
  * socket once a 200 head has been read; bytes after the head are put back for the caller. The
  * socket is left neither flowing nor explicitly paused, so a later 'data' listener starts it.
+ * Fails with the typed errors of common/request-failures.ts (ConnectRefused, ClosedEarly, RequestTimeout).
  */
 export function connectThroughTunnel(udsPath: string, cluster: string, target: Endpoint): Promise<net.Socket> {
+  return connectThrough(net.connect(udsPath), 'connect', cluster, target);
+}
+
+/** The same through the CONNECT TLS frontend at 127.0.0.1:`port`, as BENCH_ADMIN. */
+export function connectThroughTls(pki: PkiPaths, port: number, cluster: string, target: Endpoint): Promise<net.Socket> {
+  const admin = pki.users[BENCH_ADMIN];
+  if (!admin) throw new Error(`no ${BENCH_ADMIN} certificate: benchPki(dir, { admin: true })`);
+  const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: fs.readFileSync(pki.ca.cert), cert: fs.readFileSync(admin.cert), key: fs.readFileSync(admin.key) });
+  return connectThrough(socket, 'secureConnect', cluster, target);
+}
+
+function connectThrough(socket: net.Socket, ready: 'connect' | 'secureConnect', cluster: string, target: Endpoint): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect(udsPath);
     let head: Buffer = Buffer.alloc(0);
     const fail = (error: Error): void => {
       cleanup();
       socket.destroy();
       reject(error);
     };
-    const timer = setTimeout(() => fail(new Error(`no CONNECT answer within ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
+    const timer = setTimeout(() => fail(new RequestTimeout(`no CONNECT answer within ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
     const onReadable = (): void => {
       let chunk: Buffer | null;
       while ((chunk = socket.read() as Buffer | null) !== null) {
@@ -222,10 +242,11 @@ export function connectThroughTunnel(udsPath: string, cluster: string, target: E
           if (head.length > MAX_RESPONSE_HEAD) return fail(new Error('CONNECT response head too large'));
           continue;
         }
-        const statusLine = head.toString('latin1', 0, head.indexOf('\r\n'));
+        const [statusLine = '', ...headerLines] = head.toString('latin1', 0, end).split('\r\n');
         if (!/^HTTP\/1\.[01] 200 /.test(statusLine)) {
-          const body = head.toString('utf8', end + 4).trim();
-          return fail(new Error(`CONNECT refused: ${statusLine}${body ? ` (${body})` : ''}`));
+          const status = Number(/^HTTP\/1\.[01] (\d{3}) /.exec(statusLine)?.[1] ?? 0);
+          const code = headerLines.find((l) => /^tunnel-error:/i.test(l))?.slice('tunnel-error:'.length).trim();
+          return fail(new ConnectRefused(status, code, head.toString('utf8', end + 4)));
         }
         cleanup();
         const rest = head.subarray(end + 4);
@@ -234,7 +255,7 @@ export function connectThroughTunnel(udsPath: string, cluster: string, target: E
         return;
       }
     };
-    const onEnd = (): void => fail(new Error('connection ended before the CONNECT answer'));
+    const onEnd = (): void => fail(new ClosedEarly('connection ended before the CONNECT answer'));
     const cleanup = (): void => {
       clearTimeout(timer);
       socket.off('readable', onReadable);
@@ -244,7 +265,7 @@ export function connectThroughTunnel(udsPath: string, cluster: string, target: E
     socket.on('readable', onReadable);
     socket.on('error', fail);
     socket.on('end', onEnd);
-    socket.once('connect', () => {
+    socket.once(ready, () => {
       socket.write(`CONNECT ${target.host}.${cluster}.tunnel:${target.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
     });
   });

@@ -40,6 +40,11 @@ export function isDialErrorCode(code: unknown): code is DialErrorCode {
   return typeof code === 'string' && Object.hasOwn(DIAL_HTTP_STATUS, code);
 }
 
+/** The HTTP status a frontend answers a dial error with. */
+export function dialErrorHttpStatus(code: DialErrorCode): number {
+  return DIAL_HTTP_STATUS[code];
+}
+
 export class DialError extends Error {
   override readonly name = 'DialError';
   readonly httpStatus: number;
@@ -48,7 +53,7 @@ export class DialError extends Error {
     message: string,
   ) {
     super(message);
-    this.httpStatus = DIAL_HTTP_STATUS[code];
+    this.httpStatus = dialErrorHttpStatus(code);
   }
 }
 

@@ -3,16 +3,18 @@
 // (CONNECT downloads, federation writes, a watch that resumes from its resourceVersion). Each
 // replica in turn gets SIGTERM and is started again on its ports: no short request fails, every
 // acknowledged write reaches the watch exactly once, watches end cleanly, and the agent always
-// holds a link. Then SIGKILL of one replica: the failures are the requests in flight on it, and
-// the load recovers within the keepalive timeout.
+// holds a link. Then SIGKILL of one replica: the failures are the requests in flight on it, each
+// a clean typed failure (a documented dial refusal, a reset, a connection closed early, a
+// Kubernetes Status; never a hang or garbage), and the load recovers within the keepalive timeout.
 import { strict as assert } from 'node:assert';
 import { performance } from 'node:perf_hooks';
 import fs from 'node:fs';
 import type { AgentStatus } from '../../cluster-agent/agent.js';
+import { isCleanFailure } from '../../common/request-failures.js';
 import { startByteService } from '../support/clients.js';
 import { HaLoad } from '../support/ha-load.js';
 import { scratchDatabase, startReplica, type ReplicaProcess } from '../support/ha.js';
-import { Haproxy, HAPROXY_BIN, type BackendServer } from '../support/haproxy.js';
+import { startHaproxy, HAPROXY_BIN, type BackendServer, type Haproxy } from '../support/haproxy.js';
 import { assertNoLeakedResources, resourceBaseline } from '../support/leaks.js';
 import { mysqlUnreachable } from '../support/mysql.js';
 import { freePort } from '../support/ports.js';
@@ -42,8 +44,10 @@ describe('HA: rolling restart behind HAProxy', function () {
   let haproxy: Haproxy | null = null;
   let agent: LoggedProcess | null = null;
   const replicas: ReplicaProcess[] = [];
-  const servers: BackendServer[] = [];
+  const servers: Required<BackendServer>[] = [];
   const exitedReplicas: ReplicaProcess[] = [];
+  /** Set while the load and the link sampler run: a failed assertion leaves them to after(), whose leak check would otherwise report them instead of the failure. */
+  let stopLoad: (() => Promise<void>) | null = null;
 
   before(async function () {
     const unreachable = await mysqlUnreachable();
@@ -55,6 +59,7 @@ describe('HA: rolling restart behind HAProxy', function () {
   });
 
   after(async function () {
+    await stopLoad?.();
     await agent?.kill('SIGKILL');
     await Promise.all(replicas.map((r) => r.kill('SIGKILL')));
     await haproxy?.stop();
@@ -92,7 +97,7 @@ describe('HA: rolling restart behind HAProxy', function () {
     replicas.push(await start(0));
     // One after another: the first creates the schema, concurrent first starts could race on it.
     replicas.push(await start(1), await start(2));
-    haproxy = await Haproxy.start(servers);
+    haproxy = await startHaproxy(servers);
     for (const s of servers) await haproxy.serverUp(s.name);
     agent = spawnAgent({ cluster: 'alpha', server: { agentPort: haproxy.ports.agentPort }, allow: [`127.0.0.1:${service!.port}`] });
     await agentLinkedTo(servers.map((s) => s.name));
@@ -108,6 +113,10 @@ describe('HA: rolling restart behind HAProxy', function () {
       }
     })();
     await load.start();
+    stopLoad = async () => {
+      sampling = false;
+      await Promise.all([load.stop(1_000), sampler]);
+    };
 
     for (let round = 0; round < ROUNDS * replicas.length; round++) {
       const i = round % replicas.length;
@@ -141,6 +150,7 @@ describe('HA: rolling restart behind HAProxy', function () {
     const deadline = killedAt + KEEPALIVE_TIMEOUT_MS + 5_000;
     while ((load.result.connects <= connectsBefore + 5 || load.result.writes <= writesBefore + 5) && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
     const recoveredMs = performance.now() - killedAt;
+    stopLoad = null;
     const result = await load.stop();
     sampling = false;
     await sampler;
@@ -148,12 +158,14 @@ describe('HA: rolling restart behind HAProxy', function () {
     assert.ok(recoveredMs < KEEPALIVE_TIMEOUT_MS + 5_000, `load recovered ${recoveredMs.toFixed(0)} ms after the SIGKILL`);
     // One CONNECT, one write and the watch are in flight at any moment.
     assert.ok(killFailures.length <= 3, `failures after the SIGKILL: ${JSON.stringify(killFailures)}`);
+    const unclean = killFailures.filter((f) => !isCleanFailure(f.error));
+    assert.deepEqual(unclean, [], 'every failure after the SIGKILL is a clean typed one (refused with a documented code, reset, closed early, a Status)');
 
     assert.ok(minLinks >= 1, `the agent was without a link (min ${minLinks})`);
     const lost = [...result.acked.keys()].filter((name) => !result.seen.has(name));
     assert.deepEqual(lost, [], 'every acknowledged write reached the watch');
     assert.equal(result.duplicates, 0, 'no event delivered twice');
     for (const [name, rv] of result.acked) assert.equal(result.seen.get(name), rv, `${name}: the watch saw the acknowledged version`);
-    console.log(`      rolling restart: ${rolling.connects} CONNECTs, ${rolling.writes} writes, ${rolling.failures.length} failed, ${rolling.watchCleanEnds} clean watch ends; SIGKILL: ${killFailures.length} failed, recovered in ${recoveredMs.toFixed(0)} ms`);
+    console.log(`      rolling restart: ${rolling.connects} CONNECTs, ${rolling.writes} writes, ${rolling.failures.length} failed, ${rolling.watchCleanEnds} clean watch ends; SIGKILL: ${killFailures.length} failed (${killFailures.map((f) => `${f.kind} ${f.error.kind} ${f.error.code}`).join(', ') || 'none'}), recovered in ${recoveredMs.toFixed(0)} ms`);
   });
 });

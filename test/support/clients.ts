@@ -8,17 +8,10 @@ import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Duplex } from 'node:stream';
+import { ClosedEarly, ConnectRefused } from '../../common/request-failures.js';
 import { testPki } from './pki.js';
 
-export class ConnectRefused extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string | undefined,
-    readonly body: string,
-  ) {
-    super(`CONNECT answered ${status} ${code ?? ''}: ${body.trim()}`);
-  }
-}
+export { ConnectRefused } from '../../common/request-failures.js';
 
 /** `alpn`: what the TLS client offers (none by default), e.g. Go's proxy dialer offers h2 and http/1.1. */
 export type ProxyEndpoint = { uds: string } | { tlsPort: number; user?: string; alpn?: string[] };
@@ -42,7 +35,7 @@ function readResponseHead(socket: Duplex): Promise<{ status: number; headers: Re
     };
     const onEnd = (): void => {
       cleanup();
-      reject(new Error(`connection closed before a response head (${buffered.length} bytes)`));
+      reject(new ClosedEarly(`connection closed before a response head (${buffered.length} bytes)`));
     };
     const onError = (error: Error): void => {
       cleanup();

@@ -1,17 +1,21 @@
 // Continuous load against hub replicas behind a load balancer, for the rolling-restart test and
 // the HA soak: short CONNECT downloads, federation writes (each acknowledged resourceVersion
 // kept), and a watch that resumes from the last resourceVersion it saw whenever the replica
-// serving it ends it. Every failure is recorded with what the client saw.
+// serving it ends it. Every failure is recorded with what the client saw, classified
+// (common/request-failures.ts) so a test can tell clean failures from hangs and garbage; every
+// request has a deadline, so a hang shows up as a failure instead of stalling its loop.
 import fs from 'node:fs';
 import https from 'node:https';
-import { connectVia, downloadRequest, readAll, ConnectRefused } from './clients.js';
+import type { Duplex } from 'node:stream';
+import { classifyFailure, ClosedEarly, RequestTimeout, UnexpectedStatus, type ClassifiedFailure } from '../../common/request-failures.js';
+import { connectVia, downloadRequest, readAll } from './clients.js';
 import { mastersCert } from '../federation/apiserver/harness.js';
 import { testPki } from './pki.js';
 
 export interface Failure {
   kind: 'connect' | 'write' | 'watch';
   at: number;
-  what: string;
+  error: ClassifiedFailure;
 }
 
 export interface LoadResult {
@@ -31,6 +35,8 @@ export interface LoadResult {
 /** Federated writes: FederatedConfigMaps placed nowhere (the controller has nothing to propagate). */
 const CM = '/apis/types.kubefed.io/v1beta1/namespaces/default/federatedconfigmaps';
 const DOWNLOAD_BYTES = 4096;
+/** A short request with no complete answer by then hangs (a replica's drain takes a few seconds at most). */
+const REQUEST_TIMEOUT_MS = 15_000;
 
 export function tlsOptions(): https.RequestOptions {
   const pki = testPki();
@@ -47,7 +53,7 @@ export function call(port: number, method: string, path: string, body?: string):
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
       res.on('error', reject);
     });
-    req.setTimeout(15_000, () => req.destroy(new Error('no answer within 15 s')));
+    req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new RequestTimeout(`${method} ${path}: no answer within ${REQUEST_TIMEOUT_MS} ms`)));
     req.on('error', reject);
     req.end(body);
   });
@@ -88,21 +94,43 @@ export class HaLoad {
     return this.result;
   }
 
-  private fail(kind: Failure['kind'], what: string): void {
-    this.result.failures.push({ kind, at: Date.now(), what });
+  private fail(kind: Failure['kind'], error: unknown): void {
+    this.result.failures.push({ kind, at: Date.now(), error: classifyFailure(error) });
   }
 
   private async connectLoop(): Promise<void> {
     while (!this.stopping) {
       try {
-        const socket = await connectVia({ tlsPort: this.ports.connectPort }, this.target.cluster, this.target.service);
-        socket.write(downloadRequest(DOWNLOAD_BYTES));
-        const got = await readAll(socket);
-        if (got.length !== DOWNLOAD_BYTES) this.fail('connect', `short download: ${got.length} bytes`);
-        else this.result.connects++;
+        await this.download();
+        this.result.connects++;
       } catch (err) {
-        this.fail('connect', err instanceof ConnectRefused ? `${err.status} ${err.code}: ${err.message}` : (err as Error).message);
+        this.fail('connect', err);
       }
+    }
+  }
+
+  /** One CONNECT download, failed with RequestTimeout past the deadline (the socket is destroyed, also one that comes late). */
+  private async download(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    let socket: Duplex | null = null;
+    let late = false;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        late = true;
+        const error = new RequestTimeout(`CONNECT download: no complete answer within ${REQUEST_TIMEOUT_MS} ms`);
+        socket?.destroy(error);
+        reject(error);
+      }, REQUEST_TIMEOUT_MS);
+    });
+    const connecting = connectVia({ tlsPort: this.ports.connectPort }, this.target.cluster, this.target.service);
+    connecting.then((s) => late && s.destroy(), () => undefined);
+    try {
+      socket = await Promise.race([connecting, deadline]);
+      socket.write(downloadRequest(DOWNLOAD_BYTES));
+      const got = await Promise.race([readAll(socket), deadline]);
+      if (got.length !== DOWNLOAD_BYTES) throw new ClosedEarly(`short download: ${got.length} of ${DOWNLOAD_BYTES} bytes`);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -112,13 +140,13 @@ export class HaLoad {
       const name = `${this.prefix}-${i++}`;
       try {
         const res = await call(this.ports.federationPort, 'POST', CM, JSON.stringify({ apiVersion: 'types.kubefed.io/v1beta1', kind: 'FederatedConfigMap', metadata: { name }, spec: { template: { data: { i: String(i) } }, placement: { clusters: [] } } }));
-        if (res.status !== 201) this.fail('write', `${res.status} ${res.body.slice(0, 200)}`);
+        if (res.status !== 201) this.fail('write', new UnexpectedStatus(res.status, res.body));
         else {
           this.result.acked.set(name, (JSON.parse(res.body) as { metadata: { resourceVersion: string } }).metadata.resourceVersion);
           this.result.writes++;
         }
       } catch (err) {
-        this.fail('write', (err as Error).message);
+        this.fail('write', err);
       }
     }
   }
@@ -130,9 +158,13 @@ export class HaLoad {
       const ended = await new Promise<'clean' | 'broken'>((resolve) => {
         const req = https.request({ ...tlsOptions(), port: this.ports.federationPort, method: 'GET', path: `${CM}?watch=1&allowWatchBookmarks=true&resourceVersion=${this.lastRv}` }, (res) => {
           if (res.statusCode !== 200) {
-            this.fail('watch', `status ${res.statusCode}`);
-            res.resume();
-            res.on('end', () => resolve('broken'));
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (c: string) => (body += c));
+            res.on('end', () => {
+              this.fail('watch', new UnexpectedStatus(res.statusCode ?? 0, body));
+              resolve('broken');
+            });
             return;
           }
           if (first) {
@@ -150,7 +182,8 @@ export class HaLoad {
               if (!line) continue;
               const e = JSON.parse(line) as { type: string; object: { metadata: { name: string; resourceVersion: string } } };
               if (e.type === 'ERROR') {
-                this.fail('watch', `ERROR event ${line.slice(0, 200)}`);
+                // The object of an ERROR event is a Status; classified like an error response carrying it.
+                this.fail('watch', new UnexpectedStatus((e.object as unknown as { code?: number }).code ?? 0, JSON.stringify(e.object)));
                 continue;
               }
               this.lastRv = e.object.metadata.resourceVersion;
@@ -166,7 +199,7 @@ export class HaLoad {
         });
         this.watchRequest = req;
         req.on('error', (err) => {
-          if (!this.stopping) this.fail('watch', err.message);
+          if (!this.stopping) this.fail('watch', err);
           resolve('broken');
         });
         req.end();
