@@ -4,9 +4,8 @@
 //
 // Heartbeat times are the database's clock on MySQL (NOW(3)), so replicas on hosts whose clocks
 // disagree still agree on who is live; on SQLite all replicas share the host's clock.
-import fs from 'node:fs';
-import path from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openReplicaSqlite } from './sqlite-file.js';
 import mysql, { type Pool, type RowDataPacket } from 'mysql2/promise';
 import { connectionConfig } from '../../federation/store/mysql.js';
 import type { ReplicaRecord } from './liveness.js';
@@ -124,17 +123,8 @@ class SqliteMembership implements MembershipStore {
   private readonly db: Database.Database;
 
   constructor(file: string) {
-    if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
-    this.db = new Database(file);
-    try {
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('busy_timeout = 5000');
-      this.db.exec(`CREATE TABLE IF NOT EXISTS ${REPLICAS} (id TEXT PRIMARY KEY, address TEXT NOT NULL, heartbeat_ms INTEGER NOT NULL, clusters TEXT NOT NULL);
+    this.db = openReplicaSqlite(file, `CREATE TABLE IF NOT EXISTS ${REPLICAS} (id TEXT PRIMARY KEY, address TEXT NOT NULL, heartbeat_ms INTEGER NOT NULL, clusters TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS ${SEEN} (cluster TEXT PRIMARY KEY, first_seen_ms INTEGER NOT NULL);`);
-    } catch (error) {
-      this.db.close();
-      throw error;
-    }
   }
 
   async heartbeat(self: OwnRecord): Promise<void> {

@@ -4,9 +4,8 @@
 // row goes in; the other sees the winner's row. Only ids are stored (the secrets' hashes stay in
 // the token file), with the SHA-256 of the key the token enrolled, so an agent retrying with the
 // same key after a lost answer is recognised (certs/enrolment.ts claimOutcome).
-import fs from 'node:fs';
-import path from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openReplicaSqlite } from './sqlite-file.js';
 import mysql, { type Pool, type RowDataPacket } from 'mysql2/promise';
 import { connectionConfig } from '../../federation/store/mysql.js';
 
@@ -90,16 +89,7 @@ class SqliteUsedTokens implements UsedTokenTable {
   private readonly db: Database.Database;
 
   constructor(file: string) {
-    if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
-    this.db = new Database(file);
-    try {
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('busy_timeout = 5000');
-      this.db.exec(`CREATE TABLE IF NOT EXISTS ${USED_TOKENS_TABLE} (id TEXT PRIMARY KEY, cluster TEXT NOT NULL, used_at_ms INTEGER NOT NULL, used_by TEXT NOT NULL, key_sha256 TEXT NOT NULL)`);
-    } catch (error) {
-      this.db.close();
-      throw error;
-    }
+    this.db = openReplicaSqlite(file, `CREATE TABLE IF NOT EXISTS ${USED_TOKENS_TABLE} (id TEXT PRIMARY KEY, cluster TEXT NOT NULL, used_at_ms INTEGER NOT NULL, used_by TEXT NOT NULL, key_sha256 TEXT NOT NULL)`);
   }
 
   async claim(c: UsedTokenClaim): Promise<{ inserted: boolean; keySha256: string }> {

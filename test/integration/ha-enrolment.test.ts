@@ -4,16 +4,15 @@
 // once gives exactly one certificate.
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
-import { X509Certificate, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { X509Certificate, generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import mysql from 'mysql2/promise';
 import { certificateFingerprint, createCsr } from '../../certs/enrolment.js';
 import { assertNoLeakedResources, resourceBaseline } from '../support/leaks.js';
 import { metric } from '../support/metrics.js';
-import { MYSQL_URL, mysqlUnreachable } from '../support/mysql.js';
+import { MYSQL_URL, mysqlQuery, mysqlUnreachable, scratchDatabase } from '../support/mysql.js';
 import { AGENT_BIN, DIST, scratchDir } from '../support/paths.js';
 import { testPki } from '../support/pki.js';
 import { killAllChildren, spawnNode, startServer, type LoggedProcess, type ServerProcess } from '../support/processes.js';
@@ -21,16 +20,6 @@ import { stopAgent } from '../support/server-state.js';
 
 const CERTS_CLI = path.join(DIST, 'certs', 'cli.js');
 const RACED_TOKENS = 4;
-
-async function mysqlQuery(sql: string): Promise<unknown[]> {
-  const connection = await mysql.createConnection({ uri: MYSQL_URL });
-  try {
-    const [rows] = await connection.query(sql);
-    return rows as unknown[];
-  } finally {
-    await connection.end();
-  }
-}
 
 interface EnrolAnswer {
   status: number;
@@ -75,6 +64,7 @@ describe('bootstrap tokens across HA replicas (processes, shared MySQL)', functi
   let pkiDir: string;
   let fingerprint: string;
   let database: string;
+  let scratch: Awaited<ReturnType<typeof scratchDatabase>> | undefined;
   let store: string;
   /** Token text by name, all created before the replicas start. */
   const tokens = new Map<string, string>();
@@ -132,15 +122,15 @@ describe('bootstrap tokens across HA replicas (processes, shared MySQL)', functi
   });
 
   beforeEach(async function () {
-    database = `ha_tokens_${randomBytes(4).toString('hex')}`;
-    await mysqlQuery(`CREATE DATABASE \`${database}\``);
-    store = MYSQL_URL.replace(/\/[^/]*$/, `/${database}`);
+    scratch = await scratchDatabase('ha_tokens');
+    database = scratch.name;
+    store = scratch.url;
   });
 
   afterEach(async function () {
     // A failed test must not leave its replicas and agents to the next.
     await killAllChildren();
-    await mysqlQuery(`DROP DATABASE IF EXISTS \`${database}\``);
+    await scratch?.drop();
   });
 
   after(async function () {

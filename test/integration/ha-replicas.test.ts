@@ -4,16 +4,14 @@
 // agent after the TTL, a replica the agent cannot reach forwards dials one hop to a peer, and a
 // fresh replica answers 503 for a cluster another replica has seen but 404 for one nobody has.
 import { strict as assert } from 'node:assert';
-import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as pause } from 'node:timers/promises';
-import mysql from 'mysql2/promise';
 import { ConnectRefused, connectVia, downloadRequest, readAll, startByteService } from '../support/clients.js';
 import { assertNoLeakedResources, resourceBaseline } from '../support/leaks.js';
-import { MYSQL_URL, mysqlUnreachable } from '../support/mysql.js';
+import { MYSQL_URL, mysqlUnreachable, scratchDatabase } from '../support/mysql.js';
 import { getJson, killAllChildren, spawnAgent, startServer, type LoggedProcess, type ServerProcess } from '../support/processes.js';
 import type { AgentStatus } from '../../cluster-agent/agent.js';
 import { ALPN_PEER } from '../../proxy-server/replicas/peer-forwarding.js';
@@ -24,15 +22,6 @@ const HEARTBEAT_MS = 250;
 // Generous against the heartbeat: on a loaded 2-core machine a heartbeat round (MySQL write + read)
 // can stall for a second, and a replica that ages out for a moment makes agents drop and relink it.
 const TTL_MS = 2000;
-
-async function mysqlQuery(sql: string): Promise<void> {
-  const connection = await mysql.createConnection({ uri: MYSQL_URL });
-  try {
-    await connection.query(sql);
-  } finally {
-    await connection.end();
-  }
-}
 
 /** Polls until `check` holds (bounded); the events waited for are another process's state. */
 async function eventually<T>(what: string, read: () => Promise<T>, check: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
@@ -56,7 +45,7 @@ describe('HA replicas (processes, shared MySQL)', function () {
   this.timeout(60_000);
   let service: Awaited<ReturnType<typeof startByteService>>;
   let baseline: Awaited<ReturnType<typeof resourceBaseline>>;
-  let database: string;
+  let scratch: Awaited<ReturnType<typeof scratchDatabase>> | undefined;
   let store: string;
 
   before(async function () {
@@ -67,15 +56,14 @@ describe('HA replicas (processes, shared MySQL)', function () {
   });
 
   beforeEach(async function () {
-    database = `ha_${randomBytes(4).toString('hex')}`;
-    await mysqlQuery(`CREATE DATABASE \`${database}\``);
-    store = MYSQL_URL.replace(/\/[^/]*$/, `/${database}`);
+    scratch = await scratchDatabase('ha');
+    store = scratch.url;
   });
 
   afterEach(async function () {
     // Each test starts its own replicas and agents; a failed one must not leave them to the next.
     await killAllChildren();
-    await mysqlQuery(`DROP DATABASE IF EXISTS \`${database}\``);
+    await scratch?.drop();
   });
 
   after(async function () {

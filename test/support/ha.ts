@@ -2,30 +2,11 @@
 // (created per test, dropped afterwards), each with its federation API server and a distinct
 // --instance, so they campaign for the one controller lease.
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import mysql from 'mysql2/promise';
-import { MYSQL_URL } from './mysql.js';
 import { SERVER_BIN } from './paths.js';
 import { testPki } from './pki.js';
 import { ServerProcess } from './processes.js';
 
-/** A MySQL database of its own on the test server: its URL and how to drop it. */
-export async function scratchDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `fedtunnel_ha_${randomBytes(5).toString('hex')}`;
-  const admin = await mysql.createConnection(MYSQL_URL);
-  await admin.query(`CREATE DATABASE \`${name}\``);
-  await admin.end();
-  const url = new URL(MYSQL_URL);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const c = await mysql.createConnection(MYSQL_URL);
-      await c.query(`DROP DATABASE IF EXISTS \`${name}\``);
-      await c.end();
-    },
-  };
-}
+export { scratchDatabase } from './mysql.js';
 
 export class ReplicaProcess extends ServerProcess {
   federationPort = 0;
