@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { certificateFingerprint, createCsr, formatTokenRecord, generateToken, formatToken, tokenRecord } from '../../certs/enrolment.js';
 import { connectVia, downloadRequest, readAll, startByteService } from '../support/clients.js';
 import { AGENT_BIN, DIST, scratchDir } from '../support/paths.js';
+import { postEnrol, refusalReason, type EnrolAnswer, type EnrolRefusal } from '../support/enrol-client.js';
 import { testPki } from '../support/pki.js';
 import { spawnNode, startServer, type LoggedProcess, type ServerProcess } from '../support/processes.js';
 import { assertNoLeakedResources, resourceBaseline } from '../support/leaks.js';
@@ -146,8 +147,8 @@ describe('agent enrolment and renewal (processes)', function () {
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
     const answer = await postEnrol(server.agentPort, fs.readFileSync(tokenFile, 'utf8').trim(), createCsr(privateKey) + privateKey);
     assert.equal(answer.status, 400);
-    assert.equal(answer.body.details.causes[0].reason, 'CSR_INVALID');
-    assert.match(answer.body.message, /holds a private key/);
+    assert.equal(refusalReason(answer), 'CSR_INVALID');
+    assert.match(refusal(answer).message, /holds a private key/);
     // Still usable: the agent enrols with it.
     const since = server.mark;
     const delta = spawnEnrollingAgent('delta', path.join(dir, 'delta'), tokenFile);
@@ -177,11 +178,11 @@ describe('agent enrolment and renewal (processes)', function () {
     await sighup();
     const expired = await postEnrol(server.agentPort, formatToken(token), createCsr(fs.readFileSync(path.join(dir, 'gamma', 'agent.key'), 'utf8')));
     assert.equal(expired.status, 403);
-    assert.equal(expired.body.details.causes[0].reason, 'TOKEN_EXPIRED');
-    assert.match(expired.body.message, new RegExp(`bootstrap token ${token.id} expired at`));
+    assert.equal(refusalReason(expired), 'TOKEN_EXPIRED');
+    assert.match(refusal(expired).message, new RegExp(`bootstrap token ${token.id} expired at`));
     const unknown = await postEnrol(server.agentPort, formatToken(generateToken()), createCsr(fs.readFileSync(path.join(dir, 'gamma', 'agent.key'), 'utf8')));
     assert.equal(unknown.status, 401);
-    assert.equal(unknown.body.details.causes[0].reason, 'TOKEN_UNKNOWN');
+    assert.equal(refusalReason(unknown), 'TOKEN_UNKNOWN');
     const metrics = await server.metrics();
     assert.equal(metric(metrics, 'fedtunnel_enrolment_total{result="token_expired"}'), 1);
     assert.equal(metric(metrics, 'fedtunnel_enrolment_total{result="token_unknown"}'), 1);
@@ -259,8 +260,8 @@ describe('agent enrolment and renewal (processes)', function () {
     try {
       const answer = await postEnrol(plain.agentPort, 'abcdef.0123456789abcdef', 'x');
       assert.equal(answer.status, 404);
-      assert.equal(answer.body.details.causes[0].reason, 'ENROLMENT_DISABLED');
-      assert.match(answer.body.message, /no --ca-key/);
+      assert.equal(refusalReason(answer), 'ENROLMENT_DISABLED');
+      assert.match(refusal(answer).message, /no --ca-key/);
     } finally {
       await plain.kill();
     }
@@ -294,28 +295,6 @@ function postRenew(port: number, identity: { cert: string; key: string }, body: 
   });
 }
 
-/** POST /fedtunnel/v1/enrol as an agent would, without a client certificate, verifying the hub. */
-function postEnrol(port: number, token: string, body: string): Promise<{ status: number; body: { message: string; details: { causes: Array<{ reason: string }> } } }> {
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      {
-        host: '127.0.0.1',
-        port,
-        path: '/fedtunnel/v1/enrol',
-        method: 'POST',
-        servername: 'localhost',
-        ca: fs.readFileSync(testPki().ca.cert),
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/pkcs10' },
-        agent: false,
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (text += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
-      },
-    );
-    req.once('error', reject);
-    req.end(body);
-  });
+function refusal(answer: EnrolAnswer): EnrolRefusal {
+  return JSON.parse(answer.text) as EnrolRefusal;
 }

@@ -6,7 +6,6 @@ import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
 import { X509Certificate, generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs';
-import https from 'node:https';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { certificateFingerprint, createCsr } from '../../certs/enrolment.js';
@@ -14,47 +13,13 @@ import { assertNoLeakedResources, resourceBaseline } from '../support/leaks.js';
 import { metric } from '../support/metrics.js';
 import { MYSQL_URL, mysqlQuery, mysqlUnreachable, scratchDatabase } from '../support/mysql.js';
 import { AGENT_BIN, DIST, scratchDir } from '../support/paths.js';
+import { postEnrol, refusalReason } from '../support/enrol-client.js';
 import { testPki } from '../support/pki.js';
 import { killAllChildren, spawnNode, startServer, type LoggedProcess, type ServerProcess } from '../support/processes.js';
 import { stopAgent } from '../support/server-state.js';
 
 const CERTS_CLI = path.join(DIST, 'certs', 'cli.js');
 const RACED_TOKENS = 4;
-
-interface EnrolAnswer {
-  status: number;
-  text: string;
-}
-
-/** POST /fedtunnel/v1/enrol as an agent would, without a client certificate, verifying the hub. */
-function postEnrol(port: number, token: string, body: string): Promise<EnrolAnswer> {
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      {
-        host: '127.0.0.1',
-        port,
-        path: '/fedtunnel/v1/enrol',
-        method: 'POST',
-        servername: 'localhost',
-        ca: fs.readFileSync(testPki().ca.cert),
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/pkcs10' },
-        agent: false,
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (text += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-      },
-    );
-    req.once('error', reject);
-    req.end(body);
-  });
-}
-
-function reasonOf(answer: EnrolAnswer): string {
-  return (JSON.parse(answer.text) as { details: { causes: Array<{ reason: string }> } }).details.causes[0]!.reason;
-}
 
 describe('bootstrap tokens across HA replicas (processes, shared MySQL)', function () {
   this.timeout(90_000);
@@ -190,7 +155,7 @@ describe('bootstrap tokens across HA replicas (processes, shared MySQL)', functi
       assert.equal(ok.length, 1, `token race-${i}: ${answers.map((x) => `${x.status} ${x.text.slice(0, 80)}`).join(' | ')}`);
       const refused = answers.find((x) => x.status !== 200)!;
       assert.equal(refused.status, 403);
-      assert.equal(reasonOf(refused), 'TOKEN_USED');
+      assert.equal(refusalReason(refused), 'TOKEN_USED');
       const cert = new X509Certificate(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----\n?/.exec(ok[0]!.text)![0]);
       assert.equal(cert.subjectAltName, `URI:urn:fedtunnel:agent:default:race-${i}`);
       // The log line is written before the answer but may reach us after it (the child's pipe).
